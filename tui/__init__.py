@@ -1,0 +1,1 @@
+"""warroom terminal UI: a client of the relay's protocol that holds no authority."""
