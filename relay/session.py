@@ -1,0 +1,575 @@
+"""The rules of one shared session, as a pure state machine.
+
+Nothing here touches a socket, a task or a clock: every method takes the
+current time and returns the list of :data:`Action` values the I/O layers
+must carry out (send a message, forward bytes to the shell, write an audit
+entry, record an event...). This is how ``h11`` and the sans-I/O core of
+``websockets`` are built: every rule can be unit-tested in microseconds and
+the adapters stay thin enough to trust.
+
+Invariants the methods keep:
+
+* at most one participant drives (``driver``), and only the driver's input
+  is ever forwarded to the target;
+* a driver is always a present participant with the lead or viewer role;
+* control moves only by grant (answering a pending request), release,
+  take-back by a lead, or the driver leaving or expiring;
+* once the session is ``ENDED`` every event is refused.
+
+Participants are identified by connection id (``pid``), not by user name: one
+engineer may have two windows open, and each is a separate participant.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from relay.errors import ErrorCode
+from relay.roles import Role
+
+Message = dict[str, Any]
+
+
+# ---------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send ``message`` to one participant (``to`` is a pid)."""
+
+    to: str
+    message: Message
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    """Send ``message`` to every participant."""
+
+    message: Message
+
+
+@dataclass(frozen=True)
+class Forward:
+    """Write ``data`` to the target's shell; ``pid``/``user`` typed it."""
+
+    data: bytes
+    pid: str
+    user: str
+
+
+@dataclass(frozen=True)
+class Resize:
+    """Set the target PTY to the driver's window size."""
+
+    cols: int
+    rows: int
+
+
+@dataclass(frozen=True)
+class Audit:
+    """Append an entry to the relay-wide audit log."""
+
+    event: str
+    fields: dict[str, str | int | float | bool | None]
+
+
+@dataclass(frozen=True)
+class Record:
+    """Append a non-output event to the session recording."""
+
+    kind: str
+    data: Message
+
+
+@dataclass(frozen=True)
+class Disconnect:
+    """Close one participant's connection with a reason."""
+
+    to: str
+    code: ErrorCode
+    reason: str
+
+
+@dataclass(frozen=True)
+class End:
+    """Close the SSH channel and seal the recording."""
+
+    reason: str
+
+
+Action = Send | Broadcast | Forward | Resize | Audit | Record | Disconnect | End
+
+
+# ---------------------------------------------------------------- state
+
+
+class State(StrEnum):
+    OPEN = "open"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The bounds a session enforces; the relay config supplies real values."""
+
+    chat_length: int = 2000
+    chat_rate: int = 5
+    chat_window: float = 10.0
+    reason_length: int = 500
+    participants: int = 64
+    input_bytes: int = 65536
+    denial_audit_interval: float = 1.0
+
+
+@dataclass
+class Participant:
+    pid: str
+    user: str
+    role: Role
+    joined_at: float
+    expires_at: float | None = None
+    cols: int = 80
+    rows: int = 24
+    chat_times: deque[float] = field(default_factory=deque)
+    last_denial_audit: float = float("-inf")
+    suppressed_denials: int = 0
+
+    def public(self) -> Message:
+        return {
+            "id": self.pid,
+            "user": self.user,
+            "role": self.role.value,
+            "joined_at": self.joined_at,
+            "expires_at": self.expires_at,
+        }
+
+
+@dataclass(frozen=True)
+class ControlRequest:
+    pid: str
+    reason: str
+    at: float
+
+
+def error(code: ErrorCode, message: str, **extra: Any) -> Message:
+    """The ``error`` frame every refusal is sent as."""
+    return {"type": "error", "code": code.value, "message": message, **extra}
+
+
+class Session:
+    """One shared shell: who is in it, who drives, who asked for control."""
+
+    def __init__(
+        self,
+        session_id: str,
+        target: str,
+        owner: str,
+        now: float,
+        limits: Limits | None = None,
+        reason: str = "",
+    ) -> None:
+        self.session_id = session_id
+        self.target = target
+        self.owner = owner
+        self.opened_at = now
+        self.reason = reason
+        self.limits = limits or Limits()
+        self.state = State.OPEN
+        self.participants: dict[str, Participant] = {}
+        self.driver: str | None = None
+        self.requests: dict[str, ControlRequest] = {}
+        self.end_reason: str | None = None
+
+    # ------------------------------------------------------------ queries
+
+    def roster(self) -> Message:
+        """Everything a client shows about the room, in one message."""
+        return {
+            "type": "roster",
+            "session": self.session_id,
+            "target": self.target,
+            "owner": self.owner,
+            "state": self.state.value,
+            "driver": self.driver,
+            "participants": [p.public() for p in self.participants.values()],
+            "requests": [
+                {"id": r.pid, "reason": r.reason, "at": r.at} for r in self.requests.values()
+            ],
+        }
+
+    def summary(self) -> Message:
+        """What the lobby lists about this session."""
+        driver = self.participants.get(self.driver) if self.driver else None
+        return {
+            "id": self.session_id,
+            "target": self.target,
+            "owner": self.owner,
+            "opened_at": self.opened_at,
+            "reason": self.reason,
+            "participants": len(self.participants),
+            "driver": driver.user if driver else None,
+        }
+
+    def _audit(self, event: str, p: Participant | None, **fields: Any) -> Audit:
+        base: dict[str, Any] = {"session": self.session_id, "target": self.target}
+        if p is not None:
+            base.update(user=p.user, participant=p.pid, role=p.role.value)
+        base.update(fields)
+        return Audit(event, base)
+
+    def _deny(self, pid: str, code: ErrorCode, message: str, ref: str) -> list[Action]:
+        return [Send(pid, error(code, message, ref=ref))]
+
+    def _is_lead(self, p: Participant) -> bool:
+        return p.role is Role.LEAD
+
+    def _lookup(self, pid: str, ref: str) -> Participant | list[Action]:
+        """The participant ``pid``, or the refusal to send when it cannot act."""
+        if self.state is State.ENDED:
+            return self._deny(pid, ErrorCode.SESSION_ENDED, "the session has ended", ref)
+        p = self.participants.get(pid)
+        if p is None:
+            return self._deny(pid, ErrorCode.NO_SUCH_PARTICIPANT, "join the session first", ref)
+        return p
+
+    # ------------------------------------------------------------ membership
+
+    def join(
+        self,
+        pid: str,
+        user: str,
+        role: Role,
+        now: float,
+        expires_at: float | None = None,
+        cols: int = 80,
+        rows: int = 24,
+    ) -> list[Action]:
+        """Admit a participant the relay has already authenticated."""
+        if self.state is State.ENDED:
+            return self._deny(pid, ErrorCode.SESSION_ENDED, "the session has ended", "join")
+        if pid in self.participants:
+            return self._deny(pid, ErrorCode.ALREADY_JOINED, "already in this session", "join")
+        if len(self.participants) >= self.limits.participants:
+            limit = self.limits.participants
+            return self._deny(
+                pid, ErrorCode.SESSION_FULL, f"the session is full ({limit} participants)", "join"
+            )
+        p = Participant(pid, user, role, now, expires_at, cols, rows)
+        self.participants[pid] = p
+        actions: list[Action] = [
+            self._audit("session.join", p, expires_at=expires_at),
+            Record("j", {"user": user, "role": role.value, "id": pid}),
+        ]
+        if self.driver is None and role is Role.LEAD and user == self.owner:
+            self.driver = pid
+            actions += [Resize(cols, rows), Record("c", {"driver": user, "how": "owner"})]
+        actions += [
+            Send(pid, {"type": "welcome_session", "you": pid, "role": role.value}),
+            Broadcast(self.roster()),
+        ]
+        return actions
+
+    def leave(self, pid: str, now: float, reason: str = "left") -> list[Action]:
+        """A participant's connection closed (or it was removed)."""
+        p = self.participants.pop(pid, None)
+        if p is None:
+            return []
+        self.requests.pop(pid, None)
+        actions: list[Action] = [
+            self._audit("session.leave", p, reason=reason),
+            Record("l", {"user": p.user, "id": pid, "reason": reason}),
+        ]
+        if self.driver == pid:
+            actions += self._pass_control_back(p, how=reason)
+        if self.state is State.OPEN:
+            actions.append(Broadcast(self.roster()))
+        return actions
+
+    def tick(self, now: float) -> list[Action]:
+        """Remove participants whose access expired; called at least once a second."""
+        actions: list[Action] = []
+        expired = [
+            p
+            for p in self.participants.values()
+            if p.expires_at is not None and p.expires_at <= now
+        ]
+        for p in expired:
+            actions.append(Disconnect(p.pid, ErrorCode.AUTH_FAILED, "your access expired"))
+            actions += self.leave(p.pid, now, reason="expired")
+        return actions
+
+    # ------------------------------------------------------------ the shell
+
+    def input(self, pid: str, data: bytes, now: float) -> list[Action]:
+        """Keystrokes from a participant: forwarded only if they drive."""
+        found = self._lookup(pid, "input")
+        if not isinstance(found, Participant):
+            return found
+        p = found
+        if len(data) > self.limits.input_bytes:
+            return self._deny(
+                pid,
+                ErrorCode.INPUT_TOO_LARGE,
+                f"input frames are limited to {self.limits.input_bytes} bytes",
+                "input",
+            )
+        if self.driver != pid:
+            return self._deny_input(p, now)
+        return [Forward(data, pid, p.user)]
+
+    def _deny_input(self, p: Participant, now: float) -> list[Action]:
+        """Refuse a non-driver's input; audit it, at most once per interval."""
+        holder = self.participants.get(self.driver) if self.driver else None
+        who = f"{holder.user} is driving" if holder else "nobody is driving"
+        actions: list[Action] = [
+            Send(
+                p.pid,
+                error(
+                    ErrorCode.NOT_DRIVER,
+                    f"you are not driving ({who}); request control first",
+                    ref="input",
+                ),
+            )
+        ]
+        if now - p.last_denial_audit >= self.limits.denial_audit_interval:
+            actions.append(self._audit("input.denied", p, suppressed=p.suppressed_denials))
+            p.last_denial_audit = now
+            p.suppressed_denials = 0
+        else:
+            p.suppressed_denials += 1
+        return actions
+
+    def resize(self, pid: str, cols: int, rows: int, now: float) -> list[Action]:
+        """A participant's window changed; only the driver's sets the PTY."""
+        found = self._lookup(pid, "resize")
+        if not isinstance(found, Participant):
+            return found
+        found.cols, found.rows = cols, rows
+        if self.driver == pid:
+            return [Resize(cols, rows), Record("r", {"cols": cols, "rows": rows})]
+        return []
+
+    def target_exited(self, status: int | None, now: float) -> list[Action]:
+        """The shell on the target ended by itself."""
+        if self.state is State.ENDED:
+            return []
+        reason = f"the shell exited with status {status}"
+        audit = Audit("session.close", {"session": self.session_id, "reason": reason})
+        return [audit, *self._end(reason, exit_status=status)]
+
+    # ------------------------------------------------------------ control
+
+    def request_control(self, pid: str, reason: str, now: float) -> list[Action]:
+        """Ask the lead or driver for control, saying why."""
+        found = self._lookup(pid, "request_control")
+        if not isinstance(found, Participant):
+            return found
+        p = found
+        refusal = self._check_request(p, reason)
+        if refusal is not None:
+            return self._deny(pid, refusal[0], refusal[1], "request_control")
+        reason = reason.strip()
+        self.requests[pid] = ControlRequest(pid, reason, now)
+        notice = {"type": "control_request", "id": pid, "user": p.user, "reason": reason}
+        actions: list[Action] = [
+            self._audit("control.request", p, reason=reason),
+            Record("c", {"request": p.user, "reason": reason}),
+        ]
+        actions += [Send(q.pid, notice) for q in self._deciders()]
+        actions.append(Broadcast(self.roster()))
+        return actions
+
+    def _check_request(self, p: Participant, reason: str) -> tuple[ErrorCode, str] | None:
+        if p.role is Role.REVIEWER:
+            return ErrorCode.FORBIDDEN, "reviewers watch and replay; they cannot take control"
+        if self.driver == p.pid:
+            return ErrorCode.ALREADY_DRIVER, "you are already driving"
+        if p.pid in self.requests:
+            return ErrorCode.ALREADY_REQUESTED, "your request is already waiting for an answer"
+        if not reason.strip():
+            return ErrorCode.REASON_REQUIRED, "say why you need control"
+        if len(reason) > self.limits.reason_length:
+            return (
+                ErrorCode.REASON_TOO_LONG,
+                f"reasons are limited to {self.limits.reason_length} characters",
+            )
+        return None
+
+    def _deciders(self) -> list[Participant]:
+        """Who may answer a control request: every lead, and the current driver."""
+        return [q for q in self.participants.values() if self._is_lead(q) or q.pid == self.driver]
+
+    def _may_decide(self, p: Participant) -> bool:
+        return self._is_lead(p) or p.pid == self.driver
+
+    def grant(self, pid: str, requester: str, now: float) -> list[Action]:
+        """Answer a pending request with yes: the requester drives from now on."""
+        found = self._lookup(pid, "grant")
+        if not isinstance(found, Participant):
+            return found
+        p = found
+        if not self._may_decide(p):
+            return self._deny(
+                pid, ErrorCode.FORBIDDEN, "only a lead or the driver can grant control", "grant"
+            )
+        request = self.requests.pop(requester, None)
+        if request is None:
+            return self._deny(pid, ErrorCode.NO_REQUEST, "no pending request from them", "grant")
+        new = self.participants[requester]
+        return [
+            self._audit(
+                "control.grant", p, to=new.user, to_participant=new.pid, reason=request.reason
+            ),
+            *self._set_driver(new, how="grant", by=p),
+        ]
+
+    def deny(self, pid: str, requester: str, reason: str, now: float) -> list[Action]:
+        """Answer a pending request with no."""
+        found = self._lookup(pid, "deny")
+        if not isinstance(found, Participant):
+            return found
+        p = found
+        if not self._may_decide(p):
+            return self._deny(
+                pid, ErrorCode.FORBIDDEN, "only a lead or the driver can deny control", "deny"
+            )
+        request = self.requests.pop(requester, None)
+        if request is None:
+            return self._deny(pid, ErrorCode.NO_REQUEST, "no pending request from them", "deny")
+        asker = self.participants[requester]
+        return [
+            self._audit(
+                "control.deny", p, to=asker.user, request_reason=request.reason, reason=reason
+            ),
+            Record("c", {"deny": asker.user, "by": p.user, "reason": reason}),
+            Send(requester, {"type": "control_denied", "by": p.user, "reason": reason}),
+            Broadcast(self.roster()),
+        ]
+
+    def release(self, pid: str, now: float) -> list[Action]:
+        """The driver gives control back (to the owner if present, else nobody)."""
+        found = self._lookup(pid, "release")
+        if not isinstance(found, Participant):
+            return found
+        if self.driver != pid:
+            return self._deny(pid, ErrorCode.NOT_DRIVER, "you are not driving", "release")
+        return [self._audit("control.release", found), *self._pass_control_back(found, "release")]
+
+    def take(self, pid: str, now: float) -> list[Action]:
+        """A lead takes control, whoever holds it."""
+        found = self._lookup(pid, "take")
+        if not isinstance(found, Participant):
+            return found
+        p = found
+        if not self._is_lead(p):
+            return self._deny(pid, ErrorCode.FORBIDDEN, "only a lead can take control", "take")
+        if self.driver == pid:
+            return self._deny(pid, ErrorCode.ALREADY_DRIVER, "you are already driving", "take")
+        previous = self.participants.get(self.driver) if self.driver else None
+        self.requests.pop(pid, None)
+        return [
+            self._audit("control.take", p, previous=previous.user if previous else None),
+            *self._set_driver(p, how="take", by=p),
+        ]
+
+    def _pass_control_back(self, old: Participant, how: str) -> list[Action]:
+        """The driver left or released: the owner drives again if present."""
+        owner = next(
+            (
+                q
+                for q in self.participants.values()
+                if q.user == self.owner and q.role is Role.LEAD and q.pid != old.pid
+            ),
+            None,
+        )
+        if owner is not None:
+            return self._set_driver(owner, how=how, by=old)
+        self.driver = None
+        return [
+            Record("c", {"driver": None, "how": how, "by": old.user}),
+            Broadcast(self.roster()),
+        ]
+
+    def _set_driver(self, new: Participant, how: str, by: Participant) -> list[Action]:
+        self.driver = new.pid
+        return [
+            Resize(new.cols, new.rows),
+            Record("c", {"driver": new.user, "how": how, "by": by.user}),
+            Broadcast(self.roster()),
+        ]
+
+    # ------------------------------------------------------------ chat and end
+
+    def chat(self, pid: str, text: str, now: float) -> list[Action]:
+        """A chat message, bounded in length and rate per participant."""
+        found = self._lookup(pid, "chat")
+        if not isinstance(found, Participant):
+            return found
+        p = found
+        text = _printable(text).strip()
+        refusal = self._check_chat(p, text, now)
+        if refusal is not None:
+            return [
+                Send(pid, error(refusal[0], refusal[1], ref="chat")),
+                self._audit("chat.denied", p, code=refusal[0].value),
+            ]
+        p.chat_times.append(now)
+        message = {"type": "chat", "id": pid, "user": p.user, "text": text, "t": now}
+        return [Record("m", {"user": p.user, "text": text}), Broadcast(message)]
+
+    def _check_chat(self, p: Participant, text: str, now: float) -> tuple[ErrorCode, str] | None:
+        if not text:
+            return ErrorCode.CHAT_EMPTY, "empty chat message"
+        if len(text) > self.limits.chat_length:
+            return (
+                ErrorCode.CHAT_TOO_LONG,
+                f"chat messages are limited to {self.limits.chat_length} characters",
+            )
+        while p.chat_times and p.chat_times[0] <= now - self.limits.chat_window:
+            p.chat_times.popleft()
+        if len(p.chat_times) >= self.limits.chat_rate:
+            return (
+                ErrorCode.CHAT_RATE,
+                f"at most {self.limits.chat_rate} messages per "
+                f"{self.limits.chat_window:g} s; wait a moment",
+            )
+        return None
+
+    def end(self, pid: str, reason: str, now: float) -> list[Action]:
+        """A lead ends the session for everyone."""
+        found = self._lookup(pid, "end")
+        if not isinstance(found, Participant):
+            return found
+        if not self._is_lead(found):
+            return self._deny(pid, ErrorCode.FORBIDDEN, "only a lead can end the session", "end")
+        reason = reason.strip() or "ended by the lead"
+        return [
+            self._audit("session.close", found, reason=reason),
+            *self._end(reason, by=found.user),
+        ]
+
+    def shutdown(self, reason: str, now: float) -> list[Action]:
+        """The relay is stopping: end the session without a participant's request."""
+        if self.state is State.ENDED:
+            return []
+        return [
+            Audit("session.close", {"session": self.session_id, "reason": reason}),
+            *self._end(reason),
+        ]
+
+    def _end(self, reason: str, **extra: Any) -> list[Action]:
+        self.state = State.ENDED
+        self.end_reason = reason
+        self.driver = None
+        self.requests.clear()
+        message: Message = {"type": "ended", "reason": reason, **extra}
+        return [Record("x", {"reason": reason, **extra}), Broadcast(message), End(reason)]
+
+
+def _printable(text: str) -> str:
+    """Drop control characters: an escape sequence in chat must not reach a terminal."""
+    return "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch) != "Cc")

@@ -1,0 +1,306 @@
+"""Unit tests of the pure session core: every rule and every illegal transition."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from relay.errors import ErrorCode
+from relay.roles import Role
+from relay.session import (
+    Action,
+    Audit,
+    Broadcast,
+    Disconnect,
+    End,
+    Forward,
+    Limits,
+    Record,
+    Resize,
+    Send,
+    Session,
+    State,
+)
+
+T0 = 1_000.0
+
+
+def errors(actions: list[Action], to: str | None = None) -> list[str]:
+    return [
+        a.message["code"]
+        for a in actions
+        if isinstance(a, Send) and a.message["type"] == "error" and (to is None or a.to == to)
+    ]
+
+
+def audits(actions: list[Action]) -> list[str]:
+    return [a.event for a in actions if isinstance(a, Audit)]
+
+
+def of(actions: list[Action], kind: type[Any]) -> list[Any]:
+    return [a for a in actions if isinstance(a, kind)]
+
+
+@pytest.fixture
+def room() -> Session:
+    """A session owned by alice, with alice (lead), bob and carol (viewers), rita (reviewer)."""
+    s = Session("s1", "prod-db", owner="alice", now=T0)
+    s.join("a", "alice", Role.LEAD, T0, cols=120, rows=40)
+    s.join("b", "bob", Role.VIEWER, T0, cols=100, rows=30)
+    s.join("c", "carol", Role.VIEWER, T0)
+    s.join("r", "rita", Role.REVIEWER, T0)
+    return s
+
+
+def test_owner_drives_on_join_and_sets_pty_size() -> None:
+    s = Session("s1", "t", owner="alice", now=T0)
+    actions = s.join("a", "alice", Role.LEAD, T0, cols=120, rows=40)
+    assert s.driver == "a"
+    assert Resize(120, 40) in actions
+    assert audits(actions) == ["session.join"]
+    roster = of(actions, Broadcast)[-1].message
+    assert roster["type"] == "roster" and roster["driver"] == "a"
+
+
+def test_other_lead_does_not_drive_on_join() -> None:
+    s = Session("s1", "t", owner="alice", now=T0)
+    s.join("z", "zed", Role.LEAD, T0)
+    assert s.driver is None
+
+
+def test_driver_input_is_forwarded(room: Session) -> None:
+    assert room.input("a", b"ls\r", T0) == [Forward(b"ls\r", "a", "alice")]
+
+
+@pytest.mark.parametrize("pid", ["b", "r"])
+def test_non_driver_input_is_refused_and_audited(room: Session, pid: str) -> None:
+    actions = room.input(pid, b"rm -rf /\r", T0)
+    assert not of(actions, Forward)
+    assert errors(actions, to=pid) == ["not_driver"]
+    assert audits(actions) == ["input.denied"]
+    assert "alice is driving" in of(actions, Send)[0].message["message"]
+
+
+def test_denied_input_audit_is_throttled_but_counted(room: Session) -> None:
+    assert audits(room.input("b", b"x", T0)) == ["input.denied"]
+    for i in range(5):
+        assert audits(room.input("b", b"x", T0 + 0.1 + i * 0.1)) == []
+    again = room.input("b", b"x", T0 + 1.5)
+    assert of(again, Audit)[0].fields["suppressed"] == 5
+
+
+def test_input_from_stranger_is_refused() -> None:
+    s = Session("s1", "t", owner="alice", now=T0)
+    assert errors(s.input("nobody", b"x", T0)) == ["no_such_participant"]
+
+
+def test_oversized_input_is_refused(room: Session) -> None:
+    big = b"x" * (room.limits.input_bytes + 1)
+    assert errors(room.input("a", big, T0)) == ["input_too_large"]
+
+
+def test_full_handoff_cycle(room: Session) -> None:
+    actions = room.request_control("b", "INC-1: check slow queries", T0 + 1)
+    notified = {a.to for a in of(actions, Send) if a.message["type"] == "control_request"}
+    assert notified == {"a"}  # the lead, who is also the driver
+    assert audits(actions) == ["control.request"]
+
+    actions = room.grant("a", "b", T0 + 2)
+    assert room.driver == "b"
+    assert Resize(100, 30) in actions
+    assert audits(actions) == ["control.grant"]
+    assert of(actions, Audit)[0].fields["reason"] == "INC-1: check slow queries"
+    assert room.input("b", b"x", T0 + 3) == [Forward(b"x", "b", "bob")]
+    assert errors(room.input("a", b"x", T0 + 3)) == ["not_driver"]
+
+    actions = room.release("b", T0 + 4)
+    assert room.driver == "a"  # back to the owner
+    assert Resize(120, 40) in actions
+    assert audits(actions) == ["control.release"]
+
+
+def test_driver_may_grant_onwards(room: Session) -> None:
+    room.request_control("b", "look", T0)
+    room.grant("a", "b", T0)
+    room.request_control("c", "my turn", T0)
+    room.grant("b", "c", T0)
+    assert room.driver == "c"
+
+
+def test_viewer_cannot_grant_or_deny(room: Session) -> None:
+    room.request_control("b", "look", T0)
+    assert errors(room.grant("c", "b", T0)) == ["forbidden"]
+    assert errors(room.deny("c", "b", "no", T0)) == ["forbidden"]
+    assert room.driver == "a"
+
+
+def test_deny_tells_the_requester(room: Session) -> None:
+    room.request_control("b", "look", T0)
+    actions = room.deny("a", "b", "not now", T0)
+    denied = [a for a in of(actions, Send) if a.message["type"] == "control_denied"]
+    assert denied and denied[0].to == "b" and denied[0].message["reason"] == "not now"
+    assert audits(actions) == ["control.deny"]
+    assert room.requests == {}
+    assert errors(room.grant("a", "b", T0)) == ["no_request"]
+
+
+def test_request_rules(room: Session) -> None:
+    assert errors(room.request_control("b", "   ", T0)) == ["reason_required"]
+    long = "x" * (room.limits.reason_length + 1)
+    assert errors(room.request_control("b", long, T0)) == ["reason_too_long"]
+    assert errors(room.request_control("r", "please", T0)) == ["forbidden"]
+    assert errors(room.request_control("a", "me", T0)) == ["already_driver"]
+    assert errors(room.request_control("b", "ok", T0)) == []
+    assert errors(room.request_control("b", "again", T0)) == ["already_requested"]
+
+
+def test_grant_without_request_is_refused(room: Session) -> None:
+    assert errors(room.grant("a", "c", T0)) == ["no_request"]
+    assert errors(room.deny("a", "c", "", T0)) == ["no_request"]
+
+
+def test_release_by_non_driver_is_refused(room: Session) -> None:
+    assert errors(room.release("b", T0)) == ["not_driver"]
+
+
+def test_lead_takes_control_back(room: Session) -> None:
+    room.request_control("b", "look", T0)
+    room.grant("a", "b", T0)
+    actions = room.take("a", T0)
+    assert room.driver == "a"
+    assert audits(actions) == ["control.take"]
+    assert of(actions, Audit)[0].fields["previous"] == "bob"
+    assert errors(room.take("a", T0)) == ["already_driver"]
+    assert errors(room.take("b", T0)) == ["forbidden"]
+
+
+def test_owner_releasing_leaves_nobody_driving(room: Session) -> None:
+    room.release("a", T0)
+    assert room.driver is None
+    assert "nobody is driving" in of(room.input("b", b"x", T0), Send)[0].message["message"]
+    room.take("a", T0)
+    assert room.driver == "a"
+
+
+def test_driver_leaving_returns_control_to_owner(room: Session) -> None:
+    room.request_control("b", "look", T0)
+    room.grant("a", "b", T0)
+    actions = room.leave("b", T0)
+    assert room.driver == "a"
+    assert "session.leave" in audits(actions)
+
+
+def test_owner_leaving_while_driving_leaves_nobody(room: Session) -> None:
+    room.leave("a", T0)
+    assert room.driver is None
+
+
+def test_leaving_withdraws_request(room: Session) -> None:
+    room.request_control("b", "look", T0)
+    room.leave("b", T0)
+    assert room.requests == {}
+    assert room.leave("b", T0) == []  # twice is harmless
+
+
+def test_join_rules() -> None:
+    s = Session("s1", "t", owner="alice", now=T0, limits=Limits(participants=2))
+    s.join("a", "alice", Role.LEAD, T0)
+    assert errors(s.join("a", "alice", Role.LEAD, T0)) == ["already_joined"]
+    s.join("b", "bob", Role.VIEWER, T0)
+    assert errors(s.join("c", "carol", Role.VIEWER, T0)) == ["session_full"]
+    assert "c" not in s.participants
+
+
+def test_viewer_resize_does_not_touch_pty(room: Session) -> None:
+    assert room.resize("b", 50, 10, T0) == []
+    assert room.resize("a", 132, 43, T0)[0] == Resize(132, 43)
+
+
+def test_chat_is_broadcast_and_recorded(room: Session) -> None:
+    actions = room.chat("r", "  looks like the disk  ", T0)
+    message = of(actions, Broadcast)[0].message
+    assert message == {
+        "type": "chat",
+        "id": "r",
+        "user": "rita",
+        "text": "looks like the disk",
+        "t": T0,
+    }
+    assert of(actions, Record)[0].kind == "m"
+
+
+def test_chat_strips_escape_sequences(room: Session) -> None:
+    actions = room.chat("b", "hi\x1b[2J\x07 there\x9b", T0)
+    assert of(actions, Broadcast)[0].message["text"] == "hi[2J there"
+
+
+def test_chat_limits(room: Session) -> None:
+    assert errors(room.chat("b", " \x1b ", T0)) == ["chat_empty"]
+    assert errors(room.chat("b", "x" * 2001, T0)) == ["chat_too_long"]
+    for i in range(5):
+        assert errors(room.chat("b", f"m{i}", T0 + i)) == []
+    refused = room.chat("b", "one more", T0 + 5)
+    assert errors(refused) == ["chat_rate"]
+    assert audits(refused) == ["chat.denied"]
+    assert errors(room.chat("b", "later", T0 + 10.5)) == []  # window moved on
+
+
+def test_expiry_removes_participant_and_control(room: Session) -> None:
+    s = Session("s1", "t", owner="alice", now=T0)
+    s.join("a", "alice", Role.LEAD, T0)
+    s.join("b", "bob", Role.VIEWER, T0, expires_at=T0 + 30)
+    s.request_control("b", "look", T0)
+    s.grant("a", "b", T0)
+    assert s.tick(T0 + 29) == []
+    actions = s.tick(T0 + 30)
+    assert Disconnect("b", ErrorCode.AUTH_FAILED, "your access expired") in actions
+    assert s.driver == "a" and "b" not in s.participants
+    assert of(actions, Audit)[0].fields["reason"] == "expired"
+
+
+def test_only_lead_ends_session(room: Session) -> None:
+    assert errors(room.end("b", "bye", T0)) == ["forbidden"]
+    actions = room.end("a", "incident resolved", T0)
+    assert room.state is State.ENDED and room.driver is None
+    assert End("incident resolved") in actions
+    assert audits(actions) == ["session.close"]
+    assert of(actions, Broadcast)[0].message["type"] == "ended"
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s: s.input("a", b"x", T0),
+        lambda s: s.chat("a", "x", T0),
+        lambda s: s.request_control("b", "x", T0),
+        lambda s: s.grant("a", "b", T0),
+        lambda s: s.deny("a", "b", "", T0),
+        lambda s: s.release("a", T0),
+        lambda s: s.take("a", T0),
+        lambda s: s.end("a", "", T0),
+        lambda s: s.resize("a", 10, 10, T0),
+        lambda s: s.join("z", "zed", Role.VIEWER, T0),
+    ],
+)
+def test_everything_is_refused_after_end(room: Session, call: Any) -> None:
+    room.end("a", "done", T0)
+    assert errors(call(room)) == ["session_ended"]
+
+
+def test_target_exit_ends_session(room: Session) -> None:
+    actions = room.target_exited(0, T0)
+    assert room.state is State.ENDED
+    assert of(actions, Broadcast)[0].message["exit_status"] == 0
+    assert room.target_exited(0, T0) == []
+    assert room.shutdown("relay stopping", T0) == []
+
+
+def test_shutdown_ends_open_session() -> None:
+    s = Session("s1", "t", owner="alice", now=T0)
+    assert End("relay stopping") in s.shutdown("relay stopping", T0)
+
+
+def test_summary_names_driver(room: Session) -> None:
+    assert room.summary()["driver"] == "alice"
+    assert room.summary()["participants"] == 4
