@@ -1,0 +1,79 @@
+"""The session's output as one byte stream addressed by absolute offset.
+
+Every client reads the same stream through its own cursor, so the relay keeps
+one copy of the output however many viewers there are, and a viewer's backlog
+is just ``end - cursor``: no per-client queue of copied frames can grow. The
+stream keeps at least the last ``capacity`` bytes; a cursor that falls behind
+``start`` has lost bytes and must be resynced from a screen snapshot.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+
+
+class OutputStream:
+    """A bounded window ``[start, end)`` over everything the target printed."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity <= 0:
+            raise ValueError("capacity must be positive")
+        self.capacity = capacity
+        self._offsets: list[int] = []  # absolute offset of each chunk
+        self._chunks: list[bytes] = []
+        self._head = 0  # chunks before this index are evicted
+        self._size = 0  # bytes held in chunks[head:]
+        self.start = 0
+        self.end = 0
+
+    def append(self, data: bytes) -> int:
+        """Add output; return the offset of its first byte."""
+        offset = self.end
+        if data:
+            self._offsets.append(offset)
+            self._chunks.append(data)
+            self._size += len(data)
+            self.end += len(data)
+            self._evict()
+        return offset
+
+    def _evict(self) -> None:
+        """Drop whole chunks from the front while the rest still holds ``capacity``."""
+        while self._size - len(self._chunks[self._head]) >= self.capacity:
+            self._size -= len(self._chunks[self._head])
+            self._chunks[self._head] = b""
+            self._head += 1
+        self.start = self._offsets[self._head]
+        if self._head > 1024 and self._head * 2 > len(self._chunks):
+            del self._offsets[: self._head]
+            del self._chunks[: self._head]
+            self._head = 0
+
+    def start_after(self, extra: int) -> int:
+        """What ``start`` will be once ``extra`` more bytes are appended (an upper bound)."""
+        return max(self.start, self.end + extra - self.capacity)
+
+    def read(self, offset: int, limit: int) -> bytes:
+        """Up to ``limit`` bytes from ``offset``; ``b""`` at the end.
+
+        Raises ``LookupError`` when ``offset`` was evicted (the caller resyncs)
+        and ``ValueError`` when it lies in the future.
+        """
+        if offset < self.start:
+            raise LookupError(f"offset {offset} was evicted (stream starts at {self.start})")
+        if offset > self.end:
+            raise ValueError(f"offset {offset} is past the end of the stream ({self.end})")
+        if offset == self.end:
+            return b""
+        index = bisect_right(self._offsets, offset, lo=self._head) - 1
+        parts: list[bytes] = []
+        wanted = limit
+        skip = offset - self._offsets[index]
+        while wanted > 0 and index < len(self._chunks):
+            chunk = self._chunks[index]
+            piece = chunk[skip : skip + wanted] if skip or len(chunk) - skip > wanted else chunk
+            parts.append(piece)
+            wanted -= len(piece)
+            skip = 0
+            index += 1
+        return parts[0] if len(parts) == 1 else b"".join(parts)
