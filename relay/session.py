@@ -349,9 +349,7 @@ class Session:
         if not isinstance(found, Participant):
             return found
         found.cols, found.rows = cols, rows
-        if self.driver == pid:
-            return [Resize(cols, rows), Record("r", {"cols": cols, "rows": rows})]
-        return []
+        return [Resize(cols, rows)] if self.driver == pid else []
 
     def target_exited(self, status: int | None, now: float) -> list[Action]:
         """The shell on the target ended by itself."""
