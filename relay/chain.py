@@ -1,0 +1,871 @@
+"""Hash-chained, signed, line-oriented logs: the tamper evidence under recordings and the audit log.
+
+A chain file is ordinary UTF-8 text, one record per ``\\n``-terminated line, so
+that it stays readable by eye, by ``jq`` and (for recordings) by asciinema,
+which ignores ``#`` comment lines. Tamper evidence is added by *control lines*
+that readers skip and by a hash chain that binds every other line.
+
+File layout
+-----------
+=============  ==============================================================
+physical line  meaning
+=============  ==============================================================
+1              the **header**, any text chosen by the caller (an asciicast
+               header, an audit header). It seeds the chain, so it is bound.
+2 ...          **data lines**: every line that does not start with
+               ``#warroom-``. Each one is chained. Other ``#`` comment lines
+               are ordinary data lines and are chained too.
+               **control lines**: ``#warroom-checkpoint {json}`` and, last in
+               the file, ``#warroom-seal {json}``. They are *not* chained
+               (a checkpoint cannot hash itself); they carry a signed snapshot
+               of the chain state instead.
+=============  ==============================================================
+
+The chain
+---------
+Hashes are raw 32-byte SHA-256 digests; ``line`` includes its ``\\n``::
+
+    h_0 = SHA-256(b"warroom-chain-v1" + header line)
+    h_i = SHA-256(h_{i-1} + data line i)
+
+Diagnostic sums
+---------------
+A chain hash says *that* a window changed, not *where*. Two cheap,
+non-cryptographic sums let the verifier name the damaged line when a single
+line was edited, dropped, inserted or duplicated, and tell a reordering from an
+edit. With ``i`` the 1-based data line number, ``c_i = CRC-32(data line i)``
+and ``P = 2**61 - 1``, over all data lines so far::
+
+    crc_sum  = sum(c_i)     mod P
+    crc_wsum = sum(i * c_i) mod P
+
+Integrity rests on the chain and the signature alone; the sums only label the
+damage (a forger could fool the label, never the verdict).
+
+Control lines
+-------------
+One JSON object after the prefix, written in this key order::
+
+    #warroom-checkpoint {"n": 1000, "hash": "<hex h_n>", "crc_sum": 123, "crc_wsum": 456,
+                         "t": 1732700000.123, "key": "warroom-ed25519:<base64>", "sig": "<base64>"}
+    #warroom-seal {"n": 1042, "hash": "<hex h_n>", "crc_sum": 7, "crc_wsum": 8,
+                   "t": 1732700042.5, "reason": "session ended", "key": "...", "sig": "..."}
+
+``n`` is the number of data lines so far, ``t`` the caller's clock rounded to
+milliseconds, ``key`` the signer's public key in ``relay.keys`` text form,
+``sig`` the base64 ed25519 signature of this UTF-8 message (fields joined by
+``\\n``; the reason only in a seal)::
+
+    "warroom-checkpoint-v1" | "warroom-seal-v1", str(n), hash, str(crc_sum),
+    str(crc_wsum), f"{t:.3f}", key [, reason]
+
+The two domains differ so that a checkpoint cannot be relabelled as a seal to
+pass off a truncated file as complete. The JSON must be byte-identical to
+what ``json.dumps`` (default separators, ASCII escapes) makes of these fields
+in this order, so that no byte of a control line can change unnoticed either.
+
+Writer rules
+------------
+A checkpoint follows any data line that completes ``checkpoint_every_lines``
+lines since the last one, or that comes ``checkpoint_every_seconds`` or more
+after it (so the first data line is checkpointed at once, proving the signer
+early); ``maybe_checkpoint(now)`` applies the time rule while idle. A
+checkpoint is written only when there are new data lines, so checkpoint ``n``
+strictly increases. The seal is the last line (its ``n`` may equal the last
+checkpoint's). Data reaches the OS at every checkpoint and whenever the
+buffer passes ``flush_bytes``: as long as the owner calls ``maybe_checkpoint``
+about every second, a crash of the process loses at most the lines of the
+last ``checkpoint_every_seconds`` and leaves a verifiable prefix. Only the seal
+is ``fsync``-ed (``fsync_checkpoints=True`` for more), because an ``fsync``
+a second on the event loop would stall every session on a busy disk.
+
+What the verifier concludes
+---------------------------
+Each checkpoint whose signature holds is an anchor: the data lines since the
+previous anchor (a *window*) verify when the recomputed ``n`` and hash match
+it. A failing window is named with its physical line range and, thanks to the
+sums, usually its exact line; verification then restarts from the signed
+state, so one bad line does not discredit the rest of the file. A checkpoint
+with a bad signature is reported and skipped: its window merges into the next.
+A checkpoint whose ``n`` does not exceed the previous anchor's is a copied
+line. Anything after a valid seal is an addition. A line cut short by a crash
+is never an error in itself: it is an unverified trailing line.
+
+Deleting a checkpoint line goes unreported on purpose: it removes no data,
+it only widens a window. Deleting the *seal* (or the tail with it) is
+reported as an unsealed file, which is also what a crash leaves; compare a
+recording's final ``n``/``hash`` with the audit log's record of its seal to
+tell the two apart.
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import fcntl
+import hashlib
+import json
+import math
+import os
+import zlib
+from array import array
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from relay.keys import SigningKey, VerifyKey
+
+CHAIN_DOMAIN = b"warroom-chain-v1"
+CHECKPOINT_DOMAIN = "warroom-checkpoint-v1"
+SEAL_DOMAIN = "warroom-seal-v1"
+CONTROL_PREFIX = "#warroom-"
+CHECKPOINT_PREFIX = "#warroom-checkpoint "
+SEAL_PREFIX = "#warroom-seal "
+CRC_MODULUS = 2**61 - 1
+
+_READ_CHUNK = 4 << 20
+# Past this many lines in one window the verifier stops keeping per-line sums
+# (16 bytes a line) and can only name the window, not the line.
+_WINDOW_DIAGNOSIS_CAP = 1 << 20
+_MAX_ISSUES = 100
+
+
+# ---------------------------------------------------------------- control lines
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One parsed ``#warroom-checkpoint`` or ``#warroom-seal`` line."""
+
+    n: int
+    hash: str
+    crc_sum: int
+    crc_wsum: int
+    t: float
+    key: str
+    sig: str
+    reason: str | None = None
+
+    @property
+    def is_seal(self) -> bool:
+        return self.reason is not None
+
+    def message(self) -> bytes:
+        """The exact bytes the signature covers (see the module docstring)."""
+        domain = SEAL_DOMAIN if self.is_seal else CHECKPOINT_DOMAIN
+        fields = [domain, str(self.n), self.hash, str(self.crc_sum), str(self.crc_wsum)]
+        fields += [f"{self.t:.3f}", self.key]
+        if self.reason is not None:
+            fields.append(self.reason)
+        return "\n".join(fields).encode()
+
+    def line(self) -> bytes:
+        """The control line, ``\\n`` included, in the documented key order."""
+        body: dict[str, Any] = {
+            "n": self.n,
+            "hash": self.hash,
+            "crc_sum": self.crc_sum,
+            "crc_wsum": self.crc_wsum,
+            "t": self.t,
+        }
+        if self.reason is not None:
+            body["reason"] = self.reason
+        body.update(key=self.key, sig=self.sig)
+        prefix = SEAL_PREFIX if self.is_seal else CHECKPOINT_PREFIX
+        return (prefix + json.dumps(body) + "\n").encode()
+
+    @classmethod
+    def parse(cls, line: bytes) -> Checkpoint:
+        """Parse a control line (without its ``\\n``); raise ``ValueError`` naming what is wrong."""
+        text = line.decode()
+        if text.startswith(SEAL_PREFIX):
+            body = json.loads(text[len(SEAL_PREFIX) :])
+            seal = True
+        elif text.startswith(CHECKPOINT_PREFIX):
+            body = json.loads(text[len(CHECKPOINT_PREFIX) :])
+            seal = False
+        else:
+            raise ValueError("unknown #warroom- control line")
+        if not isinstance(body, dict):
+            raise ValueError("its body is not a JSON object")
+        checkpoint = cls(
+            n=_count(_field(body, "n", int)),
+            hash=_hex_hash(_field(body, "hash", str)),
+            crc_sum=_crc(_field(body, "crc_sum", int)),
+            crc_wsum=_crc(_field(body, "crc_wsum", int)),
+            t=_finite(_field(body, "t", (int, float))),
+            key=_field(body, "key", str),
+            sig=_field(body, "sig", str),
+            reason=_field(body, "reason", str) if seal else None,
+        )
+        if checkpoint.line() != line + b"\n":
+            raise ValueError("it is not in canonical form (spacing, escaping or field order)")
+        return checkpoint
+
+
+def _field(body: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ValueError(f"field {name!r} is missing or has the wrong type")
+    return value
+
+
+def _count(value: int) -> int:
+    if value < 0:
+        raise ValueError("field 'n' is negative")
+    return value
+
+
+def _hex_hash(value: str) -> str:
+    if len(value) != 64 or value.strip("0123456789abcdef"):
+        raise ValueError("field 'hash' is not 64 lowercase hex digits")
+    return value
+
+
+def _crc(value: int) -> int:
+    if not 0 <= value < CRC_MODULUS:
+        raise ValueError("a crc field is out of range")
+    return value
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("field 't' is not a finite number")
+    return float(value)
+
+
+# ---------------------------------------------------------------- writer
+
+
+class ChainWriter:
+    """Append lines to a new chain file, with periodic signed checkpoints and a final seal.
+
+    One writer owns one file for its whole life: the file is created (or must
+    be empty), opened ``O_APPEND`` and ``flock``-ed, so a second writer fails
+    instead of interleaving. The writer has no clock: every call that may
+    checkpoint takes ``now``. Lines are buffered and written with one
+    ``os.write`` per checkpoint (or per ``flush_bytes``), not one per line,
+    because it sits on the terminal-output hot path; only the seal is
+    ``fsync``-ed unless ``fsync_checkpoints`` asks for more.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        signing_key: SigningKey,
+        header_line: str,
+        *,
+        checkpoint_every_lines: int = 1000,
+        checkpoint_every_seconds: float = 1.0,
+        flush_bytes: int = 1 << 20,
+        fsync_checkpoints: bool = False,
+    ) -> None:
+        if checkpoint_every_lines < 1 or checkpoint_every_seconds < 0:
+            raise ValueError("checkpoint intervals must be positive")
+        header = _encode_line(header_line)
+        self.path = path
+        self._key = signing_key
+        self._key_text = signing_key.public.text()
+        self._every_lines = checkpoint_every_lines
+        self._every_seconds = checkpoint_every_seconds
+        self._flush_bytes = flush_bytes
+        self._fsync_checkpoints = fsync_checkpoints
+        self._hash = hashlib.sha256(CHAIN_DOMAIN + header).digest()
+        self._n = 0
+        self._crc_sum = 0
+        self._crc_wsum = 0
+        self._checkpoint_n = 0
+        self._checkpoint_time = -math.inf
+        self._buffer: list[bytes] = []
+        self._buffered = 0
+        self._fd: int | None = _open_exclusive(path)
+        try:
+            _write_all(self._fd, header)
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    @property
+    def lines(self) -> int:
+        """Data lines appended so far (the header is not one)."""
+        return self._n
+
+    @property
+    def hash(self) -> str:
+        """The current chain hash ``h_n`` in hex."""
+        return self._hash.hex()
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
+    def append(self, line: str, now: float) -> None:
+        """Chain one data line (``\\n`` optional at its end, nowhere else), checkpointing if due."""
+        if self._fd is None:
+            raise ValueError(f"{self.path} is sealed")
+        data = _encode_line(line)
+        self._hash = hashlib.sha256(self._hash + data).digest()
+        crc = zlib.crc32(data)
+        self._n += 1
+        self._crc_sum += crc
+        self._crc_wsum += self._n * crc
+        self._buffer.append(data)
+        self._buffered += len(data)
+        if (
+            self._n - self._checkpoint_n >= self._every_lines
+            or now - self._checkpoint_time >= self._every_seconds
+        ):
+            self.checkpoint(now)
+        elif self._buffered >= self._flush_bytes:
+            self.flush()
+
+    def maybe_checkpoint(self, now: float) -> bool:
+        """Checkpoint if lines wait and the interval has passed; call it about every second."""
+        if self._n > self._checkpoint_n and now - self._checkpoint_time >= self._every_seconds:
+            return self.checkpoint(now)
+        return False
+
+    def checkpoint(self, now: float) -> bool:
+        """Checkpoint now if any data line came since the last one; return whether it did."""
+        if self._fd is None:
+            raise ValueError(f"{self.path} is sealed")
+        if self._n == self._checkpoint_n:
+            return False
+        self._emit(now, None)
+        if self._fsync_checkpoints:
+            os.fsync(self._fd)
+        return True
+
+    def flush(self) -> None:
+        """Hand buffered bytes to the OS (one ``write``), so a process crash cannot lose them."""
+        if self._buffer and self._fd is not None:
+            data = b"".join(self._buffer)
+            self._buffer.clear()
+            self._buffered = 0
+            _write_all(self._fd, data)
+
+    def seal(self, reason: str, now: float) -> None:
+        """Write the final signed seal, ``fsync`` and close; the file is complete from here on."""
+        if self._fd is None:
+            raise ValueError(f"{self.path} is already sealed")
+        self._emit(now, reason)
+        fd, self._fd = self._fd, None
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _emit(self, now: float, reason: str | None) -> None:
+        """Sign the current chain state and write it as a checkpoint or seal, then flush."""
+        self._crc_sum %= CRC_MODULUS
+        self._crc_wsum %= CRC_MODULUS
+        unsigned = Checkpoint(
+            n=self._n,
+            hash=self._hash.hex(),
+            crc_sum=self._crc_sum,
+            crc_wsum=self._crc_wsum,
+            t=_finite(round(float(now), 3)),
+            key=self._key_text,
+            sig="",
+            reason=reason,
+        )
+        signature = base64.b64encode(self._key.sign(unsigned.message())).decode()
+        self._buffer.append(replace(unsigned, sig=signature).line())
+        self._checkpoint_n = self._n
+        self._checkpoint_time = now
+        self.flush()
+
+
+def _encode_line(line: str) -> bytes:
+    """Return the line's bytes with one trailing ``\\n``; refuse what would break framing."""
+    if line.startswith(CONTROL_PREFIX):
+        raise ValueError(f"a chained line cannot start with {CONTROL_PREFIX!r}")
+    end = line.find("\n")
+    if end == -1:
+        return (line + "\n").encode()
+    if end != len(line) - 1:
+        raise ValueError("a chained line cannot contain a newline before its end")
+    return line.encode()
+
+
+def _open_exclusive(path: Path) -> int:
+    """Open ``path`` for appending, refusing a file that has content or another writer."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FileExistsError(
+                errno.EEXIST, "another writer holds this chain file", str(path)
+            ) from None
+        if os.fstat(fd).st_size:
+            raise FileExistsError(errno.EEXIST, "chain file already has content", str(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte is written (a write may be partial)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+# ---------------------------------------------------------------- report
+
+
+class Finding(StrEnum):
+    """What kind of problem a verification found; each maps to a distinct cause."""
+
+    EDITED = "edited"  # a window's bytes changed (or the header did)
+    REORDERED = "reordered"  # same lines, different order
+    DROPPED = "dropped"  # fewer data lines than the signed count
+    INSERTED = "inserted"  # more data lines than the signed count
+    DUPLICATED = "duplicated"  # an inserted line repeats another one
+    BAD_SIGNATURE = "bad-signature"  # a checkpoint or seal was edited or forged
+    WRONG_KEY = "wrong-key"  # validly signed, but by a key other than the expected one
+    MALFORMED = "malformed"  # a control line or the header cannot be read
+    AFTER_SEAL = "after-seal"  # content follows the seal
+    UNSEALED = "unsealed"  # no seal: interrupted writer or truncated file
+    BROKEN_LINK = "broken-link"  # a multi-file log's files do not chain together
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem, located by 1-based physical line numbers."""
+
+    finding: Finding
+    message: str
+    line: int | None
+    window: tuple[int, int] | None = None
+    checkpoint_line: int | None = None
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The verdict on one chain file.
+
+    ``lines`` counts data lines proven by a signed checkpoint or seal.
+    ``verified_prefix_lines`` is how many physical lines, from the top, are
+    proven before the first problem (``head -n`` that many keeps the proven part).
+    ``unverified_lines`` counts the physical lines after the last good
+    checkpoint of an unsealed file. ``signer_ok`` is True when every signature
+    checked out against the key the caller supplied, False when any failed,
+    and None when there was nothing to check or no independent key was
+    supplied (then ``signer`` is the key the file names, see ``notes``).
+    ``final_n``/``final_hash`` are the last proven chain state, for linking
+    files and cross-checking a recording against the audit log.
+    """
+
+    path: Path
+    sealed: bool
+    lines: int
+    verified_prefix_lines: int
+    checkpoints: int
+    signer_ok: bool | None
+    signer: str | None
+    seal_reason: str | None
+    final_n: int
+    final_hash: str | None
+    unverified_lines: int
+    issues: tuple[Issue, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.issues
+
+    @property
+    def finding(self) -> Finding | None:
+        return self.issues[0].finding if self.issues else None
+
+    @property
+    def first_bad_line(self) -> int | None:
+        return self.issues[0].line if self.issues else None
+
+    @property
+    def problem(self) -> str:
+        """The first problem as a sentence, or ``""`` when the file verified."""
+        if not self.issues:
+            return ""
+        more = len(self.issues) - 1
+        return self.issues[0].message + (f" ({more} more problem(s) follow.)" if more else "")
+
+    def with_issue(self, issue: Issue) -> VerifyReport:
+        """Return a copy with one more problem (used by checks spanning several files)."""
+        return replace(self, issues=(*self.issues, issue))
+
+    def summary(self) -> str:
+        """Every problem and note, one sentence a line, for a CLI to print."""
+        if self.ok:
+            head = f"{self.path}: OK, {self.lines} lines verified, sealed ({self.seal_reason})."
+        else:
+            head = f"{self.path}: FAILED."
+        return "\n".join([head, *(i.message for i in self.issues), *self.notes])
+
+
+# ---------------------------------------------------------------- verifier
+
+
+def verify_file(path: Path, verify_key: VerifyKey | None) -> VerifyReport:
+    """Verify a chain file; see the module docstring for what each finding means.
+
+    With ``verify_key`` None the signatures are checked against the key the
+    file itself names, which proves the file is internally consistent but not
+    who wrote it; the report says so. Raises ``OSError`` if the file cannot be
+    read; never raises on its content.
+    """
+    verifier = _Verifier(path, verify_key)
+    carry = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(_READ_CHUNK):
+            parts = (carry + chunk).split(b"\n")
+            carry = parts.pop()
+            if parts:
+                verifier.feed(parts)
+    return verifier.finish(carry)
+
+
+@dataclass(frozen=True)
+class _Anchor:
+    """A trusted chain state: the genesis or a checkpoint whose signature held."""
+
+    n: int
+    hash: bytes
+    crc_sum: int
+    crc_wsum: int
+    line: int
+
+
+class _Verifier:
+    """Incremental verification state; ``feed`` is the hot loop, everything else is rare."""
+
+    def __init__(self, path: Path, verify_key: VerifyKey | None) -> None:
+        self.path = path
+        self.verify_key = verify_key
+        self.embedded_key: VerifyKey | None = None
+        self.phys = 0
+        self.hash = b""
+        self.n = 0
+        self.crc_sum = 0
+        self.crc_wsum = 0
+        self.anchor = _Anchor(0, b"", 0, 0, 0)
+        self.window_crcs = array("Q")
+        self.window_lines = array("Q")
+        self.window_overflow = False
+        self.lines = 0
+        self.checkpoints = 0
+        self.signer_ok: bool | None = None
+        self.seal: Checkpoint | None = None
+        self.stopped = False
+        self.issues: list[Issue] = []
+        self.prefix: int | None = None
+        self.unverified = 0
+        self.unlisted = 0
+
+    def feed(self, parts: list[bytes]) -> None:
+        """Process complete lines (without their ``\\n``)."""
+        if self.seal is not None:
+            if not self.stopped:
+                self.after_seal(self.phys + 1)
+            return
+        start = 0
+        if self.phys == 0:
+            self.start(parts[0])
+            start = 1
+        h, n, s0, s1, phys = self.hash, self.n, self.crc_sum, self.crc_wsum, self.phys
+        crcs, numbers = self.window_crcs, self.window_lines
+        sha, crc32, control = hashlib.sha256, zlib.crc32, CONTROL_PREFIX.encode()
+        for index in range(start, len(parts)):
+            part = parts[index]
+            phys += 1
+            if part.startswith(control):
+                self.hash, self.n, self.crc_sum, self.crc_wsum, self.phys = h, n, s0, s1, phys
+                self.control(part)
+                if self.seal is not None:
+                    if index + 1 < len(parts):
+                        self.after_seal(phys + 1)
+                    return
+                h, n, s0, s1 = self.hash, self.n, self.crc_sum, self.crc_wsum
+                crcs, numbers = self.window_crcs, self.window_lines
+                continue
+            line = part + b"\n"
+            h = sha(h + line).digest()
+            c = crc32(line)
+            n += 1
+            s0 += c
+            s1 += n * c
+            crcs.append(c)
+            numbers.append(phys)
+        self.hash, self.n, self.crc_sum, self.crc_wsum, self.phys = h, n, s0, s1, phys
+        self.cap_window()
+
+    def start(self, header: bytes) -> None:
+        """Seed the chain from line 1."""
+        self.phys = 1
+        self.hash = hashlib.sha256(CHAIN_DOMAIN + header + b"\n").digest()
+        self.anchor = _Anchor(0, self.hash, 0, 0, 1)
+
+    def cap_window(self) -> None:
+        """Bound memory on huge windows by giving up line-level diagnosis for them."""
+        if len(self.window_crcs) > _WINDOW_DIAGNOSIS_CAP:
+            self.window_overflow = True
+            self.window_crcs = array("Q")
+            self.window_lines = array("Q")
+
+    def control(self, raw: bytes) -> None:
+        """Handle a ``#warroom-`` line: check it, then either advance the anchor or report."""
+        try:
+            cp = Checkpoint.parse(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            self.report(Finding.MALFORMED, f"Line {self.phys} is not a valid control line: {exc}.")
+            return
+        issue = self.check_signature(cp)
+        if issue is not None:
+            self.add(issue)
+            return
+        if cp.n < self.anchor.n or (cp.n == self.anchor.n and not cp.is_seal and self.anchor.n):
+            self.report(
+                Finding.INSERTED,
+                f"The checkpoint at line {self.phys} repeats an earlier chain state "
+                f"(n={cp.n}): a checkpoint line was copied.",
+            )
+            return
+        self.checkpoints += 1
+        if cp.n != self.n or cp.hash != self.hash.hex():
+            self.add(self.diagnose(cp))
+        else:
+            self.lines += cp.n - self.anchor.n
+        self.move_anchor(cp)
+        if cp.is_seal:
+            self.seal = cp
+
+    def move_anchor(self, cp: Checkpoint) -> None:
+        """Trust the signed state from here on, whatever the window before it held."""
+        self.hash = bytes.fromhex(cp.hash)
+        self.n, self.crc_sum, self.crc_wsum = cp.n, cp.crc_sum, cp.crc_wsum
+        self.anchor = _Anchor(cp.n, self.hash, cp.crc_sum, cp.crc_wsum, self.phys)
+        self.window_crcs = array("Q")
+        self.window_lines = array("Q")
+        self.window_overflow = False
+
+    def check_signature(self, cp: Checkpoint) -> Issue | None:
+        """Return why the signature fails, distinguishing a foreign key from a broken signature."""
+        what = "seal" if cp.is_seal else "checkpoint"
+        try:
+            signature = base64.b64decode(cp.sig, validate=True)
+            named: VerifyKey | None = VerifyKey.from_text(cp.key)
+        except ValueError:
+            signature, named = b"", None
+        if base64.b64encode(signature).decode() != cp.sig:
+            signature = b""  # base64 has spare bits: only the canonical spelling counts
+        message = cp.message()
+        expected = self.verify_key or self.embedded_key or named
+        if expected is not None and expected.verify(signature, message):
+            self.embedded_key = self.embedded_key or expected
+            if self.verify_key is not None:
+                self.signer_ok = self.signer_ok is not False
+            return None
+        self.signer_ok = False
+        where = self.phys
+        if named is not None and expected is not None and named.verify(signature, message):
+            whose = "the given key" if self.verify_key else "the key of the earlier checkpoints"
+            return Issue(
+                Finding.WRONG_KEY,
+                f"The {what} at line {where} is signed by {named.text()}, "
+                f"not by {whose} ({expected.text()}).",
+                where,
+                checkpoint_line=where,
+            )
+        return Issue(
+            Finding.BAD_SIGNATURE,
+            f"The {what} at line {where} has an invalid signature: it was edited or forged, "
+            "so it proves nothing.",
+            where,
+            checkpoint_line=where,
+        )
+
+    def diagnose(self, cp: Checkpoint) -> Issue:
+        """Name what happened in the window that ends at this authentic checkpoint."""
+        first, last = self.anchor.line + 1, self.phys - 1
+        expected, actual = cp.n - self.anchor.n, self.n - self.anchor.n
+        signed = f"the {'seal' if cp.is_seal else 'checkpoint'} at line {self.phys}"
+        if actual == expected:
+            base = f"{signed}, which covers {_span(first, last)}, no longer matches"
+        else:
+            base = (
+                f"{signed} was signed over {expected} data line(s) after line "
+                f"{self.anchor.line}, and there are now {actual}"
+            )
+        window = (first, last) if first <= last else None
+        d0 = (cp.crc_sum - self.crc_sum) % CRC_MODULUS
+        d1 = (cp.crc_wsum - self.crc_wsum) % CRC_MODULUS
+        if self.window_overflow:
+            found = None
+        elif actual == expected:
+            found = self.diagnose_same_count(d0, d1)
+        elif actual == expected - 1:
+            found = self.diagnose_dropped(d0, d1)
+        elif actual == expected + 1:
+            found = self.diagnose_inserted(d0, d1)
+        else:
+            found = None
+        if found is None:
+            found = _window_verdict(actual - expected, first, last)
+        finding, line, what = found
+        sentence = f"{what[0].upper()}{what[1:]}: {base}."
+        return Issue(finding, sentence, line, window, self.phys)
+
+    def diagnose_same_count(self, d0: int, d1: int) -> tuple[Finding, int, str] | None:
+        """Same number of lines: an edit (located when single) or a reordering."""
+        first, last = self.anchor.line + 1, self.phys - 1
+        if d0 == 0 and d1 == 0:
+            if self.anchor.n == 0:
+                return Finding.EDITED, 1, "line 1 (the header) was edited"
+            return None
+        if d0 == 0:
+            what = f"{_span(first, last)} hold the same lines in a different order"
+            return Finding.REORDERED, first, what
+        j = d1 * pow(d0, -1, CRC_MODULUS) % CRC_MODULUS
+        if self.anchor.n < j <= self.n:
+            line = self.window_lines[j - self.anchor.n - 1]
+            return Finding.EDITED, line, f"line {line} was edited"
+        return None
+
+    def diagnose_dropped(self, d0: int, d1: int) -> tuple[Finding, int, str] | None:
+        """One line fewer: find the gap where a line of CRC ``d0`` fits the weighted sum."""
+        suffix = 0
+        candidates = len(self.window_crcs)
+        for offset in range(candidates, -1, -1):
+            if offset < candidates:
+                suffix += self.window_crcs[offset]
+            j = self.anchor.n + 1 + offset
+            if (j * d0 + suffix - d1) % CRC_MODULUS == 0:
+                line = self.window_lines[offset] if offset < candidates else self.phys
+                return Finding.DROPPED, line, f"a line was dropped just before line {line}"
+        return None
+
+    def diagnose_inserted(self, d0: int, d1: int) -> tuple[Finding, int, str] | None:
+        """One line more: find the line whose removal restores both sums."""
+        extra = -d0 % CRC_MODULUS
+        surplus = -d1 % CRC_MODULUS
+        crcs, suffix = self.window_crcs, 0
+        for offset in range(len(crcs) - 1, -1, -1):
+            j = self.anchor.n + 1 + offset
+            if crcs[offset] == extra and (j * extra + suffix - surplus) % CRC_MODULUS == 0:
+                return self.name_inserted(offset)
+            suffix += crcs[offset]
+        return None
+
+    def name_inserted(self, offset: int) -> tuple[Finding, int, str]:
+        """Say whether the extra line repeats another line of the window."""
+        line = self.window_lines[offset]
+        crc = self.window_crcs[offset]
+        for other, other_crc in enumerate(self.window_crcs):
+            if other != offset and other_crc == crc:
+                original = self.window_lines[other]
+                return Finding.DUPLICATED, line, f"line {line} duplicates line {original}"
+        return Finding.INSERTED, line, f"line {line} was inserted"
+
+    def after_seal(self, line: int) -> None:
+        """Anything after a valid seal is an addition to a finished file."""
+        assert self.seal is not None
+        self.report(
+            Finding.AFTER_SEAL,
+            f"Line {line} comes after the seal at line {self.anchor.line}: "
+            "content was added to a sealed file.",
+            line,
+        )
+        self.stopped = True
+
+    def report(self, finding: Finding, message: str, line: int | None = None) -> None:
+        self.add(Issue(finding, message, self.phys if line is None else line))
+
+    def add(self, issue: Issue) -> None:
+        """Keep the issue (up to a cap, so garbage cannot exhaust memory) and freeze the prefix."""
+        if self.prefix is None:
+            self.prefix = self.anchor.line
+        if len(self.issues) < _MAX_ISSUES:
+            self.issues.append(issue)
+        else:
+            self.unlisted += 1
+
+    def finish(self, partial: bytes) -> VerifyReport:
+        """Account for the end of the file (partial line, missing seal) and build the report."""
+        if self.phys == 0:
+            what = "ends inside its header line" if partial else "is empty"
+            self.report(Finding.MALFORMED, f"The file {what}; it has no chain.", 1)
+        elif self.seal is not None:
+            if partial and not self.stopped:
+                self.after_seal(self.phys + 1)
+        else:
+            self.report_unsealed(partial)
+        return self.build()
+
+    def report_unsealed(self, partial: bytes) -> None:
+        """Distinguish an interrupted writer (or truncation) from tampering."""
+        last_good = self.anchor.line
+        trailing = self.phys - last_good + (1 if partial else 0)
+        sentence = (
+            "The file ends without a valid seal (the writer was interrupted or the file was "
+            f"truncated): lines 1-{last_good} are proven up to the last good checkpoint"
+        )
+        if trailing:
+            sentence += f"; the {trailing} line(s) after it (lines {last_good + 1}-"
+            sentence += f"{last_good + trailing}) are unverified"
+        if partial:
+            sentence += "; the last line is incomplete (a write was cut short)"
+        first_unverified = last_good + 1 if trailing else None
+        self.report(Finding.UNSEALED, sentence + ".", first_unverified)
+        self.unverified = trailing
+
+    def build(self) -> VerifyReport:
+        notes: list[str] = []
+        if self.unlisted:
+            notes.append(f"{self.unlisted} further problem(s) were found but not listed.")
+        signer = self.verify_key or self.embedded_key
+        if self.verify_key is None and self.embedded_key is not None:
+            notes.append(
+                "No verification key was given: signatures were checked against the key the "
+                f"file names ({self.embedded_key.text()}), which was not independently checked."
+            )
+        return VerifyReport(
+            path=self.path,
+            sealed=self.seal is not None,
+            lines=self.lines,
+            verified_prefix_lines=self.anchor.line if self.prefix is None else self.prefix,
+            checkpoints=self.checkpoints,
+            signer_ok=self.signer_ok,
+            signer=signer.text() if signer is not None else None,
+            seal_reason=self.seal.reason if self.seal is not None else None,
+            final_n=self.anchor.n,
+            final_hash=self.anchor.hash.hex() if self.phys else None,
+            unverified_lines=self.unverified,
+            issues=tuple(self.issues),
+            notes=tuple(notes),
+        )
+
+
+def _window_verdict(surplus: int, first: int, last: int) -> tuple[Finding, int, str]:
+    """The fallback when no single line explains the damage: name the window."""
+    span = _span(first, last)
+    if surplus < 0:
+        return Finding.DROPPED, first, f"{-surplus} line(s) are missing from {span}"
+    if surplus > 0:
+        return Finding.INSERTED, first, f"{surplus} line(s) were added in {span}"
+    return Finding.EDITED, first, f"{span} were edited (or reordered and edited)"
+
+
+def _span(first: int, last: int) -> str:
+    if first > last:
+        return f"the gap before line {first}"
+    return f"line {first}" if first == last else f"lines {first}-{last}"
+
+
+def read_header(path: Path) -> str:
+    """Return line 1 of a chain file without its ``\\n`` (``""`` for an empty file)."""
+    with path.open("rb") as handle:
+        return handle.readline().rstrip(b"\n").decode()
