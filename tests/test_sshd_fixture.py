@@ -1,0 +1,53 @@
+"""The real-sshd fixture works the way the relay's tests need it to."""
+
+from __future__ import annotations
+
+import asyncssh
+import pytest
+
+from tests.sshd import SshdServer, read_until
+from tests.tools import require_tool
+
+
+async def test_pty_round_trip(sshd: SshdServer) -> None:
+    async with asyncssh.connect(**sshd.connect_kwargs()) as conn:
+        process = await conn.create_process(
+            term_type="xterm-256color", term_size=(80, 24), encoding=None
+        )
+        # The shell echoes "hello-$((40+2))"; only its output says "hello-42".
+        process.stdin.write(b"echo hello-$((40+2))\n")
+        await read_until(process.stdout, b"hello-42")
+        process.stdin.write(b"echo $TERM; exit\n")
+        await read_until(process.stdout, b"xterm-256color\r\n")
+        await process.wait(timeout=10)
+
+
+async def test_wrong_host_key_is_refused(sshd: SshdServer) -> None:
+    with pytest.raises(asyncssh.HostKeyNotVerifiable):
+        await asyncssh.connect(**sshd.connect_kwargs(known_hosts=str(sshd.wrong_known_hosts_path)))
+
+
+async def test_wrong_client_key_is_refused(sshd: SshdServer) -> None:
+    stranger = asyncssh.generate_private_key("ssh-ed25519")
+    with pytest.raises(asyncssh.PermissionDenied):
+        await asyncssh.connect(**sshd.connect_kwargs(client_keys=[stranger]))
+
+
+def test_host_key_matches_known_hosts(sshd: SshdServer) -> None:
+    line = sshd.known_hosts_path.read_text()
+    assert line.startswith(f"[127.0.0.1]:{sshd.port} ssh-ed25519 ")
+    assert sshd.host_key.export_public_key().decode().split()[1] in line
+    assert sshd.wrong_known_hosts_path.read_text().split()[2] != line.split()[2]
+
+
+@pytest.mark.parametrize(
+    ("ci", "outcome"),
+    [("true", pytest.fail.Exception), ("", pytest.skip.Exception)],
+)
+def test_missing_tool_fails_in_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch, ci: str, outcome: type[BaseException]
+) -> None:
+    monkeypatch.setenv("CI", ci)
+    require_tool(True, "present")
+    with pytest.raises(outcome, match="tmux is missing"):
+        require_tool(False, "tmux is missing")
