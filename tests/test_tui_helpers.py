@@ -1,0 +1,54 @@
+"""Helpers for the TUI's pilot tests: apps joined to the harness relay, and waiting."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+
+from relay.identity import parse_join_target
+from relay.roles import Role
+from tests.harness import Harness
+from tui.app import Connector, WarroomApp
+from tui.session_screen import SessionScreen
+from tui.terminal_view import TerminalView
+
+
+def app_for(harness: Harness, session: str, role: Role, name: str) -> WarroomApp:
+    """A TUI joined with an invite, as ``warroom join <invite>`` would be."""
+    url = harness.relay.invite(role, session, 600, name)
+    return WarroomApp(Connector(parse_join_target(url)), session)
+
+
+async def until(
+    pilot: Pilot[None], condition: Callable[[], object], timeout: float = 10.0, what: str = ""
+) -> None:
+    """Let the app run until ``condition()`` holds (or fail saying what was awaited)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await pilot.pause(0.05)
+
+
+def screen_of(app: WarroomApp) -> SessionScreen:
+    screen = app.screen
+    if not isinstance(screen, SessionScreen):
+        for candidate in app.screen_stack:
+            if isinstance(candidate, SessionScreen):
+                return candidate
+        raise AssertionError(f"not on a session screen: {screen!r}")
+    return screen
+
+
+def terminal_text(app: WarroomApp) -> str:
+    view = screen_of(app).query_one(TerminalView)
+    view.flush()
+    return "\n".join(view.screen_text())
+
+
+async def type_text(pilot: Pilot[None], text: str) -> None:
+    keys = ["space" if ch == " " else ch for ch in text]
+    await pilot.press(*keys)

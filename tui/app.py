@@ -1,0 +1,127 @@
+"""The warroom TUI: ``warroom join`` opens it on a session, or on the relay's lobby.
+
+The app itself is small: it owns how to (re)connect (:class:`Connector`), starts
+on the lobby or on a session, and keeps Textual's own priority keys (quit, the
+command palette) from eating the shell's keys while this client drives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+
+from relay.identity import JoinTarget, parse_join_target
+from tui.client import RelayClient
+from tui.lobby import LobbyScreen
+from tui.login import authenticate, keep_token
+from tui.session_screen import SessionScreen
+
+# App actions that must not fire while driving: their keys belong to the shell.
+SHELL_KEYS_WIN = frozenset({"quit", "command_palette", "help_quit"})
+
+
+class Connector:
+    """Opens an authenticated connection: first with the join credential, then the token.
+
+    The relay answers every authentication with a short-lived token; reconnects
+    use it, so an invite link is only spent once.
+    """
+
+    def __init__(
+        self,
+        target: JoinTarget,
+        *,
+        name: str | None = None,
+        user: str = "",
+        key: Path | None = None,
+    ) -> None:
+        self.target = target
+        self.name = name
+        self.user = user
+        self.key = key
+        self.token: str | None = None
+        self.identity: dict[str, Any] = {}
+
+    async def __call__(self) -> RelayClient:
+        client = RelayClient(self.target.url)
+        await client.connect()
+        try:
+            if self.token is not None:
+                who: dict[str, Any] = await client.auth_token(self.token)
+            else:
+                who = dict(
+                    await authenticate(
+                        client, self.target, name=self.name, user=self.user, key=self.key
+                    )
+                )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await client.close()
+            raise
+        self.token = str(who["token"])
+        self.identity = who
+        return client
+
+
+class WarroomApp(App[None]):
+    """One engineer's window on a shared shell."""
+
+    TITLE = "warroom"
+    CSS_PATH = "app.tcss"
+
+    def __init__(
+        self,
+        connect: Connector,
+        session: str | None,
+        client: RelayClient | None = None,
+    ) -> None:
+        super().__init__()
+        self.connector = connect
+        self.session_id = session
+        self.first_client = client
+
+    def on_mount(self) -> None:
+        if self.session_id is not None:
+            self.push_screen(self.session_screen(self.session_id))
+        else:
+            self.push_screen(LobbyScreen(self.connector, self.first_client))
+
+    def session_screen(self, session: str) -> SessionScreen:
+        client, self.first_client = self.first_client, None
+        user = str(self.connector.identity.get("user", ""))
+        return SessionScreen(self.connector, session, user=user, client=client)
+
+    def open_session(self, session: str, client: RelayClient | None) -> None:
+        """From the lobby: replace it with the session's screen."""
+        self.first_client = client
+        self.session_id = session
+        self.switch_screen(self.session_screen(session))
+
+    @property
+    def driving(self) -> bool:
+        screen = self.screen
+        return isinstance(screen, SessionScreen) and screen.room.driving
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action in SHELL_KEYS_WIN and self.driving)
+
+
+async def run_join(
+    target: str, *, name: str | None = None, user: str = "", key: Path | None = None
+) -> None:
+    """``warroom join``: authenticate (errors surface before the window opens), then run."""
+    join_target = parse_join_target(target)
+    connector = Connector(join_target, name=name, user=user, key=key)
+    client = await connector()
+    if join_target.invite is None:
+        keep_token(join_target.url, str(connector.token))
+    session = join_target.session or connector.identity.get("session")
+    app = WarroomApp(connector, str(session) if session else None, client=client)
+    try:
+        await app.run_async()
+    finally:
+        with contextlib.suppress(Exception):
+            await client.close()

@@ -1,0 +1,128 @@
+"""Control hand-off: asking for control with a reason, and the request shown to deciders."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from tui.room import Room
+
+
+class RequestControlScreen(ModalScreen[str | None]):
+    """Asks why you need control; dismisses with the reason, or ``None``."""
+
+    CSS_PATH = "handoff.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, driver: str | None) -> None:
+        super().__init__(id="request-control")
+        self.driver = driver
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="request-dialog"):
+            yield Label("Request control", id="request-title")
+            who = f"{self.driver} drives now" if self.driver else "nobody drives now"
+            yield Label(f"{who}; the lead or the driver will grant or deny.", id="request-who")
+            yield Input(placeholder="why do you need control?", id="request-reason")
+            with Horizontal(id="request-buttons"):
+                yield Button("Request", variant="primary", id="request-send")
+                yield Button("Cancel", id="request-cancel")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    @on(Input.Submitted, "#request-reason")
+    @on(Button.Pressed, "#request-send")
+    def _send(self) -> None:
+        reason = self.query_one("#request-reason", Input).value.strip()
+        if not reason:
+            self.notify("say why you need control", severity="warning")
+            return
+        self.dismiss(reason)
+
+    @on(Button.Pressed, "#request-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def render_request(room: Room, chord: bool) -> Text:
+    """The banner a decider sees while a request waits."""
+    request = room.pending_for_me()
+    if request is None:
+        return Text("")
+    prefix = "ctrl+] " if chord else ""
+    text = Text()
+    text.append(" ✋ ", style="bold")
+    text.append(request.user, style="bold")
+    text.append(" asks for control: ")
+    text.append(request.reason, style="italic")
+    text.append(f"   {prefix}g", style="bold reverse")
+    text.append(" grant  ")
+    text.append(f"{prefix}n", style="bold reverse")
+    text.append(" deny")
+    more = len([r for r in room.requests if r.id != room.you]) - 1
+    if more > 0:
+        text.append(f"   (+{more} more)", style="dim")
+    return text
+
+
+class RequestBanner(Static):
+    """Shown above the terminal to leads and the driver while a request waits."""
+
+    DEFAULT_CSS = """
+    RequestBanner {
+        height: 1;
+        background: $warning 40%;
+        display: none;
+    }
+    RequestBanner.-shown {
+        display: block;
+    }
+    """
+
+    def show(self, room: Room) -> None:
+        pending = room.pending_for_me()
+        self.set_class(pending is not None, "-shown")
+        self.update(render_request(room, chord=room.driving))
+
+
+HELP = """\
+[b]warroom keys[/b]
+
+While you [b]drive[/b], every key goes to the shell. To reach the
+window, press [b]ctrl+][/b] and then a letter. When you do not drive,
+press the letter alone.
+
+  [b]c[/b]  chat (Esc returns to the terminal)
+  [b]r[/b]  request control, or release it while driving
+  [b]g[/b]  grant the pending request (lead or driver)
+  [b]n[/b]  deny the pending request (lead or driver)
+  [b]t[/b]  take control back (lead)
+  [b]d[/b]  leave the session
+  [b]?[/b]  this help
+
+[b]ctrl+][/b] twice sends a literal ctrl+] to the shell.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    CSS_PATH = "handoff.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "dismiss_help", "Close")
+    ]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-dialog"):
+            yield Static(HELP, id="help-text")
+            yield Button("Close", id="help-close")
+
+    @on(Button.Pressed, "#help-close")
+    def action_dismiss_help(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,61 @@
+"""The participants pane: who is here, their role, who drives, who asked for control."""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+from textual.widgets import Static
+
+from tui.room import Link, Room
+
+_LINK_STYLE = {
+    Link.CONNECTING: ("◌ connecting", "yellow"),
+    Link.LIVE: ("● connected", "green"),
+    Link.RECONNECTING: ("◌ reconnecting", "yellow"),
+    Link.ENDED: ("○ ended", "red"),
+}
+
+
+def render_participants(room: Room) -> RenderableType:
+    """The pane's content for ``room`` (pure: tests and snapshots call it directly)."""
+    label, style = _LINK_STYLE[room.link]
+    lines: list[RenderableType] = [Text(label, style=style)]
+    if room.link_detail:
+        lines.append(Text(room.link_detail, style="dim italic"))
+    lines.append(Text(""))
+    requested = {r.id: r for r in room.requests}
+    for member in sorted(room.members.values(), key=lambda m: (m.joined_at, m.id)):
+        line = Text()
+        if member.id == room.driver:
+            line.append("⌨ ", style="bold green")
+        elif member.id in requested:
+            line.append("✋ ", style="bold yellow")
+        else:
+            line.append("  ")
+        line.append(member.user, style="bold" if member.id == room.you else "")
+        if member.id == room.you:
+            line.append(" (you)", style="dim")
+        line.append(f"  {member.role}", style="cyan" if member.role == "lead" else "dim")
+        if member.id == room.driver:
+            line.append("  driving", style="green")
+        lines.append(line)
+        request = requested.get(member.id)
+        if request is not None:
+            lines.append(Text(f"    asks: {request.reason}", style="yellow"))
+    if not room.members:
+        lines.append(Text("nobody yet", style="dim"))
+    return Group(*lines)
+
+
+class ParticipantsPane(Static):
+    """Shows the latest roster; the screen calls :meth:`show` after each change."""
+
+    DEFAULT_CSS = """
+    ParticipantsPane {
+        height: auto;
+        max-height: 50%;
+    }
+    """
+
+    def show(self, room: Room) -> None:
+        self.update(render_participants(room))

@@ -1,0 +1,152 @@
+"""What the TUI knows about the session it is in, built only from what the relay says.
+
+The TUI holds no authority (DESIGN.md): every role, the driver and the pending
+requests come from the relay's ``roster``; this module just keeps the latest one
+and answers the questions the panes ask ("am I driving?", "may I grant?").
+It is pure, so the panes' logic is testable without a relay or a screen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Link(StrEnum):
+    """The state of this client's connection to the relay."""
+
+    CONNECTING = "connecting"
+    LIVE = "live"
+    RECONNECTING = "reconnecting"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True)
+class Member:
+    id: str
+    user: str
+    role: str
+    joined_at: float
+    expires_at: float | None
+
+
+@dataclass(frozen=True)
+class Request:
+    id: str
+    user: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True)
+class ChatLine:
+    user: str
+    text: str
+    t: float
+    mine: bool = False
+    system: bool = False
+
+
+@dataclass
+class Room:
+    """The latest roster, and who this client is in it."""
+
+    session: str = ""
+    target: str = ""
+    owner: str = ""
+    user: str = ""
+    you: str | None = None
+    role: str = ""
+    driver: str | None = None
+    members: dict[str, Member] = field(default_factory=dict)
+    requests: list[Request] = field(default_factory=list)
+    link: Link = Link.CONNECTING
+    link_detail: str = ""
+    ended_reason: str | None = None
+    recording: bool = True
+    expires_at: float | None = None
+
+    # ------------------------------------------------------------ updates
+
+    def welcome(self, message: dict[str, Any]) -> None:
+        self.you = str(message["you"])
+        self.role = str(message["role"])
+
+    def apply_roster(self, message: dict[str, Any]) -> None:
+        self.session = str(message.get("session", self.session))
+        self.target = str(message.get("target", self.target))
+        self.owner = str(message.get("owner", self.owner))
+        self.driver = message.get("driver")
+        self.members = {
+            str(p["id"]): Member(
+                str(p["id"]),
+                str(p["user"]),
+                str(p["role"]),
+                float(p.get("joined_at") or 0.0),
+                p.get("expires_at"),
+            )
+            for p in message.get("participants", [])
+        }
+        self.requests = [
+            Request(
+                str(r["id"]),
+                self.members[str(r["id"])].user if str(r["id"]) in self.members else "?",
+                str(r.get("reason", "")),
+                float(r.get("at") or 0.0),
+            )
+            for r in message.get("requests", [])
+        ]
+        me = self.members.get(self.you or "")
+        if me is not None:
+            self.role = me.role
+            self.user = me.user
+            self.expires_at = me.expires_at
+        if message.get("state") == "ended":
+            self.link = Link.ENDED
+
+    # ------------------------------------------------------------ questions
+
+    @property
+    def driving(self) -> bool:
+        return self.you is not None and self.driver == self.you
+
+    @property
+    def is_lead(self) -> bool:
+        return self.role == "lead"
+
+    @property
+    def may_decide(self) -> bool:
+        """Leads and the driver answer control requests (the relay checks again)."""
+        return self.is_lead or self.driving
+
+    @property
+    def may_request(self) -> bool:
+        return self.role in ("lead", "viewer") and not self.driving and not self.has_requested
+
+    @property
+    def has_requested(self) -> bool:
+        return any(r.id == self.you for r in self.requests)
+
+    @property
+    def driver_name(self) -> str | None:
+        member = self.members.get(self.driver or "")
+        return member.user if member else None
+
+    def users(self) -> list[str]:
+        return [m.user for m in self.members.values()]
+
+    def pending_for_me(self) -> Request | None:
+        """The oldest request this client may answer, if any."""
+        if not self.may_decide:
+            return None
+        for request in self.requests:
+            if request.id != self.you:
+                return request
+        return None
+
+    def time_left(self, now: float) -> float | None:
+        """Seconds left on this client's access, when it expires."""
+        if self.expires_at is None:
+            return None
+        return max(0.0, self.expires_at - now)

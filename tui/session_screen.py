@@ -1,0 +1,308 @@
+"""The session screen: terminal, participants, chat, status, and the hand-off keys.
+
+Keys: while this client drives, the terminal pane sends every key to the shell
+and the window's own keys are reached with the escape chord ``ctrl+]`` then a
+letter (see :data:`tui.handoff.HELP`); when it does not drive, the letters work
+alone. The relay decides everything: these actions only ask, and what the
+panes show comes from the relay's answers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from relay.protocol import Snapshot
+from tui.chat import ChatPane
+from tui.handoff import HelpScreen, RequestBanner, RequestControlScreen
+from tui.participants import ParticipantsPane
+from tui.room import ChatLine, Link, Room
+from tui.session_link import Connector, SessionLink
+from tui.status import StatusBar
+from tui.terminal_view import TerminalView
+
+# The escape chord's letters and the actions they run.
+CHORD_ACTIONS = {
+    "c": "chat",
+    "r": "control",
+    "g": "grant",
+    "n": "deny",
+    "t": "take",
+    "d": "leave",
+    "question_mark": "help",
+    "?": "help",
+}
+# Errors that need no toast: the status bar and panes already say it.
+QUIET_ERRORS = frozenset({"not_driver"})
+
+
+class SessionScreen(Screen[None]):
+    CSS_PATH = "session.tcss"
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "chat", "Chat"),
+        Binding("r", "control", "Request control"),
+        Binding("g", "grant", "Grant"),
+        Binding("n", "deny", "Deny"),
+        Binding("t", "take", "Take back"),
+        Binding("d", "leave", "Leave"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("ctrl+right_square_bracket", "chord", "then c/r/g/n/t/d/?", key_display="^]"),
+    ]
+
+    def __init__(
+        self,
+        connect: Connector,
+        session: str,
+        user: str = "",
+        client: Any = None,
+    ) -> None:
+        super().__init__()
+        self.room = Room(session=session, user=user)
+        self.link = SessionLink(
+            connect,
+            session,
+            size=self._terminal_size,
+            on_message=self.handle_message,
+            on_output=self._output,
+            on_state=self._link_state,
+            client=client,
+        )
+
+    # ------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                yield RequestBanner(id="request-banner")
+                yield TerminalView(id="terminal")
+            with Vertical(id="sidebar"):
+                yield ParticipantsPane(id="participants")
+                yield ChatPane(id="chat")
+        yield Footer()
+
+    @property
+    def terminal(self) -> TerminalView:
+        return self.query_one(TerminalView)
+
+    @property
+    def chat(self) -> ChatPane:
+        return self.query_one(ChatPane)
+
+    def on_mount(self) -> None:
+        self.terminal.focus()
+        self.refresh_room()
+        self.set_interval(1.0, self._tick)
+        self.run_worker(self.link.run(), name="session-link", group="link", exit_on_error=False)
+
+    def _terminal_size(self) -> tuple[int, int]:
+        size = self.terminal.window_size()
+        return size
+
+    def _tick(self) -> None:
+        self.query_one(StatusBar).show(self.room, self.terminal.crop_note())
+
+    # ------------------------------------------------------------ from the relay
+
+    def handle_message(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "welcome_session":
+            self.room.welcome(message)
+            if "recording" in message:
+                self.room.recording = bool(message["recording"])
+        elif kind == "roster":
+            was_driving = self.room.driving
+            self.room.apply_roster(message)
+            self._apply_pty_size(message)
+            if self.room.driving != was_driving:
+                self._driving_changed()
+        elif kind == "control_request":
+            if message.get("id") != self.room.you:
+                prefix = "ctrl+] " if self.room.driving else ""
+                self.notify(
+                    f"{message.get('user')}: {message.get('reason')}\n"
+                    f"{prefix}g grant · {prefix}n deny",
+                    title="Control requested",
+                    timeout=10,
+                )
+        elif kind == "control_denied":
+            reason = message.get("reason") or "no reason given"
+            self.notify(f"{message.get('by')} denied: {reason}", title="Request denied")
+        elif kind == "chat":
+            self.chat.add(
+                ChatLine(
+                    str(message.get("user", "?")),
+                    str(message.get("text", "")),
+                    float(message.get("t") or time.time()),
+                    mine=message.get("id") == self.room.you,
+                )
+            )
+        elif kind == "ended":
+            self.room.ended_reason = str(message.get("reason", ""))
+            self.chat.add(
+                ChatLine("", f"session ended: {self.room.ended_reason}", time.time(), system=True)
+            )
+        elif kind == "error":
+            if message.get("code") not in QUIET_ERRORS:
+                self.notify(str(message.get("message")), title="Refused", severity="error")
+        elif kind == "resize":
+            self._apply_pty_size(message)
+        self.refresh_room()
+
+    def _apply_pty_size(self, message: dict[str, Any]) -> None:
+        """Follow the PTY's size when the relay says it (``pty`` in a roster)."""
+        pty = message.get("pty") if message.get("type") == "roster" else message
+        if isinstance(pty, dict) and isinstance(pty.get("cols"), int):
+            self.terminal.resize_model(int(pty["cols"]), int(pty["rows"]))
+
+    def _output(self, data: bytes | Snapshot) -> None:
+        if isinstance(data, Snapshot):
+            self.terminal.load_snapshot(data.cols, data.rows, data.data)
+        else:
+            self.terminal.write(data)
+
+    def _link_state(self, state: Link, detail: str) -> None:
+        self.room.link = state
+        self.room.link_detail = detail
+        if state is Link.ENDED:
+            if self.room.driving:
+                self.room.driver = None
+                self._driving_changed()
+            self.notify(detail or "disconnected", title="Session over", timeout=30)
+        self.refresh_room()
+
+    def _driving_changed(self) -> None:
+        driving = self.room.driving
+        self.terminal.driving = driving
+        self.app.refresh_bindings()
+        if driving:
+            self.terminal.focus()
+            self.terminal.pty_follows_window()
+            self.notify("You are driving: keys go to the shell. ctrl+] then ? for help.")
+        else:
+            self.notify("You no longer drive.", timeout=4)
+
+    def refresh_room(self) -> None:
+        if not self.is_mounted:
+            return
+        self.query_one(StatusBar).show(self.room, self.terminal.crop_note())
+        self.query_one(ParticipantsPane).show(self.room)
+        self.query_one(RequestBanner).show(self.room)
+        self.refresh_bindings()
+
+    # ------------------------------------------------------------ from the panes
+
+    @on(ChatPane.Send)
+    async def _chat(self, event: ChatPane.Send) -> None:
+        if not await self.link.send({"type": "chat", "text": event.text}):
+            self.notify("not connected: message not sent", severity="warning")
+
+    @on(TerminalView.Input)
+    async def _input(self, event: TerminalView.Input) -> None:
+        if not await self.link.send_input(event.data):
+            self.notify("not connected: keys not sent", severity="warning", timeout=2)
+
+    @on(TerminalView.Chord)
+    async def _chord(self, event: TerminalView.Chord) -> None:
+        action = CHORD_ACTIONS.get(event.key)
+        if action is None:
+            self.notify(f"ctrl+] {event.key}: not a warroom key (? for help)", timeout=3)
+            return
+        # Call the action directly: check_action hides the letters while driving.
+        result = getattr(self, f"action_{action}")()
+        if inspect.isawaitable(result):
+            await result
+
+    @on(TerminalView.Resized)
+    async def _resized(self, event: TerminalView.Resized) -> None:
+        await self.link.send({"type": "resize", "cols": event.cols, "rows": event.rows})
+
+    @on(TerminalView.Behind)
+    async def _behind(self) -> None:
+        await self.link.resync()
+
+    @on(TerminalView.NotDriving)
+    def _not_driving(self) -> None:
+        who = self.room.driver_name
+        drives = f"{who} drives" if who else "nobody drives"
+        self.notify(f"You are watching ({drives}). Press r to request control.", timeout=3)
+
+    # ------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        room = self.room
+        driving = room.driving
+        if action == "chord":
+            return driving
+        if action in CHORD_ACTIONS.values() and driving:
+            return False  # reached through the chord only; the shell gets the letter
+        if action == "control":
+            return None if room.role == "reviewer" else True
+        if action in ("grant", "deny"):
+            if not room.may_decide:
+                return False
+            return True if room.pending_for_me() is not None else None
+        if action == "take":
+            return room.is_lead
+        return True
+
+    def action_chat(self) -> None:
+        self.chat.focus_input()
+
+    def action_chord(self) -> None:
+        self.terminal.start_chord()
+
+    async def action_control(self) -> None:
+        room = self.room
+        if room.driving:
+            await self.link.send({"type": "release"})
+            return
+        if room.has_requested:
+            self.notify("your request is waiting for an answer")
+            return
+        self._ask_for_control()
+
+    @work
+    async def _ask_for_control(self) -> None:
+        reason = await self.app.push_screen_wait(RequestControlScreen(self.room.driver_name))
+        if reason:
+            await self.link.send({"type": "request_control", "reason": reason})
+
+    async def action_grant(self) -> None:
+        request = self.room.pending_for_me()
+        if request is None:
+            self.notify("no request to grant")
+            return
+        await self.link.send({"type": "grant", "id": request.id})
+
+    async def action_deny(self) -> None:
+        request = self.room.pending_for_me()
+        if request is None:
+            self.notify("no request to deny")
+            return
+        await self.link.send({"type": "deny", "id": request.id, "reason": ""})
+
+    async def action_take(self) -> None:
+        await self.link.send({"type": "take"})
+
+    async def action_leave(self) -> None:
+        await self.link.close()
+        self.app.exit()
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
+    def on_key(self, event: Any) -> None:
+        # Esc in the chat returns to the terminal.
+        if getattr(event, "key", "") == "escape" and self.focused is not self.terminal:
+            self.terminal.focus()
+            event.stop()
