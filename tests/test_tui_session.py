@@ -93,3 +93,75 @@ async def test_deny_and_release(harness: Harness) -> None:
         await lp.press("ctrl+right_square_bracket", "r")
         await lp.pause(0.3)
         assert lscreen.room.driver_name in (None, "alice")
+
+
+async def test_chat_participants_and_status(harness: Harness) -> None:
+    from tui.chat import ChatPane
+    from tui.participants import render_participants
+    from tui.status import render_status
+
+    session = await harness.open()
+    lead = app_for(harness, session, Role.LEAD, "alice")
+    viewer = app_for(harness, session, Role.VIEWER, "bob")
+    async with lead.run_test(size=(120, 36)) as lp, viewer.run_test(size=(120, 36)) as vp:
+        lscreen, vscreen = screen_of(lead), screen_of(viewer)
+        await until(lp, lambda: sorted(lscreen.room.users()) == ["alice", "bob"], what="both")
+        await until(vp, lambda: vscreen.room.driver_name == "alice", what="roster at bob")
+
+        # Participants: who is here, the role, who drives.
+        group = render_participants(vscreen.room)
+        pane = "\n".join(str(r) for r in group.renderables)  # type: ignore[attr-defined]
+        assert "alice" in pane and "lead" in pane and "driving" in pane
+        assert "bob (you)" in pane and "viewer" in pane
+
+        # Status: session, target, role, who drives, recording indicator.
+        status = render_status(vscreen.room, now=0).plain
+        assert session in status and "sandbox" in status
+        assert "bob viewer" in status and "alice drives" in status and "REC" in status
+
+        # Chat: c focuses the input (bob does not drive), Enter sends.
+        await vp.press("c")
+        await type_text(vp, "looking at the logs")
+        await vp.press("enter")
+        lchat = lscreen.query_one(ChatPane)
+        await until(lp, lambda: len(lchat.lines) == 1, what="chat at alice")
+        line = lchat.lines[0]
+        assert (line.user, line.text, line.mine) == ("bob", "looking at the logs", False)
+        vchat = vscreen.query_one(ChatPane)
+        await until(vp, lambda: len(vchat.lines) == 1 and vchat.lines[0].mine, what="own chat")
+
+        # Alice drives: c would go to the shell; the chord reaches the chat.
+        await lp.press("ctrl+right_square_bracket", "c")
+        await type_text(lp, "ok")
+        await lp.press("enter")
+        await until(vp, lambda: len(vchat.lines) == 2, what="alice's chat")
+        assert vchat.lines[1].text == "ok"
+        await lp.press("escape")
+        assert lead.focused is lscreen.terminal
+
+        # Bob leaves with d: alice sees him go.
+        await vp.press("escape", "d")
+        await until(lp, lambda: lscreen.room.users() == ["alice"], what="bob gone")
+
+
+async def test_reconnect_resumes_without_loss_or_doubling(harness: Harness) -> None:
+    session = await harness.open()
+    lead_client = await harness.joined("alice", session)
+    viewer = app_for(harness, session, Role.VIEWER, "bob")
+    async with viewer.run_test(size=(120, 36)) as vp:
+        vscreen = screen_of(viewer)
+        await until(vp, lambda: vscreen.room.link.value == "live", what="connected")
+        await lead_client.send_input(b"echo before-$((1+1))\r")
+        await until(vp, lambda: "before-2" in terminal_text(viewer), what="first output")
+
+        await vscreen.link.drop_connection()
+        await until(vp, lambda: vscreen.room.link.value == "reconnecting", what="drop shown")
+        await lead_client.send_input(b"echo during-$((3+4))\r")
+        await until(vp, lambda: vscreen.link.reconnects >= 1, timeout=15, what="reconnect")
+        await until(vp, lambda: "during-7" in terminal_text(viewer), what="missed output")
+        await until(vp, lambda: vscreen.room.link.value == "live", what="live again")
+
+        live = harness.relay.sessions[session]
+        await until(vp, lambda: vscreen.link.tracker.offset == live.stream.end, what="caught up")
+        text = terminal_text(viewer)
+        assert text.count("before-2") == 1 and text.count("during-7") == 1

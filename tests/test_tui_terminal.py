@@ -1,0 +1,324 @@
+"""The terminal pane: rendering, dirty-line redraws, cropping, keys and paste.
+
+Byte streams are fed through the widget (as the relay's frames would be) and the
+result is read back from the model and from the ``Strip`` lines Textual paints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rich.style import Style
+from textual.app import App, ComposeResult
+from textual.pilot import Pilot
+
+from tui.terminal_view import TerminalView, line_strip, pen_style
+
+STREAMS = Path(__file__).parent / "data" / "streams"
+
+
+class TermApp(App[None]):
+    """Just the terminal pane, collecting what it posts."""
+
+    def __init__(self, cols: int = 40, rows: int = 10, driving: bool = False) -> None:
+        super().__init__()
+        self.cols, self.rows, self.start_driving = cols, rows, driving
+        self.sent: list[bytes] = []
+        self.chords: list[str] = []
+        self.resized: list[tuple[int, int]] = []
+        self.behind = 0
+
+    def compose(self) -> ComposeResult:
+        yield TerminalView(self.cols, self.rows)
+
+    def on_mount(self) -> None:
+        view = self.query_one(TerminalView)
+        view.driving = self.start_driving
+        view.focus()
+
+    def on_terminal_view_input(self, event: TerminalView.Input) -> None:
+        self.sent.append(event.data)
+
+    def on_terminal_view_chord(self, event: TerminalView.Chord) -> None:
+        self.chords.append(event.key)
+
+    def on_terminal_view_resized(self, event: TerminalView.Resized) -> None:
+        self.resized.append((event.cols, event.rows))
+
+    def on_terminal_view_behind(self) -> None:
+        self.behind += 1
+
+    @property
+    def view(self) -> TerminalView:
+        return self.query_one(TerminalView)
+
+
+def text_of(strip_segments: object) -> str:
+    return "".join(seg.text for seg in strip_segments)  # type: ignore[attr-defined]
+
+
+async def settle(pilot: Pilot[None]) -> None:
+    await pilot.pause(0.05)
+    await pilot.pause()
+
+
+# ---------------------------------------------------------------- rendering
+
+
+async def test_colours_and_attributes_become_rich_styles() -> None:
+    app = TermApp(cols=40, rows=5)
+    async with app.run_test(size=(40, 5)) as pilot:
+        app.view.write(
+            b"\x1b[31mR\x1b[0m\x1b[38;5;202mP\x1b[0m\x1b[38;2;1;2;3mT\x1b[0m"
+            b"\x1b[1;4;7mB\x1b[0m\x1b[44mb\x1b[0m\x1b[3;9mI"
+        )
+        await settle(pilot)
+        runs = app.view.model.line_runs(0)
+        styles = {text[0]: pen_style(pen) for text, pen in runs}
+        assert styles["R"].color is not None and styles["R"].color.name == "red"
+        assert styles["P"].color is not None and styles["P"].color.number == 202
+        assert styles["T"].color is not None and styles["T"].color.triplet is not None
+        assert tuple(styles["T"].color.triplet) == (1, 2, 3)
+        assert styles["B"].bold and styles["B"].underline and styles["B"].reverse
+        assert styles["b"].bgcolor is not None and styles["b"].bgcolor.name == "blue"
+        assert styles["I"].italic and styles["I"].strike
+
+
+async def test_wide_characters_keep_the_row_width() -> None:
+    app = TermApp(cols=10, rows=3)
+    async with app.run_test(size=(10, 3)) as pilot:
+        app.view.write("中文ab".encode())
+        await settle(pilot)
+        strip = line_strip(app.view.model, 0)
+        assert strip.cell_length == 10
+        assert text_of(strip).startswith("中文ab")
+        assert app.view.render_line(0).cell_length == 10
+
+
+async def test_utf8_split_across_frames() -> None:
+    app = TermApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        data = "é中🙂".encode()
+        for i in range(len(data)):
+            app.view.write(data[i : i + 1])
+        await settle(pilot)
+        assert app.view.screen_text()[0].startswith("é中🙂")
+
+
+async def test_alternate_screen_enter_and_leave() -> None:
+    app = TermApp(cols=40, rows=6)
+    async with app.run_test(size=(40, 6)) as pilot:
+        view = app.view
+        view.write(b"$ ls\r\nmain-screen-text\r\n$ ")
+        view.write(b"\x1b[?1049h\x1b[H\x1b[2Jfull screen app")
+        await settle(pilot)
+        assert view.model.alternate
+        assert view.screen_text()[0].startswith("full screen app")
+        assert "main-screen-text" not in "\n".join(view.screen_text())
+        view.write(b"\x1b[?1049l")
+        await settle(pilot)
+        assert not view.model.alternate
+        assert view.screen_text()[1].startswith("main-screen-text")
+        assert "full screen app" not in "\n".join(view.screen_text())
+
+
+async def test_scroll_region() -> None:
+    app = TermApp(cols=20, rows=6)
+    async with app.run_test(size=(20, 6)) as pilot:
+        view = app.view
+        view.write(b"header\r\n")
+        view.write(b"\x1b[2;5r\x1b[2;1H")  # rows 2-5 scroll, row 1 and 6 stay
+        view.write(b"\x1b[6;1Hfooter\x1b[2;1H")
+        view.write(b"".join(b"line%d\r\n" % i for i in range(8)))
+        await settle(pilot)
+        rows = [r.rstrip() for r in view.screen_text()]
+        assert rows[0] == "header"
+        assert rows[5] == "footer"
+        assert rows[1:5] == ["line5", "line6", "line7", ""]
+
+
+@pytest.mark.parametrize("name", ["vim", "less", "top"])
+async def test_recorded_full_screen_programs(name: str) -> None:
+    """Real recordings (80x24): the program's screen while it runs, the shell after."""
+    data = (STREAMS / f"{name}.bin").read_bytes()
+    app = TermApp(cols=80, rows=24)
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.view
+        enter = data.find(b"\x1b[?1049h")
+        leave = data.rfind(b"\x1b[?1049l")
+        if name == "top" and enter < 0:
+            view.write(data)
+            await settle(pilot)
+            assert "PID" in "\n".join(view.screen_text())
+            return
+        assert 0 <= enter < leave
+        view.write(data[:leave])
+        await settle(pilot)
+        assert view.model.alternate, "the program's screen is the alternate screen"
+        during = "\n".join(view.screen_text())
+        assert "notes.txt" not in during
+        if name in ("vim", "less"):
+            assert "quick brown fox" in during
+        else:
+            assert "PID" in during
+        view.write(data[leave:])
+        await settle(pilot)
+        assert not view.model.alternate
+        assert "notes.txt" in "\n".join(view.screen_text())
+        for y in range(24):  # every line renders at full width
+            assert view.render_line(y).cell_length == 80
+
+
+# ---------------------------------------------------------------- redraws
+
+
+async def test_only_dirty_lines_are_rebuilt() -> None:
+    app = TermApp(cols=20, rows=8)
+    async with app.run_test(size=(20, 8)) as pilot:
+        view = app.view
+        view.write(b"".join(b"row %d\r\n" % i for i in range(7)))
+        await settle(pilot)
+        before = {y: view._model_strip(y) for y in range(8)}
+        view.write(b"\x1b[3;1Hchanged")  # row 2, and the cursor moves from row 7 to row 2
+        await settle(pilot)
+        after = {y: view._model_strip(y) for y in range(8)}
+        rebuilt = {y for y in range(8) if after[y] is not before[y]}
+        assert rebuilt == {2, 7}
+        assert view.screen_text()[2].startswith("changed")
+
+
+async def test_output_is_coalesced_into_frames() -> None:
+    app = TermApp(cols=40, rows=10)
+    async with app.run_test(size=(40, 10)) as pilot:
+        view = app.view
+        frames = view.frames
+        for i in range(500):
+            view.write(b"chunk %d\r\n" % i)
+        await settle(pilot)
+        await pilot.pause(0.1)
+        assert view.screen_text()[-2].startswith("chunk 499")
+        assert view.frames - frames < 20, "500 writes must not mean 500 redraws"
+
+
+async def test_huge_backlog_asks_for_a_snapshot() -> None:
+    app = TermApp()
+    async with app.run_test(size=(40, 10)) as pilot:
+        app.view.write(b"x" * (3 * 1024 * 1024))
+        await settle(pilot)
+        assert app.behind == 1
+        assert not app.view.pending
+        app.view.load_snapshot(40, 10, b"\x1b[Hfresh")
+        await settle(pilot)
+        assert app.view.screen_text()[0].startswith("fresh")
+
+
+# ---------------------------------------------------------------- cropping
+
+
+async def test_smaller_window_is_cropped_with_a_marker() -> None:
+    app = TermApp(cols=60, rows=20)
+    async with app.run_test(size=(30, 8)) as pilot:
+        view = app.view
+        view.write(b"short\r\n" + b"L" * 50 + b"\r\n")
+        view.write(b"\x1b[20;1Hlast line")
+        await settle(pilot)
+        assert view.cropped
+        marker = text_of(view.render_line(7))
+        assert "✂" in marker and "60x20" in marker
+        # The rows shown follow the cursor (on the last row of the PTY).
+        shown = [text_of(view.render_line(y)) for y in range(7)]
+        assert shown[-1].startswith("last line")
+        assert all(len(line) == 30 for line in shown)
+        view.write(b"\x1b[1;1H")  # cursor back to the top: the top rows come back
+        await settle(pilot)
+        assert text_of(view.render_line(0)).startswith("short")
+        long_row = text_of(view.render_line(1))
+        assert long_row.endswith("▸"), "a row cut on the right is marked"
+        assert "cropped" in view.crop_note()
+
+
+async def test_larger_window_shows_the_pty_edge() -> None:
+    app = TermApp(cols=20, rows=4)
+    async with app.run_test(size=(30, 6)) as pilot:
+        view = app.view
+        view.write(b"hello")
+        await settle(pilot)
+        assert not view.cropped
+        line = view.render_line(0)
+        assert line.cell_length == 30
+        assert text_of(line).startswith("hello")
+        assert text_of(view.render_line(5)).strip() == ""
+
+
+# ---------------------------------------------------------------- input
+
+
+async def test_keys_go_to_the_shell_only_while_driving() -> None:
+    app = TermApp(driving=False)
+    async with app.run_test(size=(40, 10)) as pilot:
+        await pilot.press("x", "ctrl+c", "up")
+        assert app.sent == []
+        app.view.driving = True
+        await pilot.press("l", "s", "enter", "ctrl+c", "up", "tab", "escape", "f5")
+        assert app.sent == [b"l", b"s", b"\r", b"\x03", b"\x1b[A", b"\t", b"\x1b", b"\x1b[15~"]
+
+
+async def test_application_cursor_mode_changes_arrows() -> None:
+    app = TermApp(driving=True)
+    async with app.run_test(size=(40, 10)) as pilot:
+        app.view.write(b"\x1b[?1h")  # DECCKM, as vim and less set it
+        await settle(pilot)
+        await pilot.press("up", "left")
+        assert app.sent == [b"\x1bOA", b"\x1bOD"]
+
+
+async def test_ctrl_q_and_ctrl_p_reach_the_shell_in_the_real_app() -> None:
+    """Priority bindings of the app are disabled while driving (see test_tui_session)."""
+    from tui.app import SHELL_KEYS_WIN
+
+    assert {"quit", "command_palette"} <= SHELL_KEYS_WIN
+
+
+async def test_escape_chord() -> None:
+    app = TermApp(driving=True)
+    async with app.run_test(size=(40, 10)) as pilot:
+        await pilot.press("ctrl+right_square_bracket", "c")
+        assert app.chords == ["c"] and app.sent == []
+        await pilot.press("ctrl+right_square_bracket", "ctrl+right_square_bracket")
+        assert app.sent == [b"\x1d"]
+        await pilot.press("ctrl+right_square_bracket", "escape", "a")
+        assert app.sent == [b"\x1d", b"a"]
+        assert app.chords == ["c"]
+
+
+async def test_paste_is_bracketed_when_the_program_asks() -> None:
+    from textual import events
+
+    app = TermApp(driving=True)
+    async with app.run_test(size=(40, 10)) as pilot:
+        app.view.post_message(events.Paste("ls\nid"))
+        await settle(pilot)
+        app.view.write(b"\x1b[?2004h")
+        await settle(pilot)
+        app.view.post_message(events.Paste("ls\nid"))
+        await settle(pilot)
+        assert app.sent == [b"ls\rid", b"\x1b[200~ls\rid\x1b[201~"]
+
+
+async def test_driver_window_sets_the_model_size() -> None:
+    app = TermApp(cols=80, rows=24, driving=False)
+    async with app.run_test(size=(50, 12)) as pilot:
+        await pilot.pause(0.3)
+        assert app.resized and app.resized[-1] == (50, 12)
+        assert (app.view.model.cols, app.view.model.rows) == (80, 24)
+        app.view.driving = True
+        await settle(pilot)
+        assert (app.view.model.cols, app.view.model.rows) == (50, 12)
+
+
+def test_pen_style_reverse_video() -> None:
+    from relay.terminal import BLANK
+
+    assert pen_style(BLANK, reverse_video=True) == Style(reverse=True)
+    assert pen_style(BLANK) == Style()
