@@ -102,6 +102,13 @@ class SessionScreen(Screen[None]):
         self.terminal.focus()
         self.refresh_room()
         self.set_interval(1.0, self._tick)
+        self.call_after_refresh(self._start_link)
+
+    def _start_link(self) -> None:
+        """Join once the terminal pane has its real size: the join sets the PTY's size."""
+        if self.terminal.size.area == 0:
+            self.set_timer(0.05, self._start_link)
+            return
         self.run_worker(self.link.run(), name="session-link", group="link", exit_on_error=False)
 
     def _terminal_size(self) -> tuple[int, int]:
