@@ -54,7 +54,7 @@ class ChatPane(Vertical):
         self.lines: list[ChatLine] = []
 
     def compose(self) -> ComposeResult:
-        yield RichLog(wrap=True, markup=False, id="chat-log", auto_scroll=True)
+        yield RichLog(wrap=True, markup=False, id="chat-log", auto_scroll=True, min_width=10)
         yield Input(placeholder="message (Enter sends, Esc back)", id="chat-input")
 
     def add(self, line: ChatLine) -> None:

@@ -1,0 +1,122 @@
+"""Make the README's screenshots from the real app, against a real demo relay.
+
+    python scripts/screenshots.py [OUTPUT_DIR]   (default: screenshots/)
+
+Starts what ``warroom demo`` starts (a relay, a sandbox SSH target, a session),
+opens the lead's and a viewer's TUI headless, drives them through a short
+incident, and saves SVGs with ``App.save_screenshot``:
+
+* ``session-lead.svg``: the lead's window, driving;
+* ``session-viewer.svg``: a viewer's window on the same session, with chat;
+* ``handoff-request.svg``: the lead's window while the viewer asks for control;
+* ``lobby.svg``: ``warroom join ws://relay`` for a lead: sessions and targets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from textual.pilot import Pilot  # noqa: E402
+
+from relay.demo import SESSION_ID, start_demo  # noqa: E402
+from relay.identity import parse_join_target  # noqa: E402
+from relay.roles import Role  # noqa: E402
+from tui.app import Connector, WarroomApp  # noqa: E402
+from tui.lobby import LobbyScreen  # noqa: E402
+from tui.session_screen import SessionScreen  # noqa: E402
+
+SIZE = (120, 32)
+COMMANDS = [
+    "clear",
+    "printf '\\033[1mapi-7\\033[0m  \\033[32m● healthy\\033[0m   "
+    "\\033[1mapi-8\\033[0m  \\033[31m● 502s\\033[0m\\n'",
+    "uptime",
+    "ls --color=always /",
+]
+
+
+async def until(pilot: Pilot[None], condition: Callable[[], object], timeout: float = 15) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise TimeoutError("screenshot step timed out")
+        await pilot.pause(0.05)
+
+
+async def type_line(pilot: Pilot[None], text: str) -> None:
+    await pilot.press(*["space" if ch == " " else ch for ch in text], "enter")
+
+
+def session_of(app: WarroomApp) -> SessionScreen:
+    screen = app.screen
+    assert isinstance(screen, SessionScreen), screen
+    return screen
+
+
+async def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        demo = await start_demo(Path(tmp), 0)
+        try:
+            await _session_shots(demo.invites, out)
+            lobby_invite = demo.relay.invite(Role.LEAD, None, 600, "lead")
+            await _lobby_shot(lobby_invite, out)
+        finally:
+            await demo.close()
+    for name in ("session-lead", "session-viewer", "handoff-request", "lobby"):
+        print(out / f"{name}.svg")
+
+
+async def _session_shots(invites: dict[Role, str], out: Path) -> None:
+    lead = WarroomApp(Connector(parse_join_target(invites[Role.LEAD])), SESSION_ID)
+    viewer = WarroomApp(Connector(parse_join_target(invites[Role.VIEWER]), name="maya"), SESSION_ID)
+    async with lead.run_test(size=SIZE) as lp, viewer.run_test(size=SIZE) as vp:
+        ls, vs = session_of(lead), session_of(viewer)
+        await until(lp, lambda: ls.room.driving)
+        await until(vp, lambda: vs.room.you is not None and len(ls.room.members) == 2)
+        for command in COMMANDS:
+            await type_line(lp, command)
+            await lp.pause(0.3)
+        await vp.press("c")
+        await type_line(vp, "api-8 is the one throwing 502s")
+        await lp.press("ctrl+right_square_bracket", "c")
+        await type_line(lp, "looking at it now")
+        await lp.press("escape")
+        await until(vp, lambda: len(vs.chat.lines) == 2)
+        await vp.press("escape")
+        await lp.pause(1.0)
+        await vp.pause(0.5)
+        lead.clear_notifications()
+        viewer.clear_notifications()
+        await lp.pause(0.2)
+        lead.save_screenshot("session-lead.svg", str(out))
+        viewer.save_screenshot("session-viewer.svg", str(out))
+
+        await vp.press("r")
+        await until(vp, lambda: viewer.screen.id == "request-control")
+        await type_line(vp, "restart the api-8 worker")
+        await until(lp, lambda: ls.room.pending_for_me() is not None)
+        await lp.pause(0.5)
+        lead.save_screenshot("handoff-request.svg", str(out))
+
+
+async def _lobby_shot(invite: str, out: Path) -> None:
+    connector = Connector(parse_join_target(invite))
+    client = await connector()
+    app = WarroomApp(connector, None, client=client)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, LobbyScreen) and app.screen.sessions)
+        await pilot.pause(0.3)
+        app.save_screenshot("lobby.svg", str(out))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "screenshots"))
