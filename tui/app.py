@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.app import App
+from textual.screen import Screen
 
 from relay.identity import JoinTarget, parse_join_target
 from tui.client import RelayClient
@@ -21,6 +22,8 @@ from tui.session_screen import SessionScreen
 
 # App actions that must not fire while driving: their keys belong to the shell.
 SHELL_KEYS_WIN = frozenset({"quit", "command_palette", "help_quit"})
+
+HERE = Path(__file__).parent  # CSS paths must not follow subclasses into other packages
 
 
 class Connector:
@@ -70,7 +73,7 @@ class WarroomApp(App[None]):
     """One engineer's window on a shared shell."""
 
     TITLE = "warroom"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = HERE / "app.tcss"
 
     def __init__(
         self,
@@ -84,10 +87,13 @@ class WarroomApp(App[None]):
         self.first_client = client
 
     def on_mount(self) -> None:
+        self.push_screen(self.first_screen())
+
+    def first_screen(self) -> Screen[None]:
+        """The session given on the command line, or the lobby."""
         if self.session_id is not None:
-            self.push_screen(self.session_screen(self.session_id))
-        else:
-            self.push_screen(LobbyScreen(self.connector, self.first_client))
+            return self.session_screen(self.session_id)
+        return LobbyScreen(self.connector, self.first_client)
 
     def session_screen(self, session: str) -> SessionScreen:
         client, self.first_client = self.first_client, None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -14,11 +15,13 @@ from textual.widgets import Button, Input, Label, Static
 
 from tui.room import Room
 
+HERE = Path(__file__).parent  # CSS paths must not follow subclasses into other packages
+
 
 class RequestControlScreen(ModalScreen[str | None]):
     """Asks why you need control; dismisses with the reason, or ``None``."""
 
-    CSS_PATH = "handoff.tcss"
+    CSS_PATH = HERE / "handoff.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, driver: str | None) -> None:
@@ -113,7 +116,7 @@ press the letter alone.
 
 
 class HelpScreen(ModalScreen[None]):
-    CSS_PATH = "handoff.tcss"
+    CSS_PATH = HERE / "handoff.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,question_mark,q", "dismiss_help", "Close")
     ]

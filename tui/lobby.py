@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
@@ -17,6 +18,8 @@ from tui.client import RelayClient, RelayError
 if TYPE_CHECKING:
     from tui.app import Connector
 
+HERE = Path(__file__).parent  # CSS paths must not follow subclasses into other packages
+
 
 def _age(opened_at: float, now: float) -> str:
     minutes = int(max(0.0, now - opened_at) // 60)
@@ -24,7 +27,7 @@ def _age(opened_at: float, now: float) -> str:
 
 
 class LobbyScreen(Screen[None]):
-    CSS_PATH = "lobby.tcss"
+    CSS_PATH = HERE / "lobby.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "join", "Join", show=True),
         Binding("o", "open", "Open a session"),

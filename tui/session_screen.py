@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import time
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -43,9 +44,11 @@ CHORD_ACTIONS = {
 # Errors that need no toast: the status bar and panes already say it.
 QUIET_ERRORS = frozenset({"not_driver"})
 
+HERE = Path(__file__).parent  # CSS paths must not follow subclasses into other packages
+
 
 class SessionScreen(Screen[None]):
-    CSS_PATH = "session.tcss"
+    CSS_PATH = HERE / "session.tcss"
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("c", "chat", "Chat"),
