@@ -166,3 +166,14 @@ def _check_size(message: dict[str, Any]) -> None:
     offset = message.get("offset")
     if offset is not None and offset < 0:
         raise ProtocolError(ErrorCode.BAD_FRAME, "join: offset must not be negative")
+
+
+def json_decode(text: str) -> dict[str, Any]:
+    """Decode a relay → client JSON frame (used by clients)."""
+    try:
+        message = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(ErrorCode.BAD_FRAME, f"frame is not valid JSON: {exc}") from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise ProtocolError(ErrorCode.BAD_FRAME, "frame must be a JSON object with a type")
+    return message

@@ -266,7 +266,7 @@ class Session:
         ]
         if self.driver is None and role is Role.LEAD and user == self.owner:
             self.driver = pid
-            actions += [Resize(cols, rows), Record("c", {"driver": user, "how": "owner"})]
+            actions += [Resize(cols, rows), Record("h", {"driver": user, "how": "owner"})]
         actions += [
             Send(pid, {"type": "welcome_session", "you": pid, "role": role.value}),
             Broadcast(self.roster()),
@@ -375,7 +375,7 @@ class Session:
         notice = {"type": "control_request", "id": pid, "user": p.user, "reason": reason}
         actions: list[Action] = [
             self._audit("control.request", p, reason=reason),
-            Record("c", {"request": p.user, "reason": reason}),
+            Record("h", {"request": p.user, "reason": reason}),
         ]
         actions += [Send(q.pid, notice) for q in self._deciders()]
         actions.append(Broadcast(self.roster()))
@@ -443,7 +443,7 @@ class Session:
             self._audit(
                 "control.deny", p, to=asker.user, request_reason=request.reason, reason=reason
             ),
-            Record("c", {"deny": asker.user, "by": p.user, "reason": reason}),
+            Record("h", {"deny": asker.user, "by": p.user, "reason": reason}),
             Send(requester, {"type": "control_denied", "by": p.user, "reason": reason}),
             Broadcast(self.roster()),
         ]
@@ -488,7 +488,7 @@ class Session:
             return self._set_driver(owner, how=how, by=old)
         self.driver = None
         return [
-            Record("c", {"driver": None, "how": how, "by": old.user}),
+            Record("h", {"driver": None, "how": how, "by": old.user}),
             Broadcast(self.roster()),
         ]
 
@@ -496,7 +496,7 @@ class Session:
         self.driver = new.pid
         return [
             Resize(new.cols, new.rows),
-            Record("c", {"driver": new.user, "how": how, "by": by.user}),
+            Record("h", {"driver": new.user, "how": how, "by": by.user}),
             Broadcast(self.roster()),
         ]
 
@@ -517,7 +517,7 @@ class Session:
             ]
         p.chat_times.append(now)
         message = {"type": "chat", "id": pid, "user": p.user, "text": text, "t": now}
-        return [Record("m", {"user": p.user, "text": text}), Broadcast(message)]
+        return [Record("c", {"user": p.user, "text": text}), Broadcast(message)]
 
     def _check_chat(self, p: Participant, text: str, now: float) -> tuple[ErrorCode, str] | None:
         if not text:

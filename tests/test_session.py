@@ -227,7 +227,7 @@ def test_chat_is_broadcast_and_recorded(room: Session) -> None:
         "text": "looks like the disk",
         "t": T0,
     }
-    assert of(actions, Record)[0].kind == "m"
+    assert of(actions, Record)[0].kind == "c"
 
 
 def test_chat_strips_escape_sequences(room: Session) -> None:

@@ -1,0 +1,235 @@
+"""The ``warroom`` command: one verb per job, ``--help`` on each.
+
+Relay side: ``relay`` (serve from a TOML config), ``demo`` (everything on
+loopback, no config). Engineer side: ``login`` and ``join`` (the TUI).
+Heavy imports happen inside each verb so ``warroom --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from relay import __version__
+
+
+def _add_relay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "relay",
+        help="run the relay from a TOML config",
+        description="Serve the warroom protocol: sessions, recordings and the audit log.",
+    )
+    p.add_argument("--config", type=Path, required=True, help="the relay's TOML config file")
+    p.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow plain ws:// on a non-loopback address (traffic is not encrypted)",
+    )
+    p.add_argument(
+        "--print-key",
+        action="store_true",
+        help="print the relay's public key (for offline verification) and exit",
+    )
+    p.set_defaults(func=_cmd_relay)
+
+
+def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="a relay, a sandbox target and a session, on this machine",
+        description=(
+            "Start a relay on 127.0.0.1 with a sandbox SSH target (your own shell in a PTY), "
+            "open a session on it and open the lead's window. With --headless, print one "
+            "ready-to-paste 'warroom join' command per role instead and serve until "
+            "interrupted."
+        ),
+    )
+    p.add_argument("--headless", action="store_true", help="no TUI: print the invites and serve")
+    p.add_argument("--data-dir", type=Path, help="where recordings, audit log and keys go")
+    p.add_argument("--port", type=int, default=8422, help="relay port (0: any free port)")
+    p.set_defaults(func=_cmd_demo)
+
+
+def _add_login(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "login",
+        help="prove who you are with your SSH key and keep the relay's token",
+        description=(
+            "Sign the relay's challenge with your SSH key (a key file, or the ssh-agent) and "
+            "store the short-lived token in the OS keyring."
+        ),
+    )
+    p.add_argument("url", help="the relay, e.g. wss://relay.example.com:8422")
+    p.add_argument("--user", default=os.environ.get("USER", ""), help="your user on the relay")
+    p.add_argument("--key", type=Path, help="private key file (default: the ssh-agent)")
+    p.add_argument("--print-token", action="store_true", help="print the token to stdout")
+    p.set_defaults(func=_cmd_login)
+
+
+def _add_join(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "join",
+        help="join a session (an invite link, a session link, or a relay for its lobby)",
+        description="Open the warroom TUI on a session.",
+    )
+    p.add_argument("target", help="invite link, ws(s)://relay/s/<session>, or ws(s)://relay")
+    p.add_argument("--name", help="your display name when joining with an invite")
+    p.add_argument("--user", default=os.environ.get("USER", ""), help="your user on the relay")
+    p.add_argument("--key", type=Path, help="private key file to log in with")
+    p.set_defaults(func=_cmd_join)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="warroom",
+        description="One shared, recorded, access-controlled shell for on-call teams.",
+    )
+    parser.add_argument("--version", action="version", version=f"warroom {__version__}")
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    for add in (_add_relay, _add_demo, _add_login, _add_join):
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def fail(message: str) -> int:
+    print(f"warroom: {message}", file=sys.stderr)
+    return 2
+
+
+# ---------------------------------------------------------------- relay side
+
+
+async def _serve_until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def _cmd_relay(args: argparse.Namespace) -> int:
+    from relay.audit import AuditLog
+    from relay.config import ConfigError, load_config
+    from relay.keys import SigningKey
+    from relay.recording import recorder_factory
+    from relay.server import Relay
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        return fail(str(exc))
+    signing = SigningKey.load_or_create(config.data_dir / "keys")
+    if args.print_key:
+        print(signing.public.text())
+        return 0
+
+    async def run() -> None:
+        audit = AuditLog(config.data_dir / "audit", signing)
+        relay = Relay(
+            config, signing, audit, recorder_factory(config.data_dir / "recordings", signing)
+        )
+        if args.insecure:
+            print("warroom: WARNING: serving plain ws:// without TLS (--insecure)", file=sys.stderr)
+        await relay.start(insecure=args.insecure)
+        print(f"warroom relay listening on {relay.url} (data in {config.data_dir})", flush=True)
+        try:
+            await _serve_until_signalled()
+        finally:
+            await relay.close()
+            audit.close("relay stopped")
+
+    try:
+        asyncio.run(run())
+    except (OSError, ValueError) as exc:
+        return fail(str(exc))
+    return 0
+
+
+def _demo_data_dir(args: argparse.Namespace) -> Path:
+    if args.data_dir is not None:
+        return Path(args.data_dir)
+    from relay.config import default_data_dir
+
+    return default_data_dir() / "demo"
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from relay.demo import start_demo
+
+    data_dir = _demo_data_dir(args)
+
+    async def run() -> None:
+        demo = await start_demo(data_dir, args.port)
+        try:
+            if args.headless:
+                print(f"warroom demo: relay on {demo.relay.url}, data in {data_dir}")
+                for line in demo.commands():
+                    print(line)
+                sys.stdout.flush()
+                await _serve_until_signalled()
+            else:
+                from tui.app import run_join
+
+                from relay.roles import Role
+
+                await run_join(demo.invites[Role.LEAD], name=None, user="", key=None)
+        finally:
+            await demo.close()
+
+    try:
+        asyncio.run(run())
+    except OSError as exc:
+        return fail(f"cannot start the demo: {exc}")
+    return 0
+
+
+# ---------------------------------------------------------------- engineer side
+
+
+def _cmd_login(args: argparse.Namespace) -> int:
+    from tui.client import RelayError
+    from tui.login import login
+
+    try:
+        token = asyncio.run(login(args.url, args.user, args.key))
+    except (RelayError, OSError, ValueError) as exc:
+        return fail(f"login failed: {exc}")
+    if args.print_token:
+        print(token)
+    return 0
+
+
+def _cmd_join(args: argparse.Namespace) -> int:
+    from tui.app import run_join
+
+    from tui.client import RelayError
+
+    try:
+        asyncio.run(run_join(args.target, name=args.name, user=args.user, key=args.key))
+    except (RelayError, OSError, ValueError) as exc:
+        return fail(str(exc))
+    return 0
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())

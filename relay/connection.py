@@ -1,0 +1,166 @@
+"""One client's send side: a small queue of JSON messages and a cursor into output.
+
+Why a cursor and not a queue of frames: output is kept once per session in
+:class:`relay.stream.OutputStream`, and each client's writer task reads it
+at its own pace. A client that stops reading therefore costs the relay only
+its socket's write buffer (bounded by websockets' ``write_limit`` plus one
+frame) — never the driver's time, never the other viewers' — and when its
+cursor falls off the end of the ring it is resynced from a screen snapshot.
+A client whose socket accepts nothing for ``stall_timeout`` is dropped with
+``too_slow``. (``broadcast()`` offers none of this: see DESIGN.md.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Awaitable
+from typing import Any, Protocol
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from relay import protocol
+from relay.errors import ErrorCode
+from relay.stream import OutputStream
+
+FRAME_BYTES = 256 * 1024  # largest output frame; big enough to amortise per-frame cost
+
+
+class OutputSource(Protocol):
+    """What a client reads output from: the live session."""
+
+    stream: OutputStream
+
+    def snapshot(self) -> tuple[int, int, int, bytes]:
+        """(offset, cols, rows, bytes) of a screen snapshot valid at ``offset``."""
+        ...
+
+
+class TooSlow(Exception):
+    pass
+
+
+class ClientLink:
+    """Delivers messages and output to one websocket client, at its own pace."""
+
+    def __init__(
+        self,
+        ws: ServerConnection,
+        pid: str,
+        stall_timeout: float,
+        control_queue: int,
+    ) -> None:
+        self.ws = ws
+        self.pid = pid
+        self.stall_timeout = stall_timeout
+        self.control_limit = control_queue
+        self._control: deque[str] = deque()
+        self._source: OutputSource | None = None
+        self._cursor: int | None = None  # None: the next output starts with a snapshot
+        self._wake = asyncio.Event()
+        self._closing: tuple[int, str] | None = None
+        self.resyncs = 0
+
+    # ------------------------------------------------------------ producers
+
+    def send_json(self, message: dict[str, Any]) -> None:
+        """Queue a message; a client that lets too many pile up is dropped."""
+        if self._closing:
+            return
+        if len(self._control) >= self.control_limit:
+            self.close(1008, f"{ErrorCode.TOO_SLOW}: {self.control_limit} messages unread")
+            return
+        self._control.append(protocol.encode(message))
+        self._wake.set()
+
+    def attach(self, source: OutputSource, offset: int | None) -> None:
+        """Start delivering ``source``'s output from ``offset`` (None: snapshot first)."""
+        self._source = source
+        self._cursor = offset
+        self._wake.set()
+
+    def detach(self) -> None:
+        self._source = None
+        self._cursor = None
+
+    def notify(self) -> None:
+        """New output exists; called by the live session for every chunk."""
+        self._wake.set()
+
+    def close(self, code: int, reason: str) -> None:
+        """Close once what is queued has been sent (or the writer gives up)."""
+        if self._closing is None:
+            self._closing = (code, reason)
+            self._wake.set()
+
+    # ------------------------------------------------------------ the writer task
+
+    async def run(self) -> None:
+        """Send until the connection closes; the only task that writes to ``ws``."""
+        try:
+            while True:
+                await self._wake.wait()
+                self._wake.clear()
+                await self._flush_control()
+                if self._closing:
+                    break
+                await self._flush_output()
+        except TooSlow:
+            self._closing = (
+                1008,
+                f"{ErrorCode.TOO_SLOW}: nothing read for {self.stall_timeout:g} s",
+            )
+            self.ws.transport.abort()
+            return
+        except ConnectionClosed:
+            return
+        code, reason = self._closing
+        await self._guard(self.ws.close(code, reason[:120]))
+
+    async def _flush_control(self) -> None:
+        while self._control:
+            await self._guard(self.ws.send(self._control.popleft()))
+
+    async def _flush_output(self) -> None:
+        source = self._source
+        while source is not None and source is self._source and not self._closing:
+            stream = source.stream
+            if self._cursor is None or self._cursor < stream.start:
+                await self._send_snapshot(source)
+                continue
+            data = stream.read(self._cursor, FRAME_BYTES)
+            if not data:
+                return
+            frame = protocol.output_frame(self._cursor, data)
+            self._cursor += len(data)
+            await self._guard(self.ws.send(frame))
+            if self._control:
+                await self._flush_control()
+
+    async def _send_snapshot(self, source: OutputSource) -> None:
+        offset, cols, rows, data = source.snapshot()
+        if self._cursor is not None:
+            self.resyncs += 1
+        self._cursor = offset
+        await self._guard(self.ws.send(protocol.snapshot_frame(offset, cols, rows, data)))
+
+    async def _guard(self, send: Awaitable[None]) -> None:
+        """Await a send, but never longer than the stall timeout."""
+        try:
+            await asyncio.wait_for(send, self.stall_timeout)
+        except TimeoutError:
+            raise TooSlow from None
+
+    def backlog(self) -> int:
+        """Bytes of output this client has yet to receive (for stats and tests)."""
+        if self._source is None or self._cursor is None:
+            return 0
+        return self._source.stream.end - self._cursor
+
+
+async def cancel(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -1,0 +1,98 @@
+"""``warroom demo``: a relay, a sandbox target and an open session, with no configuration.
+
+Everything a real deployment configures is generated under the data dir
+instead: the relay's signing key, the key the relay logs in to the target
+with, and the sandbox's host key (pinned in a ``known_hosts`` file, so the
+demo takes the same strict host-key path as production).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncssh
+
+from relay.audit import AuditLog
+from relay.config import RelayConfig, TargetConfig
+from relay.keys import SigningKey
+from relay.recording import recorder_factory
+from relay.roles import Role
+from relay.sandbox import SandboxTarget
+from relay.server import Relay
+
+SESSION_ID = "demo"
+INVITE_TTL = 12 * 3600.0
+TARGET_KEY_FILE = "target_client_ed25519"
+
+
+@dataclass
+class Demo:
+    relay: Relay
+    sandbox: SandboxTarget
+    audit: AuditLog
+    invites: dict[Role, str] = field(default_factory=dict)
+
+    def commands(self) -> list[str]:
+        """One ready-to-paste command per invite, in the form ``lead: warroom join ...``."""
+        return [f"{role.value}: warroom join {url}" for role, url in self.invites.items()]
+
+    async def close(self) -> None:
+        await self.relay.close("the demo is shutting down")
+        self.audit.close("demo stopped")
+        await self.sandbox.close()
+
+
+def _target_key(keys_dir: Path) -> tuple[asyncssh.SSHKey, Path]:
+    """The relay's login key for the sandbox, generated once and kept (mode 0600)."""
+    path = keys_dir / TARGET_KEY_FILE
+    if path.exists():
+        return asyncssh.read_private_key(str(path)), path
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    key.write_private_key(str(path))
+    os.chmod(path, 0o600)
+    return key, path
+
+
+async def start_demo(data_dir: Path, port: int = 0, cols: int = 80, rows: int = 24) -> Demo:
+    """Start everything and open the ``demo`` session; the caller owns ``close()``."""
+    keys_dir = data_dir / "keys"
+    signing = SigningKey.load_or_create(keys_dir)
+    target_key, target_key_path = _target_key(keys_dir)
+    sandbox = SandboxTarget(target_key)
+    await sandbox.start()
+    known_hosts = keys_dir / "sandbox_known_hosts"
+    sandbox.write_known_hosts(known_hosts)
+    config = RelayConfig(
+        listen_host="127.0.0.1",
+        listen_port=port,
+        name="warroom-demo",
+        data_dir=data_dir,
+        targets={
+            "sandbox": TargetConfig(
+                name="sandbox",
+                host=sandbox.host,
+                port=sandbox.port,
+                user=os.environ.get("USER", "demo"),
+                key=target_key_path,
+                known_hosts=known_hosts,
+                description="a shell on this machine, standing in for production",
+            )
+        },
+    )
+    audit = AuditLog(data_dir / "audit", signing)
+    relay = Relay(config, signing, audit, recorder_factory(data_dir / "recordings", signing))
+    await relay.start()
+    demo = Demo(relay, sandbox, audit)
+    try:
+        await relay.open_session(
+            "sandbox", "lead", "warroom demo", session_id=SESSION_ID, cols=cols, rows=rows
+        )
+    except BaseException:
+        await demo.close()
+        raise
+    for role in (Role.LEAD, Role.VIEWER, Role.REVIEWER):
+        demo.invites[role] = relay.invite(role, SESSION_ID, INVITE_TTL, role.value)
+    return demo

@@ -1,0 +1,118 @@
+"""Session recordings: asciicast v3, written as it happens, hash-chained and signed.
+
+asciinema's own tools read the file as it is: a v3 header line, then events
+``[interval, code, data]`` with the standard codes ``o`` (output), ``i``
+(input), ``r`` (resize, ``"COLSxROWS"``) and ``x`` (exit), and warroom's own
+one-character codes whose data is a compact JSON string (the asciinema player
+ignores codes it does not know):
+
+====  ==================================================================
+code  meaning
+====  ==================================================================
+c     chat: ``{"user", "text"}``
+h     hand-off: control requested, granted, denied, released, taken
+j     a participant joined: ``{"user", "role", "id"}``
+l     a participant left: ``{"user", "id", "reason"}``
+====  ==================================================================
+
+Input carries no user: only the driver's input is ever forwarded, and every
+change of driver is an ``h`` event before it, so the typist is always known.
+Tamper evidence comes from :mod:`relay.chain` (``#warroom-`` comment lines).
+``docs/recording.md`` documents the format.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from relay.chain import ChainWriter
+from relay.keys import SigningKey
+from relay.session import Session
+
+TERM_TYPE = "xterm-256color"
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class Recording:
+    """One session's recording file; implements :class:`relay.live.Recorder`."""
+
+    def __init__(
+        self,
+        path: Path,
+        signing_key: SigningKey,
+        session: Session,
+        cols: int,
+        rows: int,
+        now: float,
+    ) -> None:
+        header = {
+            "version": 3,
+            "term": {"cols": cols, "rows": rows, "type": TERM_TYPE},
+            "timestamp": int(now),
+            "title": f"warroom {session.session_id} on {session.target}",
+            "warroom": {
+                "session": session.session_id,
+                "target": session.target,
+                "owner": session.owner,
+                "reason": session.reason,
+                "key": signing_key.public.text(),
+            },
+        }
+        self.path = path
+        self._chain = ChainWriter(path, signing_key, _dumps(header))
+        self._last = now
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def _event(self, code: str, data: str, now: float) -> None:
+        interval = max(0.0, now - self._last)
+        self._last = max(self._last, now)
+        self._chain.append(f"[{interval:.6f}, {_dumps(code)}, {_dumps(data)}]", now)
+
+    def output(self, data: bytes, now: float) -> None:
+        text = self._decoder.decode(data)
+        if text:
+            self._event("o", text, now)
+
+    def input(self, data: bytes, user: str, now: float) -> None:
+        self._event("i", data.decode("utf-8", "replace"), now)
+
+    def resize(self, cols: int, rows: int, now: float) -> None:
+        self._event("r", f"{cols}x{rows}", now)
+
+    def event(self, kind: str, data: dict[str, Any], now: float) -> None:
+        if kind == "x":
+            status = data.get("exit_status")
+            self._event("x", str(status if status is not None else ""), now)
+        else:
+            self._event(kind, _dumps(data), now)
+
+    def tick(self, now: float) -> None:
+        """Checkpoint while idle, so a crash loses at most the last second."""
+        self._chain.maybe_checkpoint(now)
+
+    def close(self, reason: str, now: float) -> None:
+        if not self._chain.closed:
+            self._chain.seal(reason, now)
+
+
+def recorder_factory(
+    directory: Path, signing_key: SigningKey, clock: Callable[[], float] = time.time
+) -> Callable[[Session, int, int], Recording]:
+    """Make the relay's per-session recorder: ``<directory>/<session>-<UTC time>.cast``."""
+
+    def make(session: Session, cols: int, rows: int) -> Recording:
+        directory.mkdir(parents=True, exist_ok=True)
+        now = clock()
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+        path = directory / f"{session.session_id}-{stamp}.cast"
+        return Recording(path, signing_key, session, cols, rows, now)
+
+    return make

@@ -1,0 +1,121 @@
+"""The relay's side of SSH: one connection and one PTY channel per session.
+
+The relay alone holds the target's credentials. It verifies the host key
+against the target's ``known_hosts`` (strict unless the config explicitly
+says otherwise), never reads the operator's ``~/.ssh/config`` or agent, and
+hands every chunk of output to a callback without buffering it: flow control
+back to the target is asyncssh's window, which the callback never holds up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncssh
+
+OutputCallback = Callable[[bytes], None]
+ExitCallback = Callable[[int | None], None]
+
+
+class TargetUnavailable(Exception):
+    """The target could not be reached or refused the relay; the message says why."""
+
+
+@dataclass(frozen=True)
+class TargetAddress:
+    """Where and how the relay logs in; the subset of the target config SSH needs."""
+
+    name: str
+    host: str
+    port: int
+    user: str
+    key: Path
+    known_hosts: Path | None  # None only when the config accepts any host key
+
+
+class _ShellSession(asyncssh.SSHClientSession[bytes]):
+    """Passes output and exit straight to the live session."""
+
+    def __init__(self, on_output: OutputCallback, on_exit: ExitCallback) -> None:
+        self._on_output = on_output
+        self._on_exit = on_exit
+        self._status: int | None = None
+
+    def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
+        self._on_output(data)
+
+    def exit_status_received(self, status: int) -> None:
+        self._status = status
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._on_exit(self._status)
+
+
+class TargetShell:
+    """An interactive shell on the target, in a PTY of the driver's size."""
+
+    def __init__(
+        self, conn: asyncssh.SSHClientConnection, channel: asyncssh.SSHClientChannel[bytes]
+    ) -> None:
+        self._conn = conn
+        self._channel = channel
+
+    @classmethod
+    async def open(
+        cls,
+        target: TargetAddress,
+        cols: int,
+        rows: int,
+        on_output: OutputCallback,
+        on_exit: ExitCallback,
+        timeout: float = 15.0,
+    ) -> TargetShell:
+        """Connect, verify the host key, and start the shell; raise TargetUnavailable."""
+        try:
+            conn = await asyncssh.connect(
+                target.host,
+                target.port,
+                username=target.user,
+                client_keys=[str(target.key)],
+                known_hosts=str(target.known_hosts) if target.known_hosts else None,
+                config=None,
+                agent_path=None,
+                connect_timeout=timeout,
+            )
+        except asyncssh.HostKeyNotVerifiable as exc:
+            raise TargetUnavailable(
+                f"{target.name}: host key not accepted by {target.known_hosts} ({exc.reason}); "
+                "refusing to connect"
+            ) from None
+        except asyncssh.PermissionDenied:
+            raise TargetUnavailable(
+                f"{target.name}: {target.user}@{target.host} refused the relay's key"
+            ) from None
+        except (OSError, asyncssh.Error, TimeoutError) as exc:
+            raise TargetUnavailable(
+                f"{target.name}: cannot reach {target.host}:{target.port}: {exc}"
+            ) from None
+        try:
+            channel, _ = await conn.create_session(
+                lambda: _ShellSession(on_output, on_exit),
+                term_type="xterm-256color",
+                term_size=(cols, rows),
+                encoding=None,
+            )
+        except (OSError, asyncssh.Error) as exc:
+            conn.close()
+            raise TargetUnavailable(f"{target.name}: cannot start a shell: {exc}") from None
+        return cls(conn, channel)
+
+    def write(self, data: bytes) -> None:
+        self._channel.write(data)
+
+    def resize(self, cols: int, rows: int) -> None:
+        self._channel.change_terminal_size(cols, rows)
+
+    async def close(self) -> None:
+        self._channel.close()
+        self._conn.close()
+        await self._conn.wait_closed()

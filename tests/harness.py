@@ -1,0 +1,145 @@
+"""A real relay on loopback, with real SSH targets, for integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncssh
+from relay.audit import AuditLog
+
+from relay.config import Limits, RelayConfig, TargetConfig, UserConfig
+from relay.keys import SigningKey
+from relay.roles import Role
+from relay.sandbox import SandboxTarget
+from relay.server import Relay
+from tui.client import RelayClient
+
+USERS = {"alice": Role.LEAD, "bob": Role.VIEWER, "carol": Role.VIEWER, "rita": Role.REVIEWER}
+
+
+@dataclass
+class Harness:
+    relay: Relay
+    data_dir: Path
+    user_keys: dict[str, asyncssh.SSHKey]
+    clients: list[RelayClient] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.relay.url
+
+    async def client(self) -> RelayClient:
+        client = RelayClient(self.url)
+        await client.connect()
+        self.clients.append(client)
+        return client
+
+    async def login(self, user: str) -> RelayClient:
+        client = await self.client()
+        await client.auth_ssh_key(user, self.user_keys[user])
+        return client
+
+    async def open(self, target: str = "sandbox", owner: str = "alice") -> str:
+        live = await self.relay.open_session(target, owner, "integration test")
+        return live.session_id
+
+    async def joined(
+        self, user: str, session: str, offset: int | None = None, cols: int = 80, rows: int = 24
+    ) -> RelayClient:
+        client = await self.login(user)
+        await client.join(session, offset, cols, rows)
+        return client
+
+    async def close(self) -> None:
+        for client in self.clients:
+            await client.close()
+
+
+def _user_config(name: str, key: asyncssh.SSHKey) -> UserConfig:
+    line = key.export_public_key("openssh").decode().strip()
+    return UserConfig(name=name, keys=(line,), roles=frozenset({USERS[name]}))
+
+
+@asynccontextmanager
+async def running_relay(
+    tmp: Path,
+    targets: dict[str, TargetConfig] | None = None,
+    limits: Limits | None = None,
+    shell: list[str] | None = None,
+) -> AsyncIterator[Harness]:
+    """A relay with a sandbox target (plus ``targets``) and four users with SSH keys."""
+    relay_key = asyncssh.generate_private_key("ssh-ed25519")
+    key_path = tmp / "relay_client_key"
+    relay_key.write_private_key(str(key_path))
+    sandbox = SandboxTarget(
+        relay_key,
+        shell=shell or ["/bin/bash", "--norc", "--noprofile", "-i"],
+        env={"PS1": "$ ", "TERM": "xterm-256color"},
+    )
+    await sandbox.start()
+    known_hosts = tmp / "sandbox_known_hosts"
+    sandbox.write_known_hosts(known_hosts)
+    all_targets = {
+        "sandbox": TargetConfig(
+            name="sandbox",
+            host="127.0.0.1",
+            port=sandbox.port,
+            user="demo",
+            key=key_path,
+            known_hosts=known_hosts,
+        ),
+        **(targets or {}),
+    }
+    user_keys = {name: asyncssh.generate_private_key("ssh-ed25519") for name in USERS}
+    config = RelayConfig(
+        listen_host="127.0.0.1",
+        listen_port=0,
+        data_dir=tmp / "data",
+        limits=limits or Limits(),
+        targets=all_targets,
+        users={name: _user_config(name, key) for name, key in user_keys.items()},
+    )
+    signing = SigningKey.load_or_create(config.data_dir / "keys")
+    audit = AuditLog(config.data_dir / "audit", signing)
+    relay = Relay(config, signing, audit)
+    await relay.start()
+    harness = Harness(relay, config.data_dir, user_keys)
+    try:
+        yield harness
+    finally:
+        await harness.close()
+        await relay.close()
+        audit.close("test finished")
+        await sandbox.close()
+
+
+def sshd_target(server: object, *, known_hosts: Path | None = None) -> TargetConfig:
+    """A target config for the real sshd fixture."""
+    from tests.sshd import SshdServer
+
+    assert isinstance(server, SshdServer)
+    return TargetConfig(
+        name="sshd",
+        host=server.host,
+        port=server.port,
+        user=server.user,
+        key=server.client_key_path,
+        known_hosts=known_hosts or server.known_hosts_path,
+    )
+
+
+async def read_until(client: RelayClient, needle: bytes, timeout: float = 10.0) -> bytes:
+    """Collect output frames until ``needle`` appears; return everything collected."""
+    from relay.protocol import OutputChunk
+
+    seen = bytearray()
+    async with asyncio.timeout(timeout):
+        while needle not in seen:
+            event = await client.recv()
+            if isinstance(event, OutputChunk):
+                seen += event.data
+    return bytes(seen)

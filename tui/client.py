@@ -1,0 +1,212 @@
+"""The client side of the relay protocol, shared by the TUI, the CLI and the tests.
+
+It holds no authority: it sends requests and reports what the relay says.
+What it does own is the output stream's continuity: :class:`OutputTracker`
+knows the offset of the next byte it expects, so a reconnect resumes from
+there and a chunk that overlaps what it has is trimmed, never doubled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncssh
+from asyncssh.agent import SSHAgentKeyPair
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from relay import identity, protocol
+from relay.protocol import OutputChunk, Snapshot
+
+CLIENT_NAME = "warroom-tui/0.1"
+Event = dict[str, Any] | OutputChunk | Snapshot
+
+
+class RelayError(Exception):
+    """The relay refused something; ``code`` is one of :mod:`relay.errors`."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class OutputTracker:
+    """Where this client stands in the session's output stream.
+
+    ``offset`` is the absolute offset of the next byte expected. Resuming
+    sends it to the relay; a chunk from before it is trimmed (never applied
+    twice), and a snapshot replaces the screen and moves the offset.
+    """
+
+    offset: int | None = None
+    snapshots: int = 0
+
+    def accept(self, event: OutputChunk | Snapshot) -> bytes | None:
+        """Return the new bytes to apply, or ``None`` for a snapshot (caller resets)."""
+        if isinstance(event, Snapshot):
+            self.offset = event.offset
+            self.snapshots += 1
+            return None
+        if self.offset is None:
+            self.offset = event.offset
+        if event.offset > self.offset:
+            raise RelayError(
+                "bad_frame", f"gap in output: expected {self.offset}, got {event.offset}"
+            )
+        data = event.data[self.offset - event.offset :]
+        self.offset += len(data)
+        return data
+
+
+@dataclass
+class RelayClient:
+    """One websocket connection to a relay, through hello and auth."""
+
+    url: str
+    ssl_context: ssl.SSLContext | None = None
+    max_size: int = 4 * 1024 * 1024
+    ws: ClientConnection | None = None
+    relay_hello: dict[str, Any] = field(default_factory=dict)
+    identity: dict[str, Any] = field(default_factory=dict)
+    pending: list[Event] = field(default_factory=list)
+    sock: socket.socket | None = None  # an already-connected socket to use instead of dialing
+
+    async def connect(self) -> dict[str, Any]:
+        """Open the websocket and exchange hellos; return the relay's hello."""
+        # proxy=None: websockets honours http_proxy even for loopback otherwise.
+        self.ws = await connect(
+            self.url,
+            proxy=None,
+            max_size=self.max_size,
+            ssl=self.ssl_context,
+            open_timeout=10,
+            sock=self.sock,
+        )
+        await self.send({"type": "hello", "version": protocol.VERSION, "client": CLIENT_NAME})
+        self.relay_hello = await self.expect("hello")
+        return self.relay_hello
+
+    async def close(self) -> None:
+        if self.ws is not None:
+            await self.ws.close()
+
+    # ------------------------------------------------------------ authentication
+
+    async def auth_token(self, token: str) -> dict[str, Any]:
+        return await self._auth({"method": "token", "token": token})
+
+    async def auth_invite(self, invite: str, name: str | None = None) -> dict[str, Any]:
+        message: dict[str, Any] = {"method": "invite", "invite": invite}
+        if name:
+            message["name"] = name
+        return await self._auth(message)
+
+    async def auth_ssh_key(self, user: str, key: asyncssh.SSHKey) -> dict[str, Any]:
+        signature = identity.sign_challenge(key, self._challenge(user))
+        return await self._auth_signature(user, signature)
+
+    async def auth_ssh_agent(self, user: str, agent_path: str | None = None) -> dict[str, Any]:
+        """Sign the challenge with the first agent key the relay accepts (tries each)."""
+        async with asyncssh.connect_agent(agent_path or ()) as agent:
+            keys = await agent.get_keys()
+            if not keys:
+                raise RelayError("auth_failed", "the ssh-agent holds no keys")
+            payload = self._challenge(user)
+            key = keys[0]
+            assert isinstance(key, SSHAgentKeyPair)
+            key.set_sig_algorithm(identity.challenge_signature_algorithm(key))
+            signature = await key.sign_async(payload)
+        return await self._auth_signature(user, signature)
+
+    def _challenge(self, user: str) -> bytes:
+        nonce = base64.b64decode(self.relay_hello["nonce"])
+        return identity.challenge_payload(self.relay_hello["relay"], nonce, user)
+
+    async def _auth_signature(self, user: str, signature: bytes) -> dict[str, Any]:
+        encoded = base64.b64encode(signature).decode()
+        return await self._auth({"method": "ssh", "user": user, "signature": encoded})
+
+    async def _auth(self, fields: dict[str, Any]) -> dict[str, Any]:
+        await self.send({"type": "auth", **fields})
+        self.identity = await self.expect("authenticated")
+        return self.identity
+
+    # ------------------------------------------------------------ requests
+
+    async def list_sessions(self) -> dict[str, Any]:
+        await self.send({"type": "list_sessions"})
+        return await self.expect("sessions")
+
+    async def open(self, target: str, reason: str) -> str:
+        await self.send({"type": "open", "target": target, "reason": reason})
+        opened = await self.expect("opened")
+        return str(opened["session"])
+
+    async def join(
+        self, session: str, offset: int | None = None, cols: int = 80, rows: int = 24
+    ) -> dict[str, Any]:
+        """Join a session; return the relay's ``welcome_session``."""
+        await self.send(
+            {"type": "join", "session": session, "offset": offset, "cols": cols, "rows": rows}
+        )
+        return await self.expect("welcome_session")
+
+    async def send(self, message: dict[str, Any]) -> None:
+        assert self.ws is not None, "connect() first"
+        await self.ws.send(protocol.encode(message))
+
+    async def send_input(self, data: bytes) -> None:
+        assert self.ws is not None, "connect() first"
+        await self.ws.send(protocol.input_frame(data))
+
+    # ------------------------------------------------------------ receiving
+
+    async def recv(self) -> Event:
+        """The next message or output frame (after those set aside by ``expect``)."""
+        if self.pending:
+            return self.pending.pop(0)
+        return await self._recv_raw()
+
+    async def _recv_raw(self) -> Event:
+        assert self.ws is not None, "connect() first"
+        frame = await self.ws.recv()
+        if isinstance(frame, bytes):
+            return protocol.parse_server_binary(frame)
+        message: dict[str, Any] = protocol.json_decode(frame)
+        return message
+
+    async def expect(self, kind: str, timeout: float = 15.0) -> dict[str, Any]:
+        """Wait for a message of type ``kind``, keeping other events for ``recv``.
+
+        An ``error`` frame arriving first raises :class:`RelayError`, and so does
+        the connection closing with a reason.
+        """
+        async with asyncio.timeout(timeout):
+            while True:
+                try:
+                    event = await self._recv_raw()
+                except ConnectionClosed as exc:
+                    reason = exc.rcvd.reason if exc.rcvd else "connection closed"
+                    raise RelayError("closed", reason) from None
+                if isinstance(event, dict):
+                    if event.get("type") == kind:
+                        return event
+                    if event.get("type") == "error":
+                        raise RelayError(event["code"], event["message"])
+                self.pending.append(event)
+
+    async def wait_for(self, predicate: Callable[[Event], bool], timeout: float = 15.0) -> Event:
+        """Receive until an event matches ``predicate`` (others are dropped)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self.recv()
+                if predicate(event):
+                    return event
