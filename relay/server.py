@@ -190,7 +190,16 @@ class Relay:
             raise ProtocolError(ErrorCode.NO_SUCH_TARGET, f"no target named {target_name!r}")
         session_id = session_id or f"{target_name}-{secrets.token_hex(3)}"
         now = self.clock()
-        core = Session(session_id, target_name, owner, now, _session_limits(self.config), reason)
+        core = Session(
+            session_id,
+            target_name,
+            owner,
+            now,
+            _session_limits(self.config),
+            reason,
+            recording=self.recorder_factory is not None,
+            pty=(cols, rows),
+        )
         recorder = self.recorder_factory(core, cols, rows) if self.recorder_factory else None
         live = LiveSession(
             core, self.audit, self.config.limits.output_buffer, recorder, cols, rows, self.clock

@@ -171,6 +171,8 @@ class Session:
         now: float,
         limits: Limits | None = None,
         reason: str = "",
+        recording: bool = False,
+        pty: tuple[int, int] = (80, 24),
     ) -> None:
         self.session_id = session_id
         self.target = target
@@ -183,6 +185,8 @@ class Session:
         self.driver: str | None = None
         self.requests: dict[str, ControlRequest] = {}
         self.end_reason: str | None = None
+        self.recording = recording
+        self.pty = pty  # (cols, rows): always the driver's window, once someone drives
 
     # ------------------------------------------------------------ queries
 
@@ -194,6 +198,8 @@ class Session:
             "target": self.target,
             "owner": self.owner,
             "state": self.state.value,
+            "recording": self.recording,
+            "pty": {"cols": self.pty[0], "rows": self.pty[1]},
             "driver": self.driver,
             "participants": [p.public() for p in self.participants.values()],
             "requests": [
@@ -266,9 +272,18 @@ class Session:
         ]
         if self.driver is None and role is Role.LEAD and user == self.owner:
             self.driver = pid
+            self.pty = (cols, rows)
             actions += [Resize(cols, rows), Record("h", {"driver": user, "how": "owner"})]
         actions += [
-            Send(pid, {"type": "welcome_session", "you": pid, "role": role.value}),
+            Send(
+                pid,
+                {
+                    "type": "welcome_session",
+                    "you": pid,
+                    "role": role.value,
+                    "recording": self.recording,
+                },
+            ),
             Broadcast(self.roster()),
         ]
         return actions
@@ -349,7 +364,10 @@ class Session:
         if not isinstance(found, Participant):
             return found
         found.cols, found.rows = cols, rows
-        return [Resize(cols, rows)] if self.driver == pid else []
+        if self.driver != pid or self.pty == (cols, rows):
+            return []
+        self.pty = (cols, rows)
+        return [Resize(cols, rows), Broadcast(self.roster())]
 
     def target_exited(self, status: int | None, now: float) -> list[Action]:
         """The shell on the target ended by itself."""
@@ -494,6 +512,7 @@ class Session:
 
     def _set_driver(self, new: Participant, how: str, by: Participant) -> list[Action]:
         self.driver = new.pid
+        self.pty = (new.cols, new.rows)
         return [
             Resize(new.cols, new.rows),
             Record("h", {"driver": new.user, "how": how, "by": by.user}),

@@ -214,7 +214,17 @@ def test_join_rules() -> None:
 
 def test_viewer_resize_does_not_touch_pty(room: Session) -> None:
     assert room.resize("b", 50, 10, T0) == []
-    assert room.resize("a", 132, 43, T0) == [Resize(132, 43)]
+    assert room.pty == (120, 40)
+    actions = room.resize("a", 132, 43, T0)
+    assert actions[0] == Resize(132, 43)
+    assert of(actions, Broadcast)[0].message["pty"] == {"cols": 132, "rows": 43}
+    assert room.resize("a", 132, 43, T0) == []  # unchanged: nothing to do
+
+
+def test_pty_follows_the_driver(room: Session) -> None:
+    room.request_control("b", "look", T0)
+    room.grant("a", "b", T0)
+    assert room.pty == (100, 30) and room.roster()["pty"] == {"cols": 100, "rows": 30}
 
 
 def test_chat_is_broadcast_and_recorded(room: Session) -> None:
