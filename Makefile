@@ -1,0 +1,34 @@
+# One command to set up and run the demo, one to set up and run every check.
+# Both create .venv on first use and reinstall when pyproject.toml changes.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+
+.PHONY: demo test lint bench screenshots clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/warroom demo
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check relay tui tests bench scripts
+	$(BIN)/ruff format --check relay tui tests bench scripts
+	$(BIN)/mypy --strict relay tui
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench
+
+screenshots: $(VENV)/.installed
+	$(BIN)/python scripts/screenshots.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,99 @@
+"""Token storage: the OS keyring when there is one, an explicit fallback when not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import keyring
+import keyring.backend
+import keyring.errors
+import pytest
+
+from relay.identity import parse_join_target
+from tests.harness import Harness
+from tui import credentials
+from tui.login import authenticate, login
+
+
+class DictKeyring(keyring.backend.KeyringBackend):
+    """An in-memory backend, standing in for the OS keyring in tests."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.store.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.store[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        if (service, username) not in self.store:
+            raise keyring.errors.PasswordDeleteError(username)
+        del self.store[(service, username)]
+
+
+class NoBackend(keyring.backend.KeyringBackend):
+    """What keyring does on a machine with no backend at all."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def get_password(self, service: str, username: str) -> str | None:
+        raise keyring.errors.NoKeyringError("No recommended backend was available.")
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise keyring.errors.NoKeyringError("No recommended backend was available.")
+
+    def delete_password(self, service: str, username: str) -> None:
+        raise keyring.errors.NoKeyringError("No recommended backend was available.")
+
+
+@pytest.fixture
+def restore_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv(credentials.ENV_VAR, raising=False)
+    previous = keyring.get_keyring()
+    yield
+    keyring.set_keyring(previous)
+
+
+def test_token_round_trips_through_the_keyring(restore_keyring: None) -> None:
+    backend = DictKeyring()
+    keyring.set_keyring(backend)
+    credentials.store_token("wss://relay:8422", "wr1.a.b")
+    assert backend.store == {("warroom", "wss://relay:8422"): "wr1.a.b"}
+    assert credentials.load_token("wss://relay:8422") == "wr1.a.b"
+    assert credentials.load_token("wss://other:8422") is None
+    credentials.forget_token("wss://relay:8422")
+    assert credentials.load_token("wss://relay:8422") is None
+
+
+def test_without_a_backend_the_message_names_the_fallback(restore_keyring: None) -> None:
+    keyring.set_keyring(NoBackend())
+    with pytest.raises(credentials.NoKeyring) as info:
+        credentials.store_token("wss://relay:8422", "wr1.a.b")
+    assert credentials.ENV_VAR in str(info.value)
+    assert credentials.load_token("wss://relay:8422") is None
+
+
+def test_environment_variable_wins(restore_keyring: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    keyring.set_keyring(NoBackend())
+    monkeypatch.setenv(credentials.ENV_VAR, "wr1.from.env")
+    assert credentials.load_token("wss://relay:8422") == "wr1.from.env"
+
+
+async def test_login_with_ssh_key_keeps_a_token_that_authenticates(
+    restore_keyring: None, harness: Harness, tmp_path: Path
+) -> None:
+    backend = DictKeyring()
+    keyring.set_keyring(backend)
+    key_path = tmp_path / "id_alice"
+    harness.user_keys["alice"].write_private_key(str(key_path))
+    token = await login(harness.url, "alice", key_path)
+    assert credentials.load_token(harness.url) == token
+    client = await harness.client()
+    who = await authenticate(client, parse_join_target(harness.url))  # the stored token
+    assert who["user"] == "alice" and who["token"] == token
