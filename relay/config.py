@@ -16,12 +16,13 @@ import math
 import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 import platformdirs
 
+from relay.access import DEFAULT_MAX_TTL
 from relay.identity import parse_authorized_key, relay_base_url
 from relay.roles import Role
 
@@ -33,7 +34,9 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 DEFAULT_TOKEN_TTL = 8 * 3600.0
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
-ROOT_KEYS = ("relay", "limits", "targets", "users")
+ROOT_KEYS = ("relay", "limits", "access", "targets", "users")
+ACCESS_KEYS = ("max_ttl_viewer", "max_ttl_driver", "max_ttl_reviewer")
+FOUR_EYES_ACTIONS = ("pause", "end")
 RELAY_KEYS = ("listen", "name", "public_url", "data_dir", "tls_cert", "tls_key", "token_ttl")
 TARGET_KEYS = (
     "host",
@@ -43,6 +46,8 @@ TARGET_KEYS = (
     "known_hosts",
     "insecure_accept_any_host_key",
     "description",
+    "four_eyes",
+    "four_eyes_action",
 )
 USER_KEYS = ("keys", "roles")
 
@@ -110,6 +115,10 @@ class TargetConfig:
     """``None`` only together with ``insecure_accept_any_host_key``."""
     insecure_accept_any_host_key: bool = False
     description: str = ""
+    four_eyes: int = 0
+    """Input needs this many other participants watching (0: no four-eyes policy)."""
+    four_eyes_action: str = "pause"
+    """When too few watch: ``pause`` input, or ``end`` the session."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,8 @@ class RelayConfig:
     token_ttl: float = DEFAULT_TOKEN_TTL
     """Seconds a token issued by the relay stays valid."""
     limits: Limits = field(default_factory=Limits)
+    max_ttl: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MAX_TTL))
+    """Longest just-in-time grant per role (viewer, driver, reviewer), in seconds."""
     targets: dict[str, TargetConfig] = field(default_factory=dict)
     users: dict[str, UserConfig] = field(default_factory=dict)
 
@@ -216,9 +227,10 @@ def parse_config(data: Mapping[str, Any], source: str, base_dir: Path | None = N
     limits = _parse_limits(root.optional_table("limits"))
     targets = {name: _parse_target(name, t) for name, t in root.named_tables("targets")}
     users = _parse_users(root.named_tables("users"))
+    max_ttl = _parse_access(root.optional_table("access"))
     if not targets:
         raise root.error("targets", "define at least one [targets.<name>] for the relay to reach")
-    return _parse_relay(relay, limits, targets, users)
+    return replace(_parse_relay(relay, limits, targets, users), max_ttl=max_ttl)
 
 
 def _parse_relay(
@@ -330,8 +342,33 @@ def _parse_target(name: str, table: _Table) -> TargetConfig:
         known_hosts=known_hosts,
         insecure_accept_any_host_key=insecure,
         description=table.optional("description", "", _parse_any_string),
+        four_eyes=table.optional("four_eyes", 0, _non_negative_int),
+        four_eyes_action=table.optional("four_eyes_action", "pause", _four_eyes_action),
     )
     return target
+
+
+def _four_eyes_action(value: Any) -> str:
+    if value not in FOUR_EYES_ACTIONS:
+        raise ValueError(f"expected one of {', '.join(FOUR_EYES_ACTIONS)}, got {value!r}")
+    return str(value)
+
+
+def _non_negative_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected a whole number (0 or more), got {value!r}")
+    return value
+
+
+def _parse_access(table: _Table | None) -> dict[str, float]:
+    max_ttl = dict(DEFAULT_MAX_TTL)
+    if table is None:
+        return max_ttl
+    table.allow(ACCESS_KEYS)
+    for key in ACCESS_KEYS:
+        role = key.removeprefix("max_ttl_")
+        max_ttl[role] = table.optional(key, max_ttl[role], parse_duration)
+    return max_ttl
 
 
 def _parse_users(tables: Iterator[tuple[str, _Table]]) -> dict[str, UserConfig]:

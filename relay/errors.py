@@ -22,6 +22,8 @@ class ErrorCode(StrEnum):
     # permissions and session rules
     FORBIDDEN = "forbidden"
     NOT_DRIVER = "not_driver"
+    PAUSED = "paused"
+    ACCESS = "access"
     NO_SUCH_SESSION = "no_such_session"
     NO_SUCH_TARGET = "no_such_target"
     NO_SUCH_PARTICIPANT = "no_such_participant"

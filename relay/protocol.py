@@ -88,6 +88,8 @@ def encode(message: dict[str, Any]) -> str:
 
 # ------------------------------------------------------------ client messages
 
+_NUMBER = (int, float)
+
 # type -> {field: (python type, required)}
 _FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "hello": {"version": (int, True), "client": (str, False)},
@@ -110,12 +112,35 @@ _FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "leave": {},
     "resize": {"cols": (int, True), "rows": (int, True)},
     "request_control": {"reason": (str, True)},
-    "grant": {"id": (str, True)},
+    "grant": {"id": (str, True), "ttl": (_NUMBER, False)},
     "deny": {"id": (str, True), "reason": (str, False)},
     "release": {},
     "take": {},
     "chat": {"text": (str, True)},
     "end": {"reason": (str, False)},
+    "access_grant": {
+        "user": (str, True),
+        "role": (str, True),
+        "ttl": (_NUMBER, True),
+        "session": (str, False),
+        "target": (str, False),
+        "reason": (str, False),
+    },
+    "access_revoke": {"user": (str, True), "session": (str, False)},
+    "access_request": {"role": (str, True), "reason": (str, True), "session": (str, False)},
+    "access_decide": {
+        "id": (str, True),
+        "approve": (bool, True),
+        "ttl": (_NUMBER, False),
+        "reason": (str, False),
+    },
+    "access_list": {},
+    "invite": {
+        "role": (str, True),
+        "session": (str, True),
+        "ttl": (_NUMBER, True),
+        "name": (str, False),
+    },
 }
 
 CLIENT_TYPES = frozenset(_FIELDS)
@@ -146,7 +171,7 @@ def parse_client_text(text: str) -> dict[str, Any]:
         if name not in fields:
             raise ProtocolError(ErrorCode.BAD_FRAME, f"{kind}: unknown field {name!r}")
         expected, _ = fields[name]
-        if not isinstance(value, expected) or isinstance(value, bool):
+        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
             raise ProtocolError(ErrorCode.BAD_FRAME, f"{kind}: field {name!r} has the wrong type")
     for name, (_, required) in fields.items():
         if required and name not in message:

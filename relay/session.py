@@ -125,6 +125,19 @@ class Limits:
     denial_audit_interval: float = 1.0
 
 
+@dataclass(frozen=True)
+class FourEyes:
+    """Teleport-style moderated sessions: input needs ``watchers`` others present.
+
+    ``action`` says what happens when too few watch: ``pause`` refuses input
+    until enough are back; ``end`` ends the session (only once it had been
+    satisfied, so that a lead opening the session alone is not thrown out).
+    """
+
+    watchers: int = 0
+    action: str = "pause"
+
+
 @dataclass
 class Participant:
     pid: str
@@ -173,6 +186,7 @@ class Session:
         reason: str = "",
         recording: bool = False,
         pty: tuple[int, int] = (80, 24),
+        four_eyes: FourEyes | None = None,
     ) -> None:
         self.session_id = session_id
         self.target = target
@@ -186,6 +200,10 @@ class Session:
         self.requests: dict[str, ControlRequest] = {}
         self.end_reason: str | None = None
         self.recording = recording
+        self.four_eyes = four_eyes or FourEyes()
+        self.paused: str | None = None  # why input is paused, if it is
+        self._four_eyes_met = False
+        self.control_expires_at: float | None = None
         self.pty = pty  # (cols, rows): always the driver's window, once someone drives
 
     # ------------------------------------------------------------ queries
@@ -200,7 +218,10 @@ class Session:
             "state": self.state.value,
             "recording": self.recording,
             "pty": {"cols": self.pty[0], "rows": self.pty[1]},
+            "paused": self.paused,
+            "four_eyes": self.four_eyes.watchers,
             "driver": self.driver,
+            "control_expires_at": self.control_expires_at,
             "participants": [p.public() for p in self.participants.values()],
             "requests": [
                 {"id": r.pid, "reason": r.reason, "at": r.at} for r in self.requests.values()
@@ -274,6 +295,7 @@ class Session:
             self.driver = pid
             self.pty = (cols, rows)
             actions += [Resize(cols, rows), Record("h", {"driver": user, "how": "owner"})]
+        actions += self._check_four_eyes()
         actions += [
             Send(
                 pid,
@@ -300,9 +322,16 @@ class Session:
         ]
         if self.driver == pid:
             actions += self._pass_control_back(p, how=reason)
+        actions += self._check_four_eyes()
         if self.state is State.OPEN:
             actions.append(Broadcast(self.roster()))
         return actions
+
+    def remove(self, pid: str, reason: str, now: float) -> list[Action]:
+        """Take a participant out (access revoked or expired) and tell them why."""
+        if pid not in self.participants:
+            return []
+        return [Disconnect(pid, ErrorCode.AUTH_FAILED, reason), *self.leave(pid, now, reason)]
 
     def tick(self, now: float) -> list[Action]:
         """Remove participants whose access expired; called at least once a second."""
@@ -315,7 +344,27 @@ class Session:
         for p in expired:
             actions.append(Disconnect(p.pid, ErrorCode.AUTH_FAILED, "your access expired"))
             actions += self.leave(p.pid, now, reason="expired")
+        if self._control_expired(now):
+            actions += self._expire_control()
         return actions
+
+    def _control_expired(self, now: float) -> bool:
+        return (
+            self.driver is not None
+            and self.control_expires_at is not None
+            and now >= self.control_expires_at
+        )
+
+    def _expire_control(self) -> list[Action]:
+        """A time-limited control grant ran out: control drops at once."""
+        assert self.driver is not None
+        p = self.participants[self.driver]
+        notice = {"type": "control_expired", "message": "your time-limited control has ended"}
+        return [
+            self._audit("control.expired", p),
+            Send(p.pid, notice),
+            *self._pass_control_back(p, how="expired"),
+        ]
 
     # ------------------------------------------------------------ the shell
 
@@ -332,8 +381,14 @@ class Session:
                 f"input frames are limited to {self.limits.input_bytes} bytes",
                 "input",
             )
+        if self._control_expired(now):
+            return [*self._expire_control(), *self._deny_input(p, now)]
         if self.driver != pid:
             return self._deny_input(p, now)
+        if self.paused is not None:
+            return [
+                Send(pid, error(ErrorCode.PAUSED, f"input is paused: {self.paused}", ref="input"))
+            ]
         return [Forward(data, pid, p.user)]
 
     def _deny_input(self, p: Participant, now: float) -> list[Action]:
@@ -422,8 +477,8 @@ class Session:
     def _may_decide(self, p: Participant) -> bool:
         return self._is_lead(p) or p.pid == self.driver
 
-    def grant(self, pid: str, requester: str, now: float) -> list[Action]:
-        """Answer a pending request with yes: the requester drives from now on."""
+    def grant(self, pid: str, requester: str, now: float, ttl: float | None = None) -> list[Action]:
+        """Answer a pending request with yes: the requester drives, for ``ttl`` s if given."""
         found = self._lookup(pid, "grant")
         if not isinstance(found, Participant):
             return found
@@ -436,11 +491,43 @@ class Session:
         if request is None:
             return self._deny(pid, ErrorCode.NO_REQUEST, "no pending request from them", "grant")
         new = self.participants[requester]
+        expires = now + ttl if ttl is not None else None
         return [
             self._audit(
-                "control.grant", p, to=new.user, to_participant=new.pid, reason=request.reason
+                "control.grant",
+                p,
+                to=new.user,
+                to_participant=new.pid,
+                reason=request.reason,
+                ttl=ttl,
             ),
-            *self._set_driver(new, how="grant", by=p),
+            *self._set_driver(new, how="grant", by=p, expires_at=expires),
+        ]
+
+    def assign_control(self, user: str, by: str, now: float, ttl: float | None) -> list[Action]:
+        """A just-in-time driver grant: ``user`` (if present) drives now, until ``ttl``."""
+        if self.state is State.ENDED:
+            return []
+        p = next((q for q in self.participants.values() if q.user == user), None)
+        if p is None or p.role is Role.REVIEWER:
+            return []
+        self.requests.pop(p.pid, None)
+        expires = now + ttl if ttl is not None else None
+        return [
+            self._audit("control.grant", p, by=by, ttl=ttl, how="access-grant"),
+            *self._set_driver(p, how="access-grant", by=p, expires_at=expires),
+        ]
+
+    def revoke_control(self, pid: str, reason: str, now: float) -> list[Action]:
+        """The relay withdrew the driver's access: control drops at once."""
+        if self.driver != pid:
+            return []
+        p = self.participants[pid]
+        notice = {"type": "control_expired", "message": reason}
+        return [
+            self._audit("control.revoked", p, reason=reason),
+            Send(pid, notice),
+            *self._pass_control_back(p, how="revoked"),
         ]
 
     def deny(self, pid: str, requester: str, reason: str, now: float) -> list[Action]:
@@ -505,18 +592,52 @@ class Session:
         if owner is not None:
             return self._set_driver(owner, how=how, by=old)
         self.driver = None
+        self.control_expires_at = None
         return [
             Record("h", {"driver": None, "how": how, "by": old.user}),
             Broadcast(self.roster()),
         ]
 
-    def _set_driver(self, new: Participant, how: str, by: Participant) -> list[Action]:
+    def _set_driver(
+        self, new: Participant, how: str, by: Participant, expires_at: float | None = None
+    ) -> list[Action]:
         self.driver = new.pid
+        self.control_expires_at = expires_at
         self.pty = (new.cols, new.rows)
         return [
             Resize(new.cols, new.rows),
             Record("h", {"driver": new.user, "how": how, "by": by.user}),
             Broadcast(self.roster()),
+        ]
+
+    # ------------------------------------------------------------ four eyes
+
+    def _check_four_eyes(self) -> list[Action]:
+        """Pause or resume input (or end) as watchers come and go."""
+        needed = self.four_eyes.watchers
+        if needed <= 0 or self.state is State.ENDED:
+            return []
+        watching = len(self.participants) - (1 if self.driver else 0)
+        if watching >= needed:
+            self._four_eyes_met = True
+            if self.paused is None:
+                return []
+            self.paused = None
+            return [
+                Audit("session.resumed", {"session": self.session_id, "watchers": watching}),
+                Record("h", {"resumed": True, "watchers": watching}),
+            ]
+        reason = f"four-eyes policy: {needed} other participant(s) must watch; {watching} present"
+        if self.four_eyes.action == "end" and self._four_eyes_met:
+            audit = Audit("session.close", {"session": self.session_id, "reason": reason})
+            return [audit, *self._end(reason)]
+        if self.paused is not None:
+            self.paused = reason
+            return []
+        self.paused = reason
+        return [
+            Audit("session.paused", {"session": self.session_id, "reason": reason}),
+            Record("h", {"paused": reason}),
         ]
 
     # ------------------------------------------------------------ chat and end
@@ -582,6 +703,7 @@ class Session:
         self.state = State.ENDED
         self.end_reason = reason
         self.driver = None
+        self.control_expires_at = None
         self.requests.clear()
         message: Message = {"type": "ended", "reason": reason, **extra}
         return [Record("x", {"reason": reason, **extra}), Broadcast(message), End(reason)]

@@ -15,6 +15,7 @@ from relay.session import (
     Disconnect,
     End,
     Forward,
+    FourEyes,
     Limits,
     Record,
     Resize,
@@ -314,3 +315,78 @@ def test_shutdown_ends_open_session() -> None:
 def test_summary_names_driver(room: Session) -> None:
     assert room.summary()["driver"] == "alice"
     assert room.summary()["participants"] == 4
+
+
+# ---------------------------------------------------------------- time-limited control
+
+
+def test_control_grant_with_ttl_expires_on_tick(room: Session) -> None:
+    room.request_control("b", "INC-9", T0)
+    room.grant("a", "b", T0, ttl=30)
+    assert room.roster()["control_expires_at"] == T0 + 30
+    assert room.tick(T0 + 29) == []
+    actions = room.tick(T0 + 30)
+    assert room.driver == "a"
+    assert "control.expired" in audits(actions)
+    told = [a for a in of(actions, Send) if a.to == "b"]
+    assert told and told[0].message["type"] == "control_expired"
+    assert room.control_expires_at is None
+
+
+def test_expired_control_refuses_input_even_before_tick(room: Session) -> None:
+    """Mid-keystroke: the keystroke after expiry is refused at once, not at the next tick."""
+    room.request_control("b", "INC-9", T0)
+    room.grant("a", "b", T0, ttl=30)
+    assert of(room.input("b", b"x", T0 + 29.9), Forward)
+    actions = room.input("b", b"y", T0 + 30.0)
+    assert not of(actions, Forward)
+    assert "control.expired" in audits(actions)
+    assert errors(actions, to="b") == ["not_driver"]
+    assert room.driver == "a"
+
+
+def test_assign_control_is_a_just_in_time_driver_grant(room: Session) -> None:
+    actions = room.assign_control("bob", by="alice", now=T0, ttl=60)
+    assert room.driver == "b" and room.control_expires_at == T0 + 60
+    assert of(actions, Audit)[0].fields["how"] == "access-grant"
+    assert room.assign_control("rita", by="alice", now=T0, ttl=60) == []  # reviewers never drive
+    assert room.assign_control("nobody", by="alice", now=T0, ttl=60) == []
+
+
+def test_remove_disconnects_and_passes_control_back(room: Session) -> None:
+    room.assign_control("bob", by="alice", now=T0, ttl=None)
+    actions = room.remove("b", "access revoked by alice", T0)
+    assert Disconnect("b", ErrorCode.AUTH_FAILED, "access revoked by alice") in actions
+    assert room.driver == "a" and "b" not in room.participants
+    assert room.remove("b", "again", T0) == []
+
+
+# ---------------------------------------------------------------- four eyes
+
+
+def four_eyes_room(action: str = "pause") -> Session:
+    return Session("s1", "prod", owner="alice", now=T0, four_eyes=FourEyes(1, action))
+
+
+def test_four_eyes_pauses_input_until_someone_watches() -> None:
+    s = four_eyes_room()
+    actions = s.join("a", "alice", Role.LEAD, T0)
+    assert s.paused is not None and "session.paused" in audits(actions)
+    refused = s.input("a", b"ls\r", T0)
+    assert errors(refused) == ["paused"] and "four-eyes" in of(refused, Send)[0].message["message"]
+    actions = s.join("b", "bob", Role.VIEWER, T0)
+    assert s.paused is None and "session.resumed" in audits(actions)
+    assert of(s.input("a", b"ls\r", T0), Forward)
+    actions = s.leave("b", T0)
+    assert s.paused is not None and "session.paused" in audits(actions)
+    assert of(actions, Broadcast)[-1].message["paused"] == s.paused
+
+
+def test_four_eyes_end_action_ends_once_watchers_leave() -> None:
+    s = four_eyes_room("end")
+    s.join("a", "alice", Role.LEAD, T0)
+    assert s.state is State.OPEN  # alone at the start: not ended
+    s.join("b", "bob", Role.VIEWER, T0)
+    actions = s.leave("b", T0)
+    assert s.state is State.ENDED
+    assert End(of(actions, End)[0].reason) in actions

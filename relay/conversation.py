@@ -1,0 +1,510 @@
+"""One client connection, as a state machine: hello → auth → lobby ⇄ session.
+
+Each phase refuses what does not belong to it:
+
+1. ``hello`` — the client names the protocol version; the relay answers with
+   its name, limits and a fresh nonce for SSH-key challenges;
+2. ``auth`` — a token, an invite, or an SSH-key signature of the challenge;
+   the relay answers with a short-lived token (or an error, audited, and
+   closes);
+3. the lobby and the session — listing and opening sessions, managing
+   just-in-time access, joining a session, and then everything the session
+   core rules on.
+
+Messages inside a session go to :class:`relay.session.Session`; relay-wide
+decisions (open, grant, revoke, access requests) go to :class:`relay.server.Relay`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from websockets.asyncio.server import ServerConnection
+
+from relay import identity, protocol
+from relay.access import AccessError, Grant
+from relay.config import NAME_PATTERN
+from relay.connection import ClientLink
+from relay.errors import ErrorCode, ProtocolError
+from relay.roles import Role
+from relay.session import Send, error
+
+if TYPE_CHECKING:
+    from relay.live import LiveSession
+    from relay.server import Relay
+
+HANDSHAKE_TIMEOUT = 10.0
+
+
+@dataclass
+class Identity:
+    """Who is on the other end of a connection, as the relay's own claims say."""
+
+    user: str
+    role: Role
+    session: str | None  # None: not bound to one session
+    expires_at: float
+    via: str  # "token", "invite" or "ssh"
+
+    @property
+    def relay_wide_lead(self) -> bool:
+        """Leads with a relay-wide credential may open sessions and manage access."""
+        return self.role is Role.LEAD and self.session is None
+
+
+@dataclass(frozen=True)
+class Admission:
+    """How someone joins a session: role, until when, and a driver grant if any."""
+
+    role: Role
+    expires_at: float
+    driver_grant: Grant | None
+
+
+class Conversation:
+    """One connection's state machine: hello → auth → lobby ⇄ session."""
+
+    def __init__(self, relay: Relay, ws: ServerConnection, link: ClientLink) -> None:
+        self.relay = relay
+        self.ws = ws
+        self.link = link
+        self.pid = link.pid
+        self.nonce = secrets.token_bytes(32)
+        self.who: Identity | None = None
+        self.live: LiveSession | None = None
+        self.peer = str(ws.remote_address[0]) if ws.remote_address else "?"
+
+    def send_error(self, code: ErrorCode, message: str, **extra: Any) -> None:
+        self.link.send_json(error(code, message, **extra))
+
+    def refuse(self, code: ErrorCode, message: str) -> None:
+        """Send the error and close: for refusals the connection cannot recover from."""
+        self.send_error(code, message)
+        self.link.close(1008, f"{code}: {message}")
+
+    async def run(self) -> None:
+        if not await self._hello():
+            return
+        if not await self._authenticate():
+            return
+        async for frame in self.ws:
+            if isinstance(frame, bytes):
+                self._input(frame)
+            else:
+                self._message(frame)
+
+    # ------------------------------------------------------------ phase 1 and 2
+
+    async def _receive_first(self, what: str) -> dict[str, Any] | None:
+        try:
+            frame = await asyncio.wait_for(self.ws.recv(), HANDSHAKE_TIMEOUT)
+        except TimeoutError:
+            self.refuse(ErrorCode.BAD_FRAME, f"expected {what} within {HANDSHAKE_TIMEOUT:g} s")
+            return None
+        if isinstance(frame, bytes):
+            self.refuse(ErrorCode.BAD_FRAME, f"expected a {what} message, got a binary frame")
+            return None
+        try:
+            message = protocol.parse_client_text(frame)
+        except ProtocolError as exc:
+            self.refuse(exc.code, exc.message)
+            return None
+        if message["type"] != what:
+            self.refuse(ErrorCode.UNEXPECTED, f"expected {what}, got {message['type']}")
+            return None
+        return message
+
+    async def _hello(self) -> bool:
+        message = await self._receive_first("hello")
+        if message is None:
+            return False
+        if message["version"] != protocol.VERSION:
+            self.refuse(
+                ErrorCode.UNSUPPORTED_VERSION,
+                f"this relay speaks protocol version {protocol.VERSION}, "
+                f"the client speaks {message['version']}; upgrade the older side",
+            )
+            return False
+        limits = self.relay.config.limits
+        self.link.send_json(
+            {
+                "type": "hello",
+                "version": protocol.VERSION,
+                "relay": self.relay.config.name,
+                "nonce": base64.b64encode(self.nonce).decode(),
+                "limits": {
+                    "max_frame": limits.max_frame,
+                    "max_input": limits.max_input,
+                    "chat_length": limits.chat_length,
+                    "chat_rate": limits.chat_rate,
+                    "chat_window": limits.chat_window,
+                    "clients_per_session": limits.clients_per_session,
+                },
+            }
+        )
+        return True
+
+    async def _authenticate(self) -> bool:
+        message = await self._receive_first("auth")
+        if message is None:
+            return False
+        now = self.relay.clock()
+        try:
+            self.who, token = self._check_credentials(message, now)
+        except identity.AuthError as exc:
+            self.relay.audit.record(
+                "auth.failed",
+                method=message["method"],
+                code=exc.code,
+                peer=self.peer,
+                user=message.get("user") or message.get("name"),
+            )
+            self.refuse(ErrorCode.AUTH_FAILED, exc.message)
+            return False
+        self.relay.audit.record(
+            "auth.ok",
+            user=self.who.user,
+            role=self.who.role.value,
+            method=self.who.via,
+            session=self.who.session,
+            peer=self.peer,
+        )
+        self.link.send_json(
+            {
+                "type": "authenticated",
+                "user": self.who.user,
+                "role": self.who.role.value,
+                "session": self.who.session,
+                "token": token,
+                "expires_at": self.who.expires_at,
+            }
+        )
+        return True
+
+    def _check_credentials(self, message: dict[str, Any], now: float) -> tuple[Identity, str]:
+        relay = self.relay
+        method = message["method"]
+        if method == "token":
+            claims = identity.verify(relay.verify_key, _need(message, "token"), now, typ="token")
+            via = "invite" if claims.inv else "token"
+            return Identity(claims.sub, claims.role, claims.ses, claims.exp, via), message["token"]
+        if method == "invite":
+            claims = identity.verify(relay.verify_key, _need(message, "invite"), now, typ="invite")
+            if claims.ses is not None and claims.ses not in relay.sessions:
+                raise identity.AuthError(
+                    "wrong_session", f"the session {claims.ses!r} of this invite is not open"
+                )
+            name = self._guest_name(message.get("name"), claims.sub)
+            ttl = min(claims.exp - now, relay.config.token_ttl)
+            token = identity.issue(
+                relay.signing_key,
+                "token",
+                name,
+                claims.role,
+                claims.ses,
+                ttl,
+                now,
+                invite=claims.jti,
+            )
+            return Identity(name, claims.role, claims.ses, now + ttl, "invite"), token
+        if method == "ssh":
+            return self._check_ssh_key(message, now)
+        raise identity.AuthError("malformed", f"unknown auth method {method!r}")
+
+    def _guest_name(self, requested: str | None, default: str) -> str:
+        """An invited guest's name: what they asked for, unless it is odd or a real user's."""
+        if (
+            requested
+            and NAME_PATTERN.fullmatch(requested)
+            and requested not in self.relay.config.users
+        ):
+            return requested
+        return default
+
+    def _check_ssh_key(self, message: dict[str, Any], now: float) -> tuple[Identity, str]:
+        relay = self.relay
+        name = _need(message, "user")
+        user = relay.config.users.get(name)
+        try:
+            signature = base64.b64decode(_need(message, "signature"), validate=True)
+        except ValueError:
+            raise identity.AuthError("malformed", "the signature is not base64") from None
+        payload = identity.challenge_payload(relay.config.name, self.nonce, name)
+        if user is None or not identity.verify_challenge(user.keys, payload, signature):
+            raise identity.AuthError(
+                "bad_signature", f"no key of a user {name!r} on this relay signed the challenge"
+            )
+        role = _highest(user.roles)
+        ttl = relay.config.token_ttl
+        token = identity.issue(relay.signing_key, "token", name, role, None, ttl, now)
+        return Identity(name, role, None, now + ttl, "ssh"), token
+
+    # ------------------------------------------------------------ phase 3
+
+    def _message(self, text: str) -> None:
+        try:
+            message = protocol.parse_client_text(text)
+            self._dispatch(message)
+        except ProtocolError as exc:
+            self.send_error(exc.code, exc.message)
+            if exc.code is ErrorCode.BAD_FRAME:
+                self.relay.audit.record(
+                    "protocol.error", user=self._user(), code=exc.code.value, message=exc.message
+                )
+
+    def _user(self) -> str | None:
+        return self.who.user if self.who else None
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind in ("hello", "auth"):
+            raise ProtocolError(ErrorCode.UNEXPECTED, f"{kind} was already done")
+        if kind == "list_sessions":
+            self.link.send_json(self._lobby())
+        elif kind == "open":
+            asyncio.get_running_loop().create_task(self._open(message))
+        elif kind == "join":
+            self._join(message)
+        elif kind == "leave":
+            self.leave("left")
+        elif kind.startswith("access_") or kind == "invite":
+            self._access_message(kind, message)
+        else:
+            self._session_message(kind, message)
+
+    def _lobby(self) -> dict[str, Any]:
+        assert self.who is not None
+        visible = [
+            live.core.summary()
+            for live in self.relay.sessions.values()
+            if self.who.session in (None, live.session_id) and not live.ended.is_set()
+        ]
+        targets = []
+        if self.who.role is Role.LEAD and self.who.session is None:
+            targets = [
+                {"name": t.name, "description": t.description}
+                for t in self.relay.config.targets.values()
+            ]
+        return {"type": "sessions", "sessions": visible, "targets": targets}
+
+    async def _open(self, message: dict[str, Any]) -> None:
+        assert self.who is not None
+        if self.who.role is not Role.LEAD or self.who.session is not None:
+            self.send_error(ErrorCode.FORBIDDEN, "only a lead can open sessions", ref="open")
+            return
+        if not message["reason"].strip():
+            self.send_error(ErrorCode.REASON_REQUIRED, "say why you open this session", ref="open")
+            return
+        try:
+            live = await self.relay.open_session(
+                message["target"], self.who.user, message["reason"].strip()
+            )
+        except ProtocolError as exc:
+            self.send_error(exc.code, exc.message, ref="open")
+            return
+        self.link.send_json({"type": "opened", "session": live.session_id})
+
+    def _join(self, message: dict[str, Any]) -> None:
+        assert self.who is not None
+        if self.live is not None:
+            raise ProtocolError(ErrorCode.ALREADY_JOINED, "leave the current session first")
+        session_id = message["session"]
+        live = self.relay.sessions.get(session_id)
+        if self.who.session not in (None, session_id):
+            self.relay.audit.record(
+                "auth.failed",
+                user=self.who.user,
+                session=session_id,
+                code="wrong_session",
+                peer=self.peer,
+            )
+            raise ProtocolError(
+                ErrorCode.FORBIDDEN, f"your access is for session {self.who.session!r} only"
+            )
+        if live is None or live.ended.is_set():
+            raise ProtocolError(ErrorCode.NO_SUCH_SESSION, f"no open session {session_id!r}")
+        admission = self.relay.admission(self.who, live)
+        if admission is None:
+            self.relay.audit.record(
+                "session.join_denied", user=self.who.user, session=session_id, peer=self.peer
+            )
+            raise ProtocolError(
+                ErrorCode.FORBIDDEN,
+                f"you have no access to session {session_id!r}; ask a lead "
+                "(warroom request --role viewer --reason ...)",
+            )
+        self._enter(live, admission, message)
+
+    def _enter(self, live: LiveSession, admission: Admission, message: dict[str, Any]) -> None:
+        assert self.who is not None
+        now = self.relay.clock()
+        actions = live.core.join(
+            self.pid,
+            self.who.user,
+            admission.role,
+            now,
+            admission.expires_at,
+            message.get("cols", 80),
+            message.get("rows", 24),
+        )
+        if self.pid not in live.core.participants:  # refused: tell this client only
+            for action in actions:
+                if isinstance(action, Send) and action.to == self.pid:
+                    self.link.send_json(action.message)
+            return
+        self.live = live
+        live.add_link(self.link, message.get("offset"))
+        live.apply(actions)
+        grant = admission.driver_grant
+        if grant is not None:
+            ttl = grant.expires_at - now
+            live.apply(live.core.assign_control(self.who.user, grant.granted_by, now, ttl))
+
+    def leave(self, reason: str) -> None:
+        if self.live is not None:
+            live, self.live = self.live, None
+            live.remove_link(self.pid, reason)
+
+    def _session_message(self, kind: str, message: dict[str, Any]) -> None:
+        live = self.live
+        if live is None:
+            raise ProtocolError(ErrorCode.NO_SUCH_SESSION, f"{kind}: join a session first")
+        core, now = live.core, self.relay.clock()
+        match kind:
+            case "resize":
+                actions = core.resize(self.pid, message["cols"], message["rows"], now)
+            case "request_control":
+                actions = core.request_control(self.pid, message["reason"], now)
+            case "grant":
+                actions = core.grant(self.pid, message["id"], now, message.get("ttl"))
+            case "deny":
+                actions = core.deny(self.pid, message["id"], message.get("reason", ""), now)
+            case "release":
+                actions = core.release(self.pid, now)
+            case "take":
+                actions = core.take(self.pid, now)
+            case "chat":
+                actions = core.chat(self.pid, message["text"], now)
+            case "end":
+                actions = core.end(self.pid, message.get("reason", ""), now)
+            case _:
+                raise ProtocolError(ErrorCode.BAD_FRAME, f"unhandled message type {kind!r}")
+        live.apply(actions)
+
+    # ------------------------------------------------------------ access
+
+    def _access_message(self, kind: str, message: dict[str, Any]) -> None:
+        """Just-in-time access: grants and revocations by leads, requests by anyone."""
+        who = self.who
+        assert who is not None
+        if kind not in ("access_request", "access_list") and not who.relay_wide_lead:
+            raise ProtocolError(ErrorCode.FORBIDDEN, f"{kind}: only a lead can do this")
+        try:
+            reply = self._access_reply(kind, message, who)
+        except AccessError as exc:
+            raise ProtocolError(ErrorCode.ACCESS, str(exc)) from None
+        self.link.send_json(reply)
+
+    def _access_reply(self, kind: str, message: dict[str, Any], who: Identity) -> dict[str, Any]:
+        relay = self.relay
+        get = message.get
+        match kind:
+            case "access_grant":
+                grant = relay.grant_access(
+                    who.user,
+                    message["user"],
+                    message["role"],
+                    float(message["ttl"]),
+                    get("session"),
+                    get("target"),
+                    get("reason", ""),
+                )
+                return {"type": "access_granted", "grant": grant.public()}
+            case "access_revoke":
+                gone = relay.revoke_access(who.user, message["user"], get("session"))
+                return {"type": "access_revoked", "grants": [g.public() for g in gone]}
+            case "access_request":
+                request = relay.request_access(
+                    who, message["role"], message["reason"], get("session")
+                )
+                return {"type": "access_requested", "request": request.public()}
+            case "access_decide":
+                ttl = get("ttl")
+                decided = relay.decide_access(
+                    who.user,
+                    message["id"],
+                    message["approve"],
+                    float(ttl) if ttl is not None else None,
+                    get("reason", ""),
+                )
+                return {
+                    "type": "access_decided",
+                    "id": message["id"],
+                    "grant": decided.public() if decided else None,
+                }
+            case "access_list":
+                return self._access_list(who)
+            case "invite":
+                return self._invite(who, message)
+        raise ProtocolError(ErrorCode.BAD_FRAME, f"unhandled message type {kind!r}")
+
+    def _access_list(self, who: Identity) -> dict[str, Any]:
+        book, now = self.relay.access, self.relay.clock()
+        grants: list[Grant] = [g for g in book.grants.values() if g.expires_at > now]
+        requests = list(book.requests.values())
+        if not who.relay_wide_lead:
+            grants = [g for g in grants if g.user == who.user]
+            requests = [r for r in requests if r.user == who.user]
+        return {
+            "type": "access",
+            "grants": [g.public() for g in grants],
+            "requests": [r.public() for r in requests],
+        }
+
+    def _invite(self, who: Identity, message: dict[str, Any]) -> dict[str, Any]:
+        role = Role.parse(message["role"])
+        session = message["session"]
+        if session not in self.relay.sessions:
+            raise ProtocolError(ErrorCode.NO_SUCH_SESSION, f"no open session {session!r}")
+        limit_role = "driver" if role is Role.LEAD else role.value
+        ttl = float(message["ttl"])
+        limit = self.relay.access.max_ttl.get(limit_role, 3600.0)
+        if not 0 < ttl <= limit:
+            raise AccessError(f"a {role.value} invite lasts at most {limit:g} s on this relay")
+        name = message.get("name") or role.value
+        url = self.relay.invite(role, session, ttl, name)
+        self.relay.audit.record(
+            "access.invite", by=who.user, role=role.value, session=session, ttl=ttl, name=name
+        )
+        return {"type": "invite", "url": url, "expires_at": self.relay.clock() + ttl}
+
+    def _input(self, frame: bytes) -> None:
+        try:
+            data = protocol.parse_client_binary(frame)
+        except ProtocolError as exc:
+            self.send_error(exc.code, exc.message)
+            return
+        if self.live is None:
+            self.send_error(ErrorCode.NO_SUCH_SESSION, "input: join a session first")
+            return
+        self.live.apply(self.live.core.input(self.pid, data, self.relay.clock()))
+
+
+def _need(message: dict[str, Any], field: str) -> str:
+    value = message.get(field)
+    if not isinstance(value, str) or not value:
+        raise identity.AuthError(
+            "malformed", f"auth with method {message['method']!r} needs {field!r}"
+        )
+    return value
+
+
+def _highest(roles: frozenset[Role]) -> Role:
+    for role in (Role.LEAD, Role.VIEWER, Role.REVIEWER):
+        if role in roles:
+            return role
+    raise identity.AuthError("malformed", "the user has no role on this relay")
