@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from relay import __version__
+from relay.access_cli import add_access_verbs
+from relay.review_cli import VERBS as review_verbs
 
 
 def _add_relay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -92,8 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"warroom {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    for add in (_add_relay, _add_demo, _add_login, _add_join):
+    for add in (_add_relay, _add_demo, _add_login, _add_join, *review_verbs):
         add(sub)
+    add_access_verbs(sub)
     return parser
 
 
@@ -187,9 +190,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
                 await _serve_until_signalled()
             else:
-                from tui.app import run_join
-
                 from relay.roles import Role
+                from tui.app import run_join
 
                 await run_join(demo.invites[Role.LEAD], name=None, user="", key=None)
         finally:
@@ -220,7 +222,6 @@ def _cmd_login(args: argparse.Namespace) -> int:
 
 def _cmd_join(args: argparse.Namespace) -> int:
     from tui.app import run_join
-
     from tui.client import RelayError
 
     try:

@@ -275,13 +275,19 @@ class Relay:
         return gone
 
     def _reconsider(self, live: LiveSession, pid: str, by: str, now: float) -> None:
-        """After a revocation: drop control or membership the participant no longer has."""
+        """After a revocation: drop control or membership the participant no longer has.
+
+        A participant whose role came from the revoked grant leaves (they may
+        rejoin with what they still hold); one who keeps the role but drove on
+        a timed grant loses control.
+        """
         conversation = next((c for c in self.conversations if c.pid == pid), None)
-        if conversation is None or conversation.who is None:
+        participant = live.core.participants.get(pid)
+        if conversation is None or conversation.who is None or participant is None:
             return
         admission = self.admission(conversation.who, live)
         reason = f"access revoked by {by}"
-        if admission is None:
+        if admission is None or admission.role is not participant.role:
             live.apply(live.core.remove(pid, reason, now))
         elif (
             live.core.driver == pid

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncssh
-from relay.audit import AuditLog
 
+from relay.audit import AuditLog
 from relay.config import Limits, RelayConfig, TargetConfig, UserConfig
 from relay.keys import SigningKey
 from relay.roles import Role
@@ -70,6 +70,8 @@ async def running_relay(
     targets: dict[str, TargetConfig] | None = None,
     limits: Limits | None = None,
     shell: list[str] | None = None,
+    four_eyes: int = 0,
+    four_eyes_action: str = "pause",
 ) -> AsyncIterator[Harness]:
     """A relay with a sandbox target (plus ``targets``) and four users with SSH keys."""
     relay_key = asyncssh.generate_private_key("ssh-ed25519")
@@ -91,6 +93,8 @@ async def running_relay(
             user="demo",
             key=key_path,
             known_hosts=known_hosts,
+            four_eyes=four_eyes,
+            four_eyes_action=four_eyes_action,
         ),
         **(targets or {}),
     }

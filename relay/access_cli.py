@@ -1,0 +1,276 @@
+"""The access verbs of ``warroom``: grant, revoke, invite, request, end, audit.
+
+All but ``audit`` talk to a running relay with the caller's stored login (see
+``warroom login``); the relay decides whether they may. ``audit`` reads the
+audit log from the data directory directly, as an auditor on the relay host
+would, and can verify its chain offline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+DEFAULT_RELAY = os.environ.get("WARROOM_RELAY", "ws://127.0.0.1:8422")
+
+
+def _relay_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--relay", default=DEFAULT_RELAY, help="relay URL ($WARROOM_RELAY)")
+    p.add_argument(
+        "--login-user",
+        default=os.environ.get("USER", ""),
+        help="your user on the relay, if not logged in",
+    )
+    p.add_argument("--key", type=Path, help="private key file, if not logged in")
+
+
+def add_access_verbs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("grant", help="give a user a role for a limited time (leads)")
+    p.add_argument("user", help="who gets access")
+    p.add_argument("--role", required=True, choices=["viewer", "driver", "reviewer"])
+    p.add_argument("--ttl", required=True, help="how long, e.g. 30m, 2h")
+    p.add_argument("--session", help="only this session (default: all sessions)")
+    p.add_argument("--target", help="only sessions on this target")
+    p.add_argument("--reason", default="", help="why (kept in the audit log)")
+    _relay_options(p)
+    p.set_defaults(func=_cmd_grant)
+
+    p = sub.add_parser("revoke", help="withdraw a user's temporary access at once (leads)")
+    p.add_argument("user")
+    p.add_argument("--session", help="only grants on this session")
+    _relay_options(p)
+    p.set_defaults(func=_cmd_revoke)
+
+    p = sub.add_parser("invite", help="make an expiring invite link for a session (leads)")
+    p.add_argument("--role", required=True, choices=["lead", "viewer", "reviewer"])
+    p.add_argument("--session", required=True)
+    p.add_argument("--ttl", required=True, help="how long the invite works, e.g. 30m")
+    p.add_argument("--name", help="the guest's display name")
+    _relay_options(p)
+    p.set_defaults(func=_cmd_invite)
+
+    p = sub.add_parser("request", help="ask the leads for a role, with a reason")
+    p.add_argument("--role", required=True, choices=["viewer", "driver", "reviewer"])
+    p.add_argument("--reason", required=True, help='e.g. "INC-4211: checking slow queries"')
+    p.add_argument("--session", help="the session you need it on")
+    p.add_argument("--no-wait", action="store_true", help="do not wait for the decision")
+    _relay_options(p)
+    p.set_defaults(func=_cmd_request)
+
+    p = sub.add_parser("end", help="end a session for everyone at once (leads)")
+    p.add_argument("session")
+    p.add_argument("--reason", default="ended by the lead")
+    _relay_options(p)
+    p.set_defaults(func=_cmd_end)
+
+    p = sub.add_parser(
+        "audit",
+        help="list or verify the relay's audit log",
+        description="Read <data-dir>/audit: every login, join, grant, request and refusal.",
+    )
+    p.add_argument("--data-dir", type=Path, help="the relay's data directory")
+    p.add_argument("--user", help="only events of this user")
+    p.add_argument("--session", help="only events of this session")
+    p.add_argument("--since", help="only events after this: a duration ago (2h) or unix time")
+    p.add_argument("--json", action="store_true", help="JSON lines, for a SIEM")
+    p.add_argument("--verify", action="store_true", help="check the hash chain and signatures")
+    p.add_argument("--key", help="the relay's public key (warroom relay --print-key)")
+    p.set_defaults(func=_cmd_audit)
+
+
+def _fail(message: str) -> int:
+    print(f"warroom: {message}", file=sys.stderr)
+    return 2
+
+
+def _seconds(text: str) -> float:
+    from relay.config import parse_duration
+
+    return parse_duration(int(text) if text.isdigit() else text)
+
+
+Action = Callable[[Any], Awaitable[int]]
+
+
+def _with_relay(args: argparse.Namespace, action: Action) -> int:
+    """Connect and authenticate with the stored login, then run ``action(client)``."""
+    from relay.identity import parse_join_target
+    from tui.client import RelayClient, RelayError
+    from tui.login import authenticate
+
+    async def run() -> int:
+        target = parse_join_target(args.relay)
+        client = RelayClient(target.url)
+        await client.connect()
+        try:
+            await authenticate(client, target, user=args.login_user, key=args.key)
+            return await action(client)
+        finally:
+            await client.close()
+
+    try:
+        return asyncio.run(run())
+    except (RelayError, OSError, ValueError) as exc:
+        return _fail(str(exc))
+
+
+def _cmd_grant(args: argparse.Namespace) -> int:
+    async def grant(client: Any) -> int:
+        message: dict[str, Any] = {
+            "type": "access_grant",
+            "user": args.user,
+            "role": args.role,
+            "ttl": _seconds(args.ttl),
+            "reason": args.reason,
+        }
+        for name in ("session", "target"):
+            if getattr(args, name):
+                message[name] = getattr(args, name)
+        await client.send(message)
+        granted = (await client.expect("access_granted"))["grant"]
+        until = time.strftime("%H:%M:%S", time.localtime(granted["expires_at"]))
+        print(f"granted {granted['role']} to {granted['user']} until {until} (id {granted['id']})")
+        return 0
+
+    return _with_relay(args, grant)
+
+
+def _cmd_revoke(args: argparse.Namespace) -> int:
+    async def revoke(client: Any) -> int:
+        message: dict[str, Any] = {"type": "access_revoke", "user": args.user}
+        if args.session:
+            message["session"] = args.session
+        await client.send(message)
+        gone = (await client.expect("access_revoked"))["grants"]
+        print(f"revoked {len(gone)} grant(s) of {args.user}")
+        return 0
+
+    return _with_relay(args, revoke)
+
+
+def _cmd_invite(args: argparse.Namespace) -> int:
+    async def invite(client: Any) -> int:
+        message: dict[str, Any] = {
+            "type": "invite",
+            "role": args.role,
+            "session": args.session,
+            "ttl": _seconds(args.ttl),
+        }
+        if args.name:
+            message["name"] = args.name
+        await client.send(message)
+        reply = await client.expect("invite")
+        print(f"warroom join {reply['url']}")
+        return 0
+
+    return _with_relay(args, invite)
+
+
+def _cmd_request(args: argparse.Namespace) -> int:
+    async def request(client: Any) -> int:
+        message: dict[str, Any] = {
+            "type": "access_request",
+            "role": args.role,
+            "reason": args.reason,
+        }
+        if args.session:
+            message["session"] = args.session
+        await client.send(message)
+        asked = (await client.expect("access_requested"))["request"]
+        print(f"asked the leads for {asked['role']} (request {asked['id']})", file=sys.stderr)
+        if args.no_wait:
+            return 0
+        decision = await client.expect("access_decision", timeout=24 * 3600)
+        if not decision["approved"]:
+            print(f"denied by {decision['by']}: {decision['reason'] or 'no reason given'}")
+            return 1
+        grant = decision["grant"]
+        until = time.strftime("%H:%M:%S", time.localtime(grant["expires_at"]))
+        print(f"approved by {decision['by']}: {grant['role']} until {until}")
+        return 0
+
+    return _with_relay(args, request)
+
+
+def _cmd_end(args: argparse.Namespace) -> int:
+    async def end(client: Any) -> int:
+        await client.join(args.session)
+        await client.send({"type": "end", "reason": args.reason})
+        ended = await client.expect("ended")
+        print(f"session {args.session} ended: {ended['reason']}")
+        return 0
+
+    return _with_relay(args, end)
+
+
+# ---------------------------------------------------------------- audit
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from relay.config import default_data_dir
+
+    directory = (args.data_dir or default_data_dir()) / "audit"
+    if not directory.is_dir():
+        return _fail(f"no audit log in {directory}")
+    if args.verify:
+        return _verify_audit(directory, args.key)
+    since = _since(args.since) if args.since else None
+    from relay.audit import read_events
+
+    for event in read_events(directory):
+        if not _matches(event, args.user, args.session, since):
+            continue
+        print(json.dumps(event, sort_keys=True) if args.json else _line(event))
+    return 0
+
+
+def _since(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return time.time() - _seconds(text)
+
+
+def _matches(
+    event: dict[str, Any], user: str | None, session: str | None, since: float | None
+) -> bool:
+    if user is not None and user not in (event.get("user"), event.get("by")):
+        return False
+    if session is not None and event.get("session") != session:
+        return False
+    return since is None or float(event.get("t", 0)) >= since
+
+
+def _line(event: dict[str, Any]) -> str:
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(event.get("t", 0))))
+    rest = " ".join(
+        f"{k}={v}"
+        for k, v in sorted(event.items())
+        if k not in ("t", "event") and v not in (None, "")
+    )
+    return f"{stamp}  {event.get('event', '?'):<18} {rest}"
+
+
+def _verify_audit(directory: Path, key_text: str | None) -> int:
+    from relay.audit import verify_dir
+    from relay.chain import Finding
+    from relay.keys import VerifyKey
+
+    key = VerifyKey.from_text(key_text) if key_text else None
+    reports = verify_dir(directory, key)
+    bad = 0
+    for index, report in enumerate(reports):
+        print(report.summary())
+        # the newest file of a running relay is not sealed yet: that alone is not damage
+        still_open = index == len(reports) - 1 and report.finding == Finding.UNSEALED
+        bad += not (report.ok or still_open)
+    if not reports:
+        return _fail(f"no audit files in {directory}")
+    return 1 if bad else 0
