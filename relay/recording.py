@@ -10,13 +10,18 @@ ignores codes it does not know):
 code  meaning
 ====  ==================================================================
 c     chat: ``{"user", "text"}``
+e     the session ended: ``{"reason"}`` plus ``by`` or ``exit_status``
 h     hand-off: control requested, granted, denied, released, taken
 j     a participant joined: ``{"user", "role", "id"}``
 l     a participant left: ``{"user", "id", "reason"}``
+s     a redaction marker (written by the redactor through :meth:`event`)
 ====  ==================================================================
 
-Input carries no user: only the driver's input is ever forwarded, and every
-change of driver is an ``h`` event before it, so the typist is always known.
+``x`` (the standard exit event) is written only when the shell exited with a
+status, as asciinema expects a number there; ``e`` comes just before it and
+says why the session ended in every case. Input carries no user: only the
+driver's input is ever forwarded, and every change of driver is an ``h``
+event before it, so the typist is always known.
 Tamper evidence comes from :mod:`relay.chain` (``#warroom-`` comment lines).
 ``docs/recording.md`` documents the format.
 """
@@ -64,6 +69,9 @@ class Recording:
                 "owner": session.owner,
                 "reason": session.reason,
                 "key": signing_key.public.text(),
+                # The v3 timestamp is whole seconds; this lets a reviewer map
+                # recording time to wall-clock time (and the audit log) exactly.
+                "started_at": round(now, 6),
             },
         }
         self.path = path
@@ -88,18 +96,30 @@ class Recording:
         self._event("r", f"{cols}x{rows}", now)
 
     def event(self, kind: str, data: dict[str, Any], now: float) -> None:
+        """Record a session event; ``x`` becomes ``e`` (+ ``x`` with an exit status)."""
         if kind == "x":
+            self._flush_decoder(now)
+            self._event("e", _dumps(data), now)
             status = data.get("exit_status")
-            self._event("x", str(status if status is not None else ""), now)
+            if isinstance(status, int) and not isinstance(status, bool):
+                self._event("x", str(status), now)
         else:
             self._event(kind, _dumps(data), now)
+
+    def _flush_decoder(self, now: float) -> None:
+        """Write out a UTF-8 character cut by the end of the output (as U+FFFD)."""
+        text = self._decoder.decode(b"", final=True)
+        if text:
+            self._event("o", text, now)
 
     def tick(self, now: float) -> None:
         """Checkpoint while idle, so a crash loses at most the last second."""
         self._chain.maybe_checkpoint(now)
 
     def close(self, reason: str, now: float) -> None:
+        """Seal the file: from here on a missing line or a new one is detected."""
         if not self._chain.closed:
+            self._flush_decoder(now)
             self._chain.seal(reason, now)
 
 
