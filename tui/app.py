@@ -97,8 +97,10 @@ class WarroomApp(App[None]):
 
     def session_screen(self, session: str) -> SessionScreen:
         client, self.first_client = self.first_client, None
-        user = str(self.connector.identity.get("user", ""))
-        return SessionScreen(self.connector, session, user=user, client=client)
+        who = self.connector.identity
+        user = str(who.get("user", ""))
+        lead = who.get("role") == "lead" and who.get("session") is None
+        return SessionScreen(self.connector, session, user=user, client=client, lead=lead)
 
     def open_session(self, session: str, client: RelayClient | None) -> None:
         """From the lobby: replace it with the session's screen."""

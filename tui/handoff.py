@@ -109,6 +109,8 @@ press the letter alone.
   [b]n[/b]  deny the pending request (lead or driver)
   [b]t[/b]  take control back (lead)
   [b]d[/b]  leave the session
+  [b]a[/b]  request access (a role for a while, with a reason)
+  [b]p[/b]  approve or deny access requests (relay-wide leads)
   [b]?[/b]  this help
 
 [b]ctrl+][/b] twice sends a literal ctrl+] to the shell.

@@ -1,4 +1,4 @@
-"""The participants pane: who is here, their role, who drives, who asked for control."""
+"""The participants pane: who is here, their role, who drives, who asked for control or access."""
 
 from __future__ import annotations
 
@@ -44,7 +44,26 @@ def render_participants(room: Room) -> RenderableType:
             lines.append(Text(f"    asks: {request.reason}", style="yellow"))
     if not room.members:
         lines.append(Text("nobody yet", style="dim"))
+    lines += _access_lines(room)
     return Group(*lines)
+
+
+def _access_lines(room: Room) -> list[RenderableType]:
+    """Access requests waiting on a lead, and your own waiting request."""
+    lines: list[RenderableType] = []
+    waiting = room.access.to_decide()
+    if waiting:
+        key = "ctrl+] p" if room.driving else "p"
+        lines += [Text(""), Text(f"Access requests ({key} to answer)", style="bold yellow")]
+        for ask in waiting:
+            line = Text("  ")
+            line.append(ask.user, style="bold")
+            line.append(f" wants {ask.role}", style="")
+            lines.append(line)
+            lines.append(Text(f"    {ask.reason}", style="yellow"))
+    for ask in room.access.asked():
+        lines += [Text(""), Text(f"You asked for {ask.role}: waiting for a lead", style="yellow")]
+    return lines
 
 
 class ParticipantsPane(Static):

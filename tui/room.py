@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from tui.access import Access
+
 
 class Link(StrEnum):
     """The state of this client's connection to the relay."""
@@ -64,20 +66,39 @@ class Room:
     link: Link = Link.CONNECTING
     link_detail: str = ""
     ended_reason: str | None = None
-    recording: bool = True
+    recording: bool | None = None  # None: the relay has not said yet
     expires_at: float | None = None
+    paused: str | None = None  # why the four-eyes policy pauses input, if it does
+    four_eyes: int = 0  # other participants who must watch for input to reach the shell
+    control_expires_at: float | None = None  # the driver's time-limited control ends then
+    pty: tuple[int, int] | None = None  # the shell's size (the driver's window)
+    access: Access = field(default_factory=Access)
+
+    def __post_init__(self) -> None:
+        self.access.user = self.access.user or self.user
 
     # ------------------------------------------------------------ updates
 
     def welcome(self, message: dict[str, Any]) -> None:
         self.you = str(message["you"])
         self.role = str(message["role"])
+        if "recording" in message:
+            self.recording = bool(message["recording"])
 
     def apply_roster(self, message: dict[str, Any]) -> None:
         self.session = str(message.get("session", self.session))
         self.target = str(message.get("target", self.target))
         self.owner = str(message.get("owner", self.owner))
         self.driver = message.get("driver")
+        if "recording" in message:
+            self.recording = bool(message["recording"])
+        self.paused = message.get("paused") or None
+        self.four_eyes = int(message.get("four_eyes") or 0)
+        expires = message.get("control_expires_at")
+        self.control_expires_at = float(expires) if expires is not None else None
+        pty = message.get("pty")
+        if isinstance(pty, dict) and isinstance(pty.get("cols"), int):
+            self.pty = (int(pty["cols"]), int(pty["rows"]))
         self.members = {
             str(p["id"]): Member(
                 str(p["id"]),
@@ -101,6 +122,7 @@ class Room:
         if me is not None:
             self.role = me.role
             self.user = me.user
+            self.access.user = me.user
             self.expires_at = me.expires_at
         if message.get("state") == "ended":
             self.link = Link.ENDED
@@ -150,3 +172,14 @@ class Room:
         if self.expires_at is None:
             return None
         return max(0.0, self.expires_at - now)
+
+    def control_left(self, now: float) -> float | None:
+        """Seconds left on the driver's time-limited control, if it is limited."""
+        if self.driver is None or self.control_expires_at is None:
+            return None
+        return max(0.0, self.control_expires_at - now)
+
+    @property
+    def input_blocked(self) -> bool:
+        """The relay refuses input now (four-eyes pause), even from the driver."""
+        return self.paused is not None

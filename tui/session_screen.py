@@ -22,9 +22,12 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from relay.protocol import Snapshot
+from tui.access import AccessAsk
+from tui.access_screens import DecideAccessScreen, Decision, RequestAccessScreen
 from tui.chat import ChatPane
 from tui.handoff import HelpScreen, RequestBanner, RequestControlScreen
 from tui.participants import ParticipantsPane
+from tui.paused import PausedBanner
 from tui.room import ChatLine, Link, Room
 from tui.session_link import Connector, SessionLink
 from tui.status import StatusBar
@@ -38,11 +41,26 @@ CHORD_ACTIONS = {
     "n": "deny",
     "t": "take",
     "d": "leave",
+    "a": "access",
+    "p": "access_requests",
     "question_mark": "help",
     "?": "help",
 }
 # Errors that need no toast: the status bar and panes already say it.
-QUIET_ERRORS = frozenset({"not_driver"})
+QUIET_ERRORS = frozenset({"not_driver", "paused"})
+# The messages of just-in-time access (tui.access keeps what they say).
+ACCESS_MESSAGES = frozenset(
+    {
+        "access",
+        "access_granted",
+        "access_revoked",
+        "access_request",
+        "access_requested",
+        "access_decided",
+        "access_decision",
+    }
+)
+PAUSED_HINT_EVERY = 3.0  # seconds between "input is paused" reminders while typing
 
 HERE = Path(__file__).parent  # CSS paths must not follow subclasses into other packages
 
@@ -57,8 +75,10 @@ class SessionScreen(Screen[None]):
         Binding("n", "deny", "Deny"),
         Binding("t", "take", "Take back"),
         Binding("d", "leave", "Leave"),
+        Binding("a", "access", "Request access"),
+        Binding("p", "access_requests", "Access requests"),
         Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("ctrl+right_square_bracket", "chord", "then c/r/g/n/t/d/?", key_display="^]"),
+        Binding("ctrl+right_square_bracket", "chord", "then c/r/g/n/t/d/a/p/?", key_display="^]"),
     ]
 
     def __init__(
@@ -67,9 +87,14 @@ class SessionScreen(Screen[None]):
         session: str,
         user: str = "",
         client: Any = None,
+        *,
+        lead: bool = False,
     ) -> None:
+        """``lead``: signed in as a relay-wide lead, who sees and decides access requests."""
         super().__init__()
         self.room = Room(session=session, user=user)
+        self.room.access.lead = lead
+        self._last_paused_hint = 0.0
         self.link = SessionLink(
             connect,
             session,
@@ -86,6 +111,7 @@ class SessionScreen(Screen[None]):
         yield StatusBar(id="status")
         with Horizontal(id="main"):
             with Vertical(id="left"):
+                yield PausedBanner(id="paused-banner")
                 yield RequestBanner(id="request-banner")
                 yield TerminalView(id="terminal")
             with Vertical(id="sidebar"):
@@ -119,6 +145,11 @@ class SessionScreen(Screen[None]):
         return size
 
     def _tick(self) -> None:
+        access = self.room.access
+        before = len(access.grants)
+        access.expire(time.time())
+        if len(access.grants) != before:
+            self.refresh_room()
         self.query_one(StatusBar).show(self.room, self.terminal.crop_note())
 
     # ------------------------------------------------------------ from the relay
@@ -127,8 +158,16 @@ class SessionScreen(Screen[None]):
         kind = message.get("type")
         if kind == "welcome_session":
             self.room.welcome(message)
-            if "recording" in message:
-                self.room.recording = bool(message["recording"])
+            self._send_soon({"type": "access_list"})  # your grants (all requests, for leads)
+        elif kind in ACCESS_MESSAGES:
+            self._access_message(message)
+        elif kind == "control_expired":
+            self.notify(
+                str(message.get("message") or "your control has ended"),
+                title="Control ended",
+                severity="warning",
+                timeout=10,
+            )
         elif kind == "roster":
             was_driving = self.room.driving
             self.room.apply_roster(message)
@@ -164,9 +203,26 @@ class SessionScreen(Screen[None]):
         elif kind == "error":
             if message.get("code") not in QUIET_ERRORS:
                 self.notify(str(message.get("message")), title="Refused", severity="error")
+            if message.get("code") == "access" and self.room.access.lead:
+                self._send_soon({"type": "access_list"})  # another lead may have answered
         elif kind == "resize":
             self._apply_pty_size(message)
         self.refresh_room()
+
+    def _access_message(self, message: dict[str, Any]) -> None:
+        notice = self.room.access.apply(message, time.time())
+        if notice is None:
+            return
+        text = notice.text
+        if message.get("type") == "access_request" and self.room.access.to_decide():
+            prefix = "ctrl+] " if self.room.driving else ""
+            text += f"\n{prefix}p to approve or deny"
+        severity: Any = notice.severity
+        self.notify(text, title=notice.title, severity=severity, timeout=10)
+
+    def _send_soon(self, message: dict[str, Any]) -> None:
+        """Send from a synchronous handler (the link's task is the one calling it)."""
+        self.run_worker(self.link.send(message), group="send", exit_on_error=False)
 
     def _apply_pty_size(self, message: dict[str, Any]) -> None:
         """Follow the PTY's size when the relay says it (``pty`` in a roster)."""
@@ -207,6 +263,8 @@ class SessionScreen(Screen[None]):
         self.query_one(StatusBar).show(self.room, self.terminal.crop_note())
         self.query_one(ParticipantsPane).show(self.room)
         self.query_one(RequestBanner).show(self.room)
+        self.query_one(PausedBanner).show(self.room)
+        self.terminal.set_class(self.room.input_blocked, "-paused")
         self.refresh_bindings()
 
     # ------------------------------------------------------------ from the panes
@@ -218,6 +276,18 @@ class SessionScreen(Screen[None]):
 
     @on(TerminalView.Input)
     async def _input(self, event: TerminalView.Input) -> None:
+        if self.room.input_blocked:
+            # The relay would refuse it; say why instead of a toast per key.
+            now = time.monotonic()
+            if now - self._last_paused_hint > PAUSED_HINT_EVERY:
+                self._last_paused_hint = now
+                self.notify(
+                    f"input is paused: {self.room.paused}",
+                    title="Keys not sent",
+                    severity="warning",
+                    timeout=3,
+                )
+            return
         if not await self.link.send_input(event.data):
             self.notify("not connected: keys not sent", severity="warning", timeout=2)
 
@@ -263,6 +333,10 @@ class SessionScreen(Screen[None]):
             return True if room.pending_for_me() is not None else None
         if action == "take":
             return room.is_lead
+        if action == "access_requests":
+            if not room.access.lead:
+                return False
+            return True if room.access.to_decide() else None
         return True
 
     def action_chat(self) -> None:
@@ -307,6 +381,51 @@ class SessionScreen(Screen[None]):
     async def action_leave(self) -> None:
         await self.link.close()
         self.app.exit()
+
+    def action_access(self) -> None:
+        asked = self.room.access.asked()
+        if asked:
+            self.notify(f"your request for {asked[0].role} is waiting for a lead")
+            return
+        self._ask_for_access()
+
+    @work
+    async def _ask_for_access(self) -> None:
+        room = self.room
+        role = "viewer" if room.role == "reviewer" else "driver"
+        wish = await self.app.push_screen_wait(RequestAccessScreen(f"session {room.session}", role))
+        if wish is not None:
+            await self.link.send(
+                {
+                    "type": "access_request",
+                    "role": wish.role,
+                    "reason": wish.reason,
+                    "session": room.session,
+                }
+            )
+
+    async def action_access_requests(self) -> None:
+        waiting = self.room.access.to_decide()
+        if not waiting:
+            self.notify("no access requests waiting")
+            return
+        self._decide_access(waiting[0], len(waiting) - 1)
+
+    @work
+    async def _decide_access(self, ask: AccessAsk, more: int) -> None:
+        decision: Decision | None = await self.app.push_screen_wait(DecideAccessScreen(ask, more))
+        if decision is None:
+            return
+        message: dict[str, Any] = {
+            "type": "access_decide",
+            "id": decision.request,
+            "approve": decision.approve,
+            "reason": decision.reason,
+        }
+        if decision.ttl is not None:
+            message["ttl"] = decision.ttl
+        if not await self.link.send(message):
+            self.notify("not connected: decision not sent", severity="warning")
 
     def action_help(self) -> None:
         self.app.push_screen(HelpScreen())

@@ -1,4 +1,9 @@
-"""The status bar: session, target, your role, recording, grant time left, connection."""
+"""The status bar: session, target, your role, recording, pause, time left, connection.
+
+Every countdown in it (your access, the driver's time-limited control, your
+just-in-time grants) is computed from the relay's ``expires_at`` values and the
+clock, and the screen redraws the bar once a second.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +12,26 @@ import time
 from rich.text import Text
 from textual.widgets import Static
 
+from tui.access import format_left
 from tui.room import Link, Room
 
+__all__ = ["StatusBar", "format_left", "render_status"]
 
-def format_left(seconds: float) -> str:
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}:{secs:02d}"
+SOON = 300.0  # seconds: a countdown under this is shown in warning colours
+MAX_GRANTS_SHOWN = 2
+
+
+def _sep(text: Text) -> None:
+    text.append(" │ ", style="dim")
 
 
 def render_status(room: Room, now: float, cropped: str = "") -> Text:
-    """One line: what a glance at the bottom of the screen should tell."""
+    """One line: what a glance at the top of the screen should tell."""
     text = Text(no_wrap=True, overflow="ellipsis")
     if room.recording:
         text.append(" ● REC ", style="bold white on red")
+    if room.paused is not None:
+        text.append(" ⏸ INPUT PAUSED ", style="bold black on yellow")
     text.append(f" {room.session or '…'} ", style="bold")
     if room.target:
         text.append(f"on {room.target} ", style="")
@@ -37,15 +45,39 @@ def render_status(room: Room, now: float, cropped: str = "") -> Text:
         text.append(f" · {room.driver_name} drives", style="")
     else:
         text.append(" · nobody drives", style="dim")
+    control = room.control_left(now)
+    if control is not None:
+        _sep(text)
+        whose = "your control" if room.driving else "control"
+        style = "bold yellow" if control < 60 else ("yellow" if room.driving else "")
+        text.append(f"{whose} ends in {format_left(control)}", style=style)
     left = room.time_left(now)
     if left is not None and left < 24 * 3600:
-        text.append(" │ ", style="dim")
-        text.append(f"access ends in {format_left(left)}", style="yellow" if left < 300 else "")
+        _sep(text)
+        text.append(f"access ends in {format_left(left)}", style="yellow" if left < SOON else "")
+    grants = room.access.mine(now)
+    if grants:
+        _sep(text)
+        text.append("grants: ", style="dim")
+        for i, grant in enumerate(grants[:MAX_GRANTS_SHOWN]):
+            if i:
+                text.append(" · ", style="dim")
+            remaining = grant.expires_at - now
+            text.append(
+                f"{grant.role} {format_left(remaining)}",
+                style="yellow" if remaining < SOON else "green",
+            )
+        if len(grants) > MAX_GRANTS_SHOWN:
+            text.append(f" +{len(grants) - MAX_GRANTS_SHOWN}", style="dim")
+    waiting = room.access.to_decide()
+    if waiting:
+        _sep(text)
+        text.append(f"✋ {len(waiting)} access request{'s' if len(waiting) > 1 else ''}", "bold")
     if cropped:
-        text.append(" │ ", style="dim")
+        _sep(text)
         text.append(cropped, style="bold yellow")
     if room.link is not Link.LIVE:
-        text.append(" │ ", style="dim")
+        _sep(text)
         detail = f": {room.link_detail}" if room.link_detail else ""
         text.append(f"{room.link.value}{detail}", style="bold red")
     return text

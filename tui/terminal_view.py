@@ -43,7 +43,7 @@ FEED_BUDGET = 64 * 1024  # bytes fed to the model per frame (pyte feeds ≈ 1 MB
 RESYNC_BACKLOG = 2 * 1024 * 1024  # a backlog this large is replaced by a snapshot
 RESIZE_DEBOUNCE = 0.15
 CHORD_KEY = "ctrl+right_square_bracket"
-WINDOW_LETTERS = frozenset({"c", "r", "g", "n", "t", "d", "question_mark"})
+WINDOW_LETTERS = frozenset({"c", "r", "g", "n", "t", "d", "a", "p", "question_mark"})
 
 OUTSIDE = Style(bgcolor="grey11")
 MARKER = Style(color="black", bgcolor="yellow", bold=True)
@@ -364,7 +364,8 @@ class TerminalView(Widget, can_focus=True):
         self.chord = True
         self.focus()
         self.notify(
-            "c chat · r control · g grant · n deny · t take · d leave · ? help"
+            "c chat · r control · g grant · n deny · t take · d leave · a access"
+            " · p access requests · ? help"
             " · ctrl+] again sends ctrl+]",
             title="ctrl+]",
             timeout=3,
