@@ -13,6 +13,7 @@ import asyncssh
 from relay.audit import AuditLog
 from relay.config import Limits, RelayConfig, TargetConfig, UserConfig
 from relay.keys import SigningKey
+from relay.recording import recorder_factory
 from relay.roles import Role
 from relay.sandbox import SandboxTarget
 from relay.server import Relay
@@ -72,8 +73,12 @@ async def running_relay(
     shell: list[str] | None = None,
     four_eyes: int = 0,
     four_eyes_action: str = "pause",
+    recordings: bool = False,
 ) -> AsyncIterator[Harness]:
-    """A relay with a sandbox target (plus ``targets``) and four users with SSH keys."""
+    """A relay with a sandbox target (plus ``targets``) and four users with SSH keys.
+
+    With ``recordings`` every session is recorded under ``<data>/recordings``.
+    """
     relay_key = asyncssh.generate_private_key("ssh-ed25519")
     key_path = tmp / "relay_client_key"
     relay_key.write_private_key(str(key_path))
@@ -109,7 +114,8 @@ async def running_relay(
     )
     signing = SigningKey.load_or_create(config.data_dir / "keys")
     audit = AuditLog(config.data_dir / "audit", signing)
-    relay = Relay(config, signing, audit)
+    recorder = recorder_factory(config.data_dir / "recordings", signing) if recordings else None
+    relay = Relay(config, signing, audit, recorder)
     await relay.start()
     harness = Harness(relay, config.data_dir, user_keys)
     try:
