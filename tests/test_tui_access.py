@@ -19,6 +19,7 @@ from tests.test_tui_helpers import app_for, screen_of, terminal_text, type_text,
 from tui.access import Access, parse_ttl
 from tui.access_screens import DecideAccessScreen, RequestAccessScreen
 from tui.app import Connector, WarroomApp
+from tui.lobby import LobbyScreen
 from tui.participants import render_participants
 from tui.session_screen import SessionScreen
 from tui.status import render_status
@@ -287,3 +288,40 @@ async def test_viewer_follows_the_pty_size_from_the_roster(harness: Harness) -> 
         term = vscreen.terminal
         await until(vp, lambda: (term.model.cols, term.model.rows) == size, what="bob's size")
         assert vscreen.terminal.window_size() != size  # bob's own window is larger
+
+
+async def test_lead_answers_access_requests_in_the_lobby(harness: Harness, tmp_path: Path) -> None:
+    key = tmp_path / "alice_key"
+    harness.user_keys["alice"].write_private_key(str(key))
+    session = await harness.open()
+    connector = Connector(parse_join_target(harness.url), user="alice", key=key)
+    app = WarroomApp(connector, None, client=await connector())
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, LobbyScreen) and app.screen.sessions)
+        lobby = app.screen
+        assert isinstance(lobby, LobbyScreen)
+        assert not lobby.query_one("#access-box").display
+
+        bob = await harness.login("bob")
+        reason = "INC-9: read the logs"
+        await bob.send(
+            {"type": "access_request", "role": "viewer", "reason": reason, "session": session}
+        )
+        await until(pilot, lambda: lobby.access.to_decide(), what="request in the lobby")
+        assert lobby.query_one("#access-box").display
+        assert notified(app, reason)
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, DecideAccessScreen), what="dialog")
+        await pilot.press("enter")  # the default TTL, 30 minutes
+        decision = await bob.expect("access_decision")
+        assert decision["approved"] and decision["by"] == "alice"
+        left = decision["grant"]["expires_at"] - time.time()
+        assert 1790 < left <= 1800
+        await until(pilot, lambda: not lobby.access.to_decide(), what="list emptied")
+
+        # Joining still works after the lobby listened on the same connection.
+        await pilot.press("escape")
+        lobby.query_one("#sessions").focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, SessionScreen), what="session")
+        await until(pilot, lambda: screen_of(app).room.driving, what="alice drives")

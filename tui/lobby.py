@@ -1,7 +1,16 @@
-"""The lobby (``warroom join <relay-url>``): sessions you may join, targets a lead may open."""
+"""The lobby (``warroom join <relay-url>``): sessions you may join, targets a lead may open.
+
+One task (:meth:`LobbyScreen.listen`) owns the connection's receiving side and
+dispatches what arrives: the session list, ``opened``, errors, and the
+just-in-time access messages (a relay-wide lead is told of access requests
+here too, and answers them from the list; anyone may ask for access with
+``a``). Requests are only sent; their answers come back through the same task.
+Before the connection is handed to a session's screen, that task is stopped.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -12,7 +21,11 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Label, Static
+from textual.worker import Worker, WorkerCancelled, WorkerFailed
+from websockets.exceptions import ConnectionClosed
 
+from tui.access import Access, AccessAsk, format_left
+from tui.access_screens import DecideAccessScreen, Decision, RequestAccessScreen
 from tui.client import RelayClient, RelayError
 
 if TYPE_CHECKING:
@@ -32,6 +45,8 @@ class LobbyScreen(Screen[None]):
         Binding("enter", "join", "Join", show=True),
         Binding("o", "open", "Open a session"),
         Binding("u", "refresh", "Refresh"),
+        Binding("a", "access", "Request access"),
+        Binding("p", "access_requests", "Access requests"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -41,6 +56,12 @@ class LobbyScreen(Screen[None]):
         self.client = client
         self.sessions: list[dict[str, Any]] = []
         self.targets: list[dict[str, Any]] = []
+        who = connect.identity
+        self.access = Access(
+            user=str(who.get("user", "")),
+            lead=who.get("role") == "lead" and who.get("session") is None,
+        )
+        self._listener: Worker[None] | None = None
 
     def compose(self) -> ComposeResult:
         who = self.connect.identity
@@ -59,12 +80,18 @@ class LobbyScreen(Screen[None]):
                 with Horizontal(id="open-row"):
                     yield Input(placeholder="why are you opening it? (required)", id="reason")
                     yield Button("Open", variant="primary", id="open")
+            with Vertical(id="access-box"):
+                yield Label("Access requests waiting for a lead", classes="lobby-heading")
+                yield DataTable(id="access-requests", cursor_type="row")
         yield Footer()
 
     def on_mount(self) -> None:
         sessions = self.query_one("#sessions", DataTable)
         sessions.add_columns("session", "target", "owner", "driver", "people", "open for", "why")
         self.query_one("#targets", DataTable).add_columns("target", "description")
+        asks = self.query_one("#access-requests", DataTable)
+        asks.add_columns("user", "role", "for", "asked", "why")
+        self.show_access()
         self.load()
 
     async def _client(self) -> RelayClient:
@@ -72,16 +99,71 @@ class LobbyScreen(Screen[None]):
             self.client = await self.connect()
         return self.client
 
-    @work(exclusive=True, group="lobby")
-    async def load(self) -> None:
+    def load(self) -> None:
+        """(Re)list the sessions; start listening if the connection is new."""
+        if self._listener is None or self._listener.is_finished:
+            self._listener = self.listen()
+        else:
+            self.send({"type": "list_sessions"})
+
+    @work(group="lobby-listen", exit_on_error=False)
+    async def listen(self) -> None:
         try:
             client = await self._client()
-            listing = await client.list_sessions()
-        except (RelayError, OSError) as exc:
+            await client.send({"type": "list_sessions"})
+            await client.send({"type": "access_list"})
+            while True:
+                event = await client.recv()
+                if isinstance(event, dict) and self.dispatch_message(event):
+                    return
+        except (RelayError, OSError, ConnectionClosed) as exc:
             self.client = None
-            self.notify(f"cannot list sessions: {exc}", severity="error")
+            self.notify(f"lost the relay: {exc} (u to retry)", severity="error")
+
+    def dispatch_message(self, message: dict[str, Any]) -> bool:
+        """Handle one message from the relay; ``True`` when the listener must stop."""
+        kind = str(message.get("type"))
+        if kind == "sessions":
+            self.show(message)
+        elif kind == "opened":
+            self._enter(str(message["session"]), from_listener=True)
+            return True
+        elif kind == "error":
+            self.notify(str(message.get("message")), title="Refused", severity="error")
+            if message.get("code") == "access" and self.access.lead:
+                self.send({"type": "access_list"})  # another lead may have answered
+        elif kind == "access" or kind.startswith("access_"):
+            notice = self.access.apply(message, time.time())
+            if notice is not None:
+                if kind == "access_request" and self.access.to_decide():
+                    notice_text = f"{notice.text}\np to approve or deny"
+                else:
+                    notice_text = notice.text
+                severity: Any = notice.severity
+                self.notify(notice_text, title=notice.title, severity=severity, timeout=10)
+            self.show_access()
+        return False
+
+    @work(group="lobby-send", exit_on_error=False)
+    async def send(self, message: dict[str, Any]) -> None:
+        if self.client is None:
+            self.notify("not connected to the relay (u to retry)", severity="warning")
             return
-        self.show(listing)
+        with contextlib.suppress(ConnectionClosed):
+            await self.client.send(message)
+
+    def show_access(self) -> None:
+        """The access requests a relay-wide lead may answer (hidden for everyone else)."""
+        waiting = self.access.to_decide()
+        box = self.query_one("#access-box")
+        box.display = bool(waiting)
+        table = self.query_one("#access-requests", DataTable)
+        table.clear()
+        now = time.time()
+        for ask in waiting:
+            age = format_left(now - ask.at) if ask.at else "?"
+            table.add_row(ask.user, ask.role, ask.scope, age, ask.reason, key=ask.id)
+        self.refresh_bindings()
 
     def show(self, listing: dict[str, Any]) -> None:
         self.sessions = list(listing.get("sessions", []))
@@ -114,19 +196,97 @@ class LobbyScreen(Screen[None]):
     def action_refresh(self) -> None:
         self.load()
 
-    def action_join(self) -> None:
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "access_requests":
+            if not self.access.lead:
+                return False
+            return True if self.access.to_decide() else None
+        return True
+
+    def _selected_session(self) -> str | None:
         table = self.query_one("#sessions", DataTable)
         if not self.sessions or table.cursor_row < 0:
+            return None
+        return str(self.sessions[min(table.cursor_row, len(self.sessions) - 1)]["id"])
+
+    def action_access(self) -> None:
+        if self.access.asked():
+            self.notify(f"your request for {self.access.asked()[0].role} is waiting for a lead")
             return
-        session = self.sessions[min(table.cursor_row, len(self.sessions) - 1)]["id"]
-        self._enter(str(session))
+        self._ask_for_access(self._selected_session())
+
+    @work
+    async def _ask_for_access(self, session: str | None) -> None:
+        scope = f"session {session}" if session else "any session"
+        wish = await self.app.push_screen_wait(RequestAccessScreen(scope, "viewer"))
+        if wish is not None:
+            message: dict[str, Any] = {
+                "type": "access_request",
+                "role": wish.role,
+                "reason": wish.reason,
+            }
+            if session:
+                message["session"] = session
+            self.send(message)
+
+    def action_access_requests(self) -> None:
+        waiting = self.access.to_decide()
+        if not waiting:
+            self.notify("no access requests waiting")
+            return
+        table = self.query_one("#access-requests", DataTable)
+        row = max(0, min(table.cursor_row, len(waiting) - 1))
+        self._decide(waiting[row], len(waiting) - 1)
+
+    @on(DataTable.RowSelected, "#access-requests")
+    def _ask_selected(self, event: DataTable.RowSelected) -> None:
+        waiting = {ask.id: ask for ask in self.access.to_decide()}
+        ask = waiting.get(str(event.row_key.value))
+        if ask is not None:
+            self._decide(ask, len(waiting) - 1)
+
+    @work
+    async def _decide(self, ask: AccessAsk, more: int) -> None:
+        decision: Decision | None = await self.app.push_screen_wait(DecideAccessScreen(ask, more))
+        if decision is None:
+            return
+        message: dict[str, Any] = {
+            "type": "access_decide",
+            "id": decision.request,
+            "approve": decision.approve,
+            "reason": decision.reason,
+        }
+        if decision.ttl is not None:
+            message["ttl"] = decision.ttl
+        self.send(message)
+
+    def action_join(self) -> None:
+        session = self._selected_session()
+        if session is not None:
+            self._enter(session)
 
     @on(DataTable.RowSelected, "#sessions")
     def _selected(self, event: DataTable.RowSelected) -> None:
         if event.row_key.value is not None:
             self._enter(str(event.row_key.value))
 
-    def _enter(self, session: str) -> None:
+    def _enter(self, session: str, from_listener: bool = False) -> None:
+        if from_listener:
+            self._hand_over(session)
+        else:
+            self._stop_listening_and_enter(session)
+
+    @work(group="lobby-enter", exclusive=True)
+    async def _stop_listening_and_enter(self, session: str) -> None:
+        """Stop reading before the session's link reads the same connection."""
+        listener, self._listener = self._listener, None
+        if listener is not None and not listener.is_finished:
+            listener.cancel()
+            with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                await listener.wait()
+        self._hand_over(session)
+
+    def _hand_over(self, session: str) -> None:
         from tui.app import WarroomApp
 
         app = self.app
@@ -155,12 +315,6 @@ class LobbyScreen(Screen[None]):
             return
         self.open_on(str(target), reason)
 
-    @work(exclusive=True, group="lobby")
-    async def open_on(self, target: str, reason: str) -> None:
-        try:
-            client = await self._client()
-            session = await client.open(target, reason)
-        except (RelayError, OSError) as exc:
-            self.notify(f"cannot open a session on {target}: {exc}", severity="error")
-            return
-        self._enter(session)
+    def open_on(self, target: str, reason: str) -> None:
+        """Ask the relay to open a session; ``opened`` (or an error) arrives in :meth:`listen`."""
+        self.send({"type": "open", "target": target, "reason": reason})
