@@ -133,7 +133,7 @@ async def test_grants_and_control_count_down(harness: Harness) -> None:
         await until(vp, lambda: vscreen.room.driving, what="bob to drive on the grant")
         await until(vp, lambda: len(vscreen.room.access.grants) == 2, what="both grants")
         status = status_of(viewer)
-        assert "your control ends in 9:5" in status or "your control ends in 10:00" in status
+        assert "control ends in 9:5" in status or "control ends in 10:00" in status
         assert "driver 9:5" in status or "driver 10:00" in status
         assert notified(viewer, "driver on session")
 
@@ -146,7 +146,7 @@ async def test_grants_and_control_count_down(harness: Harness) -> None:
         await lead.send({"type": "access_revoke", "user": "bob", "session": session})
         await until(vp, lambda: not vscreen.room.driving, what="control to drop")
         await until(vp, lambda: notified(viewer, "access revoked"), what="control_expired shown")
-        assert "your control" not in status_of(viewer)
+        assert "control ends" not in status_of(viewer)
 
 
 async def test_lead_approves_a_driver_request_from_the_tui(
@@ -235,7 +235,7 @@ async def test_four_eyes_pause_is_shown_and_blocks_input(tmp_path: Path) -> None
             await until(lp, lambda: banner.has_class("-shown"), what="paused banner")
             assert "four-eyes" in str(banner.render())
             assert lscreen.terminal.has_class("-paused")
-            assert "INPUT PAUSED" in status_of(lead)
+            assert "⏸ PAUSED" in status_of(lead)
 
             # Keys are held back, and the user is told why.
             await type_text(lp, "echo nope")

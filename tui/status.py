@@ -31,7 +31,7 @@ def render_status(room: Room, now: float, cropped: str = "") -> Text:
     if room.recording:
         text.append(" ● REC ", style="bold white on red")
     if room.paused is not None:
-        text.append(" ⏸ INPUT PAUSED ", style="bold black on yellow")
+        text.append(" ⏸ PAUSED ", style="bold black on yellow")  # the banner says why
     text.append(f" {room.session or '…'} ", style="bold")
     if room.target:
         text.append(f"on {room.target} ", style="")
@@ -48,9 +48,8 @@ def render_status(room: Room, now: float, cropped: str = "") -> Text:
     control = room.control_left(now)
     if control is not None:
         _sep(text)
-        whose = "your control" if room.driving else "control"
         style = "bold yellow" if control < 60 else ("yellow" if room.driving else "")
-        text.append(f"{whose} ends in {format_left(control)}", style=style)
+        text.append(f"control ends in {format_left(control)}", style=style)
     left = room.time_left(now)
     if left is not None and left < 24 * 3600:
         _sep(text)
