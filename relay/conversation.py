@@ -273,6 +273,11 @@ class Conversation:
             self.leave("left")
         elif kind.startswith("access_") or kind == "invite":
             self._access_message(kind, message)
+        elif kind in ("list_recordings", "fetch_recording"):
+            who = self.who
+            assert who is not None
+            answer = self.relay.archive.handle(message, who.user, who.role, who.session, self.pid)
+            self.link.send_json(answer)
         else:
             self._session_message(kind, message)
 

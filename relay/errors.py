@@ -27,6 +27,7 @@ class ErrorCode(StrEnum):
     NO_SUCH_SESSION = "no_such_session"
     NO_SUCH_TARGET = "no_such_target"
     NO_SUCH_PARTICIPANT = "no_such_participant"
+    NO_SUCH_RECORDING = "no_such_recording"
     SESSION_FULL = "session_full"
     SESSION_ENDED = "session_ended"
     ALREADY_JOINED = "already_joined"

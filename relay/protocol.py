@@ -102,6 +102,8 @@ _FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
         "signature": (str, False),
     },
     "list_sessions": {},
+    "list_recordings": {"session": (str, False)},
+    "fetch_recording": {"name": (str, True), "offset": (int, False)},
     "open": {"target": (str, True), "reason": (str, True)},
     "join": {
         "session": (str, True),

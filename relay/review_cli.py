@@ -226,13 +226,17 @@ def _resolve_source(args: argparse.Namespace) -> Path | None:
         raise ValueError("with a relay URL, say which session to replay")
     import asyncio
 
+    from tui.client import RelayError
     from tui.fetch import fetch_session_recording
 
-    return asyncio.run(
-        fetch_session_recording(
-            args.source, args.session, user=args.user, key=args.ssh_key, directory=args.save_to
+    try:
+        return asyncio.run(
+            fetch_session_recording(
+                args.source, args.session, user=args.user, key=args.ssh_key, directory=args.save_to
+            )
         )
-    )
+    except RelayError as exc:
+        raise ValueError(f"cannot fetch the recording: {exc}") from None
 
 
 def _dump(path: Path, at: float) -> int:

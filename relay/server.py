@@ -26,6 +26,7 @@ from websockets.http11 import Request, Response
 
 from relay import identity
 from relay.access import AccessBook, AccessRequest, Grant
+from relay.archive import Archive
 from relay.audit import AuditLog
 from relay.config import RelayConfig, TargetConfig
 from relay.connection import ClientLink, cancel
@@ -80,6 +81,7 @@ class Relay:
         self.verify_key = signing_key.public
         self.audit = audit
         self.recorder_factory = recorder_factory
+        self.archive = Archive(config.data_dir / "recordings", audit)
         self.clock = clock
         self.sessions: dict[str, LiveSession] = {}
         self.access = AccessBook(dict(config.max_ttl))

@@ -1,0 +1,163 @@
+"""Recordings on the relay, for reviewers: list them and fetch them in chunks, audited.
+
+Two protocol messages (``docs/protocol.md``), answered by :meth:`Archive.handle`:
+
+* ``list_recordings {session?}`` → ``recordings {recordings: [...]}``, newest first;
+* ``fetch_recording {name, offset?}`` → ``recording_chunk {name, offset, size,
+  data (base64), eof}``: at most :data:`CHUNK` bytes from ``offset``. The client
+  asks for the next offset until ``eof``: transfer is pulled, so a 100 MB file
+  never piles up in a send queue, and an interrupted download resumes.
+
+Who may: reviewers and leads. A credential bound to one session (an invite)
+sees that session's recordings only. A name is a bare file name in the
+recordings directory; anything that would resolve elsewhere (``..``, a slash,
+a symbolic link out) is refused, and every refusal is audited like every
+fetch. A fetch is audited once when it starts (``offset`` 0, or a connection
+resuming a file it was not just reading), not once per chunk.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, NoReturn, Protocol
+
+from relay.asciicast import CastError, read_header
+from relay.chain import SEAL_PREFIX
+from relay.errors import ErrorCode, ProtocolError
+from relay.roles import Role
+
+CHUNK = 256 * 1024  # 342 KiB of base64 per frame: well under a client's 4 MiB frame limit
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.cast")
+ALLOWED = frozenset({Role.REVIEWER, Role.LEAD})
+_TRACKED = 1024  # connections whose position in a download is remembered
+
+
+class Auditor(Protocol):
+    def record(self, event: str, **fields: str | int | float | bool | None) -> None: ...
+
+
+class Archive:
+    """The recordings directory as reviewers see it; holds no state but download positions."""
+
+    def __init__(self, directory: Path, audit: Auditor) -> None:
+        self.directory = directory
+        self.audit = audit
+        self._reading: OrderedDict[str, tuple[str, int]] = OrderedDict()  # pid -> (name, next)
+
+    def handle(
+        self, message: dict[str, Any], user: str, role: Role, bound: str | None, pid: str
+    ) -> dict[str, Any]:
+        """Answer a ``list_recordings`` or ``fetch_recording`` message (validated already)."""
+        if role not in ALLOWED:
+            self._deny(user, message, "only reviewers and leads can read recordings")
+        if message["type"] == "list_recordings":
+            return self.listing(message.get("session"), bound)
+        return self.fetch(message["name"], message.get("offset", 0), user, bound, pid)
+
+    # ------------------------------------------------------------ list
+
+    def listing(self, session: str | None, bound: str | None) -> dict[str, Any]:
+        """The recordings this credential may see, newest first."""
+        if bound is not None and session not in (None, bound):
+            raise ProtocolError(ErrorCode.FORBIDDEN, f"your access is for session {bound!r} only")
+        wanted = session or bound
+        entries = [e for e in map(self.describe, self._files()) if e is not None]
+        visible = [e for e in entries if wanted is None or e["session"] == wanted]
+        visible.sort(key=lambda e: (e["started_at"] or 0, e["name"]), reverse=True)
+        return {"type": "recordings", "recordings": visible}
+
+    def _files(self) -> list[Path]:
+        if not self.directory.is_dir():
+            return []
+        return [p for p in self.directory.iterdir() if NAME.fullmatch(p.name) and p.is_file()]
+
+    @staticmethod
+    def describe(path: Path) -> dict[str, Any] | None:
+        """What a reviewer needs to pick a recording, from its header and its last line."""
+        try:
+            info = read_header(path).warroom or {}
+            size = path.stat().st_size
+        except (OSError, CastError):
+            return None
+        return {
+            "name": path.name,
+            "session": info.get("session"),
+            "target": info.get("target"),
+            "owner": info.get("owner"),
+            "reason": info.get("reason"),
+            "started_at": info.get("started_at"),
+            "size": size,
+            "sealed": _sealed(path, size),
+        }
+
+    # ------------------------------------------------------------ fetch
+
+    def fetch(
+        self, name: str, offset: int, user: str, bound: str | None, pid: str
+    ) -> dict[str, Any]:
+        """One chunk of a recording; audits the start of each download."""
+        request = {"type": "fetch_recording", "name": name, "offset": offset}
+        path = self.resolve(name, user, request)
+        entry = self.describe(path)
+        session = entry["session"] if entry else None
+        if bound is not None and session != bound:
+            self._deny(user, request, f"your access is for session {bound!r} only")
+        if offset < 0:
+            raise ProtocolError(ErrorCode.BAD_FRAME, "fetch_recording: offset must not be negative")
+        if self._reading.get(pid) != (name, offset) or offset == 0:
+            self.audit.record(
+                "recording.fetch", user=user, session=session, recording=name, offset=offset
+            )
+        with path.open("rb") as handle:
+            size = handle.seek(0, 2)
+            handle.seek(min(offset, size))
+            data = handle.read(CHUNK)
+        self._remember(pid, name, offset + len(data))
+        return {
+            "type": "recording_chunk",
+            "name": name,
+            "offset": offset,
+            "size": size,
+            "data": base64.b64encode(data).decode(),
+            "eof": offset + len(data) >= size,
+        }
+
+    def resolve(self, name: str, user: str, request: dict[str, Any]) -> Path:
+        """The file ``name`` names inside the directory; refuse (and audit) anything else."""
+        base = self.directory.resolve()
+        if not NAME.fullmatch(name):
+            self._deny(user, request, "a recording is named by its bare file name (*.cast)")
+        path = (base / name).resolve()
+        if path.parent != base:
+            self._deny(user, request, "that path is outside the recordings directory")
+        if not path.is_file():
+            raise ProtocolError(ErrorCode.NO_SUCH_RECORDING, f"no recording named {name!r}")
+        return path
+
+    def _remember(self, pid: str, name: str, next_offset: int) -> None:
+        self._reading[pid] = (name, next_offset)
+        self._reading.move_to_end(pid)
+        while len(self._reading) > _TRACKED:
+            self._reading.popitem(last=False)
+
+    def _deny(self, user: str, request: dict[str, Any], why: str) -> NoReturn:
+        self.audit.record(
+            "recording.denied",
+            user=user,
+            request=request["type"],
+            recording=request.get("name"),
+            reason=why,
+        )
+        raise ProtocolError(ErrorCode.FORBIDDEN, why)
+
+
+def _sealed(path: Path, size: int) -> bool:
+    """Whether the last line is a seal: cheap, not a verification (``warroom verify`` is)."""
+    with path.open("rb") as handle:
+        handle.seek(max(0, size - 4096))
+        tail = handle.read()
+    last = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    return last.startswith(SEAL_PREFIX.encode())
