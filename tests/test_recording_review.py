@@ -291,3 +291,10 @@ def test_a_crash_cut_last_line_is_ignored(cast: Path) -> None:
 
 def test_export_of_a_missing_file_fails_cleanly(tmp_path: Path) -> None:
     assert main(["export", str(tmp_path / "nope.cast"), "-o", os.devnull]) == 2
+
+
+@pytest.mark.parametrize("verb", ["verify", "export", "replay"])
+def test_review_verbs_have_help(verb: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main([verb, "--help"])
+    assert done.value.code == 0 and f"usage: warroom {verb}" in capsys.readouterr().out

@@ -7,6 +7,7 @@ file (and, to verify it, the relay's public key).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from textual.app import App
@@ -33,5 +34,13 @@ class ReplayApp(App[None]):
 
 def run_replay(path: Path, *, at: float = 0.0, key: VerifyKey | None = None) -> None:
     """Open the recording (building its keyframe index if needed) and run the replay."""
-    recording = Recording.open(path)
+    size = max(1, path.stat().st_size)
+
+    def progress(offset: int) -> None:
+        # Only the first replay of a large recording takes long enough to need this.
+        print(f"\rwarroom: indexing {path.name}: {offset * 100 // size}%", end="", file=sys.stderr)
+
+    recording = Recording.open(path, progress)
+    if recording.rebuilt_index and size > (8 << 20):
+        print(file=sys.stderr)
     ReplayApp(recording, at, key).run()
