@@ -120,6 +120,7 @@ class Relay:
             await asyncio.sleep(0.5)
             for grant in self.access.expire(self.clock()):
                 self.audit.record("access.expire", **_grant_fields(grant))
+                self.notify(grant.user, {"type": "access_expired", "grant": grant.public()})
             self.audit.tick()
 
     @property
@@ -337,6 +338,10 @@ class Relay:
             reason=reason,
             ttl=ttl,
         )
+        closed = {"type": "access_request_closed", "id": request.id, "approved": approve, "by": by}
+        for conversation in self.conversations:
+            if conversation.who is not None and conversation.who.relay_wide_lead:
+                conversation.link.send_json(closed)
         self.notify(
             request.user,
             {
