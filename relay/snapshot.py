@@ -1,0 +1,334 @@
+"""Screen snapshots: the bytes that rebuild a terminal model's state elsewhere.
+
+A client that joins late or fell behind its queue is sent a snapshot instead of
+the output it missed, then the stream continues from the snapshot's offset. The
+receiver is either our own :class:`relay.terminal.TerminalModel` (the TUI) or a
+real terminal (a plain viewer), so a snapshot only uses sequences both apply
+the same way, and it is exact: after it, the same continuation bytes produce
+the same screen, cursor, modes and saved cursors on both sides.
+
+Order, and why:
+
+1. ``ESC c`` (RIS). xterm and the model both return to power-on: main screen,
+   cleared, default modes, pen, charsets, tab stops, margins and saved cursors.
+   An explicit list of resets would have to name every mode a previous program
+   might have left on the receiver (mouse, alternate screen, keypad, ...).
+2. Tab stops, if not the default ones, and the scroll region (DECSTBM homes the
+   cursor, so it goes before anything positions it).
+3. The screens. When the alternate screen is active, the main screen is drawn
+   first and the alternate after ``CSI ? 47 h`` (which switches without
+   clearing or saving), so that a later ``CSI ? 1049 l`` finds the main screen
+   and its saved cursor intact. An inactive alternate screen that still holds
+   something (``?1049l`` leaves it) is drawn in a ``?47h`` … ``?47l`` bracket
+   first: a later ``?47h`` would show it again.
+4. Each screen's DECSC slot (xterm keeps one per screen), if not the power-on one.
+5. The character REP (``CSI b``) would repeat, drawn and erased on a blank cell.
+6. The final state: cursor (rewriting the last cell if the cursor is in the
+   pending-wrap state after the last column), modes, pen, charsets, title.
+
+Bytes are kept low: each row starts with one CUP, an SGR is sent only when the
+pen changes (a diff or a reset, whichever is shorter), runs of blank cells are
+skipped with CUF, trailing blanks are not sent, and a tail erased with a colour
+is one EL.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import defaultdict
+from functools import lru_cache
+from typing import Any
+
+from pyte import modes as mo
+from pyte.screens import wcwidth
+
+from relay.terminal import (
+    ANSI_COLOURS,
+    BLANK,
+    DEFAULT_MODES,
+    FLAG_MODES,
+    Cell,
+    Line,
+    SavedCursor,
+    TerminalScreen,
+)
+
+Pen = tuple[Any, ...]  # a Cell without its data
+_PLAIN: Pen = BLANK[1:]
+_FLAG_CODES = {"bold": "1", "dim": "2", "italics": "3", "underscore": "4"}
+_FLAG_CODES |= {"blink": "5", "reverse": "7", "conceal": "8", "strikethrough": "9"}
+_OFF_CODES = {"italics": "23", "underscore": "24", "blink": "25", "reverse": "27"}
+_OFF_CODES |= {"conceal": "28", "strikethrough": "29"}
+
+
+def render(screen: TerminalScreen) -> bytes:
+    """The snapshot of ``screen`` (without the parser's unfinished input)."""
+    return _Renderer(screen).render().encode()
+
+
+def _colour(colour: str, base: int) -> str:
+    """SGR parameters for a colour in :class:`Cell` syntax; ``base`` is 30 or 40."""
+    if colour.startswith("#"):
+        r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+        return f"{base + 8};2;{r};{g};{b}"
+    if colour.startswith("color("):
+        return f"{base + 8};5;{colour[6:-1]}"
+    if colour.startswith("bright_"):
+        return str(base + 60 + ANSI_COLOURS.index(colour[7:]))
+    return str(base + ANSI_COLOURS.index(colour))
+
+
+def _params(cell: Cell) -> list[str]:
+    params = [code for name, code in _FLAG_CODES.items() if getattr(cell, name)]
+    if cell.fg != "default":
+        params.append(_colour(cell.fg, 30))
+    if cell.bg != "default":
+        params.append(_colour(cell.bg, 40))
+    return params
+
+
+@lru_cache(maxsize=1024)
+def _transition(old: Pen, new: Pen) -> str:
+    """The shortest SGR taking the receiver's pen from ``old`` to ``new``."""
+    a, b = Cell._make(("", *old)), Cell._make(("", *new))
+    full = "\x1b[" + ";".join(["0", *_params(b)]) + "m" if new != _PLAIN else "\x1b[m"
+    diff: list[str] = []
+    if (a.bold and not b.bold) or (a.dim and not b.dim):
+        diff.append("22")  # turns off both
+        a = a._replace(bold=False, dim=False)
+    for name, off in _OFF_CODES.items():
+        if getattr(a, name) and not getattr(b, name):
+            diff.append(off)
+    diff += [
+        code for name, code in _FLAG_CODES.items() if getattr(b, name) and not getattr(a, name)
+    ]
+    if a.fg != b.fg:
+        diff.append(_colour(b.fg, 30) if b.fg != "default" else "39")
+    if a.bg != b.bg:
+        diff.append(_colour(b.bg, 40) if b.bg != "default" else "49")
+    short = "\x1b[" + ";".join(diff) + "m"
+    return short if len(short) < len(full) else full
+
+
+def _cup(y: int, x: int) -> str:
+    if x == 0:
+        return f"\x1b[{y + 1}H" if y else "\x1b[H"
+    return f"\x1b[{y + 1};{x + 1}H"
+
+
+def _as_drawn(data: str, last: str) -> str:
+    """``data`` written so that ``last`` is the last character of positive width drawn.
+
+    A cell holds the NFC form of what was drawn: ``e`` + U+0301 is stored as
+    ``é``, and only the NFD form makes REP repeat the ``e`` again.
+    """
+    for text in (data, unicodedata.normalize("NFD", data)):
+        if last in text and all(wcwidth(c) == 0 for c in text[text.rindex(last) + 1 :]):
+            return text
+    return data
+
+
+def _has_content(buffer: defaultdict[int, Line]) -> bool:
+    return any(
+        line.default != BLANK or any(c != BLANK for c in line.values()) for line in buffer.values()
+    )
+
+
+class _Renderer:
+    def __init__(self, screen: TerminalScreen) -> None:
+        self.s = screen
+        self.cols = int(screen.columns)
+        self.rows = int(screen.lines)
+        self.out: list[str] = []
+        self.pen: Pen = _PLAIN  # what the receiver's pen is now
+        self.last_drawn = ""  # the receiver's REP character
+        self.charsets = ("B", "B", 0)
+
+    def render(self) -> str:
+        s, out = self.s, self.out
+        out.append("\x1bc")
+        if s.tabstops != set(range(8, self.cols, 8)):
+            out.append("\x1b[3g")
+            out.extend(_cup(0, t) + "\x1bH" for t in sorted(s.tabstops))
+        if s.margins is not None:
+            out.append(f"\x1b[{s.margins.top + 1};{s.margins.bottom + 1}r")
+        main, alt = (s.inactive, s.buffer) if s.alternate else (s.buffer, s.inactive)
+        main_saved, alt_saved = s.saved
+        if not s.alternate and (_has_content(alt) or alt_saved != SavedCursor()):
+            out.append("\x1b[?47h")
+            self.screen(alt, alt_saved)
+            out.append("\x1b[?47l")
+        self.screen(main, main_saved)
+        if s.alternate:
+            out.append("\x1b[?47h")
+            self.screen(alt, alt_saved)
+        if not self.prime_repeat(s.buffer):
+            # A full screen (DECALN, say): the other screen has room, and ?47
+            # switches without clearing or saving anything.
+            toggle = "l" if s.alternate else "h"
+            mark = len(self.out)
+            self.out.append(f"\x1b[?47{toggle}")
+            if self.prime_repeat(s.inactive):
+                self.out.append(f"\x1b[?47{'h' if s.alternate else 'l'}")
+            else:
+                del self.out[mark:]
+        self.final_state()
+        return "".join(out)
+
+    # ------------------------------------------------------------ pieces
+
+    def set_pen(self, cell: Cell) -> None:
+        pen = cell[1:]
+        if pen != self.pen:
+            self.out.append(_transition(self.pen, pen))
+            self.pen = pen
+
+    def draw(self, text: str) -> None:
+        self.out.append(text)
+        for char in reversed(text):
+            if wcwidth(char) > 0:
+                self.last_drawn = char
+                return
+
+    def set_charsets(self, g0: str, g1: str, shift: int) -> None:
+        old_g0, old_g1, old_shift = self.charsets
+        if g0 != old_g0:
+            self.out.append("\x1b(" + g0)
+        if g1 != old_g1:
+            self.out.append("\x1b)" + g1)
+        if shift != old_shift:
+            self.out.append("\x0e" if shift else "\x0f")
+        self.charsets = (g0, g1, shift)
+
+    def move(self, x: int, y: int, buffer: defaultdict[int, Line], origin: bool) -> None:
+        """Put the receiver's cursor at (x, y); under DECOM, CUP counts from the top margin."""
+        top = self.s.margins.top if origin and self.s.margins is not None else 0
+        if x < self.cols:
+            self.out.append(_cup(max(0, y - top), x))
+            return
+        # Pending wrap: only writing the last column gets a terminal there.
+        line = buffer.get(y)
+        x = self.cols - 1
+        if line is not None and line[x].data == "" and x:
+            x -= 1
+        cell = line[x] if line is not None else BLANK
+        self.out.append(_cup(max(0, y - top), x))
+        self.set_pen(cell)
+        self.draw(_as_drawn(cell.data, self.s.last_char))
+
+    def screen(self, buffer: defaultdict[int, Line], saved: SavedCursor) -> None:
+        for y in range(self.rows):
+            line = buffer.get(y)
+            if line is not None:
+                self.row(y, [line[x] for x in range(self.cols)])
+        if saved != SavedCursor():
+            if saved.origin:
+                self.out.append("\x1b[?6h")
+            self.move(saved.x, saved.y, buffer, saved.origin)
+            self.set_pen(saved.attrs)
+            self.set_charsets(saved.g0, saved.g1, saved.shift)
+            self.out.append("\x1b7")
+            if saved.origin:
+                self.out.append("\x1b[?6l")
+            self.set_charsets("B", "B", 0)
+
+    def row(self, y: int, cells: list[Cell]) -> None:
+        out, cols = self.out, self.cols
+        end = cols
+        while end and cells[end - 1] == BLANK:
+            end -= 1
+        if not end:
+            return
+        # A tail erased with a colour (xterm's bce) is cheaper as EL with that pen.
+        tail = end
+        last = cells[-1]
+        if end == cols and last == Cell(" ", last.fg, last.bg):
+            while tail and cells[tail - 1] == last:
+                tail -= 1
+            if cols - tail < 3:
+                tail = end
+        x = 0
+        while cells[x] == BLANK:
+            x += 1
+        out.append(_cup(y, x))
+        while x < tail:
+            cell = cells[x]
+            if cell == BLANK:
+                gap = x + 1
+                while gap < tail and cells[gap] == BLANK:
+                    gap += 1
+                gap -= x
+                if self.pen == _PLAIN and gap < 4:
+                    out.append(" " * gap)
+                else:
+                    out.append(f"\x1b[{gap}C" if gap > 1 else "\x1b[C")
+                x += gap
+                continue
+            x += 1
+            if not cell.data:
+                continue  # right half of the wide character just drawn
+            self.set_pen(cell)
+            if wcwidth(cell.data[0]) == 2 and (x == cols or cells[x].data):
+                self.draw(" ")  # a wide character without its right half cannot be drawn
+            else:
+                self.draw(cell.data)
+        if tail < end:
+            self.set_pen(last)
+            out.append("\x1b[K")
+
+    def prime_repeat(self, buffer: defaultdict[int, Line]) -> bool:
+        """Make the receiver's REP repeat the same character: draw it on a blank cell, erase it.
+
+        Not needed in the pending-wrap state: the final cursor placement rewrites
+        the last cell, the last character drawn. False if ``buffer`` had no room.
+        """
+        char = self.s.last_char
+        width = wcwidth(char) if char else 0
+        if width not in (1, 2) or self.s.cursor.x >= self.cols or char == self.last_drawn:
+            return True
+        for y in range(self.rows - 1, -1, -1):
+            line = buffer.get(y)
+            for x in range(self.cols - width, -1, -1):
+                cell = line[x] if line is not None else BLANK
+                # ECH recreates a blank cell with only colours (bce) exactly.
+                if cell == Cell(" ", cell.fg, cell.bg) and all(
+                    line is None or line[x + i] == cell for i in range(1, width)
+                ):
+                    self.set_pen(cell)
+                    self.out.append(_cup(y, x))
+                    self.draw(char)
+                    if char != " ":  # a space with the cell's colours is the cell itself
+                        self.out.append(f"{_cup(y, x)}\x1b[{width}X")
+                    return True
+        return False
+
+    def final_state(self) -> None:
+        s, out = self.s, self.out
+        origin = mo.DECOM in s.mode
+        if origin:
+            out.append("\x1b[?6h")
+        self.move(s.cursor.x, s.cursor.y, s.buffer, origin)
+        on = [m for m in sorted(FLAG_MODES) if m << 5 in s.mode and m << 5 not in DEFAULT_MODES]
+        on += [m for m in (s.mouse_tracking, s.mouse_encoding) if m]
+        off = [m for m in (7, 25) if m << 5 not in s.mode]
+        if on:
+            out.append("\x1b[?" + ";".join(map(str, on)) + "h")
+        if off:
+            out.append("\x1b[?" + ";".join(map(str, off)) + "l")
+        standard = [m for m in (mo.IRM, mo.LNM) if m in s.mode]
+        if standard:
+            out.append("\x1b[" + ";".join(map(str, standard)) + "h")
+        if s.keypad_app:
+            out.append("\x1b=")
+        if s.cursor_style:
+            out.append(f"\x1b[{s.cursor_style} q")
+        title, icon = s.title, s.icon_name
+        if title and title == icon:
+            out.append(f"\x1b]0;{title}\x07")
+        else:
+            if title:
+                out.append(f"\x1b]2;{title}\x07")
+            if icon:
+                out.append(f"\x1b]1;{icon}\x07")
+        self.set_pen(s.cursor.attrs)
+        self.set_charsets(s.g0, s.g1, s.charset)

@@ -1,0 +1,1202 @@
+"""The terminal model: what the shared shell's screen looks like after its output.
+
+The relay feeds every byte the shell prints into a :class:`TerminalModel` (lazily,
+off the fan-out path) so that a late joiner or a client that fell behind can be
+sent :meth:`TerminalModel.snapshot` instead of the whole history; the TUI renders
+the shell with the same model. Both uses need the model to agree with a real
+xterm on everything a full-screen program can do, and the snapshot to be exact:
+a fresh model (or xterm) fed the snapshot and then the same continuation bytes
+must end up in the same state as the model that made it.
+
+The model is built on :class:`pyte.Screen` (cursor motion, tabs, charsets, titles
+come from pyte) but fixes what the product needs and pyte 0.8.2 lacks:
+
+* its own parser instead of :class:`pyte.Stream`: a regex tokenizer that passes
+  whole text runs to the screen, keeps an incomplete escape sequence or UTF-8
+  character across feeds, understands the full ECMA-48 CSI grammar (sub-params
+  ``38:2::r:g:b`` and ``4:3``, private markers ``<=>``, intermediates such as
+  ``CSI ! p``) and swallows DCS/APC/PM/SOS strings, all of which pyte either
+  misreads (``CSI > 4;1 m`` turned underline on) or prints as text;
+* the alternate screen (pyte issue #90): DEC modes 47, 1047, 1048 and 1049 with
+  one saved cursor per buffer, as xterm does;
+* xterm semantics where pyte differs: background-colour erase, a single DECSC
+  slot instead of a stack, ``CUU``/``CUD``/``IND`` outside the scroll region,
+  the pending-wrap state after writing the last column, wide characters that do
+  not fit, zero-width joiners (pyte stopped drawing at the first one);
+* cells carry ``dim`` and ``conceal`` and colours in Rich's syntax, with 256-colour
+  indexes kept as indexes (pyte flattened them to RGB, so a snapshot could not
+  give an xterm its own palette back).
+
+The snapshot renderer lives in :mod:`relay.snapshot`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import pyte
+from pyte import charsets
+from pyte import modes as mo
+from pyte.screens import Margins, StaticDefaultDict, wcwidth
+
+log = logging.getLogger(__name__)
+
+#: Colour names of SGR 30-37 / 40-47; SGR 90-97 / 100-107 add ``bright_``.
+ANSI_COLOURS = ("black", "red", "green", "yellow", "blue", "magenta", "cyan", "white")
+
+
+class Cell(NamedTuple):
+    """One character cell: the character and the pen it was written with.
+
+    Field names and order follow :class:`pyte.screens.Char` (so code written for
+    pyte keeps working) plus ``dim`` and ``conceal``. Colours use Rich's syntax so
+    a renderer can hand them to ``rich.style.Style`` unchanged: ``"default"``, a
+    name from :data:`ANSI_COLOURS` (``"bright_"``-prefixed for 90-97),
+    ``"color(N)"`` for the 256-colour palette, ``"#rrggbb"`` for truecolor. The
+    right half of a double-width character is a cell whose ``data`` is ``""``.
+    """
+
+    data: str
+    fg: str = "default"
+    bg: str = "default"
+    bold: bool = False
+    italics: bool = False
+    underscore: bool = False
+    strikethrough: bool = False
+    reverse: bool = False
+    blink: bool = False
+    dim: bool = False
+    conceal: bool = False
+
+
+BLANK = Cell(" ")
+#: One row; missing columns read as its ``default`` (BLANK, or the colour it was erased with).
+Line = StaticDefaultDict[int, Cell]
+
+
+class SavedCursor(NamedTuple):
+    """What DECSC saves (DEC STD 070): position, pen, charsets, origin mode.
+
+    ``x == columns`` records the pending-wrap state, as DECSC does on a VT.
+    """
+
+    x: int = 0
+    y: int = 0
+    attrs: Cell = BLANK
+    g0: str = "B"
+    g1: str = "B"
+    shift: int = 0
+    origin: bool = False
+
+
+class _Cursor:
+    """pyte's cursor, with a :class:`Cell` pen (pyte's is typed as its own Char)."""
+
+    __slots__ = ("attrs", "hidden", "x", "y")
+
+    def __init__(self) -> None:
+        self.x = 0
+        self.y = 0
+        self.attrs = BLANK
+        self.hidden = False
+
+
+#: Private modes kept as plain flags in ``TerminalScreen.mode`` (pyte's encoding:
+#: ``n << 5``) and replayed by the snapshot. 1 DECCKM, 5 DECSCNM, 7 DECAWM,
+#: 12 cursor blink, 25 DECTCEM, 1004 focus events, 1007 alternate scroll,
+#: 2004 bracketed paste. Others (6, mouse, screens) have their own handling.
+FLAG_MODES = frozenset({1, 5, 7, 12, 25, 1004, 1007, 2004})
+MOUSE_TRACKING = frozenset({9, 1000, 1001, 1002, 1003})
+MOUSE_ENCODINGS = frozenset({1005, 1006, 1015, 1016})
+DEFAULT_MODES = frozenset({mo.DECAWM, mo.DECTCEM})
+DECCKM = 1 << 5
+FOCUS_EVENTS = 1004 << 5
+BRACKETED_PASTE = 2004 << 5
+
+_FG = {30 + i: name for i, name in enumerate(ANSI_COLOURS)}
+_FG |= {90 + i: "bright_" + name for i, name in enumerate(ANSI_COLOURS)}
+_FG[39] = "default"
+_BG = {code + 10: name for code, name in _FG.items()}
+_SGR_FLAGS: dict[int, tuple[tuple[str, bool], ...]] = {
+    1: (("bold", True),),
+    2: (("dim", True),),
+    3: (("italics", True),),
+    4: (("underscore", True),),
+    5: (("blink", True),),
+    6: (("blink", True),),
+    7: (("reverse", True),),
+    8: (("conceal", True),),
+    9: (("strikethrough", True),),
+    21: (("underscore", True),),  # double underline on xterm; we keep one kind
+    22: (("bold", False), ("dim", False)),
+    23: (("italics", False),),
+    24: (("underscore", False),),
+    25: (("blink", False),),
+    27: (("reverse", False),),
+    28: (("conceal", False),),
+    29: (("strikethrough", False),),
+}
+_SGR_RESET = BLANK._asdict()
+del _SGR_RESET["data"]
+
+
+def _num(text: str) -> int:
+    """One CSI parameter: empty is 0, anything huge is 9999 (as pyte and VTs cap)."""
+    if not text:
+        return 0
+    if len(text) > 4 or not text.isdigit():
+        return 9999 if text.isdigit() else 0
+    return int(text)
+
+
+def _rgb(parts: list[str]) -> str | None:
+    if len(parts) < 3:
+        return None
+    r, g, b = (_num(p) for p in parts[:3])
+    if max(r, g, b) > 255:
+        return None
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+def _palette(text: str) -> str | None:
+    n = _num(text)
+    return f"color({n})" if n < 256 else None
+
+
+class _CellCache(dict[str, Cell]):
+    """The cells one pen produces, keyed by character: drawing becomes a dict lookup."""
+
+    __slots__ = ("attrs",)
+
+    def __init__(self, attrs: Cell) -> None:
+        super().__init__()
+        self.attrs = attrs
+
+    def __missing__(self, char: str) -> Cell:
+        cell = self[char] = self.attrs._replace(data=char)
+        return cell
+
+
+def printable(text: str) -> str:
+    """``text`` without C0/C1 controls: a title is stored as a snapshot can resend it."""
+    return "".join(c for c in text if c >= " " and not "\x7f" <= c <= "\x9f")
+
+
+def _blank_line() -> Line:
+    line: Line = StaticDefaultDict(BLANK)
+    return line
+
+
+def _new_buffer() -> defaultdict[int, Line]:
+    return defaultdict(_blank_line)
+
+
+def _is_wide(cell: Cell) -> bool:
+    return bool(cell.data) and wcwidth(cell.data[0]) == 2
+
+
+_ASCII_RUN = re.compile(r"[\x20-\x7e]+|[^\x20-\x7e]+")
+
+
+class TerminalScreen(pyte.Screen):
+    """pyte's screen with the fixes listed in the module docstring.
+
+    Renderers read it through :class:`TerminalModel`; :mod:`relay.snapshot` reads
+    the state below directly. ``buffer`` is the active buffer, ``inactive`` the
+    other one (the main screen's content while ``alternate`` is true).
+    """
+
+    # pyte derives default_char from DECSCNM and rewrites every cell; here DECSCNM is a flag.
+    default_char = BLANK  # type: ignore[assignment]
+    buffer: defaultdict[int, Line]  # type: ignore[assignment]
+    cursor: _Cursor  # type: ignore[assignment]
+
+    # ------------------------------------------------------------ state
+
+    def reset(self) -> None:
+        """RIS: everything back to power-on, both buffers cleared."""
+        self.dirty.update(range(self.lines))
+        self.buffer = _new_buffer()
+        self.inactive = _new_buffer()
+        self.alternate = False
+        self.margins: Margins | None = None
+        self.mode = set(DEFAULT_MODES)
+        self.title = ""
+        self.icon_name = ""
+        self.g0 = "B"
+        self.g1 = "B"
+        self.charset = 0
+        self._table: str | None = None
+        self.tabstops = set(range(8, self.columns, 8))
+        self.cursor = _Cursor()
+        self.saved = [SavedCursor(), SavedCursor()]  # [main, alternate], as xterm
+        self.mouse_tracking = 0
+        self.mouse_encoding = 0
+        self.keypad_app = False
+        self.cursor_style = 0
+        self.last_char = ""  # what REP repeats
+        self._caches: dict[Cell, _CellCache] = {}
+        self._sgr_cache: dict[tuple[Cell, str], Cell] = {}
+
+    def soft_reset(self) -> None:
+        """DECSTR (``CSI ! p``): modes, pen, margins and charsets, not the screen."""
+        self.mode -= {mo.IRM, mo.DECOM, DECCKM}
+        self.mode.add(mo.DECTCEM)
+        self.cursor.hidden = False
+        self.keypad_app = False
+        self.margins = None
+        self.g0 = self.g1 = "B"
+        self.charset = 0
+        self._table = None
+        self.cursor.attrs = BLANK
+        self.saved[self.alternate] = SavedCursor()
+
+    def resize(self, lines: int | None = None, columns: int | None = None) -> None:
+        """Resize both buffers; when shrinking, keep the cursor's line on screen.
+
+        Lines are dropped from the top only as far as needed to keep the cursor
+        visible (pyte always dropped from the top); the margins are reset and the
+        pending-wrap state is cleared, as in xterm.
+        """
+        lines = lines or self.lines
+        columns = columns or self.columns
+        if lines == self.lines and columns == self.columns:
+            return
+        old_columns = self.columns
+        drop = max(0, self.cursor.y - lines + 1)
+        for buf in (self.buffer, self.inactive):
+            kept = {y - drop: line for y, line in buf.items() if drop <= y < drop + lines}
+            buf.clear()
+            buf.update(kept)
+            for line in kept.values():
+                self._fit_line(line, old_columns, columns)
+        self.lines, self.columns = lines, columns
+        self.margins = None
+        self.tabstops = {t for t in self.tabstops if t < columns}
+        self.tabstops.update(range((old_columns + 7) // 8 * 8, columns, 8))
+        cursor = self.cursor
+        cursor.x = min(cursor.x, old_columns - 1, columns - 1)
+        cursor.y = max(0, min(cursor.y - drop, lines - 1))
+        self.saved = [
+            s._replace(x=min(s.x, columns - 1), y=max(0, min(s.y - drop, lines - 1)))
+            for s in self.saved
+        ]
+        self.dirty.update(range(lines))
+
+    @staticmethod
+    def _fit_line(line: Line, old: int, new: int) -> None:
+        if new < old:
+            for x in [x for x in line if x >= new]:
+                del line[x]
+            if _is_wide(line[new - 1]):  # its right half was cut off
+                line[new - 1] = line[new - 1]._replace(data=" ")
+        elif line.default != BLANK:
+            # An erased-with-colour line: new columns start blank, as in xterm.
+            for x in range(old):
+                line[x] = line[x]
+            line.default = BLANK
+
+    def switch_buffer(self, alternate: bool) -> None:
+        if alternate != self.alternate:
+            self.buffer, self.inactive = self.inactive, self.buffer
+            self.alternate = alternate
+            self.dirty.update(range(self.lines))
+
+    # ------------------------------------------------------------ modes
+
+    def set_mode(self, *modes: int, **kwargs: Any) -> None:
+        self._set_modes(modes, bool(kwargs.get("private")), True)
+
+    def reset_mode(self, *modes: int, **kwargs: Any) -> None:
+        self._set_modes(modes, bool(kwargs.get("private")), False)
+
+    def _set_modes(self, modes: tuple[int, ...], private: bool, on: bool) -> None:
+        """SM/RM and their DEC private forms; unknown modes are ignored, as by xterm."""
+        for mode in modes:
+            if not private:
+                if mode in (4, 20):  # IRM, LNM
+                    self._flag(mode, on)
+            elif mode in FLAG_MODES:
+                self._flag(mode << 5, on)
+                if mode == 25:
+                    self.cursor.hidden = not on
+                elif mode == 5:
+                    self.dirty.update(range(self.lines))
+            elif mode == 6:  # DECOM homes the cursor
+                self._flag(mo.DECOM, on)
+                self.cursor_position()
+            elif mode in MOUSE_TRACKING:  # one tracking mode at a time, as xterm
+                self.mouse_tracking = mode if on else 0
+            elif mode in MOUSE_ENCODINGS:
+                self.mouse_encoding = mode if on else 0
+            elif mode == 66:  # DECNKM, the CSI form of DECKPAM/DECKPNM
+                self.keypad_app = on
+            elif mode == 47:
+                self.switch_buffer(on)
+            elif mode == 1047:
+                if not on and self.alternate:
+                    self._erase_rows(range(self.lines))
+                self.switch_buffer(on)
+            elif mode == 1048:
+                if on:
+                    self.save_cursor()
+                else:
+                    self.restore_cursor()
+            elif mode == 1049:
+                if on:
+                    self.save_cursor()
+                    self.switch_buffer(True)
+                    self._erase_rows(range(self.lines))
+                else:
+                    self.switch_buffer(False)
+                    self.restore_cursor()
+            # 3 (DECCOLM) is ignored, as by xterm unless allowColumnMode is set:
+            # pyte resized the model to 132 columns while the PTY stayed as it was.
+
+    def _flag(self, flag: int, on: bool) -> None:
+        if on:
+            self.mode.add(flag)
+        else:
+            self.mode.discard(flag)
+
+    # ------------------------------------------------------------ charsets, cursor save
+
+    def define_charset(self, code: str, mode: str) -> None:
+        """Designate G0/G1. Honoured in UTF-8 too: ncurses draws boxes with ``ESC ( 0``."""
+        code = code if code in charsets.MAPS else "B"
+        if mode == "(":
+            self.g0 = code
+        elif mode == ")":
+            self.g1 = code
+        self._select_table()
+
+    def shift_in(self) -> None:
+        self.charset = 0
+        self._select_table()
+
+    def shift_out(self) -> None:
+        self.charset = 1
+        self._select_table()
+
+    def _select_table(self) -> None:
+        code = self.g1 if self.charset else self.g0
+        self._table = None if code == "B" else charsets.MAPS[code]
+
+    def save_cursor(self) -> None:
+        """DECSC into this buffer's single slot (pyte kept a stack and popped it)."""
+        c = self.cursor
+        origin = mo.DECOM in self.mode
+        self.saved[self.alternate] = SavedCursor(
+            c.x, c.y, c.attrs, self.g0, self.g1, self.charset, origin
+        )
+
+    def restore_cursor(self) -> None:
+        """DECRC; with nothing saved it restores the power-on state, as xterm."""
+        s = self.saved[self.alternate]
+        self._flag(mo.DECOM, s.origin)
+        self.cursor.x = min(s.x, self.columns)
+        self.cursor.y = min(s.y, self.lines - 1)
+        self.cursor.attrs = s.attrs
+        self.g0, self.g1, self.charset = s.g0, s.g1, s.shift
+        self._select_table()
+
+    # ------------------------------------------------------------ drawing
+
+    def draw(self, data: str) -> None:
+        """Write text at the cursor; wide characters take two cells.
+
+        ASCII runs (the bulk of any output) are written a line-slice at a time
+        from a per-pen cell cache, which is what keeps the model faster than pyte.
+        """
+        if self._table is not None:
+            data = data.translate(self._table)
+        self._remember(data)
+        if mo.IRM in self.mode:
+            self._draw_chars(data)
+        elif data.isascii():
+            self._draw_ascii(data)
+        else:
+            for run in _ASCII_RUN.findall(data):
+                if run.isascii():
+                    self._draw_ascii(run)
+                else:
+                    self._draw_chars(run)
+
+    def _remember(self, data: str) -> None:
+        """Keep the last character of positive width for REP, as xterm's ``lastchar``.
+
+        Stored after charset translation (xterm keeps it before and translates
+        again): pyte's maps are idempotent on their output, so REP draws the same,
+        and a snapshot can reproduce it by drawing what is on the screen.
+        """
+        for char in reversed(data):
+            if wcwidth(char) > 0:
+                self.last_char = char
+                return
+
+    def _pen_cells(self) -> _CellCache:
+        attrs = self.cursor.attrs
+        cache = self._caches.get(attrs)
+        if cache is None:
+            if len(self._caches) > 256:
+                self._caches.clear()
+            cache = self._caches[attrs] = _CellCache(attrs)
+        return cache
+
+    def _draw_ascii(self, data: str) -> None:
+        cursor = self.cursor
+        columns = self.columns
+        cells = self._pen_cells().__getitem__
+        autowrap = mo.DECAWM in self.mode
+        pos, end = 0, len(data)
+        while pos < end:
+            if cursor.x >= columns:
+                if autowrap:
+                    cursor.x = 0
+                    self.index()
+                else:  # every character that does not fit lands on the last column
+                    cursor.x = columns - 1
+                    pos = end - 1
+            x = cursor.x
+            take = min(end - pos, columns - x)
+            line = self.buffer[cursor.y]
+            self._split_wide(line, x)
+            self._split_wide(line, x + take)
+            line.update(zip(range(x, x + take), map(cells, data[pos : pos + take]), strict=True))
+            self.dirty.add(cursor.y)
+            cursor.x = x + take
+            pos += take
+
+    def _draw_chars(self, data: str) -> None:
+        cursor = self.cursor
+        columns = self.columns
+        cells = self._pen_cells()
+        autowrap = mo.DECAWM in self.mode
+        insert = mo.IRM in self.mode
+        for char in data:
+            width = wcwidth(char)
+            if width <= 0:
+                if width == 0:
+                    self._combine(char)
+                continue
+            if width > columns:
+                continue
+            if cursor.x + width > columns:
+                if autowrap:
+                    cursor.x = 0
+                    self.index()
+                else:
+                    cursor.x = columns - width
+            if insert:
+                self.insert_characters(width)
+            x = cursor.x
+            line = self.buffer[cursor.y]
+            self._split_wide(line, x)
+            self._split_wide(line, x + width)
+            line[x] = cells[char]
+            if width == 2:
+                line[x + 1] = cells[""]
+            cursor.x = x + width
+            self.dirty.add(cursor.y)
+
+    def _combine(self, char: str) -> None:
+        """Attach a zero-width character (accent, ZWJ, VS16) to the cell before the cursor."""
+        x = min(self.cursor.x, self.columns)
+        if x == 0:
+            return
+        line = self.buffer[self.cursor.y]
+        x -= 1
+        if x and line[x].data == "":
+            x -= 1
+        cell = line[x]
+        line[x] = cell._replace(data=unicodedata.normalize("NFC", cell.data + char))
+        self.dirty.add(self.cursor.y)
+
+    def _split_wide(self, line: Line, x: int) -> None:
+        """Blank a wide character that a write or erase starting at ``x`` cuts in half."""
+        if 0 < x < self.columns:
+            stub = line.get(x)
+            if stub is not None and stub.data == "":
+                line[x] = stub._replace(data=" ")
+                line[x - 1] = line[x - 1]._replace(data=" ")
+
+    def repeat_char(self, count: int | None = None) -> None:
+        """REP (``CSI n b``): ncurses emits it with TERM=xterm-256color."""
+        if self.last_char:
+            self.draw(self.last_char * min(count or 1, self.columns * self.lines))
+
+    def alignment_display(self) -> None:
+        """DECALN: fill with ``E``, reset margins, home (pyte kept attributes and margins)."""
+        e = Cell("E")
+        self.buffer.clear()
+        for y in range(self.lines):
+            line = self.buffer[y]
+            line.update(dict.fromkeys(range(self.columns), e))
+        self.margins = None
+        self.cursor.x = self.cursor.y = 0
+        self.dirty.update(range(self.lines))
+
+    # ------------------------------------------------------------ erasing
+
+    def _erased(self) -> Cell:
+        """The cell an erase leaves: blank with the pen's colours (xterm's bce)."""
+        attrs = self.cursor.attrs
+        if attrs.fg == "default" and attrs.bg == "default":
+            return BLANK
+        return Cell(" ", attrs.fg, attrs.bg)
+
+    def _erase(self, line: Line, start: int, end: int) -> None:
+        blank = self._erased()
+        self._split_wide(line, start)
+        self._split_wide(line, end)
+        if blank == line.default:
+            for x in [x for x in line if start <= x < end]:
+                del line[x]
+        else:
+            line.update(dict.fromkeys(range(start, end), blank))
+
+    def _erase_rows(self, rows: range) -> None:
+        blank = self._erased()
+        for y in rows:
+            if blank is BLANK:
+                self.buffer.pop(y, None)
+            else:
+                self.buffer[y] = StaticDefaultDict(blank)
+        self.dirty.update(rows)
+
+    def erase_in_line(self, how: int = 0, private: bool = False) -> None:
+        """EL. As in xterm, erasing to the right ends a pending wrap, the others do not."""
+        x = min(self.cursor.x, self.columns - 1)
+        y = self.cursor.y
+        if how == 0:
+            self.cursor.x = x
+            self._erase(self.buffer[y], x, self.columns)
+        elif how == 1:
+            self._erase(self.buffer[y], 0, x + 1)
+        elif how == 2:
+            self._erase_rows(range(y, y + 1))
+        self.dirty.add(y)
+
+    def erase_in_display(self, how: int = 0, *args: Any, **kwargs: Any) -> None:
+        """ED; ``ED 3`` only clears scrollback in xterm, which the model has none of."""
+        y = self.cursor.y
+        if how == 1 and y == self.lines - 1 and self.cursor.x >= self.columns - 1:
+            how = 2  # xterm takes this for a full clear, pending wrap included
+        if how == 0:
+            self.erase_in_line(0)
+            self._erase_rows(range(y + 1, self.lines))
+        elif how == 1:
+            self.erase_in_line(1)
+            self._erase_rows(range(y))
+        elif how == 2:
+            self.cursor.x = min(self.cursor.x, self.columns - 1)
+            self._erase_rows(range(self.lines))
+
+    def erase_characters(self, count: int | None = None) -> None:
+        self.cursor.x = x = min(self.cursor.x, self.columns - 1)  # ends a pending wrap
+        self._erase(self.buffer[self.cursor.y], x, min(x + (count or 1), self.columns))
+        self.dirty.add(self.cursor.y)
+
+    def insert_characters(self, count: int | None = None) -> None:
+        x = min(self.cursor.x, self.columns - 1)
+        cells = self._row(self.cursor.y)
+        cells[x:x] = [self._erased()] * min(count or 1, self.columns)
+        self._store(self.cursor.y, cells[: self.columns])
+
+    def delete_characters(self, count: int | None = None) -> None:
+        x = min(self.cursor.x, self.columns - 1)
+        cells = self._row(self.cursor.y)
+        del cells[x : x + (count or 1)]
+        cells += [self._erased()] * (self.columns - len(cells))
+        self._store(self.cursor.y, cells)
+
+    def _row(self, y: int) -> list[Cell]:
+        line = self.buffer[y]
+        return [line[x] for x in range(self.columns)]
+
+    def _store(self, y: int, cells: list[Cell]) -> None:
+        """Write a shifted row back, blanking wide characters that lost a half."""
+        last = len(cells) - 1
+        for x, cell in enumerate(cells):
+            if cell.data == "":
+                if x == 0 or not _is_wide(cells[x - 1]):
+                    cells[x] = cell._replace(data=" ")
+            elif _is_wide(cell) and (x == last or cells[x + 1].data != ""):
+                cells[x] = cell._replace(data=" ")
+        line = _blank_line()
+        line.update((x, c) for x, c in enumerate(cells) if c != BLANK)
+        self.buffer[y] = line
+        self.dirty.add(y)
+
+    # ------------------------------------------------------------ scrolling
+
+    def _region(self) -> tuple[int, int]:
+        return (self.margins.top, self.margins.bottom) if self.margins else (0, self.lines - 1)
+
+    def _scroll_up(self, top: int, bottom: int, count: int) -> None:
+        buf = self.buffer
+        count = min(count, bottom - top + 1)
+        for y in range(top, bottom + 1 - count):
+            line = buf.pop(y + count, None)
+            if line is None:
+                buf.pop(y, None)
+            else:
+                buf[y] = line
+        self._erase_rows(range(bottom + 1 - count, bottom + 1))
+        self.dirty.update(range(top, bottom + 1))
+
+    def _scroll_down(self, top: int, bottom: int, count: int) -> None:
+        buf = self.buffer
+        count = min(count, bottom - top + 1)
+        for y in range(bottom, top + count - 1, -1):
+            line = buf.pop(y - count, None)
+            if line is None:
+                buf.pop(y, None)
+            else:
+                buf[y] = line
+        self._erase_rows(range(top, top + count))
+        self.dirty.update(range(top, bottom + 1))
+
+    def index(self) -> None:
+        """IND/LF: scroll at the bottom margin; below the region, stop at the last line."""
+        cursor = self.cursor
+        if cursor.x >= self.columns:
+            cursor.x = self.columns - 1
+        top, bottom = self._region()
+        if cursor.y == bottom:
+            self._scroll_up(top, bottom, 1)
+        elif cursor.y < self.lines - 1:
+            cursor.y += 1
+
+    def reverse_index(self) -> None:
+        cursor = self.cursor
+        if cursor.x >= self.columns:
+            cursor.x = self.columns - 1
+        top, bottom = self._region()
+        if cursor.y == top:
+            self._scroll_down(top, bottom, 1)
+        elif cursor.y > 0:
+            cursor.y -= 1
+
+    def next_line(self) -> None:
+        """NEL always returns the carriage (pyte mapped it to LF, which does only under LNM)."""
+        self.carriage_return()
+        self.index()
+
+    def scroll_up(self, count: int | None = None) -> None:
+        """SU (``CSI n S``), missing from pyte."""
+        self._scroll_up(*self._region(), count or 1)
+
+    def scroll_down(self, count: int | None = None) -> None:
+        """SD (``CSI n T``), missing from pyte."""
+        self._scroll_down(*self._region(), count or 1)
+
+    def insert_lines(self, count: int | None = None) -> None:
+        top, bottom = self._region()
+        if top <= self.cursor.y <= bottom:
+            self._scroll_down(self.cursor.y, bottom, count or 1)
+            self.cursor.x = 0
+
+    def delete_lines(self, count: int | None = None) -> None:
+        top, bottom = self._region()
+        if top <= self.cursor.y <= bottom:
+            self._scroll_up(self.cursor.y, bottom, count or 1)
+            self.cursor.x = 0
+
+    def set_margins(self, top: int | None = None, bottom: int | None = None) -> None:
+        """DECSTBM; always homes the cursor (pyte did not when the margins were reset)."""
+        t = (top or 1) - 1
+        b = min((bottom or self.lines), self.lines) - 1
+        if t >= b:
+            return
+        self.margins = None if t == 0 and b == self.lines - 1 else Margins(t, b)
+        self.cursor_position()
+
+    # ------------------------------------------------------------ cursor motion
+
+    def cursor_up(self, count: int | None = None) -> None:
+        """CUU stops at the top margin only from inside or below the region."""
+        top = self.margins.top if self.margins and self.cursor.y >= self.margins.top else 0
+        self.cursor.y = max(self.cursor.y - (count or 1), top)
+        self.cursor.x = min(self.cursor.x, self.columns - 1)
+
+    def cursor_down(self, count: int | None = None) -> None:
+        """CUD stops at the bottom margin only from inside or above the region."""
+        region = self.margins
+        bottom = region.bottom if region and self.cursor.y <= region.bottom else self.lines - 1
+        self.cursor.y = min(self.cursor.y + (count or 1), bottom)
+        self.cursor.x = min(self.cursor.x, self.columns - 1)
+
+    def cursor_position(self, line: int | None = None, column: int | None = None) -> None:
+        """CUP; under DECOM, relative to and clamped into the region (pyte ignored it)."""
+        y = (line or 1) - 1
+        if self.margins is not None and mo.DECOM in self.mode:
+            y = min(y + self.margins.top, self.margins.bottom)
+        self.cursor.y = min(y, self.lines - 1)
+        self.cursor.x = min((column or 1) - 1, self.columns - 1)
+
+    def cursor_to_line(self, line: int | None = None) -> None:
+        """VPA (pyte asserted margins existed under DECOM)."""
+        self.cursor_position(line, min(self.cursor.x, self.columns - 1) + 1)
+
+    def set_tab_stop(self) -> None:
+        if self.cursor.x < self.columns:
+            self.tabstops.add(self.cursor.x)
+
+    def tab_forward(self, count: int | None = None) -> None:
+        for _ in range(min(count or 1, self.columns)):
+            self.tab()
+
+    def tab_back(self, count: int | None = None) -> None:
+        """CBT (``CSI Z``), missing from pyte."""
+        for _ in range(min(count or 1, self.columns)):
+            x = min(self.cursor.x, self.columns - 1)
+            self.cursor.x = max((t for t in self.tabstops if t < x), default=0)
+
+    # ------------------------------------------------------------ SGR
+
+    def select_graphic_rendition(self, *attrs: int) -> None:
+        self.sgr(";".join(map(str, attrs)))
+
+    def sgr(self, params: str) -> None:
+        """SGR from its raw parameter string, colon sub-parameters included."""
+        key = (self.cursor.attrs, params)
+        pen = self._sgr_cache.get(key)
+        if pen is None:
+            if len(self._sgr_cache) > 1024:
+                self._sgr_cache.clear()
+            pen = self._sgr_cache[key] = self._apply_sgr(self.cursor.attrs, params)
+        self.cursor.attrs = pen
+
+    @staticmethod
+    def _apply_sgr(pen: Cell, params: str) -> Cell:
+        changes: dict[str, Any] = {}
+        parts = params.split(";")
+        i, n = 0, len(parts)
+        while i < n:
+            part = parts[i]
+            i += 1
+            if ":" in part:  # ITU T.416 form: 38:2:<space>:r:g:b, 38:5:n, 4:3 ...
+                sub = part.split(":")
+                code = _num(sub[0])
+                if code in (38, 48):
+                    kind, rest = _num(sub[1]), sub[2:]
+                    colour = _palette(rest[0]) if kind == 5 and rest else None
+                    if kind == 2:
+                        colour = _rgb(rest[1:] if len(rest) >= 4 else rest)
+                    if colour:
+                        changes["fg" if code == 38 else "bg"] = colour
+                elif code == 4:
+                    changes["underscore"] = _num(sub[1]) != 0
+                elif code in _SGR_FLAGS:
+                    changes.update(_SGR_FLAGS[code])
+                continue  # 58:... (underline colour) and the rest are ignored
+            code = _num(part)
+            if code == 0:
+                changes.update(_SGR_RESET)
+            elif code in _SGR_FLAGS:
+                changes.update(_SGR_FLAGS[code])
+            elif code in _FG:
+                changes["fg"] = _FG[code]
+            elif code in _BG:
+                changes["bg"] = _BG[code]
+            elif code in (38, 48, 58) and i < n:
+                kind = _num(parts[i])
+                colour = None
+                if kind == 5 and i + 1 < n:
+                    colour = _palette(parts[i + 1])
+                    i += 2
+                elif kind == 2 and i + 3 < n:
+                    colour = _rgb(parts[i + 1 : i + 4])
+                    i += 4
+                elif kind in (2, 5):
+                    i = n  # truncated: xterm drops the rest too
+                if colour and code != 58:
+                    changes["fg" if code == 38 else "bg"] = colour
+        return pen._replace(**changes) if changes else pen
+
+
+# ---------------------------------------------------------------------- parser
+
+_TEXT = re.compile(r"[^\x00-\x1f\x7f-\x9f]+")
+_CSI = re.compile(r"([0-?]*)([ -/]*)([@-~])")
+_CSI_PREFIX = re.compile(r"[0-?]*[ -/]*")
+_ESC = re.compile(r"([ -/]*)([0-~])")
+_ESC_PREFIX = re.compile(r"[ -/]*")
+_OSC_END = re.compile(r"[\x07\x18\x1a\x1b\x9c]")
+_STRING_END = re.compile(r"[\x18\x1a\x1b\x9c]")
+_STRING_KEEP = 4096  # characters of an OSC kept (titles); the rest is swallowed unread
+_PENDING_MAX = 4096  # an unfinished CSI/ESC sequence longer than this is garbage, dropped
+_STRINGS = {"]": "\x1b]", "P": "\x1bP", "_": "\x1b_", "^": "\x1b^", "X": "\x1bX"}
+_C1_STRINGS = {"\x9d": "\x1b]", "\x90": "\x1bP", "\x9f": "\x1b_", "\x9e": "\x1b^", "\x98": "\x1bX"}
+
+
+class TerminalModel:
+    """A terminal of ``cols`` x ``rows`` fed with the shell's output bytes.
+
+    ``feed`` accepts any chunking (split UTF-8 characters and escape sequences
+    are carried over); ``snapshot`` returns bytes that rebuild this exact state
+    in a fresh model or an xterm of the same size, including an unfinished
+    sequence at the end so that the continuation applies the same way.
+    """
+
+    def __init__(self, cols: int = 80, rows: int = 24) -> None:
+        if cols < 1 or rows < 1:
+            raise ValueError(f"a terminal needs at least one cell, not {cols}x{rows}")
+        self.screen = TerminalScreen(cols, rows)
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._pending = ""  # an escape sequence cut by the end of a feed
+        self._string: str | None = None  # introducer of an unterminated OSC/DCS/APC/PM/SOS
+        self._string_body = ""
+        self._resume = 0
+        s = self.screen
+        self._controls: dict[str, Callable[[], None]] = {
+            "\x08": s.backspace,
+            "\x09": s.tab,
+            "\x0a": s.linefeed,
+            "\x0b": s.linefeed,
+            "\x0c": s.linefeed,
+            "\x0d": s.carriage_return,
+            "\x0e": s.shift_out,
+            "\x0f": s.shift_in,
+            "\x84": s.index,
+            "\x85": s.next_line,
+            "\x88": s.set_tab_stop,
+            "\x8d": s.reverse_index,
+        }
+        self._escapes: dict[str, Callable[[], None]] = {
+            "7": s.save_cursor,
+            "8": s.restore_cursor,
+            "c": s.reset,
+            "D": s.index,
+            "E": s.next_line,
+            "H": s.set_tab_stop,
+            "M": s.reverse_index,
+        }
+        # final byte -> (method, how many parameters it takes)
+        self._csi: dict[str, tuple[Callable[..., None], int]] = {
+            "@": (s.insert_characters, 1),
+            "A": (s.cursor_up, 1),
+            "B": (s.cursor_down, 1),
+            "C": (s.cursor_forward, 1),
+            "D": (s.cursor_back, 1),
+            "E": (s.cursor_down1, 1),
+            "F": (s.cursor_up1, 1),
+            "G": (s.cursor_to_column, 1),
+            "H": (s.cursor_position, 2),
+            "I": (s.tab_forward, 1),
+            "J": (s.erase_in_display, 1),
+            "K": (s.erase_in_line, 1),
+            "L": (s.insert_lines, 1),
+            "M": (s.delete_lines, 1),
+            "P": (s.delete_characters, 1),
+            "S": (s.scroll_up, 1),
+            "X": (s.erase_characters, 1),
+            "Z": (s.tab_back, 1),
+            "`": (s.cursor_to_column, 1),
+            "a": (s.cursor_forward, 1),
+            "b": (s.repeat_char, 1),
+            "d": (s.cursor_to_line, 1),
+            "e": (s.cursor_down, 1),
+            "f": (s.cursor_position, 2),
+            "g": (s.clear_tab_stop, 1),
+            "r": (s.set_margins, 2),
+        }
+
+    # ------------------------------------------------------------ public API
+
+    @property
+    def cols(self) -> int:
+        return self.screen.columns
+
+    @property
+    def rows(self) -> int:
+        return self.screen.lines
+
+    @property
+    def cursor(self) -> tuple[int, int]:
+        """(x, y), 0-based; x is clamped in the pending-wrap state after the last column."""
+        c = self.screen.cursor
+        return min(c.x, self.cols - 1), c.y
+
+    @property
+    def cursor_visible(self) -> bool:
+        return mo.DECTCEM in self.screen.mode
+
+    @property
+    def alternate(self) -> bool:
+        """True while a full-screen program (vim, less, top) has the alternate screen."""
+        return self.screen.alternate
+
+    @property
+    def app_cursor_keys(self) -> bool:
+        """DECCKM: arrows must be sent as ``ESC O A`` rather than ``ESC [ A``."""
+        return DECCKM in self.screen.mode
+
+    @property
+    def app_keypad(self) -> bool:
+        """DECKPAM (``ESC =``) or DECNKM: the keypad sends application sequences."""
+        return self.screen.keypad_app
+
+    @property
+    def bracketed_paste(self) -> bool:
+        """Mode 2004: a paste must be wrapped in ``ESC [200~`` … ``ESC [201~``."""
+        return BRACKETED_PASTE in self.screen.mode
+
+    @property
+    def autowrap(self) -> bool:
+        return mo.DECAWM in self.screen.mode
+
+    @property
+    def reverse_video(self) -> bool:
+        """DECSCNM: the renderer swaps default foreground and background for the screen."""
+        return mo.DECSCNM in self.screen.mode
+
+    @property
+    def mouse_tracking(self) -> int:
+        """0, or the xterm mouse mode the program asked for (9, 1000, 1002, 1003)."""
+        return self.screen.mouse_tracking
+
+    @property
+    def mouse_encoding(self) -> int:
+        """0 (X10 bytes), or 1005 (UTF-8), 1006 (SGR), 1015 (urxvt), 1016 (SGR pixels)."""
+        return self.screen.mouse_encoding
+
+    @property
+    def focus_events(self) -> bool:
+        return FOCUS_EVENTS in self.screen.mode
+
+    @property
+    def title(self) -> str:
+        return self.screen.title
+
+    @property
+    def dirty(self) -> set[int]:
+        """Rows changed since the renderer last cleared this set (the same set object)."""
+        return self.screen.dirty
+
+    def line_cells(self, y: int) -> list[Cell]:
+        """The ``cols`` cells of row ``y``; a wide character's right half has data ``""``."""
+        line = self.screen.buffer.get(y)
+        if line is None:
+            return [BLANK] * self.cols
+        return [line[x] for x in range(self.cols)]
+
+    def line_runs(self, y: int) -> list[tuple[str, Cell]]:
+        """Row ``y`` as (text, pen) runs of one pen each, for a renderer's ``Strip``.
+
+        The pen is a :class:`Cell` with ``data=""``; right halves of wide
+        characters are left out, so each run's text is as wide as its cells.
+        """
+        runs: list[tuple[str, Cell]] = []
+        text: list[str] = []
+        pen: tuple[Any, ...] = ()
+        for cell in self.line_cells(y):
+            if not cell.data:
+                continue
+            if cell[1:] != pen:
+                if text:
+                    runs.append(("".join(text), Cell("", *pen)))
+                text = []
+                pen = cell[1:]
+            text.append(cell.data)
+        if text:
+            runs.append(("".join(text), Cell("", *pen)))
+        return runs
+
+    def line_text(self, y: int) -> str:
+        """Row ``y`` as plain text, ``cols`` cells wide (wide characters count twice)."""
+        return "".join(cell.data for cell in self.line_cells(y))
+
+    def display(self) -> list[str]:
+        """Every row as plain text, like :attr:`pyte.Screen.display`."""
+        return [self.line_text(y) for y in range(self.rows)]
+
+    def resize(self, cols: int, rows: int) -> None:
+        if cols < 1 or rows < 1:
+            raise ValueError(f"a terminal needs at least one cell, not {cols}x{rows}")
+        self.screen.resize(rows, cols)
+
+    def snapshot(self) -> bytes:
+        """ANSI bytes that rebuild this state in a fresh terminal of the same size.
+
+        See :mod:`relay.snapshot` for what it contains and in which order.
+        """
+        from relay.snapshot import render  # snapshot.py imports this module
+
+        return render(self.screen) + self.unfinished()
+
+    def unfinished(self) -> bytes:
+        """The input the parser holds: an unterminated sequence or a split UTF-8 character.
+
+        Appended to a snapshot so that a receiver resumes mid-sequence exactly as
+        this model does.
+        """
+        text = self._pending
+        if self._string is not None:
+            text = self._string + self._string_body
+        return text.encode() + self._decoder.getstate()[0]
+
+    # ------------------------------------------------------------ parsing
+
+    def feed(self, data: bytes) -> None:
+        """Apply output bytes; chunk boundaries anywhere give the same result."""
+        text = self._decoder.decode(data)
+        if not text:
+            return
+        if self._string is not None:
+            text = self._continue_string(text)
+        if self._pending:
+            text = self._pending + text
+            self._pending = ""
+        start = 0
+        while start < len(text):
+            try:
+                self._parse(text, start)
+                return
+            except Exception:  # a sequence the screen choked on must not stop the model
+                log.exception("terminal model: skipping a sequence it could not apply")
+                start = max(self._resume, start + 1)
+
+    def _continue_string(self, text: str) -> str:
+        end = (_OSC_END if self._string == "\x1b]" else _STRING_END).search(text)
+        if end is None:
+            if self._string == "\x1b]":
+                self._string_body = (self._string_body + text)[:_STRING_KEEP]
+            return ""
+        self._finish_string(self._string_body + text[: end.start()], end.group())
+        return text[end.start() if end.group() == "\x1b" else end.end() :]
+
+    def _finish_string(self, body: str, terminator: str) -> None:
+        kind, self._string, self._string_body = self._string, None, ""
+        if kind == "\x1b]" and terminator not in "\x18\x1a":
+            code, _, value = body.partition(";")
+            if code in ("0", "2"):
+                self.screen.set_title(printable(value))
+            if code in ("0", "1"):
+                self.screen.set_icon_name(printable(value))
+
+    def _parse(self, text: str, pos: int) -> None:
+        n = len(text)
+        draw = self.screen.draw
+        text_match = _TEXT.match
+        controls = self._controls
+        while pos < n:
+            m = text_match(text, pos)
+            if m is not None:
+                pos = self._resume = m.end()
+                draw(m.group())
+                continue
+            char = text[pos]
+            if char == "\x1b":
+                if pos + 1 == n:
+                    self._pending = "\x1b"
+                    return
+                nxt = text[pos + 1]
+                if nxt == "[":
+                    pos = self._parse_csi(text, pos, pos + 2)
+                elif nxt in _STRINGS:
+                    pos = self._parse_string(text, _STRINGS[nxt], pos + 2)
+                else:
+                    pos = self._parse_esc(text, pos)
+            elif char == "\x9b":
+                pos = self._parse_csi(text, pos, pos + 1)
+            elif char in _C1_STRINGS:
+                pos = self._parse_string(text, _C1_STRINGS[char], pos + 1)
+            else:
+                pos = self._resume = pos + 1
+                action = controls.get(char)
+                if action is not None:
+                    action()
+
+    def _parse_csi(self, text: str, start: int, body: int) -> int:
+        m = _CSI.match(text, body)
+        if m is None:
+            end = _CSI_PREFIX.match(text, body).end()  # type: ignore[union-attr]
+            if end == len(text):
+                if end - start <= _PENDING_MAX:
+                    self._pending = text[start:]
+                return end
+            # Not a CSI after all (a control or non-ASCII inside it): drop what was
+            # read; CAN and SUB abort it by definition and are consumed too.
+            return end + 1 if text[end] in "\x18\x1a" else end
+        self._resume = m.end()
+        self._dispatch_csi(*m.groups())
+        return m.end()
+
+    def _parse_esc(self, text: str, start: int) -> int:
+        m = _ESC.match(text, start + 1)
+        if m is None:
+            end = _ESC_PREFIX.match(text, start + 1).end()  # type: ignore[union-attr]
+            if end == len(text) and end - start <= _PENDING_MAX:
+                self._pending = text[start:]
+            return end
+        self._resume = m.end()
+        inter, final = m.groups()
+        s = self.screen
+        if not inter:
+            action = self._escapes.get(final)
+            if action is not None:
+                action()
+            elif final in "=>":
+                s.keypad_app = final == "="
+        elif inter in ("(", ")"):
+            s.define_charset(final, inter)
+        elif inter == "#" and final == "8":
+            s.alignment_display()
+        return m.end()
+
+    def _parse_string(self, text: str, kind: str, body: int) -> int:
+        end = (_OSC_END if kind == "\x1b]" else _STRING_END).search(text, body)
+        self._string = kind
+        if end is None:
+            if kind == "\x1b]":  # only an OSC's body is ever read (titles)
+                self._string_body = text[body : body + _STRING_KEEP]
+            return len(text)
+        self._resume = end.start()
+        self._finish_string(text[body : end.start()], end.group())
+        return end.start() if end.group() == "\x1b" else end.end()
+
+    def _dispatch_csi(self, params: str, inter: str, final: str) -> None:
+        s = self.screen
+        if inter:
+            if inter == " " and final == "q":  # DECSCUSR cursor shape
+                s.cursor_style = min(_num(params), 6)
+            elif inter == "!" and final == "p":
+                s.soft_reset()
+            return
+        if params[:1] in ("<", "=", ">"):
+            return  # xterm/kitty keyboard and DA2 requests, not SGR or modes
+        if params[:1] == "?":
+            if final in "hl":
+                modes = [_num(p.partition(":")[0]) for p in params[1:].split(";")]
+                (s.set_mode if final == "h" else s.reset_mode)(*modes, private=True)
+            elif final == "J":  # DECSED/DECSEL: selective erase, without protection
+                s.erase_in_display(_num(params[1:].partition(";")[0]))
+            elif final == "K":
+                s.erase_in_line(_num(params[1:].partition(";")[0]))
+            return
+        if final == "m":
+            s.sgr(params)
+            return
+        args = [_num(p.partition(":")[0]) for p in params.split(";")] if params else []
+        if final in "hl":
+            (s.set_mode if final == "h" else s.reset_mode)(*args)
+        elif final == "s" and not params:
+            s.save_cursor()  # SCOSC
+        elif final == "u" and not params:
+            s.restore_cursor()  # SCORC
+        elif final == "T":
+            if len(args) <= 1:  # with five it is xterm's highlight mouse tracking
+                s.scroll_down(*args)
+        else:
+            entry = self._csi.get(final)
+            if entry is not None:
+                method, arity = entry
+                method(*args[:arity])
