@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -39,6 +39,18 @@ class Decision:
     approve: bool
     ttl: float | None
     reason: str
+
+    def message(self) -> dict[str, Any]:
+        """The ``access_decide`` message that carries this answer to the relay."""
+        message: dict[str, Any] = {
+            "type": "access_decide",
+            "id": self.request,
+            "approve": self.approve,
+            "reason": self.reason,
+        }
+        if self.ttl is not None:
+            message["ttl"] = self.ttl
+        return message
 
 
 class RequestAccessScreen(ModalScreen[AccessWish | None]):

@@ -250,15 +250,7 @@ class LobbyScreen(Screen[None]):
         decision: Decision | None = await self.app.push_screen_wait(DecideAccessScreen(ask, more))
         if decision is None:
             return
-        message: dict[str, Any] = {
-            "type": "access_decide",
-            "id": decision.request,
-            "approve": decision.approve,
-            "reason": decision.reason,
-        }
-        if decision.ttl is not None:
-            message["ttl"] = decision.ttl
-        self.send(message)
+        self.send(decision.message())
 
     def action_join(self) -> None:
         session = self._selected_session()

@@ -416,15 +416,7 @@ class SessionScreen(Screen[None]):
         decision: Decision | None = await self.app.push_screen_wait(DecideAccessScreen(ask, more))
         if decision is None:
             return
-        message: dict[str, Any] = {
-            "type": "access_decide",
-            "id": decision.request,
-            "approve": decision.approve,
-            "reason": decision.reason,
-        }
-        if decision.ttl is not None:
-            message["ttl"] = decision.ttl
-        if not await self.link.send(message):
+        if not await self.link.send(decision.message()):
             self.notify("not connected: decision not sent", severity="warning")
 
     def action_help(self) -> None:
