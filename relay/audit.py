@@ -46,10 +46,24 @@ event                      when
 ``control.deny``           a lead refused a control request
 ``control.release``        the driver gave the keyboard back
 ``control.take``           a lead took the keyboard back
+``control.expired``        a driver's time-limited control ran out
+``control.revoked``        a driver's control ended because their grant was revoked
+``session.join_denied``    someone without access to a session tried to join it
+``session.paused``         four-eyes: input paused, too few others watching
+``session.resumed``        four-eyes: enough watchers again
+``access.grant``           a lead granted a temporary role (TTL, scope, reason)
+``access.revoke``          a lead revoked a grant
+``access.expire``          a grant ran out
+``access.request``         an engineer asked for a role, with the reason
+``access.approve``         a lead approved a request (with its TTL)
+``access.deny``            a lead denied a request, with the reason
+``access.invite``          a lead made an invite link
+``secret.masked``          output or chat matched a secret pattern (the kind, never the secret)
 ``input.denied``           input from a non-driver was refused (throttled; counted)
 ``chat.denied``            a chat message was refused (length or rate)
 ``protocol.error``         a client sent a malformed or illegal frame
 ``recording.fetch``        someone downloaded or replayed a recording
+``recording.denied``       a recording fetch was refused (role, scope or path)
 ``audit.previous_problem`` the previous audit file was unsealed or did not verify
 =========================  =====================================================
 """
