@@ -157,6 +157,7 @@ class LiveSession:
             offset += newline + 1
         self._model_cursor = min(offset, self.stream.end)
         self._model_skips += 1
+        self.model.discontinuity()
         while self._pending_resizes and self._pending_resizes[0][0] <= self._model_cursor:
             _, cols, rows = self._pending_resizes.popleft()
             self.model.resize(cols, rows)

@@ -1043,6 +1043,18 @@ class TerminalModel:
             text = self._string + self._string_body
         return text.encode() + self._decoder.getstate()[0]
 
+    def discontinuity(self) -> None:
+        """Forget a half-parsed sequence: the next feed does not continue this one.
+
+        The relay calls this when it skips output the model could not keep up
+        with, so that a title or escape sequence cut by the skip cannot swallow
+        the text that follows.
+        """
+        self._decoder.reset()
+        self._pending = ""
+        self._string = None
+        self._string_body = ""
+
     # ------------------------------------------------------------ parsing
 
     def feed(self, data: bytes) -> None:

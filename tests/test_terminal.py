@@ -818,3 +818,12 @@ def test_unterminated_sequences_stay_bounded() -> None:
         assert len(model.unfinished()) <= 4096 + len(intro)
         model.feed(b"\x07\x1b\\\x18ok")
         assert "ok" in "".join(model.display())  # an over-long CSI's tail prints as text
+
+
+def test_discontinuity_drops_a_half_parsed_sequence() -> None:
+    """After the relay skips output, a cut title sequence must not swallow text."""
+    model = TerminalModel(20, 2)
+    model.feed(b"\x1b]0;a title that never ends")
+    model.discontinuity()
+    model.feed(b"visible")
+    assert model.line_text(0).startswith("visible")
