@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import datetime
 import os
@@ -40,7 +41,33 @@ def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("verb", [[], ["relay"], ["demo"], ["login"], ["join"]])
+def _verbs() -> list[str]:
+    from relay.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(sub.choices)
+
+
+def test_the_verbs_users_expect_exist() -> None:
+    assert set(_verbs()) >= {
+        "relay",
+        "demo",
+        "login",
+        "join",
+        "grant",
+        "revoke",
+        "invite",
+        "request",
+        "end",
+        "audit",
+        "verify",
+        "export",
+        "replay",
+    }
+
+
+@pytest.mark.parametrize("verb", [[], *([v] for v in _verbs())])
 def test_every_verb_has_help(verb: list[str]) -> None:
     done = run(*verb, "--help")
     assert done.returncode == 0 and "usage: warroom" in done.stdout

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +16,9 @@ import pytest
 
 from relay.identity import parse_join_target
 from tests.harness import Harness
+from tests.tools import require_tool
 from tui import credentials
+from tui.client import RelayError
 from tui.login import authenticate, login
 
 
@@ -97,3 +103,28 @@ async def test_login_with_ssh_key_keeps_a_token_that_authenticates(
     client = await harness.client()
     who = await authenticate(client, parse_join_target(harness.url))  # the stored token
     assert who["user"] == "alice" and who["token"] == token
+
+
+async def test_login_through_a_real_ssh_agent(harness: Harness, tmp_path: Path) -> None:
+    require_tool(shutil.which("ssh-agent") is not None, "ssh-agent is missing (openssh-client)")
+    socket_path = tmp_path / "agent.sock"
+    agent = subprocess.Popen(["ssh-agent", "-D", "-a", str(socket_path)], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(50):
+            if socket_path.exists():
+                break
+            await asyncio.sleep(0.05)
+        key_path = tmp_path / "id_bob"
+        harness.user_keys["bob"].write_private_key(str(key_path))
+        key_path.chmod(0o600)
+        env = {**os.environ, "SSH_AUTH_SOCK": str(socket_path)}
+        subprocess.run(["ssh-add", "-q", str(key_path)], env=env, check=True, timeout=10)
+        client = await harness.client()
+        who = await client.auth_ssh_agent("bob", str(socket_path))
+        assert who["user"] == "bob" and who["role"] == "viewer"
+        stranger = await harness.client()
+        with pytest.raises(RelayError):
+            await stranger.auth_ssh_agent("alice", str(socket_path))  # bob's key is not alice's
+    finally:
+        agent.terminate()
+        agent.wait(5)
