@@ -24,6 +24,7 @@ import platformdirs
 
 from relay.access import DEFAULT_MAX_TTL
 from relay.identity import parse_authorized_key, relay_base_url
+from relay.redaction import DEFAULT_PATTERNS, PatternError, SecretPattern, parse_patterns
 from relay.roles import Role
 
 T = TypeVar("T")
@@ -34,7 +35,8 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 DEFAULT_TOKEN_TTL = 8 * 3600.0
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
-ROOT_KEYS = ("relay", "limits", "access", "targets", "users")
+ROOT_KEYS = ("relay", "limits", "access", "redaction", "targets", "users")
+REDACTION_KEYS = ("enabled", "driver_sees_raw", "patterns")
 ACCESS_KEYS = ("max_ttl_viewer", "max_ttl_driver", "max_ttl_reviewer")
 FOUR_EYES_ACTIONS = ("pause", "end")
 RELAY_KEYS = ("listen", "name", "public_url", "data_dir", "tls_cert", "tls_key", "token_ttl")
@@ -103,6 +105,20 @@ LIMIT_KEYS = tuple(f.name for f in fields(Limits))
 
 
 @dataclass(frozen=True)
+class RedactionConfig:
+    """Secret masking: which patterns, and who may see raw output.
+
+    Viewers and the recording always get masked output while masking is
+    enabled; ``driver_sees_raw`` lets the one who types see what they typed for.
+    """
+
+    enabled: bool = True
+    driver_sees_raw: bool = True
+    patterns: tuple[SecretPattern, ...] = DEFAULT_PATTERNS
+    """The defaults (gitleaks / detect-secrets) plus ``[[redaction.patterns]]``."""
+
+
+@dataclass(frozen=True)
 class TargetConfig:
     """A production host the relay may open a shell on, with the relay's own credentials."""
 
@@ -148,6 +164,7 @@ class RelayConfig:
     """Seconds a token issued by the relay stays valid."""
     limits: Limits = field(default_factory=Limits)
     max_ttl: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MAX_TTL))
+    redaction: RedactionConfig = field(default_factory=RedactionConfig)
     """Longest just-in-time grant per role (viewer, driver, reviewer), in seconds."""
     targets: dict[str, TargetConfig] = field(default_factory=dict)
     users: dict[str, UserConfig] = field(default_factory=dict)
@@ -228,9 +245,11 @@ def parse_config(data: Mapping[str, Any], source: str, base_dir: Path | None = N
     targets = {name: _parse_target(name, t) for name, t in root.named_tables("targets")}
     users = _parse_users(root.named_tables("users"))
     max_ttl = _parse_access(root.optional_table("access"))
+    redaction = _parse_redaction(root.optional_table("redaction"))
     if not targets:
         raise root.error("targets", "define at least one [targets.<name>] for the relay to reach")
-    return replace(_parse_relay(relay, limits, targets, users), max_ttl=max_ttl)
+    config = _parse_relay(relay, limits, targets, users)
+    return replace(config, max_ttl=max_ttl, redaction=redaction)
 
 
 def _parse_relay(
@@ -358,6 +377,26 @@ def _non_negative_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"expected a whole number (0 or more), got {value!r}")
     return value
+
+
+def _parse_redaction(table: _Table | None) -> RedactionConfig:
+    if table is None:
+        return RedactionConfig()
+    table.allow(REDACTION_KEYS)
+    none: tuple[SecretPattern, ...] = ()
+    extra = table.optional("patterns", none, _extra_patterns)
+    return RedactionConfig(
+        enabled=table.optional("enabled", True, _parse_bool),
+        driver_sees_raw=table.optional("driver_sees_raw", True, _parse_bool),
+        patterns=DEFAULT_PATTERNS + extra,
+    )
+
+
+def _extra_patterns(value: Any) -> tuple[SecretPattern, ...]:
+    try:
+        return parse_patterns(value, where="")
+    except PatternError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _parse_access(table: _Table | None) -> dict[str, float]:

@@ -30,6 +30,7 @@ from relay.access import AccessError, Grant
 from relay.config import NAME_PATTERN
 from relay.connection import ClientLink
 from relay.errors import ErrorCode, ProtocolError
+from relay.redaction import mask_text
 from relay.roles import Role
 from relay.session import Send, error
 
@@ -383,7 +384,8 @@ class Conversation:
             case "resize":
                 actions = core.resize(self.pid, message["cols"], message["rows"], now)
             case "request_control":
-                actions = core.request_control(self.pid, message["reason"], now)
+                reason = self._masked(live, message["reason"])
+                actions = core.request_control(self.pid, reason, now)
             case "grant":
                 actions = core.grant(self.pid, message["id"], now, message.get("ttl"))
             case "deny":
@@ -393,7 +395,7 @@ class Conversation:
             case "take":
                 actions = core.take(self.pid, now)
             case "chat":
-                actions = core.chat(self.pid, message["text"], now)
+                actions = core.chat(self.pid, self._masked(live, message["text"]), now)
             case "end":
                 actions = core.end(self.pid, message.get("reason", ""), now)
             case _:
@@ -486,6 +488,23 @@ class Conversation:
             "access.invite", by=who.user, role=role.value, session=session, ttl=ttl, name=name
         )
         return {"type": "invite", "url": url, "expires_at": self.relay.clock() + ttl}
+
+    def _masked(self, live: LiveSession, text: str) -> str:
+        """Chat and reasons are masked like output, before anyone sees or records them."""
+        redaction = self.relay.config.redaction
+        if not redaction.enabled:
+            return text
+        masked, maskings = mask_text(text, redaction.patterns)
+        for masking in maskings:
+            self.relay.audit.record(
+                "secret.masked",
+                session=live.session_id,
+                user=self._user(),
+                kind=masking.kind,
+                count=masking.count,
+                where="chat",
+            )
+        return masked
 
     def _input(self, frame: bytes) -> None:
         try:

@@ -1,11 +1,17 @@
 """A running session: the pure core wired to its shell, clients, recording and audit.
 
 The core (:mod:`relay.session`) decides; this module only carries out the
-actions it returns, and moves output from the target to the shared stream.
-The output path is kept short on purpose — append to the ring, hand the chunk
-to the recorder, wake the client writers — because it runs for every chunk the
-target prints. The terminal model that makes snapshots is fed off that path,
-by a background task (see :meth:`LiveSession._feed_model`).
+actions it returns, and moves output from the target to the clients. The
+output path is kept short on purpose — mask, append to the stream(s), hand
+the masked chunk to the recorder, wake the client writers — because it runs
+for every chunk the target prints. Terminal models are fed off that path
+(:mod:`relay.output`).
+
+Secrets (:mod:`relay.redaction`): viewers, the snapshots they start from and
+the recording only ever see masked output. When the policy lets the driver see
+raw output, a second :class:`SessionOutput` carries it, read only by whoever
+drives; a change of driver moves both links to their new stream. Input that
+answers a password prompt reaches the shell but is never recorded.
 """
 
 from __future__ import annotations
@@ -14,11 +20,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from relay.connection import ClientLink
+from relay.output import RAW_BASE, SessionOutput
+from relay.redaction import SECRET_INPUT, InputGuard, Masking, OutputMasker, SecretPattern
 from relay.session import (
     Action,
     Audit,
@@ -31,13 +38,10 @@ from relay.session import (
     Send,
     Session,
 )
-from relay.stream import OutputStream
-from relay.terminal import TerminalModel
 
 log = logging.getLogger(__name__)
 
-MODEL_SLICE = 16 * 1024  # bytes fed to the model per event-loop turn
-MODEL_TAIL = 256 * 1024  # after a skip, the model replays this much of the newest output
+IDLE_FLUSH = 0.05  # seconds of quiet after which held-back output is released (masked)
 
 
 class Shell(Protocol):
@@ -71,19 +75,25 @@ class LiveSession:
         cols: int = 80,
         rows: int = 24,
         clock: Callable[[], float] = time.time,
+        patterns: tuple[SecretPattern, ...] | None = None,
+        driver_sees_raw: bool = True,
     ) -> None:
         self.core = core
         self.audit = audit
         self.recorder = recorder
         self.clock = clock
-        self.stream = OutputStream(output_buffer)
+        self.output = SessionOutput(output_buffer, cols, rows)
+        self.raw = (
+            SessionOutput(output_buffer, cols, rows, base=RAW_BASE)
+            if patterns is not None and driver_sees_raw
+            else None
+        )
+        self.masker = OutputMasker(patterns) if patterns is not None else None
+        self.input_masker = OutputMasker(patterns) if patterns is not None else None
+        self.guard = InputGuard()
         self.shell: Shell | None = None
         self.links: dict[str, ClientLink] = {}
-        self.model = TerminalModel(cols, rows)
-        self._model_cursor = 0
-        self._model_skips = 0
-        self._pending_resizes: deque[tuple[int, int, int]] = deque()
-        self._model_wake = asyncio.Event()
+        self._flush_timer: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.ended = asyncio.Event()
         self._closed = asyncio.Event()
@@ -94,8 +104,12 @@ class LiveSession:
 
     def start(self, shell: Shell) -> None:
         self.shell = shell
+        outputs = [self.output, *([self.raw] if self.raw else [])]
         self._tasks = [
-            asyncio.create_task(self._feed_model(), name=f"model-{self.session_id}"),
+            *(
+                asyncio.create_task(out.feed_model(), name=f"model-{self.session_id}")
+                for out in outputs
+            ),
             asyncio.create_task(self._tick(), name=f"tick-{self.session_id}"),
         ]
 
@@ -103,83 +117,78 @@ class LiveSession:
 
     def on_output(self, data: bytes) -> None:
         """A chunk from the target: the hot path, for every chunk."""
-        if self.stream.start_after(len(data)) > self._model_cursor:
-            self._skip_model(self.stream.start_after(len(data)))
-        self.stream.append(data)
-        if self.recorder is not None:
-            self.recorder.output(data, self.clock())
+        self.guard.observe_output(data)
+        if self.raw is not None:
+            self.raw.append(data)
+        if self.masker is None:
+            self._publish(data, [])
+            return
+        masked, maskings = self.masker.feed(data)
+        self._publish(masked, maskings)
+        if self.masker.pending:
+            self._schedule_flush()
+
+    def _publish(self, data: bytes, maskings: list[Masking]) -> None:
+        now = self.clock()
+        if data:
+            self.output.append(data)
+            if self.recorder is not None:
+                self.recorder.output(data, now)
+        for masking in maskings:
+            self._note_masking(masking, now)
         for link in self.links.values():
             link.notify()
-        self._model_wake.set()
+
+    def _schedule_flush(self) -> None:
+        """Release held-back output after a short quiet, masked if it is a secret."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._flush_timer = loop.call_later(IDLE_FLUSH, self._flush_masker)
+
+    def _flush_masker(self, end_of_stream: bool = False) -> None:
+        self._flush_timer = None
+        if self.masker is not None:
+            self._publish(*self.masker.flush(end_of_stream))
+        if self.input_masker is not None and self.input_masker.pending:
+            self._record_input(*self.input_masker.flush(end_of_stream), self.clock())
+
+    def _note_masking(self, masking: Masking, now: float) -> None:
+        """A marker in the recording and the audit log: the kind, never the secret."""
+        if self.recorder is not None:
+            self.recorder.event("s", masking.marker(), now)
+        self.audit.record(
+            "secret.masked", session=self.session_id, kind=masking.kind, count=masking.count
+        )
 
     def on_exit(self, status: int | None) -> None:
         """The shell's channel closed."""
+        self._flush_masker(end_of_stream=True)
         self.apply(self.core.target_exited(status, self.clock()))
-
-    # ------------------------------------------------------------ terminal model
-
-    async def _feed_model(self) -> None:
-        """Keep the terminal model close to the end of the stream, a slice per turn.
-
-        A model slower than the target (pyte feeds ~1 MB/s) cannot keep up with a
-        flood. Rather than slowing the session down to its pace, the model skips:
-        it drops what it has not read and replays only the newest ``MODEL_TAIL``
-        bytes, keeping its modes. Floods are scrolling text, whose screen is
-        determined by that tail; the skip count is kept for ``/healthz`` stats.
-        """
-        while True:
-            await self._model_wake.wait()
-            self._model_wake.clear()
-            while self._model_cursor < self.stream.end:
-                if self.stream.end - self._model_cursor > 4 * MODEL_TAIL:
-                    self._skip_model(self.stream.end - MODEL_TAIL)
-                self._feed_slice()
-                await asyncio.sleep(0)
-
-    def _feed_slice(self) -> None:
-        limit = MODEL_SLICE
-        if self._pending_resizes:
-            limit = min(limit, max(0, self._pending_resizes[0][0] - self._model_cursor))
-        if limit:
-            data = self.stream.read(self._model_cursor, limit)
-            self.model.feed(data)
-            self._model_cursor += len(data)
-        while self._pending_resizes and self._pending_resizes[0][0] <= self._model_cursor:
-            _, cols, rows = self._pending_resizes.popleft()
-            self.model.resize(cols, rows)
-
-    def _skip_model(self, offset: int) -> None:
-        """Move the model's cursor forward to the line start nearest after ``offset``."""
-        offset = max(offset, self.stream.start)
-        window = self.stream.read(offset, 4096)
-        newline = window.find(b"\n")
-        if newline >= 0:
-            offset += newline + 1
-        self._model_cursor = min(offset, self.stream.end)
-        self._model_skips += 1
-        self.model.discontinuity()
-        while self._pending_resizes and self._pending_resizes[0][0] <= self._model_cursor:
-            _, cols, rows = self._pending_resizes.popleft()
-            self.model.resize(cols, rows)
-
-    def snapshot(self) -> tuple[int, int, int, bytes]:
-        """The screen at the model's position; the client continues from there."""
-        return self._model_cursor, self.model.cols, self.model.rows, self.model.snapshot()
 
     # ------------------------------------------------------------ clients
 
+    def _output_for(self, pid: str) -> SessionOutput:
+        """The driver reads raw output when the policy allows; everyone else, masked."""
+        if self.raw is not None and pid == self.core.driver:
+            return self.raw
+        return self.output
+
     def add_link(self, link: ClientLink, offset: int | None) -> None:
-        """Start streaming to a joined client, from ``offset`` if it is still held."""
+        """Start streaming to a joined client, from ``offset`` if its stream still holds it."""
         self.links[link.pid] = link
-        if offset is not None and not self.stream.start <= offset <= self.stream.end:
-            offset = None
-        link.attach(self, offset)
+        source = self._output_for(link.pid)
+        link.attach(source, offset if offset is not None and source.holds(offset) else None)
 
     def remove_link(self, pid: str, reason: str) -> None:
         link = self.links.pop(pid, None)
         if link is not None:
             link.detach()
         self.apply(self.core.leave(pid, self.clock(), reason))
+
+    def snapshot(self) -> tuple[int, int, int, bytes]:
+        """The masked screen, as late joiners get it."""
+        return self.output.snapshot()
 
     async def _tick(self) -> None:
         while True:
@@ -194,16 +203,23 @@ class LiveSession:
     def apply(self, actions: list[Action]) -> None:
         """Carry out what the core decided, in order."""
         now = self.clock()
+        driver = self.core.driver
         for action in actions:
             self._apply_one(action, now)
+        if self.raw is not None and self.core.driver != driver:
+            self._switch_streams(driver, self.core.driver)
+
+    def _switch_streams(self, old: str | None, new: str | None) -> None:
+        """A new driver: each of the two moves to its stream, starting from a snapshot."""
+        for pid in (old, new):
+            link = self.links.get(pid) if pid else None
+            if link is not None:
+                link.attach(self._output_for(link.pid), None)
 
     def _apply_one(self, action: Action, now: float) -> None:
         match action:
             case Forward(data, _pid, user):
-                if self.shell is not None:
-                    self.shell.write(data)
-                if self.recorder is not None:
-                    self.recorder.input(data, user, now)
+                self._forward(data, user, now)
             case Send(to, message):
                 link = self.links.get(to)
                 if link is not None:
@@ -225,15 +241,41 @@ class LiveSession:
             case End(reason):
                 self._end(reason, now)
 
+    def _forward(self, data: bytes, user: str, now: float) -> None:
+        """Keystrokes to the shell; a password typed at a prompt is never recorded."""
+        if self.shell is not None:
+            self.shell.write(data)
+        if self.recorder is None:
+            return
+        for piece, secret in self.guard.split_input(data):
+            if secret:
+                self.recorder.event("s", Masking(SECRET_INPUT).marker(), now)
+            elif self.input_masker is None:
+                self.recorder.input(piece, user, now)
+            else:  # a pasted secret is masked in the recorded input too
+                self._record_input(*self.input_masker.feed(piece), now)
+                if self.input_masker.pending:
+                    self._schedule_flush()
+
+    def _record_input(self, data: bytes, maskings: list[Masking], now: float) -> None:
+        if self.recorder is None:
+            return
+        if data:
+            self.recorder.input(data, "", now)
+        for masking in maskings:
+            self._note_masking(masking, now)
+
     def _resize(self, cols: int, rows: int, now: float) -> None:
         if self.shell is not None:
             self.shell.resize(cols, rows)
-        self._pending_resizes.append((self.stream.end, cols, rows))
-        self._model_wake.set()
+        self.output.resize(cols, rows)
+        if self.raw is not None:
+            self.raw.resize(cols, rows)
         if self.recorder is not None:
             self.recorder.resize(cols, rows, now)
 
     def _end(self, reason: str, now: float) -> None:
+        self._flush_masker(end_of_stream=True)
         for link in self.links.values():
             link.close(1000, f"session ended: {reason}")
         if self.recorder is not None:
@@ -248,6 +290,8 @@ class LiveSession:
         await self._closed.wait()
 
     async def _shutdown(self) -> None:
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -260,8 +304,8 @@ class LiveSession:
 
     def stats(self) -> dict[str, Any]:
         return {
-            "output_bytes": self.stream.end,
+            "output_bytes": self.output.stream.end,
             "clients": len(self.links),
-            "model_lag": self.stream.end - self._model_cursor,
-            "model_skips": self._model_skips,
+            "model_lag": self.output.model_lag,
+            "model_skips": self.output.skips,
         }

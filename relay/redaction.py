@@ -1015,8 +1015,8 @@ class OutputMasker:
             mapping = _TextMap(work)
             raw_release = mapping.position(release_text_end)
             raw_intervals = [iv for a, b in intervals for iv in mapping.intervals(a, b)]
-        else:
-            raw_release = release_text_end
+        else:  # no escapes, or nothing held back and nothing masked: release it all
+            raw_release = len(work) if release_text_end == len(text) else release_text_end
             raw_intervals = intervals
         out = _apply(work, raw_release, raw_intervals)
         self._held = raw[raw_release:]

@@ -189,8 +189,17 @@ class Relay:
             four_eyes=FourEyes(target.four_eyes, target.four_eyes_action),
         )
         recorder = self.recorder_factory(core, cols, rows) if self.recorder_factory else None
+        redaction = self.config.redaction
         live = LiveSession(
-            core, self.audit, self.config.limits.output_buffer, recorder, cols, rows, self.clock
+            core,
+            self.audit,
+            self.config.limits.output_buffer,
+            recorder,
+            cols,
+            rows,
+            self.clock,
+            patterns=redaction.patterns if redaction.enabled else None,
+            driver_sees_raw=redaction.driver_sees_raw,
         )
         try:
             shell = await TargetShell.open(

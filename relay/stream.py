@@ -15,7 +15,7 @@ from bisect import bisect_right
 class OutputStream:
     """A bounded window ``[start, end)`` over everything the target printed."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, base: int = 0) -> None:
         if capacity <= 0:
             raise ValueError("capacity must be positive")
         self.capacity = capacity
@@ -23,8 +23,8 @@ class OutputStream:
         self._chunks: list[bytes] = []
         self._head = 0  # chunks before this index are evicted
         self._size = 0  # bytes held in chunks[head:]
-        self.start = 0
-        self.end = 0
+        self.start = base  # offsets may start anywhere: see relay.output.RAW_BASE
+        self.end = base
 
     def append(self, data: bytes) -> int:
         """Add output; return the offset of its first byte."""

@@ -316,3 +316,42 @@ def test_parse_duration_accepts_documented_forms(value: str | int | float, secon
 def test_parse_duration_refuses_everything_else(value: str | int | float) -> None:
     with pytest.raises(ValueError):
         parse_duration(value)
+
+
+def test_access_redaction_and_four_eyes_sections(tmp_path: Path) -> None:
+    from relay.config import parse_config
+    from relay.redaction import DEFAULT_PATTERNS
+
+    key = tmp_path / "k"
+    key.write_text("x")
+    data = {
+        "relay": {"listen": "127.0.0.1:8422", "name": "r"},
+        "access": {"max_ttl_driver": "15m"},
+        "redaction": {
+            "driver_sees_raw": False,
+            "patterns": [{"name": "ticket-token", "regex": r"tkt_[0-9a-f]{16}"}],
+        },
+        "targets": {
+            "db": {
+                "host": "h",
+                "user": "u",
+                "key": str(key),
+                "insecure_accept_any_host_key": True,
+                "four_eyes": 1,
+                "four_eyes_action": "end",
+            }
+        },
+    }
+    config = parse_config(data, "relay.toml", base_dir=tmp_path)
+    assert config.max_ttl["driver"] == 900 and config.max_ttl["viewer"] == 8 * 3600
+    assert not config.redaction.driver_sees_raw
+    assert config.redaction.patterns[: len(DEFAULT_PATTERNS)] == DEFAULT_PATTERNS
+    assert config.redaction.patterns[-1].name == "ticket-token"
+    assert config.targets["db"].four_eyes == 1 and config.targets["db"].four_eyes_action == "end"
+    data["redaction"] = {"patterns": [{"name": "bad", "regex": "("}]}
+    with pytest.raises(ConfigError, match=r"redaction\.patterns: \[0\]\.regex"):
+        parse_config(data, "relay.toml", base_dir=tmp_path)
+    data["redaction"] = {}
+    data["targets"]["db"]["four_eyes_action"] = "shrug"  # type: ignore[index]
+    with pytest.raises(ConfigError, match=r"targets\.db\.four_eyes_action"):
+        parse_config(data, "relay.toml", base_dir=tmp_path)

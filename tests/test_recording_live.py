@@ -34,7 +34,7 @@ async def settled(
     await asyncio.sleep(0.3)
     while live.stats()["model_lag"]:
         await asyncio.sleep(0.05)
-    return time.time(), screen_text(live.model)
+    return time.time(), screen_text(live.output.model)
 
 
 async def test_dump_matches_the_screen_the_live_session_showed(tmp_path: Path) -> None:

@@ -732,3 +732,14 @@ def test_split_input_separates_the_secret_from_what_follows() -> None:
     guard.observe_output(b"Password: ")
     assert guard.split_input(b"hunter2\rls -l\r") == [(b"hunter2\r", True), (b"ls -l\r", False)]
     assert guard.split_input(b"pwd\r") == [(b"pwd\r", False)]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [b"DONE-42\r\n\x1b[?2004h$ ", b"\x1b[1mbold\x1b[0m", b"ab\x1b[?2004hcd", b"\x1b]0;t\x07x"],
+)
+def test_frames_with_escapes_and_no_secret_are_released_whole(frame: bytes) -> None:
+    """A prompt after an escape sequence must not wait for the idle flush."""
+    masker = OutputMasker()
+    assert masker.feed(frame) == (frame, [])
+    assert not masker.pending

@@ -55,3 +55,11 @@ def test_empty_append_is_a_no_op() -> None:
     stream = OutputStream(capacity=10)
     assert stream.append(b"") == 0
     assert stream.end == 0 and stream.read(0, 5) == b""
+
+
+def test_offsets_can_start_at_a_base() -> None:
+    stream = OutputStream(capacity=10, base=1 << 62)
+    assert stream.append(b"abc") == 1 << 62
+    assert stream.read((1 << 62) + 1, 10) == b"bc"
+    with pytest.raises(LookupError):
+        stream.read(0, 1)

@@ -164,6 +164,8 @@ async def test_reconnect_resumes_without_loss_or_doubling(harness: Harness) -> N
         await until(vp, lambda: vscreen.room.link.value == "live", what="live again")
 
         live = harness.relay.sessions[session]
-        await until(vp, lambda: vscreen.link.tracker.offset == live.stream.end, what="caught up")
+        await until(
+            vp, lambda: vscreen.link.tracker.offset == live.output.stream.end, what="caught up"
+        )
         text = terminal_text(viewer)
         assert text.count("before-2") == 1 and text.count("during-7") == 1
