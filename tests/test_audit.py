@@ -126,3 +126,47 @@ def test_partial_last_line_is_skipped_when_reading(tmp_path: Path) -> None:
     with audit.path.open("ab") as handle:
         handle.write(b'{"event": "half')
     assert len(list(read_events(tmp_path))) == 21
+
+
+def _tamper(lines: list[bytes], how: str, target: int) -> list[bytes]:
+    if how == "dropped":
+        return lines[: target - 1] + lines[target:]
+    lines[target - 1], lines[target] = lines[target], lines[target - 1]  # reordered
+    return lines
+
+
+@pytest.mark.parametrize(
+    ("how", "finding"), [("dropped", Finding.DROPPED), ("reordered", Finding.REORDERED)]
+)
+def test_dropped_or_reordered_entry_is_named_by_the_cli(
+    tmp_path: Path, how: str, finding: Finding
+) -> None:
+    import subprocess
+    import sys
+
+    audit = run(tmp_path / "audit")
+    lines = audit.path.read_bytes().splitlines(keepends=True)
+    target = next(i for i, line in enumerate(lines, 1) if b'"user7"' in line)
+    audit.path.write_bytes(b"".join(_tamper(lines, how, target)))
+    [report] = verify_dir(tmp_path / "audit", KEY.public)
+    assert report.finding is finding and report.first_bad_line is not None
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "relay.cli",
+            "audit",
+            "--data-dir",
+            str(tmp_path),
+            "--verify",
+            "--key",
+            KEY.public.text(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 1
+    first = report.first_bad_line
+    assert f"line {first}" in done.stdout.lower() or f"lines {first}-" in done.stdout.lower()
