@@ -204,6 +204,21 @@ def _is_wide(cell: Cell) -> bool:
 _ASCII_RUN = re.compile(r"[\x20-\x7e]+|[^\x20-\x7e]+")
 
 
+def _erased_with(pen: Cell) -> Cell:
+    """The cell an erase (or a scroll) leaves with ``pen``: blank in its colours (bce)."""
+    if pen.fg == "default" and pen.bg == "default":
+        return BLANK
+    return Cell(" ", pen.fg, pen.bg)
+
+
+#: The fast path's writes to one row: (column, ASCII text, the pen's cells).
+_Writes = list[tuple[int, str, _CellCache]]
+#: What :meth:`TerminalScreen.draw_run` takes: printable ASCII, CR, LF and SGRs.
+_RUN = re.compile(r"(?:[\x20-\x7e\r\n]+|\x1b\[[0-9;:]*m)+")
+_RUN_TOKEN = re.compile(r"[\x20-\x7e]+|\r|\x1b\[([0-9;:]*)m")
+_RUN_SGR = re.compile(r"\x1b\[([0-9;:]*)m")
+
+
 class TerminalScreen(pyte.Screen):
     """pyte's screen with the fixes listed in the module docstring.
 
@@ -542,14 +557,200 @@ class TerminalScreen(pyte.Screen):
         self.cursor.x = self.cursor.y = 0
         self.dirty.update(range(self.lines))
 
+    # ------------------------------------------------------------ the fast path
+
+    def fast_ready(self) -> bool:
+        """Whether :meth:`draw_run` applies now: no margins, no charset, autowrap, no IRM."""
+        mode = self.mode
+        return (
+            self.margins is None
+            and self._table is None
+            and mo.DECAWM in mode
+            and mo.IRM not in mode
+        )
+
+    def draw_run(self, text: str) -> None:
+        """Apply printable ASCII, CR, LF and SGR (``CSI ... m``) at once, as the parser would.
+
+        This is what scrolling output (``cat``, logs, builds) is made of, and
+        most of it scrolls off before anyone can see it. The run is split into
+        lines and the cursor is followed along virtual rows (row ``v`` of the run
+        ends on screen row ``v - scrolled``): only the writes to rows that are
+        still on screen at the end are kept, the screen is scrolled once by the
+        total, and the middle of a long run (lines that start at column 0, never
+        wrap and scroll off) is skipped with a few string operations, keeping
+        only its SGRs for the pen and its line count. Only called while
+        :meth:`fast_ready`; the result is cell for cell, cursor, pen, REP
+        character and dirty rows what the character-by-character path gives,
+        which tests/test_terminal_diff.py checks.
+        """
+        cols, rows = self.columns, self.lines
+        cursor = self.cursor
+        lnm = mo.LNM in self.mode
+        lines = text.split("\n")
+        last = len(lines) - 1
+        x, v = cursor.x, cursor.y
+        cells = self._pen_cells()
+        # virtual row -> (the blank it was scrolled in with, or None for a row
+        # already on screen; its writes (x, text, cells) in order)
+        touched: dict[int, tuple[Cell | None, _Writes]] = {v: (None, [])}
+        writes = touched[v][1]
+        drawn = ""  # the last text written, for REP
+
+        def advance() -> None:
+            nonlocal v, writes
+            v += 1
+            if v >= rows:  # scrolls: the new row is erased with the pen's colours (bce)
+                touched.pop(v - rows, None)  # and that row can no longer be on screen
+                writes = []
+                touched[v] = (_erased_with(cursor.attrs), writes)
+            else:
+                writes = touched.setdefault(v, (None, []))[1]
+
+        def put(seg: str) -> None:
+            nonlocal x
+            n, p = len(seg), 0
+            while p < n:
+                if x >= cols:  # pending wrap
+                    x = 0
+                    advance()
+                take = min(n - p, cols - x)
+                writes.append((x, seg if take == n else seg[p : p + take], cells))
+                x += take
+                p += take
+
+        i = 0
+        while i <= last:
+            line = lines[i]
+            if i == 1 and x == 0 and last - rows >= 3:
+                skipped = self._skip_lines(text, lines, last - rows, lnm)
+                if skipped is not None:
+                    end, tail, down = skipped
+                    touched.clear()
+                    i = end
+                    v += down
+                    if tail:
+                        drawn = tail
+                    cells = self._pen_cells()
+                    writes = []
+                    touched[v] = (
+                        (_erased_with(cursor.attrs), writes) if v >= rows else (None, writes)
+                    )
+                    continue
+            if "\x1b" not in line and "\r" not in line[:-1]:
+                if line[-1:] == "\r":
+                    if len(line) > 1:
+                        put(line[:-1])
+                        drawn = line[:-1]
+                    x = 0
+                elif line:
+                    put(line)
+                    drawn = line
+            else:
+                for m in _RUN_TOKEN.finditer(line):
+                    token = m.group()
+                    if token == "\r":
+                        x = 0
+                    elif token[0] == "\x1b":
+                        self.sgr(m.group(1))
+                        cells = self._pen_cells()
+                    else:
+                        put(token)
+                        drawn = token
+            if i < last:  # the line feed
+                if x >= cols:
+                    x = cols - 1
+                advance()
+                if lnm:
+                    x = 0
+            i += 1
+
+        if drawn:
+            self.last_char = drawn[-1]
+        self._commit_run(touched, v, x)
+
+    def _skip_lines(
+        self, text: str, lines: list[str], end: int, lnm: bool
+    ) -> tuple[int, str, int] | None:
+        """Skip lines 1 .. ``end - 1`` of a run, which scroll off without a trace.
+
+        The caller guarantees they scroll off (``end`` is a screenful and more
+        before the last line). They can be skipped if each starts at column 0
+        (the cursor is there after line 0, and every line ends with CR, or LNM
+        is set): then the rows they take follow from the lengths of the
+        stretches between CRs, and all else they leave is the pen (their SGRs
+        are applied) and the last character drawn (REP's). Returns ``end``, the
+        text up to that character and how many rows the cursor moved down, or
+        None when the lines must be followed one by one.
+        """
+        start = len(lines[0]) + 1
+        stop = start + sum(map(len, lines[1:end])) + end - 1
+        middle = text[start:stop]
+        params: list[str] = []
+        if "\x1b" in middle:
+            params = _RUN_SGR.findall(middle)
+            middle = _RUN_SGR.sub("", middle)
+        if not lnm and middle.count("\n") != middle.count("\r\n"):
+            return None
+        lengths = list(map(len, middle.replace("\r", "\n").split("\n")))
+        cols = self.columns
+        wraps = 0
+        if max(lengths) > cols:  # a stretch of n characters from column 0 wraps (n-1)//cols times
+            wraps = sum([(n - 1) // cols for n in lengths if n > cols])
+        sgr = self.sgr
+        for p in params:
+            sgr(p)
+        return end, middle.rstrip("\r\n"), end - 1 + wraps
+
+    def _commit_run(self, touched: dict[int, tuple[Cell | None, _Writes]], v: int, x: int) -> None:
+        """Scroll once by what the run scrolled, then write the rows still on screen."""
+        rows = self.lines
+        buf = self.buffer
+        dirty = self.dirty
+        scrolled = v - rows + 1 if v >= rows else 0
+        if scrolled:
+            if scrolled < rows:
+                for y in range(rows - scrolled):
+                    line = buf.pop(y + scrolled, None)
+                    if line is None:
+                        buf.pop(y, None)
+                    else:
+                        buf[y] = line
+                for y in range(rows - scrolled, rows):
+                    buf.pop(y, None)
+            else:
+                buf.clear()
+            dirty.update(range(rows))
+        split_wide = self._split_wide
+        for tv, (blank, writes) in touched.items():
+            y = tv - scrolled
+            if y < 0:
+                continue
+            if blank is not None:  # scrolled in by this run: only its own ASCII on it
+                line = StaticDefaultDict(blank)
+                buf[y] = line
+                for x0, seg, cells in writes:
+                    line.update(
+                        zip(range(x0, x0 + len(seg)), map(cells.__getitem__, seg), strict=True)
+                    )
+            elif writes:
+                line = buf[y]
+                for x0, seg, cells in writes:
+                    split_wide(line, x0)
+                    split_wide(line, x0 + len(seg))
+                    line.update(
+                        zip(range(x0, x0 + len(seg)), map(cells.__getitem__, seg), strict=True)
+                    )
+            if writes:
+                dirty.add(y)
+        self.cursor.x = x
+        self.cursor.y = v - scrolled
+
     # ------------------------------------------------------------ erasing
 
     def _erased(self) -> Cell:
         """The cell an erase leaves: blank with the pen's colours (xterm's bce)."""
-        attrs = self.cursor.attrs
-        if attrs.fg == "default" and attrs.bg == "default":
-            return BLANK
-        return Cell(" ", attrs.fg, attrs.bg)
+        return _erased_with(self.cursor.attrs)
 
     def _erase(self, line: Line, start: int, end: int) -> None:
         blank = self._erased()
@@ -624,10 +825,12 @@ class TerminalScreen(pyte.Screen):
         """Write a shifted row back, blanking wide characters that lost a half."""
         last = len(cells) - 1
         for x, cell in enumerate(cells):
-            if cell.data == "":
+            data = cell.data
+            if data == "":
                 if x == 0 or not _is_wide(cells[x - 1]):
                     cells[x] = cell._replace(data=" ")
-            elif _is_wide(cell) and (x == last or cells[x + 1].data != ""):
+            # (nothing below U+1100 is wide: most cells need no wcwidth call)
+            elif data >= "\u1100" and _is_wide(cell) and (x == last or cells[x + 1].data != ""):
                 cells[x] = cell._replace(data=" ")
         line = _blank_line()
         line.update((x, c) for x, c in enumerate(cells) if c != BLANK)
@@ -846,9 +1049,14 @@ class TerminalModel:
     sequence at the end so that the continuation applies the same way.
     """
 
-    def __init__(self, cols: int = 80, rows: int = 24) -> None:
+    #: Take runs of plain text and SGR through :meth:`TerminalScreen.draw_run`.
+    #: ``fast=False`` is the reference path the differential tests compare with.
+    fast = True
+
+    def __init__(self, cols: int = 80, rows: int = 24, *, fast: bool = True) -> None:
         if cols < 1 or rows < 1:
             raise ValueError(f"a terminal needs at least one cell, not {cols}x{rows}")
+        self.fast = fast
         self.screen = TerminalScreen(cols, rows)
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._pending = ""  # an escape sequence cut by the end of a feed
@@ -1096,10 +1304,26 @@ class TerminalModel:
 
     def _parse(self, text: str, pos: int) -> None:
         n = len(text)
-        draw = self.screen.draw
+        screen = self.screen
+        draw = screen.draw
         text_match = _TEXT.match
+        run_match = _RUN.match
         controls = self._controls
+        # Where to look for the next run for the fast path: a run with no line
+        # feed is cheaper token by token, and is not looked at twice.
+        runs_from = pos if self.fast else n
         while pos < n:
+            if pos >= runs_from:
+                m = run_match(text, pos) if screen.fast_ready() else None
+                if m is None:
+                    runs_from = pos + 1
+                else:
+                    end = m.end()
+                    if text.find("\n", pos, end) >= 0:
+                        screen.draw_run(m.group())
+                        pos = self._resume = end
+                        continue
+                    runs_from = end
             m = text_match(text, pos)
             if m is not None:
                 pos = self._resume = m.end()
