@@ -213,9 +213,32 @@ def _erased_with(pen: Cell) -> Cell:
 
 #: The fast path's writes to one row: (column, ASCII text, the pen's cells).
 _Writes = list[tuple[int, str, _CellCache]]
-#: What :meth:`TerminalScreen.draw_run` takes: printable ASCII, CR, LF and SGRs.
-_RUN = re.compile(r"(?:[\x20-\x7e\r\n]+|\x1b\[[0-9;:]*m)+")
-_RUN_TOKEN = re.compile(r"[\x20-\x7e]+|\r|\x1b\[([0-9;:]*)m")
+#: What :meth:`TerminalScreen.draw_run` takes: printable one-cell text, CR, LF and SGRs.
+
+
+def _narrow(blocks: tuple[tuple[int, int], ...]) -> str:
+    """A regex class body of the characters in ``blocks`` that take exactly one cell.
+
+    Latin, Greek, Cyrillic, punctuation, arrows and box drawing: what logs,
+    ``ls``, ``tree`` and ``systemctl`` print besides ASCII. The reference path
+    draws them as it draws ASCII (one cell each, nothing to combine), so the
+    fast path may too; wide and zero-width ones are left to the reference.
+    """
+    spans: list[str] = []
+    for first, last in blocks:
+        start = None
+        for code in range(first, last + 2):
+            if code <= last and wcwidth(chr(code)) == 1:
+                start = code if start is None else start
+            elif start is not None:
+                spans.append(re.escape(chr(start)) + "-" + re.escape(chr(code - 1)))
+                start = None
+    return "".join(spans)
+
+
+_TEXT_1 = "\x20-\x7e" + _narrow(((0xA0, 0x52F), (0x2010, 0x205E), (0x2190, 0x25FF)))
+_RUN = re.compile(rf"(?:[{_TEXT_1}\r\n]+|\x1b\[[0-9;:]*m)+")
+_RUN_TOKEN = re.compile(rf"[{_TEXT_1}]+|\r|\x1b\[([0-9;:]*)m")
 _RUN_SGR = re.compile(r"\x1b\[([0-9;:]*)m")
 
 
@@ -570,7 +593,7 @@ class TerminalScreen(pyte.Screen):
         )
 
     def draw_run(self, text: str) -> None:
-        """Apply printable ASCII, CR, LF and SGR (``CSI ... m``) at once, as the parser would.
+        """Apply one-cell text, CR, LF and SGR (``CSI ... m``) at once, as the parser would.
 
         This is what scrolling output (``cat``, logs, builds) is made of, and
         most of it scrolls off before anyone can see it. The run is split into

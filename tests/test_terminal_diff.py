@@ -126,6 +126,18 @@ def wide_log(seed: int) -> str:
     return "".join(out)
 
 
+def narrow_log(seed: int) -> str:
+    """One-cell non-ASCII text the fast path takes (tree, accents, Cyrillic) among wide text."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(300):
+        branch = rng.choice(["├── ", "└── ", "│   ", "→ ", "• "])
+        name = rng.choice(["café", "naïve", "Ωmega", "данные", "señor", "x"]) * rng.randint(1, 20)
+        tail = rng.choice(["", "", " 中文", " ✓", " e\u0301", f" {CSI}1m★{CSI}0m"])
+        out.append(f"{i:04d} {branch}{name}{tail}" + rng.choice(["\r\n", "\r\n", "\n"]))
+    return "".join(out)
+
+
 _ESCAPES = [
     f"{CSI}5;20r",  # margins: the fast path must stand aside
     f"{CSI}r",
@@ -199,6 +211,7 @@ GENERATED: dict[str, bytes] = {
     "overwrites": overwrites(4).encode(),
     "coloured": coloured_log(5).encode(),
     "wide": wide_log(6).encode(),
+    "narrow non-ASCII": narrow_log(14).encode(),
     **{f"mixed {seed}": mixed(seed).encode() for seed in range(8)},
 }
 CORPUS: dict[str, bytes] = ALL_STREAMS | GENERATED
