@@ -211,9 +211,19 @@ def _erased_with(pen: Cell) -> Cell:
     return Cell(" ", pen.fg, pen.bg)
 
 
-#: The fast path's writes to one row: (column, ASCII text, the pen's cells).
+def _ends_a_wrap(stretch: str, cols: int) -> bool:
+    """Whether an EL in ``stretch`` (text from column 0) meets the pending-wrap state."""
+    column = 0
+    for text in stretch.split("\x1b[K")[:-1]:
+        column += len(text)
+        if column and column % cols == 0:
+            return True
+    return False
+
+
+#: The fast path's writes to one row: (column, text, the pen's cells); no text is an EL.
 _Writes = list[tuple[int, str, _CellCache]]
-#: What :meth:`TerminalScreen.draw_run` takes: printable one-cell text, CR, LF and SGRs.
+#: What :meth:`TerminalScreen.draw_run` takes: one-cell text, CR, LF, SGR and EL 0.
 
 
 def _narrow(blocks: tuple[tuple[int, int], ...]) -> str:
@@ -237,8 +247,8 @@ def _narrow(blocks: tuple[tuple[int, int], ...]) -> str:
 
 
 _TEXT_1 = "\x20-\x7e" + _narrow(((0xA0, 0x52F), (0x2010, 0x205E), (0x2190, 0x25FF)))
-_RUN = re.compile(rf"(?:[{_TEXT_1}\r\n]+|\x1b\[[0-9;:]*m)+")
-_RUN_TOKEN = re.compile(rf"[{_TEXT_1}]+|\r|\x1b\[([0-9;:]*)m")
+_RUN = re.compile(rf"(?:[{_TEXT_1}\r\n]+|\x1b\[[0-9;:]*m|\x1b\[0?K)+")
+_RUN_TOKEN = re.compile(rf"[{_TEXT_1}]+|\r|\x1b\[([0-9;:]*)m|\x1b\[0?K")
 _RUN_SGR = re.compile(r"\x1b\[([0-9;:]*)m")
 
 
@@ -593,7 +603,7 @@ class TerminalScreen(pyte.Screen):
         )
 
     def draw_run(self, text: str) -> None:
-        """Apply one-cell text, CR, LF and SGR (``CSI ... m``) at once, as the parser would.
+        """Apply one-cell text, CR, LF, SGR and EL (``CSI K``) at once, as the parser would.
 
         This is what scrolling output (``cat``, logs, builds) is made of, and
         most of it scrolls off before anyone can see it. The run is split into
@@ -674,6 +684,9 @@ class TerminalScreen(pyte.Screen):
                     token = m.group()
                     if token == "\r":
                         x = 0
+                    elif token[-1] == "K":  # EL 0 ends a pending wrap, as erase_in_line
+                        x = min(x, cols - 1)
+                        writes.append((x, "", cells))
                     elif token[0] == "\x1b":
                         self.sgr(m.group(1))
                         cells = self._pen_cells()
@@ -710,13 +723,19 @@ class TerminalScreen(pyte.Screen):
         stop = start + sum(map(len, lines[1:end])) + end - 1
         middle = text[start:stop]
         params: list[str] = []
+        cols = self.columns
         if "\x1b" in middle:
             params = _RUN_SGR.findall(middle)
             middle = _RUN_SGR.sub("", middle)
+            if "\x1b" in middle:  # ELs: nothing to keep, unless one ends a pending wrap
+                middle = middle.replace("\x1b[0K", "\x1b[K")
+                for stretch in middle.replace("\r", "\n").split("\n"):
+                    if "\x1b" in stretch and _ends_a_wrap(stretch, cols):
+                        return None
+                middle = middle.replace("\x1b[K", "")
         if not lnm and middle.count("\n") != middle.count("\r\n"):
             return None
         lengths = list(map(len, middle.replace("\r", "\n").split("\n")))
-        cols = self.columns
         wraps = 0
         if max(lengths) > cols:  # a stretch of n characters from column 0 wraps (n-1)//cols times
             wraps = sum([(n - 1) // cols for n in lengths if n > cols])
@@ -749,21 +768,21 @@ class TerminalScreen(pyte.Screen):
             y = tv - scrolled
             if y < 0:
                 continue
-            if blank is not None:  # scrolled in by this run: only its own ASCII on it
+            if blank is not None:  # scrolled in by this run: only its own text on it
                 line = StaticDefaultDict(blank)
                 buf[y] = line
-                for x0, seg, cells in writes:
-                    line.update(
-                        zip(range(x0, x0 + len(seg)), map(cells.__getitem__, seg), strict=True)
-                    )
             elif writes:
                 line = buf[y]
-                for x0, seg, cells in writes:
+            else:
+                continue
+            for x0, seg, cells in writes:
+                if not seg:  # EL
+                    self._erase(line, x0, self.columns, _erased_with(cells.attrs))
+                    continue
+                if blank is None:  # wide characters are only on rows from before the run
                     split_wide(line, x0)
                     split_wide(line, x0 + len(seg))
-                    line.update(
-                        zip(range(x0, x0 + len(seg)), map(cells.__getitem__, seg), strict=True)
-                    )
+                line.update(zip(range(x0, x0 + len(seg)), map(cells.__getitem__, seg), strict=True))
             if writes:
                 dirty.add(y)
         self.cursor.x = x
@@ -775,8 +794,8 @@ class TerminalScreen(pyte.Screen):
         """The cell an erase leaves: blank with the pen's colours (xterm's bce)."""
         return _erased_with(self.cursor.attrs)
 
-    def _erase(self, line: Line, start: int, end: int) -> None:
-        blank = self._erased()
+    def _erase(self, line: Line, start: int, end: int, blank: Cell | None = None) -> None:
+        blank = blank or self._erased()
         self._split_wide(line, start)
         self._split_wide(line, end)
         if blank == line.default:
@@ -1053,6 +1072,7 @@ class TerminalScreen(pyte.Screen):
 _TEXT = re.compile(r"[^\x00-\x1f\x7f-\x9f]+")
 _CSI = re.compile(r"([0-?]*)([ -/]*)([@-~])")
 _CSI_PREFIX = re.compile(r"[0-?]*[ -/]*")
+_PRIVATE = ("<", "=", ">", "?")  # CSI parameter prefixes that make a sequence not SGR
 _ESC = re.compile(r"([ -/]*)([0-~])")
 _ESC_PREFIX = re.compile(r"[ -/]*")
 _OSC_END = re.compile(r"[\x07\x18\x1a\x1b\x9c]")
@@ -1331,6 +1351,8 @@ class TerminalModel:
         draw = screen.draw
         text_match = _TEXT.match
         run_match = _RUN.match
+        csi_match = _CSI.match
+        sgr = screen.sgr
         controls = self._controls
         # Where to look for the next run for the fast path: a run with no line
         # feed is cheaper token by token, and is not looked at twice.
@@ -1359,7 +1381,16 @@ class TerminalModel:
                     return
                 nxt = text[pos + 1]
                 if nxt == "[":
-                    pos = self._parse_csi(text, pos, pos + 2)
+                    m = csi_match(text, pos + 2)
+                    if m is None:
+                        pos = self._parse_csi(text, pos, pos + 2)
+                        continue
+                    params, inter, final = m.groups()
+                    pos = self._resume = m.end()
+                    if final == "m" and not inter and params[:1] not in _PRIVATE:
+                        sgr(params)  # the commonest sequence, without a dispatch
+                    else:
+                        self._dispatch_csi(params, inter, final)
                 elif nxt in _STRINGS:
                     pos = self._parse_string(text, _STRINGS[nxt], pos + 2)
                 else:

@@ -1,7 +1,7 @@
 """Differential tests: the fast path gives exactly what the reference path gives.
 
-``TerminalModel(fast=True)`` (the default) takes runs of printable ASCII, CR,
-LF and SGR through :meth:`relay.terminal.TerminalScreen.draw_run`, which skips
+``TerminalModel(fast=True)`` (the default) takes runs of one-cell text, CR,
+LF, SGR and EL through :meth:`relay.terminal.TerminalScreen.draw_run`, which skips
 lines that scroll off within one feed; ``TerminalModel(fast=False)`` parses
 the same bytes token by token. Every stream here — the corpus of
 tests/test_terminal.py (synthetic streams and recorded vim/less/top sessions),
@@ -84,6 +84,20 @@ def over_old_screen(seed: int) -> str:
     return _filled_screen(rng) + start + log[:-2]
 
 
+def el_at_the_wrap_over_old_screen(seed: int) -> str:
+    """EL at the last column does not wrap: skipped lines must count rows the same way."""
+    rng = random.Random(seed)
+    middle = [
+        "w" * rng.choice([80, 160])
+        + rng.choice([f"{CSI}K", f"{CSI}0K"])
+        + rng.choice(["", "x", "after"])  # "x" ends in the pending-wrap state again
+        + "\r\n"
+        for _ in range(rng.randint(1, 4))
+    ]
+    tail = "".join(f"t{i}\r\n" for i in range(rng.randint(24, 27)))
+    return _filled_screen(rng) + f"{CSI}1;1Hfirst\r\n" + "".join(middle) + tail
+
+
 def rep_after_blank_lines() -> str:
     """REP repeats what was drawn last, even if it scrolled off behind blank lines."""
     return "".join(f"line {i}\r\n" for i in range(40)) + "\r\n" * 30 + f"{CSI}5b"
@@ -123,6 +137,22 @@ def wide_log(seed: int) -> str:
         out.append(f"{i} {_words(rng, 0, 8)} 宽字符 é{'中' * rng.randint(0, 50)} tail\r\n")
         if rng.random() < 0.3:
             out.append(f"{CSI}{rng.randint(1, 24)};{rng.randint(1, 80)}H{_words(rng, 1, 5)}")
+    return "".join(out)
+
+
+def grep_colour(seed: int) -> str:
+    """GNU grep/gcc colours: SGR and EL (``CSI K``) around every match, EL at the last column."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(400):
+        line = f"{CSI}35m{CSI}Ksrc/f{i}.py{CSI}m{CSI}K{CSI}36m{CSI}K:{CSI}m{CSI}K"
+        line += _words(rng, 0, 12) + f" {CSI}01;31m{CSI}Kmatch{CSI}m{CSI}K"
+        roll = rng.random()
+        if roll < 0.15:  # EL in the pending-wrap state, then more text
+            line = "w" * rng.choice([80, 160]) + rng.choice([f"{CSI}K", f"{CSI}0K"]) + "after"
+        elif roll < 0.3:
+            line = f"\r{CSI}K{CSI}44m" + _words(rng, 1, 20) + f"{CSI}K{CSI}0m"
+        out.append(line + rng.choice(["\r\n"] * 6 + ["\n", f"{CSI}K\r\n"]))
     return "".join(out)
 
 
@@ -185,8 +215,10 @@ def mixed(seed: int, length: int = 400) -> str:
             out.append("abcdefghij klmnopqrstuvwxyz"[: rng.randint(1, 27)] * rng.randint(1, 6))
         elif roll < 0.6:
             out.append(rng.choice(["\r\n", "\n", "\r", "\r\n" * rng.randint(2, 40)]))
-        elif roll < 0.75:
+        elif roll < 0.72:
             out.append(f"{CSI}{rng.choice(['', '0', '1', '31', '42', '1;33;44', '7', '38;5;9'])}m")
+        elif roll < 0.75:
+            out.append(rng.choice([f"{CSI}K", f"{CSI}0K"]))
         else:
             out.append(rng.choice(_ESCAPES))
     return "".join(out)
@@ -212,6 +244,10 @@ GENERATED: dict[str, bytes] = {
     "coloured": coloured_log(5).encode(),
     "wide": wide_log(6).encode(),
     "narrow non-ASCII": narrow_log(14).encode(),
+    **{f"grep colours {seed}": grep_colour(seed).encode() for seed in range(3)},
+    **{
+        f"EL at the wrap {seed}": el_at_the_wrap_over_old_screen(seed).encode() for seed in range(6)
+    },
     **{f"mixed {seed}": mixed(seed).encode() for seed in range(8)},
 }
 CORPUS: dict[str, bytes] = ALL_STREAMS | GENERATED
