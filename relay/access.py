@@ -181,6 +181,13 @@ class AccessBook:
         self.requests[request.id] = request
         return request
 
+    def expire_requests(self, before: float) -> list[AccessRequest]:
+        """Remove and return requests made before ``before`` and never answered."""
+        gone = [r for r in self.requests.values() if r.at < before]
+        for r in gone:
+            del self.requests[r.id]
+        return gone
+
     def take_request(self, request_id: str) -> AccessRequest:
         """Remove a pending request to decide on it."""
         request = self.requests.pop(request_id, None)

@@ -33,6 +33,7 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 """Target and user names: safe in file names, URLs, logs and shell arguments."""
 
 DEFAULT_TOKEN_TTL = 8 * 3600.0
+MIN_OUTPUT_BUFFER = 1024 * 1024
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
 ROOT_KEYS = ("relay", "limits", "access", "redaction", "targets", "users")
@@ -99,6 +100,8 @@ class Limits:
     """Seconds a client's socket may accept nothing before the client is dropped."""
     control_queue: int = 256
     """JSON messages queued per client; past this a slow client is dropped, never waited for."""
+    empty_session_timeout: float = 3600.0
+    """Seconds a session may stay with nobody in it before the relay ends it."""
 
 
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
@@ -325,15 +328,23 @@ def _parse_limits(table: _Table | None) -> Limits:
     sizes = {
         name: table.optional(name, getattr(defaults, name), _positive_int)
         for name in LIMIT_KEYS
-        if name not in ("chat_window", "stall_timeout")
+        if name not in ("chat_window", "stall_timeout", "empty_session_timeout")
     }
     limits = Limits(
         chat_window=table.optional("chat_window", defaults.chat_window, parse_duration),
         stall_timeout=table.optional("stall_timeout", defaults.stall_timeout, parse_duration),
+        empty_session_timeout=table.optional(
+            "empty_session_timeout", defaults.empty_session_timeout, parse_duration
+        ),
         **sizes,
     )
     if limits.max_input > limits.max_frame:
         raise table.error("max_input", "must not exceed limits.max_frame, which carries it")
+    if limits.output_buffer < MIN_OUTPUT_BUFFER:
+        raise table.error(
+            "output_buffer",
+            f"must be at least {MIN_OUTPUT_BUFFER} bytes (one chunk from the target must fit)",
+        )
     return limits
 
 

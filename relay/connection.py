@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
 from collections.abc import Awaitable
 from typing import Any, Protocol
@@ -24,6 +25,8 @@ from websockets.exceptions import ConnectionClosed
 from relay import protocol
 from relay.errors import ErrorCode
 from relay.stream import OutputStream
+
+log = logging.getLogger(__name__)
 
 FRAME_BYTES = 256 * 1024  # largest output frame; big enough to amortise per-frame cost
 
@@ -98,7 +101,11 @@ class ClientLink:
     # ------------------------------------------------------------ the writer task
 
     async def run(self) -> None:
-        """Send until the connection closes; the only task that writes to ``ws``."""
+        """Send until the connection closes; the only task that writes to ``ws``.
+
+        Whatever goes wrong here ends with the socket closed: a connection whose
+        writer died must not linger with requests nobody will answer.
+        """
         try:
             while True:
                 await self._wake.wait()
@@ -116,8 +123,12 @@ class ClientLink:
             return
         except ConnectionClosed:
             return
+        except Exception:
+            log.exception("writer for %s failed; dropping the connection", self.pid)
+            self.ws.transport.abort()
+            return
         code, reason = self._closing
-        await self._guard(self.ws.close(code, reason[:120]))
+        await self._guard(self.ws.close(code, close_reason(reason)))
 
     async def _flush_control(self) -> None:
         while self._control:
@@ -158,6 +169,12 @@ class ClientLink:
         if self._source is None or self._cursor is None:
             return 0
         return self._source.stream.end - self._cursor
+
+
+def close_reason(text: str) -> str:
+    """Cut a close reason to the 123 bytes a websocket close frame can carry."""
+    data = text.encode()[:123]
+    return data.decode("utf-8", "ignore")
 
 
 async def cancel(task: asyncio.Task[Any]) -> None:

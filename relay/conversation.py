@@ -30,6 +30,7 @@ from relay.access import AccessError, Grant
 from relay.config import NAME_PATTERN
 from relay.connection import ClientLink
 from relay.errors import ErrorCode, ProtocolError
+from relay.ratelimit import Throttle, TokenBucket
 from relay.redaction import mask_text
 from relay.roles import Role
 from relay.session import Send, error
@@ -39,6 +40,13 @@ if TYPE_CHECKING:
     from relay.server import Relay
 
 HANDSHAKE_TIMEOUT = 10.0
+MESSAGE_RATE = 20.0  # control messages per second per connection (chat has its own limit)
+MESSAGE_BURST = 60.0
+REASON_LENGTH = 500
+GUEST_PREFIX = "guest:"
+AUDITED_REFUSALS = frozenset(
+    {ErrorCode.FORBIDDEN, ErrorCode.ACCESS, ErrorCode.BAD_FRAME, ErrorCode.RATE_LIMITED}
+)
 
 
 @dataclass
@@ -50,6 +58,7 @@ class Identity:
     session: str | None  # None: not bound to one session
     expires_at: float
     via: str  # "token", "invite" or "ssh"
+    invite: str | None = None  # the jti of the invite a guest came in with
 
     @property
     def relay_wide_lead(self) -> bool:
@@ -78,9 +87,44 @@ class Conversation:
         self.who: Identity | None = None
         self.live: LiveSession | None = None
         self.peer = str(ws.remote_address[0]) if ws.remote_address else "?"
+        self.bucket = TokenBucket(MESSAGE_RATE, MESSAGE_BURST)
+        self.error_audit = Throttle(1.0)
+        self.opening: asyncio.Task[None] | None = None
 
     def send_error(self, code: ErrorCode, message: str, **extra: Any) -> None:
+        """Refuse a message; refusals of what one may not do are audited (throttled)."""
         self.link.send_json(error(code, message, **extra))
+        if code in AUDITED_REFUSALS:
+            skipped = self.error_audit.due(self.relay.clock())
+            if skipped is not None:
+                self.relay.audit.record(
+                    "denied" if code is not ErrorCode.BAD_FRAME else "protocol.error",
+                    user=self._user(),
+                    code=code.value,
+                    ref=extra.get("ref"),
+                    message=message[:200],
+                    peer=self.peer,
+                    suppressed=skipped,
+                )
+
+    def expired(self) -> bool:
+        """Whether this connection's credential has run out (it is then closed)."""
+        return self.who is not None and self.who.expires_at <= self.relay.clock()
+
+    def expire(self) -> None:
+        """Close a connection whose credential ran out; a relay-wide timer calls this."""
+        assert self.who is not None
+        self.relay.audit.record(
+            "auth.expired", user=self.who.user, session=self.who.session, peer=self.peer
+        )
+        self.leave("expired")
+        self.refuse(ErrorCode.AUTH_FAILED, "your access expired; log in again")
+
+    def close(self) -> None:
+        """The connection is over: leave the session, stop a pending open."""
+        self.leave("disconnected")
+        if self.opening is not None:
+            self.opening.cancel()
 
     def refuse(self, code: ErrorCode, message: str) -> None:
         """Send the error and close: for refusals the connection cannot recover from."""
@@ -162,7 +206,7 @@ class Conversation:
                 method=message["method"],
                 code=exc.code,
                 peer=self.peer,
-                user=message.get("user") or message.get("name"),
+                user=_printable_name(message.get("user") or message.get("name")),
             )
             self.refuse(ErrorCode.AUTH_FAILED, exc.message)
             return False
@@ -172,6 +216,7 @@ class Conversation:
             role=self.who.role.value,
             method=self.who.via,
             session=self.who.session,
+            invite=self.who.invite,
             peer=self.peer,
         )
         self.link.send_json(
@@ -192,14 +237,17 @@ class Conversation:
         if method == "token":
             claims = identity.verify(relay.verify_key, _need(message, "token"), now, typ="token")
             via = "invite" if claims.inv else "token"
-            return Identity(claims.sub, claims.role, claims.ses, claims.exp, via), message["token"]
+            self._check_not_revoked(claims.inv)
+            who = Identity(claims.sub, claims.role, claims.ses, claims.exp, via, claims.inv)
+            return who, message["token"]
         if method == "invite":
             claims = identity.verify(relay.verify_key, _need(message, "invite"), now, typ="invite")
             if claims.ses is not None and claims.ses not in relay.sessions:
                 raise identity.AuthError(
                     "wrong_session", f"the session {claims.ses!r} of this invite is not open"
                 )
-            name = self._guest_name(message.get("name"), claims.sub)
+            self._check_not_revoked(claims.jti)
+            name = _guest_name(message.get("name"), claims.sub)
             ttl = min(claims.exp - now, relay.config.token_ttl)
             token = identity.issue(
                 relay.signing_key,
@@ -211,20 +259,15 @@ class Conversation:
                 now,
                 invite=claims.jti,
             )
-            return Identity(name, claims.role, claims.ses, now + ttl, "invite"), token
+            who = Identity(name, claims.role, claims.ses, now + ttl, "invite", claims.jti)
+            return who, token
         if method == "ssh":
             return self._check_ssh_key(message, now)
         raise identity.AuthError("malformed", f"unknown auth method {method!r}")
 
-    def _guest_name(self, requested: str | None, default: str) -> str:
-        """An invited guest's name: what they asked for, unless it is odd or a real user's."""
-        if (
-            requested
-            and NAME_PATTERN.fullmatch(requested)
-            and requested not in self.relay.config.users
-        ):
-            return requested
-        return default
+    def _check_not_revoked(self, invite: str | None) -> None:
+        if invite is not None and invite in self.relay.revoked_invites:
+            raise identity.AuthError("expired", "this invite was revoked by a lead")
 
     def _check_ssh_key(self, message: dict[str, Any], now: float) -> tuple[Identity, str]:
         relay = self.relay
@@ -247,15 +290,19 @@ class Conversation:
     # ------------------------------------------------------------ phase 3
 
     def _message(self, text: str) -> None:
+        if self.expired():
+            self.expire()
+            return
         try:
             message = protocol.parse_client_text(text)
+            if message["type"] != "chat" and not self.bucket.allow(self.relay.clock()):
+                raise ProtocolError(
+                    ErrorCode.RATE_LIMITED,
+                    f"too many messages: at most {MESSAGE_RATE:g} per second; slow down",
+                )
             self._dispatch(message)
         except ProtocolError as exc:
-            self.send_error(exc.code, exc.message)
-            if exc.code is ErrorCode.BAD_FRAME:
-                self.relay.audit.record(
-                    "protocol.error", user=self._user(), code=exc.code.value, message=exc.message
-                )
+            self.send_error(exc.code, exc.message, ref=_kind(text))
 
     def _user(self) -> str | None:
         return self.who.user if self.who else None
@@ -267,7 +314,9 @@ class Conversation:
         if kind == "list_sessions":
             self.link.send_json(self._lobby())
         elif kind == "open":
-            asyncio.get_running_loop().create_task(self._open(message))
+            if self.opening is not None and not self.opening.done():
+                raise ProtocolError(ErrorCode.UNEXPECTED, "open: one session is already opening")
+            self.opening = asyncio.get_running_loop().create_task(self._open(message))
         elif kind == "join":
             self._join(message)
         elif kind == "leave":
@@ -302,13 +351,9 @@ class Conversation:
         if self.who.role is not Role.LEAD or self.who.session is not None:
             self.send_error(ErrorCode.FORBIDDEN, "only a lead can open sessions", ref="open")
             return
-        if not message["reason"].strip():
-            self.send_error(ErrorCode.REASON_REQUIRED, "say why you open this session", ref="open")
-            return
         try:
-            live = await self.relay.open_session(
-                message["target"], self.who.user, message["reason"].strip()
-            )
+            reason = self._reason(message["reason"], required=True)
+            live = await self.relay.open_session(message["target"], self.who.user, reason)
         except ProtocolError as exc:
             self.send_error(exc.code, exc.message, ref="open")
             return
@@ -384,20 +429,20 @@ class Conversation:
             case "resize":
                 actions = core.resize(self.pid, message["cols"], message["rows"], now)
             case "request_control":
-                reason = self._masked(live, message["reason"])
-                actions = core.request_control(self.pid, reason, now)
+                actions = core.request_control(self.pid, self._masked(message["reason"]), now)
             case "grant":
                 actions = core.grant(self.pid, message["id"], now, message.get("ttl"))
             case "deny":
-                actions = core.deny(self.pid, message["id"], message.get("reason", ""), now)
+                reason = self._reason(message.get("reason", ""))
+                actions = core.deny(self.pid, message["id"], reason, now)
             case "release":
                 actions = core.release(self.pid, now)
             case "take":
                 actions = core.take(self.pid, now)
             case "chat":
-                actions = core.chat(self.pid, self._masked(live, message["text"]), now)
+                actions = core.chat(self.pid, self._masked(message["text"]), now)
             case "end":
-                actions = core.end(self.pid, message.get("reason", ""), now)
+                actions = core.end(self.pid, self._reason(message.get("reason", "")), now)
             case _:
                 raise ProtocolError(ErrorCode.BAD_FRAME, f"unhandled message type {kind!r}")
         live.apply(actions)
@@ -428,15 +473,19 @@ class Conversation:
                     float(message["ttl"]),
                     get("session"),
                     get("target"),
-                    get("reason", ""),
+                    self._reason(get("reason", "")),
                 )
                 return {"type": "access_granted", "grant": grant.public()}
             case "access_revoke":
                 gone = relay.revoke_access(who.user, message["user"], get("session"))
                 return {"type": "access_revoked", "grants": [g.public() for g in gone]}
             case "access_request":
+                if who.via == "invite":
+                    raise AccessError(
+                        "guests have what their invite gives; ask the lead for a new one"
+                    )
                 request = relay.request_access(
-                    who, message["role"], message["reason"], get("session")
+                    who, message["role"], self._reason(message["reason"]), get("session")
                 )
                 return {"type": "access_requested", "request": request.public()}
             case "access_decide":
@@ -446,7 +495,7 @@ class Conversation:
                     message["id"],
                     message["approve"],
                     float(ttl) if ttl is not None else None,
-                    get("reason", ""),
+                    self._reason(get("reason", "")),
                 )
                 return {
                     "type": "access_decided",
@@ -483,13 +532,15 @@ class Conversation:
         if not 0 < ttl <= limit:
             raise AccessError(f"a {role.value} invite lasts at most {limit:g} s on this relay")
         name = message.get("name") or role.value
+        if not NAME_PATTERN.fullmatch(name):
+            raise AccessError(f"invite names are like user names (a-z, 0-9, . _ -), not {name!r}")
         url = self.relay.invite(role, session, ttl, name)
         self.relay.audit.record(
             "access.invite", by=who.user, role=role.value, session=session, ttl=ttl, name=name
         )
         return {"type": "invite", "url": url, "expires_at": self.relay.clock() + ttl}
 
-    def _masked(self, live: LiveSession, text: str) -> str:
+    def _masked(self, text: str) -> str:
         """Chat and reasons are masked like output, before anyone sees or records them."""
         redaction = self.relay.config.redaction
         if not redaction.enabled:
@@ -498,13 +549,24 @@ class Conversation:
         for masking in maskings:
             self.relay.audit.record(
                 "secret.masked",
-                session=live.session_id,
+                session=self.live.session_id if self.live else None,
                 user=self._user(),
                 kind=masking.kind,
                 count=masking.count,
-                where="chat",
+                where="text",
             )
         return masked
+
+    def _reason(self, text: str, required: bool = False) -> str:
+        """A reason someone gave: bounded, masked, and present when it must be."""
+        text = text.strip()
+        if required and not text:
+            raise ProtocolError(ErrorCode.REASON_REQUIRED, "say why (e.g. the incident number)")
+        if len(text) > REASON_LENGTH:
+            raise ProtocolError(
+                ErrorCode.REASON_TOO_LONG, f"reasons are limited to {REASON_LENGTH} characters"
+            )
+        return self._masked(text)
 
     def _input(self, frame: bytes) -> None:
         try:
@@ -516,6 +578,31 @@ class Conversation:
             self.send_error(ErrorCode.NO_SUCH_SESSION, "input: join a session first")
             return
         self.live.apply(self.live.core.input(self.pid, data, self.relay.clock()))
+
+
+def _guest_name(requested: str | None, default: str) -> str:
+    """An invited guest's name, in its own namespace: ``guest:dave`` is never user ``dave``.
+
+    Config user names cannot contain ``:``, so a guest can neither take a
+    user's grants nor pass for them in the audit log.
+    """
+    name = requested if requested and NAME_PATTERN.fullmatch(requested) else default
+    return f"{GUEST_PREFIX}{name}"
+
+
+def _printable_name(value: Any) -> str | None:
+    """A name as claimed by an unauthenticated client, made safe to audit."""
+    if not isinstance(value, str):
+        return None
+    return value if NAME_PATTERN.fullmatch(value) else f"<invalid: {len(value)} chars>"
+
+
+def _kind(text: str) -> str | None:
+    """The type of a frame, for the ``ref`` of an error (best effort on bad frames)."""
+    try:
+        return str(protocol.json_decode(text)["type"])[:40]
+    except (ProtocolError, KeyError):
+        return None
 
 
 def _need(message: dict[str, Any], field: str) -> str:

@@ -16,6 +16,7 @@ import asyncssh
 
 from relay.audit import AuditLog
 from relay.config import RelayConfig, TargetConfig
+from relay.conversation import GUEST_PREFIX
 from relay.keys import SigningKey
 from relay.recording import recorder_factory
 from relay.roles import Role
@@ -87,8 +88,9 @@ async def start_demo(data_dir: Path, port: int = 0, cols: int = 80, rows: int = 
     await relay.start()
     demo = Demo(relay, sandbox, audit)
     try:
+        # the lead comes in with an invite, so as a guest: guests' names are "guest:<name>"
         await relay.open_session(
-            "sandbox", "lead", "warroom demo", session_id=SESSION_ID, cols=cols, rows=rows
+            "sandbox", f"{GUEST_PREFIX}lead", "warroom demo", SESSION_ID, cols, rows
         )
     except BaseException:
         await demo.close()

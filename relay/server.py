@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from relay import identity
-from relay.access import AccessBook, AccessRequest, Grant
+from relay.access import AccessBook, AccessError, AccessRequest, Grant
 from relay.archive import Archive
 from relay.audit import AuditLog
 from relay.config import RelayConfig, TargetConfig
@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 HANDSHAKE_TIMEOUT = 10.0
 RecorderFactory = Callable[[Session, int, int], Recorder | None]
+MAX_PENDING_REQUESTS = 100  # relay-wide: each is pushed to every lead
+REQUEST_TTL = 3600.0  # an unanswered access request lapses after an hour
 
 
 def _session_limits(config: RelayConfig) -> SessionLimits:
@@ -86,6 +88,7 @@ class Relay:
         self.sessions: dict[str, LiveSession] = {}
         self.access = AccessBook(dict(config.max_ttl))
         self.conversations: set[Conversation] = set()
+        self.revoked_invites: set[str] = set()
         self._server: Server | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self._connections = 0
@@ -115,13 +118,39 @@ class Relay:
         self._housekeeping = asyncio.create_task(self._flush_audit_often())
 
     async def _flush_audit_often(self) -> None:
-        """Expire grants and checkpoint the audit log while idle (a crash loses ≤ 1 s)."""
+        """Expire what has run out and checkpoint the audit log (a crash loses ≤ 1 s).
+
+        A failing round is logged and the next one runs: expiry must not stop
+        silently because one audit write or one session misbehaved.
+        """
         while True:
             await asyncio.sleep(0.5)
-            for grant in self.access.expire(self.clock()):
-                self.audit.record("access.expire", **_grant_fields(grant))
-                self.notify(grant.user, {"type": "access_expired", "grant": grant.public()})
-            self.audit.tick()
+            try:
+                self._expire(self.clock())
+                self.audit.tick()
+            except Exception:
+                log.exception("housekeeping failed; retrying in 0.5 s")
+
+    def _expire(self, now: float) -> None:
+        for grant in self.access.expire(now):
+            self.audit.record("access.expire", **_grant_fields(grant))
+            self.notify(grant.user, {"type": "access_expired", "grant": grant.public()})
+        for request in self.access.expire_requests(now - REQUEST_TTL):
+            self.audit.record(
+                "access.request_expired",
+                user=request.user,
+                role=request.role,
+                request=request.id,
+            )
+        for conversation in [c for c in self.conversations if c.expired()]:
+            conversation.expire()
+        for live in list(self.sessions.values()):
+            if live.core.participants or live.ended.is_set():
+                continue
+            idle = now - live.core.last_activity
+            if idle >= self.config.limits.empty_session_timeout:
+                reason = f"nobody joined for {idle / 60:.0f} min"
+                live.apply(live.core.shutdown(reason, now))
 
     @property
     def port(self) -> int:
@@ -241,6 +270,8 @@ class Relay:
 
     def admission(self, who: Identity, live: LiveSession) -> Admission | None:
         """The role ``who`` joins ``live`` with: standing role or a live grant, if any."""
+        if who.expires_at <= self.clock() or (who.invite in self.revoked_invites):
+            return None
         base = who.role if who.session in (None, live.session_id) else None
         if who.via == "invite":  # guests have exactly what their invite says
             return Admission(who.role, who.expires_at, None) if base else None
@@ -264,34 +295,57 @@ class Relay:
     ) -> Grant:
         """Record a just-in-time grant and apply it where ``user`` already is."""
         self._check_scope(session, target)
+        if user not in self.config.users:
+            raise AccessError(
+                f"no user {user!r} on this relay (guests have what their invite gives)"
+            )
+        now = self.clock()
         grant = self.access.grant(
-            user, role, ttl, by, self.clock(), session=session, target=target, reason=reason
+            user, role, ttl, by, now, session=session, target=target, reason=reason
         )
         self.audit.record("access.grant", **_grant_fields(grant))
-        if grant.role == "driver":
-            for live in self._covered(grant):
-                live.apply(live.core.assign_control(user, by, self.clock(), ttl))
+        for live in self._covered(grant):
+            for p in [q for q in live.core.participants.values() if q.user == user]:
+                live.core.extend(p.pid, grant.expires_at)
+            if grant.role == "driver":
+                live.apply(live.core.assign_control(user, by, now, ttl))
         self.notify(user, {"type": "access_granted", "grant": grant.public()})
         return grant
 
     def revoke_access(self, by: str, user: str, session: str | None) -> list[Grant]:
-        """Remove grants; whoever they admitted loses control or leaves, at once."""
+        """Remove grants; whoever they admitted loses control or leaves, at once.
+
+        Naming a guest (``guest:dave``) revokes the invite they came in with.
+        """
         gone = self.access.revoke(user, session)
         for grant in gone:
             self.audit.record("access.revoke", by=by, **_grant_fields(grant))
+        self._revoke_invites_of(user, by)
         now = self.clock()
+        reason = f"access revoked by {by}"
         for live in list(self.sessions.values()):
+            live.apply(live.core.revoke_grant(user, reason, now))
             for p in [q for q in live.core.participants.values() if q.user == user]:
                 self._reconsider(live, p.pid, by, now)
         self.notify(user, {"type": "access_revoked", "by": by, "grants": [g.id for g in gone]})
         return gone
 
+    def _revoke_invites_of(self, user: str, by: str) -> None:
+        invites = {
+            c.who.invite
+            for c in self.conversations
+            if c.who is not None and c.who.user == user and c.who.invite is not None
+        }
+        for invite in invites - self.revoked_invites:
+            self.revoked_invites.add(invite)
+            self.audit.record("access.invite_revoke", by=by, user=user, invite=invite)
+
     def _reconsider(self, live: LiveSession, pid: str, by: str, now: float) -> None:
         """After a revocation: drop control or membership the participant no longer has.
 
         A participant whose role came from the revoked grant leaves (they may
-        rejoin with what they still hold); one who keeps the role but drove on
-        a timed grant loses control.
+        rejoin with what they still hold). Control that rested on the grant was
+        already dropped by ``Session.revoke_grant``.
         """
         conversation = next((c for c in self.conversations if c.pid == pid), None)
         participant = live.core.participants.get(pid)
@@ -301,16 +355,12 @@ class Relay:
         reason = f"access revoked by {by}"
         if admission is None or admission.role is not participant.role:
             live.apply(live.core.remove(pid, reason, now))
-        elif (
-            live.core.driver == pid
-            and admission.driver_grant is None
-            and live.core.control_expires_at is not None  # control came from a timed grant
-        ):
-            live.apply(live.core.revoke_control(pid, reason, now))
 
     def request_access(
         self, who: Identity, role: str, reason: str, session: str | None
     ) -> AccessRequest:
+        if len(self.access.requests) >= MAX_PENDING_REQUESTS:
+            raise AccessError("too many access requests are waiting; try again later")
         request = self.access.request(who.user, role, reason, self.clock(), session)
         self.audit.record(
             "access.request",
@@ -400,7 +450,7 @@ class Relay:
             pass
         finally:
             self.conversations.discard(conn)
-            conn.leave("disconnected")
+            conn.close()
             if not writer.done():
                 link.close(1000, "bye")
                 with contextlib.suppress(TimeoutError):

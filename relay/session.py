@@ -204,6 +204,8 @@ class Session:
         self.paused: str | None = None  # why input is paused, if it is
         self._four_eyes_met = False
         self.control_expires_at: float | None = None
+        self.control_origin: str | None = None  # whose just-in-time grant control rests on
+        self.last_activity = now  # when someone last joined or left (empty sessions time out)
         self.pty = pty  # (cols, rows): always the driver's window, once someone drives
 
     # ------------------------------------------------------------ queries
@@ -249,7 +251,11 @@ class Session:
         return Audit(event, base)
 
     def _deny(self, pid: str, code: ErrorCode, message: str, ref: str) -> list[Action]:
-        return [Send(pid, error(code, message, ref=ref))]
+        """Refuse; a refusal of what the participant's role does not allow is audited."""
+        actions: list[Action] = [Send(pid, error(code, message, ref=ref))]
+        if code is ErrorCode.FORBIDDEN:
+            actions.append(self._audit("denied", self.participants.get(pid), ref=ref))
+        return actions
 
     def _is_lead(self, p: Participant) -> bool:
         return p.role is Role.LEAD
@@ -287,12 +293,14 @@ class Session:
             )
         p = Participant(pid, user, role, now, expires_at, cols, rows)
         self.participants[pid] = p
+        self.last_activity = now
         actions: list[Action] = [
             self._audit("session.join", p, expires_at=expires_at),
             Record("j", {"user": user, "role": role.value, "id": pid}),
         ]
         if self.driver is None and role is Role.LEAD and user == self.owner:
             self.driver = pid
+            self.control_origin = None
             self.pty = (cols, rows)
             actions += [Resize(cols, rows), Record("h", {"driver": user, "how": "owner"})]
         actions += self._check_four_eyes()
@@ -315,6 +323,7 @@ class Session:
         p = self.participants.pop(pid, None)
         if p is None:
             return []
+        self.last_activity = now
         self.requests.pop(pid, None)
         actions: list[Action] = [
             self._audit("session.leave", p, reason=reason),
@@ -492,6 +501,11 @@ class Session:
             return self._deny(pid, ErrorCode.NO_REQUEST, "no pending request from them", "grant")
         new = self.participants[requester]
         expires = now + ttl if ttl is not None else None
+        origin = None
+        if not self._is_lead(p):  # a driver hands on no more than they hold
+            origin = self.control_origin
+            if self.control_expires_at is not None:
+                expires = min(expires or self.control_expires_at, self.control_expires_at)
         return [
             self._audit(
                 "control.grant",
@@ -501,7 +515,7 @@ class Session:
                 reason=request.reason,
                 ttl=ttl,
             ),
-            *self._set_driver(new, how="grant", by=p, expires_at=expires),
+            *self._set_driver(new, "grant", p.user, expires, origin),
         ]
 
     def assign_control(self, user: str, by: str, now: float, ttl: float | None) -> list[Action]:
@@ -515,7 +529,7 @@ class Session:
         expires = now + ttl if ttl is not None else None
         return [
             self._audit("control.grant", p, by=by, ttl=ttl, how="access-grant"),
-            *self._set_driver(p, how="access-grant", by=p, expires_at=expires),
+            *self._set_driver(p, "access-grant", by, expires, origin=user),
         ]
 
     def revoke_control(self, pid: str, reason: str, now: float) -> list[Action]:
@@ -529,6 +543,22 @@ class Session:
             Send(pid, notice),
             *self._pass_control_back(p, how="revoked"),
         ]
+
+    def revoke_grant(self, user: str, reason: str, now: float) -> list[Action]:
+        """``user``'s just-in-time grant was revoked: control resting on it drops at once.
+
+        That includes control the grantee handed on to someone else: it was
+        never more than theirs to lend.
+        """
+        if self.driver is None or self.control_origin != user:
+            return []
+        return self.revoke_control(self.driver, reason, now)
+
+    def extend(self, pid: str, expires_at: float) -> None:
+        """A new grant lets a participant stay longer than they were admitted for."""
+        p = self.participants.get(pid)
+        if p is not None and p.expires_at is not None and expires_at > p.expires_at:
+            p.expires_at = expires_at
 
     def deny(self, pid: str, requester: str, reason: str, now: float) -> list[Action]:
         """Answer a pending request with no."""
@@ -576,7 +606,7 @@ class Session:
         self.requests.pop(pid, None)
         return [
             self._audit("control.take", p, previous=previous.user if previous else None),
-            *self._set_driver(p, how="take", by=p),
+            *self._set_driver(p, "take", p.user),
         ]
 
     def _pass_control_back(self, old: Participant, how: str) -> list[Action]:
@@ -590,23 +620,33 @@ class Session:
             None,
         )
         if owner is not None:
-            return self._set_driver(owner, how=how, by=old)
+            return self._set_driver(owner, how, old.user)
         self.driver = None
         self.control_expires_at = None
+        self.control_origin = None
         return [
             Record("h", {"driver": None, "how": how, "by": old.user}),
+            *self._check_four_eyes(),
             Broadcast(self.roster()),
         ]
 
     def _set_driver(
-        self, new: Participant, how: str, by: Participant, expires_at: float | None = None
+        self,
+        new: Participant,
+        how: str,
+        by: str,
+        expires_at: float | None = None,
+        origin: str | None = None,
     ) -> list[Action]:
+        """``new`` drives; ``origin`` is the user whose just-in-time grant this rests on."""
         self.driver = new.pid
         self.control_expires_at = expires_at
+        self.control_origin = origin
         self.pty = (new.cols, new.rows)
         return [
             Resize(new.cols, new.rows),
-            Record("h", {"driver": new.user, "how": how, "by": by.user}),
+            Record("h", {"driver": new.user, "how": how, "by": by}),
+            *self._check_four_eyes(),
             Broadcast(self.roster()),
         ]
 
@@ -617,7 +657,11 @@ class Session:
         needed = self.four_eyes.watchers
         if needed <= 0 or self.state is State.ENDED:
             return []
-        watching = len(self.participants) - (1 if self.driver else 0)
+        driver = self.participants.get(self.driver) if self.driver else None
+        people = {p.user for p in self.participants.values()}
+        if driver is not None:
+            people.discard(driver.user)  # people, not windows: the driver's other tabs don't count
+        watching = len(people)
         if watching >= needed:
             self._four_eyes_met = True
             if self.paused is None:
@@ -704,6 +748,7 @@ class Session:
         self.end_reason = reason
         self.driver = None
         self.control_expires_at = None
+        self.control_origin = None
         self.requests.clear()
         message: Message = {"type": "ended", "reason": reason, **extra}
         return [Record("x", {"reason": reason, **extra}), Broadcast(message), End(reason)]

@@ -73,6 +73,7 @@ async def running_relay(
     shell: list[str] | None = None,
     four_eyes: int = 0,
     four_eyes_action: str = "pause",
+    token_ttl: float = 8 * 3600.0,
     recordings: bool = False,
 ) -> AsyncIterator[Harness]:
     """A relay with a sandbox target (plus ``targets``) and four users with SSH keys.
@@ -109,6 +110,7 @@ async def running_relay(
         listen_port=0,
         data_dir=tmp / "data",
         limits=limits or Limits(),
+        token_ttl=token_ttl,
         targets=all_targets,
         users={name: _user_config(name, key) for name, key in user_keys.items()},
     )

@@ -354,7 +354,7 @@ async def test_invite_lets_a_guest_watch(harness: Harness) -> None:
     await guest.connect()
     harness.clients.append(guest)
     who = await guest.auth_invite(target.invite or "", name="dana")
-    assert who["user"] == "dana" and who["role"] == "viewer" and who["session"] == session
+    assert who["user"] == "guest:dana" and who["role"] == "viewer" and who["session"] == session
     await guest.join(session)
     await lead.send_input(b"echo GUEST-$((1+2))\r")
     await read_until(guest, b"GUEST-3")

@@ -390,3 +390,54 @@ def test_four_eyes_end_action_ends_once_watchers_leave() -> None:
     actions = s.leave("b", T0)
     assert s.state is State.ENDED
     assert End(of(actions, End)[0].reason) in actions
+
+
+# ---------------------------------------------------------------- found in review
+
+
+def test_a_driver_hands_on_no_more_control_than_their_grant() -> None:
+    s = Session("s1", "t", owner="alice", now=T0)
+    s.join("a", "alice", Role.LEAD, T0)
+    s.join("b1", "bob", Role.VIEWER, T0)
+    s.join("b2", "bob", Role.VIEWER, T0)
+    s.assign_control("bob", by="alice", now=T0, ttl=3)
+    s.request_control("b2", "my other window", T0)
+    s.grant("b1", "b2", T0 + 1)  # no ttl asked: still capped at bob's grant
+    assert s.driver == "b2" and s.control_expires_at == T0 + 3
+    assert s.control_origin == "bob"
+    actions = s.revoke_grant("bob", "access revoked by alice", T0 + 2)
+    assert s.driver == "a" and "control.revoked" in audits(actions)
+
+
+def test_a_lead_grant_does_not_inherit_an_origin() -> None:
+    s = Session("s1", "t", owner="alice", now=T0)
+    s.join("a", "alice", Role.LEAD, T0)
+    s.join("b", "bob", Role.VIEWER, T0)
+    s.assign_control("bob", by="alice", now=T0, ttl=60)
+    s.take("a", T0)
+    s.request_control("b", "again", T0)
+    s.grant("a", "b", T0)
+    assert s.control_origin is None and s.control_expires_at is None
+    assert s.revoke_grant("bob", "revoked", T0) == []
+
+
+def test_four_eyes_counts_people_not_windows() -> None:
+    s = Session("s1", "prod", owner="alice", now=T0, four_eyes=FourEyes(1))
+    s.join("a", "alice", Role.LEAD, T0)
+    s.join("a2", "alice", Role.LEAD, T0)  # the driver's second window
+    assert s.paused is not None
+    s.join("b", "bob", Role.VIEWER, T0)
+    assert s.paused is None
+
+
+def test_forbidden_refusals_are_audited(room: Session) -> None:
+    assert audits(room.take("b", T0)) == ["denied"]
+    assert audits(room.end("b", "", T0)) == ["denied"]
+
+
+def test_extend_only_lengthens(room: Session) -> None:
+    room.participants["b"].expires_at = T0 + 10
+    room.extend("b", T0 + 5)
+    assert room.participants["b"].expires_at == T0 + 10
+    room.extend("b", T0 + 50)
+    assert room.participants["b"].expires_at == T0 + 50

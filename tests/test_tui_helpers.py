@@ -9,16 +9,30 @@ from textual.pilot import Pilot
 
 from relay.identity import parse_join_target
 from relay.roles import Role
-from tests.harness import Harness
+from tests.harness import USERS, Harness
 from tui.app import Connector, WarroomApp
 from tui.session_screen import SessionScreen
 from tui.terminal_view import TerminalView
 
 
 def app_for(harness: Harness, session: str, role: Role, name: str) -> WarroomApp:
-    """A TUI joined with an invite, as ``warroom join <invite>`` would be."""
+    """A TUI for ``name``: a harness user logs in with their SSH key; anyone else
+    (or a user in another role) joins with an invite, as ``warroom join <invite>``."""
+    if USERS.get(name) is role:
+        return user_app(harness, session, name)
     url = harness.relay.invite(role, session, 600, name)
     return WarroomApp(Connector(parse_join_target(url)), session)
+
+
+def user_app(harness: Harness, session: str | None, user: str) -> WarroomApp:
+    """A TUI logged in with the user's SSH key, as ``warroom join URL --user --key`` would be.
+
+    Guests (invites) are never config users, so grants and requests need this.
+    """
+    key_path = harness.data_dir.parent / f"id_{user}"
+    if not key_path.exists():
+        harness.user_keys[user].write_private_key(str(key_path))
+    return WarroomApp(Connector(parse_join_target(harness.url), user=user, key=key_path), session)
 
 
 async def until(

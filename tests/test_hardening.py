@@ -1,0 +1,160 @@
+"""What one misbehaving or expired client must not be able to do (found in review)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from relay import identity
+from relay.audit import read_events
+from relay.roles import Role
+from tests.harness import Harness, running_relay
+from tui.client import RelayClient, RelayError
+
+
+def audit(h: Harness) -> list[dict[str, object]]:
+    return list(read_events(h.data_dir / "audit"))
+
+
+async def test_an_expired_credential_ends_the_connection_at_its_next_message(
+    tmp_path: Path,
+) -> None:
+    async with running_relay(tmp_path, token_ttl=1.0) as h:
+        session = await h.open()
+        lead = await h.login("alice")
+        await asyncio.sleep(1.2)
+        await lead.send({"type": "access_grant", "user": "bob", "role": "driver", "ttl": 60})
+        with pytest.raises(RelayError) as info:
+            await lead.expect("access_granted")
+        assert "expired" in info.value.message
+        viewer = await h.login("bob")
+        await asyncio.sleep(1.2)
+        await viewer.send({"type": "join", "session": session})
+        with pytest.raises(RelayError, match="expired"):
+            await viewer.expect("welcome_session")
+        assert any(e["event"] == "auth.expired" for e in audit(h))
+
+
+async def test_the_relay_closes_an_idle_connection_whose_credential_ran_out(
+    tmp_path: Path,
+) -> None:
+    async with running_relay(tmp_path, token_ttl=1.0) as h:
+        lurker = await h.login("bob")  # in the lobby, sending nothing
+        with pytest.raises(RelayError, match="expired"):
+            await lurker.expect("never", timeout=5)
+
+
+async def test_unauthenticated_names_cannot_bloat_the_audit_log(harness: Harness) -> None:
+    for _ in range(3):
+        client = await harness.client()
+        await client.send(
+            {"type": "auth", "method": "ssh", "user": "x" * 500_000, "signature": "AAAA"}
+        )
+        with pytest.raises(RelayError):
+            await client.expect("authenticated")
+    size = sum(p.stat().st_size for p in (harness.data_dir / "audit").glob("*.log"))
+    assert size < 20_000
+    failed = [e for e in audit(harness) if e["event"] == "auth.failed"]
+    assert failed and all(str(e["user"]).startswith("<invalid") for e in failed)
+
+
+async def test_guests_are_never_config_users_and_a_revoked_invite_is_dead(
+    harness: Harness,
+) -> None:
+    session = await harness.open()
+    lead = await harness.joined("alice", session)
+    target = identity.parse_join_target(harness.relay.invite(Role.LEAD, session, 600, "bob"))
+    guest = RelayClient(target.url)
+    await guest.connect()
+    harness.clients.append(guest)
+    who = await guest.auth_invite(target.invite or "", name="alice")
+    assert who["user"] == "guest:alice"  # whatever name they pick, never the real alice
+    await guest.join(session)
+    # grants are for config users only
+    await lead.send({"type": "access_grant", "user": "guest:alice", "role": "driver", "ttl": 60})
+    with pytest.raises(RelayError, match="no user"):
+        await lead.expect("access_granted")
+    # guests cannot ask for more than their invite
+    await guest.send({"type": "access_request", "role": "driver", "reason": "please"})
+    with pytest.raises(RelayError, match="guests"):
+        await guest.expect("access_requested")
+    # revoking the guest revokes the invite: they leave, and neither token nor invite works
+    await lead.send({"type": "access_revoke", "user": "guest:alice"})
+    await lead.expect("access_revoked")
+    with pytest.raises(RelayError, match="revoked"):
+        await guest.expect("never")
+    again = await harness.client()
+    with pytest.raises(RelayError, match="revoked"):
+        await again.auth_token(who["token"])
+    fresh = await harness.client()
+    with pytest.raises(RelayError, match="revoked"):
+        await fresh.auth_invite(target.invite or "")
+    assert any(e["event"] == "access.invite_revoke" for e in audit(harness))
+
+
+async def test_control_messages_are_rate_limited(harness: Harness) -> None:
+    session = await harness.open()
+    viewer = await harness.login("bob")
+    for _ in range(100):
+        await viewer.send({"type": "join", "session": session})
+        await viewer.send({"type": "leave"})
+    errors: list[str] = []
+    async with asyncio.timeout(10):
+        while "rate_limited" not in errors:
+            event = await viewer.recv()
+            if isinstance(event, dict) and event.get("type") == "error":
+                errors.append(event["code"])
+    assert any(e["event"] == "denied" and e["code"] == "rate_limited" for e in audit(harness))
+
+
+async def test_one_open_at_a_time_and_reasons_are_bounded(harness: Harness) -> None:
+    lead = await harness.login("alice")
+    await lead.send({"type": "open", "target": "sandbox", "reason": "x" * 600})
+    with pytest.raises(RelayError, match="reason_too_long"):
+        await lead.expect("opened")
+    await lead.send({"type": "open", "target": "sandbox", "reason": "one"})
+    await lead.send({"type": "open", "target": "sandbox", "reason": "two"})
+    with pytest.raises(RelayError, match="already opening"):
+        await lead.expect("never")
+
+
+async def test_forbidden_requests_are_audited(harness: Harness) -> None:
+    session = await harness.open()
+    viewer = await harness.joined("bob", session)
+    await viewer.send({"type": "take"})
+    with pytest.raises(RelayError, match="forbidden"):
+        await viewer.expect("never")
+    await viewer.send({"type": "open", "target": "sandbox", "reason": "x"})
+    with pytest.raises(RelayError, match="forbidden"):
+        await viewer.expect("never")
+    denied = [e for e in audit(harness) if e["event"] == "denied"]
+    assert {e.get("ref") for e in denied} >= {"take", "open"}
+
+
+async def test_a_long_non_ascii_close_reason_still_closes(harness: Harness) -> None:
+    session = await harness.open()
+    lead = await harness.joined("alice", session)
+    viewer = await harness.joined("bob", session)
+    await lead.send({"type": "end", "reason": "é" * 110})
+    ended = await viewer.expect("ended")
+    assert ended["reason"] == "é" * 110
+    assert viewer.ws is not None
+    await asyncio.wait_for(viewer.ws.wait_closed(), 5)
+
+
+def test_the_protocol_doc_lists_every_error_code() -> None:
+    from relay.errors import ErrorCode
+
+    doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text()
+    missing = [code.value for code in ErrorCode if f"`{code.value}`" not in doc]
+    assert missing == []
+
+
+def test_the_protocol_doc_lists_every_client_message() -> None:
+    from relay.protocol import CLIENT_TYPES
+
+    doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text()
+    missing = [kind for kind in CLIENT_TYPES if f"| `{kind}`" not in doc]
+    assert missing == []
