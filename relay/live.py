@@ -191,12 +191,16 @@ class LiveSession:
         return self.output.snapshot()
 
     async def _tick(self) -> None:
+        """Expiry and idle checkpoints; a failing round is logged, not the end of expiry."""
         while True:
             await asyncio.sleep(0.25)
             now = self.clock()
-            self.apply(self.core.tick(now))
-            if self.recorder is not None:
-                self.recorder.tick(now)
+            try:
+                self.apply(self.core.tick(now))
+                if self.recorder is not None:
+                    self.recorder.tick(now)
+            except Exception:
+                log.exception("session %s: tick failed; retrying", self.session_id)
 
     # ------------------------------------------------------------ actions
 

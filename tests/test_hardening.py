@@ -158,3 +158,14 @@ def test_the_protocol_doc_lists_every_client_message() -> None:
     doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text()
     missing = [kind for kind in CLIENT_TYPES if f"| `{kind}`" not in doc]
     assert missing == []
+
+
+async def test_a_session_nobody_joins_ends_on_its_own(tmp_path: Path) -> None:
+    from relay.config import Limits
+
+    async with running_relay(tmp_path, limits=Limits(empty_session_timeout=1.0)) as h:
+        session = await h.open()
+        live = h.relay.sessions[session]
+        await asyncio.wait_for(live.wait_closed(), 5)
+        closed = [e for e in audit(h) if e["event"] == "session.close"]
+        assert closed and "nobody joined" in str(closed[0]["reason"])
