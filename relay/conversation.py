@@ -324,12 +324,28 @@ class Conversation:
         elif kind.startswith("access_") or kind == "invite":
             self._access_message(kind, message)
         elif kind in ("list_recordings", "fetch_recording"):
-            who = self.who
-            assert who is not None
-            answer = self.relay.archive.handle(message, who.user, who.role, who.session, self.pid)
+            role, scope = self._review_rights()
+            answer = self.relay.archive.handle(message, self._user() or "", role, scope, self.pid)
             self.link.send_json(answer)
         else:
             self._session_message(kind, message)
+
+    def _review_rights(self) -> tuple[Role, str | None]:
+        """The role and session scope for recordings: standing, or a reviewer grant."""
+        who = self.who
+        assert who is not None
+        if who.role in (Role.LEAD, Role.REVIEWER) or who.via == "invite":
+            return who.role, who.session
+        grants = [
+            g
+            for g in self.relay.access.active(who.user, self.relay.clock())
+            if g.role == "reviewer"
+        ]
+        if any(g.session is None for g in grants):
+            return Role.REVIEWER, None
+        if grants:
+            return Role.REVIEWER, grants[0].session
+        return who.role, who.session
 
     def _lobby(self) -> dict[str, Any]:
         assert self.who is not None

@@ -293,8 +293,12 @@ class Relay:
         target: str | None,
         reason: str,
     ) -> Grant:
-        """Record a just-in-time grant and apply it where ``user`` already is."""
-        self._check_scope(session, target)
+        """Record a just-in-time grant and apply it where ``user`` already is.
+
+        A reviewer grant may name a session that has ended: reviewing its
+        recording is the point.
+        """
+        self._check_scope(None if role == "reviewer" else session, target)
         if user not in self.config.users:
             raise AccessError(
                 f"no user {user!r} on this relay (guests have what their invite gives)"

@@ -122,3 +122,23 @@ async def test_warroom_replay_fetches_from_the_relay(
         assert await asyncio.to_thread(main, argv) == 0
         assert "ARCHIVED-42" in capsys.readouterr().out
         assert (tmp_path / "fetched" / path.name).read_bytes() == path.read_bytes()
+
+
+async def test_a_just_in_time_reviewer_grant_opens_the_recordings(tmp_path: Path) -> None:
+    async with running_relay(tmp_path, recordings=True) as h:
+        session, _path = await recorded_session(h)
+        lead = await h.login("alice")
+        await lead.send(
+            {
+                "type": "access_grant",
+                "user": "bob",
+                "role": "reviewer",
+                "ttl": 600,
+                "session": session,
+                "reason": "post-incident review",
+            }
+        )
+        await lead.expect("access_granted")
+        bob = await h.login("bob")  # a viewer, reviewing for the next ten minutes
+        listed = await list_recordings(bob, None)
+        assert listed and all(e["session"] == session for e in listed)
