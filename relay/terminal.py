@@ -1357,14 +1357,19 @@ class TerminalModel:
         # Where to look for the next run for the fast path: a run with no line
         # feed is cheaper token by token, and is not looked at twice.
         runs_from = pos if self.fast else n
+        lf = -1  # the next line feed at or after pos, once looked up (n: none)
         while pos < n:
             if pos >= runs_from:
-                m = run_match(text, pos) if screen.fast_ready() else None
+                if lf < pos:
+                    lf = text.find("\n", pos)
+                    if lf < 0:
+                        lf = n
+                m = run_match(text, pos) if lf < n and screen.fast_ready() else None
                 if m is None:
-                    runs_from = pos + 1
+                    runs_from = pos + 1 if lf < n else n
                 else:
                     end = m.end()
-                    if text.find("\n", pos, end) >= 0:
+                    if end > lf:
                         screen.draw_run(m.group())
                         pos = self._resume = end
                         continue
