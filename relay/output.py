@@ -11,7 +11,7 @@ client brings back on reconnect says which stream it came from; an offset of
 the other stream simply earns a snapshot.
 
 Why the model is fed here, in slices, and sometimes skips: the terminal model
-is far slower than the target can print (pyte-based, a few MB/s), and the
+can be slower than the target prints (full-screen repaints feed at ~5 MB/s), and the
 output path must not wait for it. A background task feeds it a slice per
 event-loop turn; when it falls more than ``4 * MODEL_TAIL`` behind, it skips
 to a line start near the end and replays only the newest ``MODEL_TAIL`` bytes,
@@ -27,7 +27,7 @@ from collections import deque
 from relay.stream import OutputStream
 from relay.terminal import TerminalModel
 
-MODEL_SLICE = 16 * 1024  # bytes fed to the model per event-loop turn
+MODEL_SLICE = 64 * 1024  # bytes fed to the model per turn: the fast path scrolls 64 KiB in ~0.5 ms
 MODEL_TAIL = 256 * 1024  # after a skip, the model replays this much of the newest output
 RAW_BASE = 1 << 62  # offsets of the raw (driver's) stream start here
 
