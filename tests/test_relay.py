@@ -49,6 +49,7 @@ async def test_driver_and_five_viewers_see_identical_output(
         streams = [await read_until(c, b"DONE-42") for c in [lead, *viewers]]
         for stream in streams:
             assert b"line-3-21" in stream
+
         # the same bytes: the lead (raw output) and the viewers (masked) alike
         def segment(stream: bytes) -> bytes:
             start = stream.index(b"line-1-7")
