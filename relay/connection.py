@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
@@ -65,6 +65,7 @@ class ClientLink:
         self._wake = asyncio.Event()
         self._closing: tuple[int, str] | None = None
         self.resyncs = 0
+        self.on_sent: Callable[[ClientLink], None] | None = None  # after each output frame
 
     # ------------------------------------------------------------ producers
 
@@ -147,6 +148,8 @@ class ClientLink:
             frame = protocol.output_frame(self._cursor, data)
             self._cursor += len(data)
             await self._guard(self.ws.send(frame))
+            if self.on_sent is not None:
+                self.on_sent(self)
             if self._control:
                 await self._flush_control()
 

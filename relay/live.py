@@ -42,11 +42,15 @@ from relay.session import (
 log = logging.getLogger(__name__)
 
 IDLE_FLUSH = 0.05  # seconds of quiet after which held-back output is released (masked)
+DRIVER_HIGH = 1 / 2  # the driver this far behind (of the buffer): stop reading the target
+DRIVER_LOW = 1 / 8  # ...until they are this close again
 
 
 class Shell(Protocol):
     def write(self, data: bytes) -> None: ...
     def resize(self, cols: int, rows: int) -> None: ...
+    def pause_reading(self) -> None: ...
+    def resume_reading(self) -> None: ...
     async def close(self) -> None: ...
 
 
@@ -94,6 +98,7 @@ class LiveSession:
         self.shell: Shell | None = None
         self.links: dict[str, ClientLink] = {}
         self._flush_timer: asyncio.TimerHandle | None = None
+        self._reading_paused = False
         self._tasks: list[asyncio.Task[None]] = []
         self.ended = asyncio.Event()
         self._closed = asyncio.Event()
@@ -138,6 +143,31 @@ class LiveSession:
             self._note_masking(masking, now)
         for link in self.links.values():
             link.notify()
+        self._hold_for_driver()
+
+    # ------------------------------------------------------------ flow control
+
+    def _hold_for_driver(self) -> None:
+        """The driver must see every byte, like on a direct SSH session: when their
+        client falls far behind, stop reading the target (SSH flow control then
+        pauses the program) until they catch up. Viewers never hold the session;
+        they are resynced from a snapshot instead."""
+        link = self.links.get(self.core.driver) if self.core.driver else None
+        if link is None or self._reading_paused or self.shell is None:
+            return
+        if link.backlog() > self.output.stream.capacity * DRIVER_HIGH:
+            self._reading_paused = True
+            self.shell.pause_reading()
+
+    def _driver_progress(self, link: ClientLink) -> None:
+        """After each frame a client received: resume the target once the driver caught up."""
+        if self._reading_paused and (link.pid != self.core.driver or link.backlog() < DRIVER_LOW):
+            self._resume_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and self.shell is not None:
+            self._reading_paused = False
+            self.shell.resume_reading()
 
     def _schedule_flush(self) -> None:
         """Release held-back output after a short quiet, masked if it is a secret."""
@@ -177,6 +207,7 @@ class LiveSession:
     def add_link(self, link: ClientLink, offset: int | None) -> None:
         """Start streaming to a joined client, from ``offset`` if its stream still holds it."""
         self.links[link.pid] = link
+        link.on_sent = self._driver_progress
         source = self._output_for(link.pid)
         link.attach(source, offset if offset is not None and source.holds(offset) else None)
 
@@ -184,6 +215,7 @@ class LiveSession:
         link = self.links.pop(pid, None)
         if link is not None:
             link.detach()
+            link.on_sent = None
         self.apply(self.core.leave(pid, self.clock(), reason))
 
     def snapshot(self) -> tuple[int, int, int, bytes]:
@@ -210,8 +242,10 @@ class LiveSession:
         driver = self.core.driver
         for action in actions:
             self._apply_one(action, now)
-        if self.raw is not None and self.core.driver != driver:
-            self._switch_streams(driver, self.core.driver)
+        if self.core.driver != driver:
+            self._resume_reading()  # the new driver (or nobody) decides from here on
+            if self.raw is not None:
+                self._switch_streams(driver, self.core.driver)
 
     def _switch_streams(self, old: str | None, new: str | None) -> None:
         """A new driver: each of the two moves to its stream, starting from a snapshot."""

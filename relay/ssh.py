@@ -115,6 +115,13 @@ class TargetShell:
     def resize(self, cols: int, rows: int) -> None:
         self._channel.change_terminal_size(cols, rows)
 
+    def pause_reading(self) -> None:
+        """Stop reading output: SSH flow control then holds the program on the target."""
+        self._channel.pause_reading()
+
+    def resume_reading(self) -> None:
+        self._channel.resume_reading()
+
     async def close(self) -> None:
         self._channel.close()
         self._conn.close()
