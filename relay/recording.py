@@ -40,6 +40,8 @@ from relay.keys import SigningKey
 from relay.session import Session
 
 TERM_TYPE = "xterm-256color"
+COALESCE_SECONDS = 0.02  # output within 20 ms becomes one event (a frame at 50 fps)
+COALESCE_BYTES = 256 * 1024
 
 
 def _dumps(value: Any) -> str:
@@ -78,16 +80,41 @@ class Recording:
         self._chain = ChainWriter(path, signing_key, _dumps(header))
         self._last = now
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._pending: list[str] = []  # output not written yet (coalesced)
+        self._pending_size = 0
+        self._pending_at = now
 
     def _event(self, code: str, data: str, now: float) -> None:
+        if code != "o":
+            self._write_output()  # keep the order: output first, then the event
+        self._line(code, data, now)
+
+    def _line(self, code: str, data: str, now: float) -> None:
         interval = max(0.0, now - self._last)
         self._last = max(self._last, now)
         self._chain.append(f"[{interval:.6f}, {_dumps(code)}, {_dumps(data)}]", now)
 
     def output(self, data: bytes, now: float) -> None:
+        """Coalesce output for up to ``COALESCE_SECONDS``: a flood becomes a few large
+        events instead of one per SSH packet (each costs a JSON encoding and a hash)."""
         text = self._decoder.decode(data)
-        if text:
-            self._event("o", text, now)
+        if not text:
+            return
+        if self._pending and (
+            now - self._pending_at > COALESCE_SECONDS or self._pending_size > COALESCE_BYTES
+        ):
+            self._write_output()
+        if not self._pending:
+            self._pending_at = now
+        self._pending.append(text)
+        self._pending_size += len(text)
+
+    def _write_output(self) -> None:
+        if self._pending:
+            text = "".join(self._pending)
+            self._pending.clear()
+            self._pending_size = 0
+            self._line("o", text, self._pending_at)
 
     def input(self, data: bytes, user: str, now: float) -> None:
         self._event("i", data.decode("utf-8", "replace"), now)
@@ -107,19 +134,25 @@ class Recording:
             self._event(kind, _dumps(data), now)
 
     def _flush_decoder(self, now: float) -> None:
-        """Write out a UTF-8 character cut by the end of the output (as U+FFFD)."""
+        """Write out pending output and a UTF-8 character cut by its end (as U+FFFD)."""
         text = self._decoder.decode(b"", final=True)
         if text:
-            self._event("o", text, now)
+            if not self._pending:
+                self._pending_at = now
+            self._pending.append(text)
+        self._write_output()
 
     def tick(self, now: float) -> None:
-        """Checkpoint while idle, so a crash loses at most the last second."""
+        """Write coalesced output and checkpoint while idle: a crash loses at most a second."""
+        if self._pending and now - self._pending_at > COALESCE_SECONDS:
+            self._write_output()
         self._chain.maybe_checkpoint(now)
 
     def close(self, reason: str, now: float) -> None:
         """Seal the file: from here on a missing line or a new one is detected."""
         if not self._chain.closed:
             self._flush_decoder(now)
+            self._write_output()
             self._chain.seal(reason, now)
 
 
