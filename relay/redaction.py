@@ -150,10 +150,17 @@ class SecretPattern:
     speed of a case-sensitive search, which matters on the output hot path.
 
     Several patterns may share a name: the name is the kind of secret.
+
+    ``triggers``, if given, are literals (lowercase for ``(?i)`` patterns) of
+    which any match must contain at least one: a frame holding none of them
+    skips the pattern's search. A ``bytes.find`` runs at GB/s, the search of a
+    case-insensitive assignment pattern at ~300 MB/s, and most output holds no
+    ``password``.
     """
 
     name: str
     regex: str
+    triggers: tuple[bytes, ...] = ()
     _full: tuple[re.Pattern[bytes], ...] = field(init=False, repr=False)
     _partial: tuple[re.Pattern[bytes], ...] = field(init=False, repr=False)
     _group: str | int = field(init=False, repr=False)
@@ -707,7 +714,16 @@ _DEFAULTS: tuple[tuple[str, str], ...] = (
     ),
 )
 
-DEFAULT_PATTERNS: tuple[SecretPattern, ...] = tuple(SecretPattern(n, r) for n, r in _DEFAULTS)
+# Necessary literals of the costliest default patterns (see SecretPattern.triggers).
+_TRIGGERS: dict[str, tuple[bytes, ...]] = {
+    "password-assignment": (b"pass", b"secret", b"token", b"key"),
+    "aws-secret-key": (b"secret",),
+    "authorization-header": (b"authorization",),
+    "jwt": (b"eyJ",),
+}
+DEFAULT_PATTERNS: tuple[SecretPattern, ...] = tuple(
+    SecretPattern(n, r, _TRIGGERS.get(n, ())) for n, r in _DEFAULTS
+)
 """The patterns a relay uses unless configured otherwise (most specific first)."""
 
 
@@ -961,6 +977,8 @@ class OutputMasker:
 
         for priority, pattern in enumerate(self.patterns):
             subject = lower if pattern._lowered else whole
+            if pattern.triggers and not any(t in subject for t in pattern.triggers):
+                continue  # no match is possible in this text (candidates are checked below)
             group = pattern._group
             for full in pattern._full:
                 for m in full.finditer(subject):
