@@ -4,7 +4,7 @@ The streams are generated (seeded): scrolling plain text, coloured logs (SGR
 colours, bold, resets, as ``journalctl`` or ``kubectl logs`` print them) and
 full-screen repaints (a ``top``-like program redrawing an 80x24 screen with
 cursor addressing, reverse video and erases). Both models get the same bytes
-in the same 16 KiB slices the relay feeds (``relay.live.MODEL_SLICE``); the
+in the same slices the relay feeds (``relay.output.MODEL_SLICE``); the
 note says whether their final screens' text agree (the differential tests in
 CI check the full cells; this is only a sanity check).
 """
@@ -18,10 +18,11 @@ from collections.abc import Callable
 import pyte
 
 from bench.table import Row, median
+from relay.output import MODEL_SLICE
 from relay.terminal import TerminalModel
 
 COLS, ROWS = 80, 24
-SLICE = 16 * 1024
+SLICE = MODEL_SLICE
 WORDS = ["GET", "POST", "/api/v1/items", "200", "404", "upstream", "timeout", "cache", "retry"]
 
 

@@ -191,6 +191,9 @@ class Index:
     params: tuple[int, int] = (KEYFRAME_BYTES, KEYFRAME_EVENTS)
 
 
+FEED_BYTES = 64 * 1024  # output fed to the model at once while indexing
+
+
 def index_path(path: Path) -> Path:
     return path.with_name(path.name + INDEX_SUFFIX)
 
@@ -209,21 +212,42 @@ def build_index(
     marks: list[Mark] = []
     since_bytes = since_events = events = output = 0
     time = 0.0
+    pending: list[bytes] = []  # output not fed yet: the model is fed in large slices
+    pending_size = 0
+
+    def feed_pending() -> None:
+        nonlocal pending_size
+        if pending:
+            model.feed(b"".join(pending))
+            pending.clear()
+            pending_size = 0
+
     for event in iter_events(path, header):
         if event.offset >= fingerprint.size:
             break  # the file grew while indexing: stay consistent with the fingerprint
-        fed = apply_event(model, event)
+        if event.code == "o":  # the model gives the same screen however output is cut
+            data = event.data.encode()
+            pending.append(data)
+            pending_size += len(data)
+            fed = len(data)
+            if pending_size >= FEED_BYTES:
+                feed_pending()
+        else:
+            feed_pending()
+            fed = apply_event(model, event)
         events, time, output = events + 1, max(time, event.time), output + fed
         since_bytes, since_events = since_bytes + fed, since_events + 1
         if event.code not in TERMINAL_CODES:
             marks.append(Mark(event.time, event.code, event.data))
         if since_bytes >= every_bytes or since_events >= every_events:
+            feed_pending()
             keyframes.append(
                 Keyframe(event.time, event.end, events, model.cols, model.rows, model.snapshot())
             )
             since_bytes = since_events = 0
             if progress is not None:
                 progress(event.end)
+    feed_pending()
     return Index(fingerprint, time, events, output, marks, keyframes, (every_bytes, every_events))
 
 
