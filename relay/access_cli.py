@@ -121,19 +121,24 @@ def _with_relay(args: argparse.Namespace, action: Action) -> int:
         return _fail(str(exc))
 
 
+def _message(kind: str, **fields: Any) -> dict[str, Any]:
+    """A protocol message; options the user left out are not sent at all."""
+    return {"type": kind, **{k: v for k, v in fields.items() if v is not None}}
+
+
 def _cmd_grant(args: argparse.Namespace) -> int:
     async def grant(client: Any) -> int:
-        message: dict[str, Any] = {
-            "type": "access_grant",
-            "user": args.user,
-            "role": args.role,
-            "ttl": _seconds(args.ttl),
-            "reason": args.reason,
-        }
-        for name in ("session", "target"):
-            if getattr(args, name):
-                message[name] = getattr(args, name)
-        await client.send(message)
+        await client.send(
+            _message(
+                "access_grant",
+                user=args.user,
+                role=args.role,
+                ttl=_seconds(args.ttl),
+                reason=args.reason,
+                session=args.session,
+                target=args.target,
+            )
+        )
         granted = (await client.expect("access_granted"))["grant"]
         until = time.strftime("%H:%M:%S", time.localtime(granted["expires_at"]))
         print(f"granted {granted['role']} to {granted['user']} until {until} (id {granted['id']})")
@@ -144,10 +149,7 @@ def _cmd_grant(args: argparse.Namespace) -> int:
 
 def _cmd_revoke(args: argparse.Namespace) -> int:
     async def revoke(client: Any) -> int:
-        message: dict[str, Any] = {"type": "access_revoke", "user": args.user}
-        if args.session:
-            message["session"] = args.session
-        await client.send(message)
+        await client.send(_message("access_revoke", user=args.user, session=args.session))
         gone = (await client.expect("access_revoked"))["grants"]
         print(f"revoked {len(gone)} grant(s) of {args.user}")
         return 0
@@ -157,15 +159,10 @@ def _cmd_revoke(args: argparse.Namespace) -> int:
 
 def _cmd_invite(args: argparse.Namespace) -> int:
     async def invite(client: Any) -> int:
-        message: dict[str, Any] = {
-            "type": "invite",
-            "role": args.role,
-            "session": args.session,
-            "ttl": _seconds(args.ttl),
-        }
-        if args.name:
-            message["name"] = args.name
-        await client.send(message)
+        ttl = _seconds(args.ttl)
+        await client.send(
+            _message("invite", role=args.role, session=args.session, ttl=ttl, name=args.name)
+        )
         reply = await client.expect("invite")
         print(f"warroom join {reply['url']}")
         return 0
@@ -175,14 +172,9 @@ def _cmd_invite(args: argparse.Namespace) -> int:
 
 def _cmd_request(args: argparse.Namespace) -> int:
     async def request(client: Any) -> int:
-        message: dict[str, Any] = {
-            "type": "access_request",
-            "role": args.role,
-            "reason": args.reason,
-        }
-        if args.session:
-            message["session"] = args.session
-        await client.send(message)
+        await client.send(
+            _message("access_request", role=args.role, reason=args.reason, session=args.session)
+        )
         asked = (await client.expect("access_requested"))["request"]
         print(f"asked the leads for {asked['role']} (request {asked['id']})", file=sys.stderr)
         if args.no_wait:
