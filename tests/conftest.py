@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness import Harness, running_relay
+from tests.harness import Harness, Targets, running_relay, sshd_target
 from tests.sshd import sshd  # noqa: F401  (re-exported fixture)
 
 os.environ.pop("http_proxy", None)
@@ -19,3 +19,12 @@ os.environ.pop("https_proxy", None)
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     async with running_relay(tmp_path) as h:
         yield h
+
+
+@pytest.fixture(params=["sandbox", "sshd"])
+def on_target(request: pytest.FixtureRequest) -> Targets:
+    """Run a test against the sandbox and against a real OpenSSH sshd."""
+    if request.param == "sshd":
+        server = request.getfixturevalue("sshd")
+        return Targets("sshd", {"sshd": sshd_target(server)})
+    return Targets("sandbox", {})

@@ -22,6 +22,14 @@ from tui.client import RelayClient
 USERS = {"alice": Role.LEAD, "bob": Role.VIEWER, "carol": Role.VIEWER, "rita": Role.REVIEWER}
 
 
+@dataclass(frozen=True)
+class Targets:
+    """Which target a test opens its session on, and the extra targets that needs."""
+
+    name: str
+    extra: dict[str, TargetConfig]
+
+
 @dataclass
 class Harness:
     relay: Relay

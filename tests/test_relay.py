@@ -14,9 +14,10 @@ from websockets.asyncio.client import connect
 
 from relay import identity
 from relay.keys import SigningKey
+from relay.output import RAW_BASE
 from relay.protocol import OutputChunk, Snapshot
 from relay.roles import Role
-from tests.harness import Harness, read_until, running_relay, sshd_target
+from tests.harness import Harness, Targets, read_until, running_relay, sshd_target
 from tests.sshd import SshdServer
 from tui.client import RelayClient, RelayError
 
@@ -59,8 +60,14 @@ async def test_driver_and_five_viewers_see_identical_output(
             assert segment(stream) == segment(streams[0])
 
 
-async def test_viewer_input_is_refused_audited_and_never_reaches_shell(harness: Harness) -> None:
-    session = await harness.open()
+async def test_viewer_input_is_refused_audited_and_never_reaches_shell(
+    tmp_path: Path, on_target: Targets
+) -> None:
+    async with running_relay(tmp_path, targets=on_target.extra) as harness:
+        await _viewer_input_is_refused(harness, await harness.open(on_target.name))
+
+
+async def _viewer_input_is_refused(harness: Harness, session: str) -> None:
     lead = await harness.joined("alice", session)
     viewer = await harness.joined("bob", session)
     await viewer.send_input(b"touch /tmp/warroom-should-not-exist; echo VIEWER-WAS-HERE\r")
@@ -74,8 +81,12 @@ async def test_viewer_input_is_refused_audited_and_never_reaches_shell(harness: 
     assert denied and denied[0]["user"] == "bob" and denied[0]["session"] == session
 
 
-async def test_full_handoff_cycle(harness: Harness) -> None:
-    session = await harness.open()
+async def test_full_handoff_cycle(tmp_path: Path, on_target: Targets) -> None:
+    async with running_relay(tmp_path, targets=on_target.extra) as harness:
+        await _full_handoff_cycle(harness, await harness.open(on_target.name))
+
+
+async def _full_handoff_cycle(harness: Harness, session: str) -> None:
     lead = await harness.login("alice")
     alice_id = (await lead.join(session))["you"]
     viewer = await harness.login("bob")
@@ -161,11 +172,14 @@ async def collect(client: RelayClient, needle: bytes, timeout: float = 120.0) ->
     return bytes(data[:end]), start
 
 
-async def test_resume_after_disconnect_mid_flood_is_byte_exact(tmp_path: Path) -> None:
+async def test_resume_after_disconnect_mid_flood_is_byte_exact(
+    tmp_path: Path, on_target: Targets
+) -> None:
     from relay.config import Limits
 
-    async with running_relay(tmp_path, limits=Limits(output_buffer=64 * 1024 * 1024)) as h:
-        session = await h.open()
+    limits = Limits(output_buffer=64 * 1024 * 1024)
+    async with running_relay(tmp_path, limits=limits, targets=on_target.extra) as h:
+        session = await h.open(on_target.name)
         lead = await h.joined("alice", session)
         witness = await h.joined("carol", session)  # stays connected: the reference stream
         viewer = await h.joined("bob", session)
@@ -184,6 +198,7 @@ async def test_resume_after_disconnect_mid_flood_is_byte_exact(tmp_path: Path) -
         resume_at = first + len(got)  # type: ignore[operator]
 
         witness_stream, witness_start = await collect(witness, b"FLOOD-2-END")
+        driver_stream, driver_start = await collect(lead, b"FLOOD-2-END")
         again = RelayClient(h.url)
         await again.connect()
         await again.auth_token(token)
@@ -195,6 +210,10 @@ async def test_resume_after_disconnect_mid_flood_is_byte_exact(tmp_path: Path) -
         assert len(witness_stream) > 20 * 1024 * 1024
         expected = witness_stream[first - witness_start :]
         assert hashlib.sha256(viewer_stream).digest() == hashlib.sha256(expected).digest()
+        # and with the driver's: they read the raw stream, whose offsets start at RAW_BASE
+        # (nothing here is a secret, so the two streams hold the same bytes)
+        from_driver = driver_stream[first + RAW_BASE - driver_start :]
+        assert hashlib.sha256(viewer_stream).digest() == hashlib.sha256(from_driver).digest()
         await again.close()
 
 
@@ -214,13 +233,13 @@ async def test_resume_too_far_behind_gets_a_snapshot(tmp_path: Path) -> None:
 
 
 async def test_stalled_viewer_never_slows_others_and_memory_stays_bounded(
-    tmp_path: Path,
+    tmp_path: Path, on_target: Targets
 ) -> None:
     from relay.config import Limits
 
     limits = Limits(output_buffer=4 * 1024 * 1024, stall_timeout=60)
-    async with running_relay(tmp_path, limits=limits) as h:
-        session = await h.open()
+    async with running_relay(tmp_path, limits=limits, targets=on_target.extra) as h:
+        session = await h.open(on_target.name)
         lead = await h.joined("alice", session)
         # the stalled viewer stops reading: with a small receive buffer (no autotuning,
         # which grows to 32 MB on loopback here) its socket fills up and stays full
