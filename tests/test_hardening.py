@@ -169,3 +169,16 @@ async def test_a_session_nobody_joins_ends_on_its_own(tmp_path: Path) -> None:
         await asyncio.wait_for(live.wait_closed(), 5)
         closed = [e for e in audit(h) if e["event"] == "session.close"]
         assert closed and "nobody joined" in str(closed[0]["reason"])
+
+
+def test_the_protocol_doc_lists_every_relay_message() -> None:
+    import re
+
+    root = Path(__file__).parent.parent
+    sent = {
+        kind
+        for path in (root / "relay").glob("*.py")
+        for kind in re.findall(r'"type": "([a-z_]+)"', path.read_text())
+    }
+    doc = (root / "docs" / "protocol.md").read_text()
+    assert sent and [kind for kind in sorted(sent) if f"`{kind}`" not in doc] == []
