@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from textual.pilot import Pilot
+from textual.widgets import OptionList
+
 from relay.roles import Role
 from tests.harness import Harness
 from tests.test_tui_helpers import app_for, screen_of, terminal_text, type_text, until
+from tui.app import WarroomApp
+from tui.handoff import PickRequestScreen, render_request, requests_for_me
 
 
 async def test_lead_drives_and_sees_the_shell(harness: Harness) -> None:
@@ -169,3 +174,100 @@ async def test_reconnect_resumes_without_loss_or_doubling(harness: Harness) -> N
         )
         text = terminal_text(viewer)
         assert text.count("before-2") == 1 and text.count("during-7") == 1
+
+
+async def _two_requests(harness: Harness) -> tuple[str, list[WarroomApp]]:
+    session = await harness.open()
+    return session, [
+        app_for(harness, session, Role.LEAD, "alice"),
+        app_for(harness, session, Role.VIEWER, "bob"),
+        app_for(harness, session, Role.VIEWER, "carol"),
+    ]
+
+
+async def _request(pilot: Pilot[None], app: WarroomApp, reason: str) -> None:
+    await pilot.press("r")
+    await until(pilot, lambda: app.screen.id == "request-control", what="request dialog")
+    await type_text(pilot, reason)
+    await pilot.press("enter")
+    await until(pilot, lambda: screen_of(app).room.has_requested, what="request registered")
+
+
+async def test_lead_picks_which_request_to_grant(harness: Harness) -> None:
+    _, (lead, bob, carol) = await _two_requests(harness)
+    size = (120, 36)
+    async with (
+        lead.run_test(size=size) as lp,
+        bob.run_test(size=size) as bp,
+        carol.run_test(size=size) as cp,
+    ):
+        lscreen, cscreen = screen_of(lead), screen_of(carol)
+        await until(lp, lambda: lscreen.room.driving, what="alice to drive")
+        await until(lp, lambda: len(lscreen.room.users()) == 3, what="all three in")
+        await _request(bp, bob, "read the logs")
+        await _request(cp, carol, "restart the worker")
+        await until(lp, lambda: len(requests_for_me(lscreen.room)) == 2, what="two requests")
+        banner = render_request(lscreen.room, chord=True).plain
+        assert "bob" in banner and "+1 more" in banner
+
+        # Two wait: ctrl+] g asks which one, listing who and why.
+        await lp.press("ctrl+right_square_bracket", "g")
+        await until(lp, lambda: isinstance(lead.screen, PickRequestScreen), what="picker")
+        picker = lead.screen
+        assert isinstance(picker, PickRequestScreen)
+        options = picker.query_one(OptionList)
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(2)]
+        assert labels == ["bob: read the logs", "carol: restart the worker"]
+        await lp.press("down", "enter")
+        await until(cp, lambda: cscreen.room.driving, what="carol to drive")
+        await until(lp, lambda: lscreen.room.driver_name == "carol", what="alice sees carol")
+        assert [r.user for r in lscreen.room.requests] == ["bob"]  # bob still waits
+
+        await type_text(cp, "echo carol-$((3*3))")
+        await cp.press("enter")
+        await until(lp, lambda: "carol-9" in terminal_text(lead), what="carol's echo")
+
+
+async def test_lead_picks_which_request_to_deny_with_a_reason(harness: Harness) -> None:
+    _, (lead, bob, carol) = await _two_requests(harness)
+    size = (120, 36)
+    async with (
+        lead.run_test(size=size) as lp,
+        bob.run_test(size=size) as bp,
+        carol.run_test(size=size) as cp,
+    ):
+        lscreen, bscreen, cscreen = screen_of(lead), screen_of(bob), screen_of(carol)
+        await until(lp, lambda: lscreen.room.driving, what="alice to drive")
+        await until(lp, lambda: len(lscreen.room.users()) == 3, what="all three in")
+        await _request(bp, bob, "read the logs")
+        await _request(cp, carol, "restart the worker")
+        await until(lp, lambda: len(requests_for_me(lscreen.room)) == 2, what="two requests")
+
+        # Escape cancels: nothing is answered.
+        await lp.press("ctrl+right_square_bracket", "n")
+        await until(lp, lambda: isinstance(lead.screen, PickRequestScreen), what="picker")
+        await lp.press("escape")
+        await until(lp, lambda: lead.screen is lscreen, what="picker closed")
+        await lp.pause(0.2)
+        assert len(lscreen.room.requests) == 2
+
+        # Pick carol (Enter), then the reason (Enter sends the deny).
+        await lp.press("ctrl+right_square_bracket", "n")
+        await until(lp, lambda: isinstance(lead.screen, PickRequestScreen), what="picker")
+        await lp.press("down", "enter")
+        await type_text(lp, "wait for the rollback")
+        await lp.press("enter")
+        await until(cp, lambda: not cscreen.room.has_requested, what="carol answered")
+        await until(
+            cp,
+            lambda: any("wait for the rollback" in n.message for n in carol._notifications),
+            what="the reason at carol",
+        )
+        assert not cscreen.room.driving
+        assert bscreen.room.has_requested, "bob's request still waits"
+        await until(lp, lambda: [r.user for r in lscreen.room.requests] == ["bob"], what="bob")
+
+        # One request left: ctrl+] n denies it at once, as before.
+        await lp.press("ctrl+right_square_bracket", "n")
+        await until(bp, lambda: not bscreen.room.has_requested, what="bob answered")
+        assert not isinstance(lead.screen, PickRequestScreen)

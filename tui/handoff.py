@@ -1,7 +1,9 @@
-"""Control hand-off: asking for control with a reason, and the request shown to deciders."""
+"""Control hand-off: asking for control with a reason, the request shown to deciders,
+and, when several wait, the dialog where a decider picks which one to answer."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -11,9 +13,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, OptionList, Static
+from textual.widgets.option_list import Option
 
-from tui.room import Room
+from tui.room import Request, Room
 
 HERE = Path(__file__).parent  # CSS paths must not follow subclasses into other packages
 
@@ -55,6 +58,91 @@ class RequestControlScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+def requests_for_me(room: Room) -> list[Request]:
+    """Every request this client may answer, oldest first (the relay's order)."""
+    if not room.may_decide:
+        return []
+    return [r for r in room.requests if r.id != room.you]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the decider picked in :class:`PickRequestScreen`."""
+
+    request: Request
+    reason: str = ""  # a deny's optional reason, sent to the requester
+
+
+def request_label(request: Request) -> Text:
+    text = Text()
+    text.append(request.user, style="bold")
+    text.append(": ")
+    text.append(request.reason or "no reason given", style="italic")
+    return text
+
+
+class PickRequestScreen(ModalScreen[Answer | None]):
+    """Several requests wait: pick the one to grant, or to deny (with an optional reason).
+
+    Dismisses with an :class:`Answer`, or ``None`` when cancelled.
+    """
+
+    CSS_PATH = HERE / "handoff.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, requests: list[Request], *, deny: bool) -> None:
+        super().__init__(id="pick-request")
+        self.requests = list(requests)
+        self.deny = deny
+
+    def compose(self) -> ComposeResult:
+        verb = "deny" if self.deny else "grant"
+        with Vertical(id="pick-dialog"):
+            yield Label(f"{len(self.requests)} requests for control", id="pick-title")
+            yield Label(f"Pick the one to {verb} (↑/↓, Enter).", id="pick-hint")
+            yield OptionList(
+                *(Option(request_label(r), id=r.id) for r in self.requests), id="pick-list"
+            )
+            if self.deny:
+                yield Input(placeholder="reason for the denial (optional)", id="pick-reason")
+            with Horizontal(id="pick-buttons"):
+                yield Button(verb.capitalize(), variant="primary", id="pick-send")
+                yield Button("Cancel", id="pick-cancel")
+
+    def on_mount(self) -> None:
+        options = self.query_one("#pick-list", OptionList)
+        options.highlighted = 0
+        options.focus()
+
+    def _picked(self) -> Request | None:
+        index = self.query_one("#pick-list", OptionList).highlighted
+        if index is None or not 0 <= index < len(self.requests):
+            return None
+        return self.requests[index]
+
+    @on(OptionList.OptionSelected, "#pick-list")
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if self.deny:
+            self.query_one("#pick-reason", Input).focus()  # then Enter there denies
+            return
+        self._send()
+
+    @on(Input.Submitted, "#pick-reason")
+    @on(Button.Pressed, "#pick-send")
+    def _send(self) -> None:
+        request = self._picked()
+        if request is None:
+            self.notify("pick a request first", severity="warning")
+            return
+        reason = self.query_one("#pick-reason", Input).value.strip() if self.deny else ""
+        self.dismiss(Answer(request, reason))
+
+    @on(Button.Pressed, "#pick-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 def render_request(room: Room, chord: bool) -> Text:
     """The banner a decider sees while a request waits."""
     request = room.pending_for_me()
@@ -70,9 +158,9 @@ def render_request(room: Room, chord: bool) -> Text:
     text.append(" grant  ")
     text.append(f"{prefix}n", style="bold reverse")
     text.append(" deny")
-    more = len([r for r in room.requests if r.id != room.you]) - 1
+    more = len(requests_for_me(room)) - 1
     if more > 0:
-        text.append(f"   (+{more} more)", style="dim")
+        text.append(f"   (+{more} more: g/n to pick one)", style="dim")
     return text
 
 
@@ -105,8 +193,8 @@ press the letter alone.
 
   [b]c[/b]  chat (Esc returns to the terminal)
   [b]r[/b]  request control, or release it while driving
-  [b]g[/b]  grant the pending request (lead or driver)
-  [b]n[/b]  deny the pending request (lead or driver)
+  [b]g[/b]  grant the pending request (lead or driver); pick one if several
+  [b]n[/b]  deny the pending request (lead or driver); pick one, give a reason
   [b]t[/b]  take control back (lead)
   [b]d[/b]  leave the session
   [b]a[/b]  request access (a role for a while, with a reason)

@@ -25,10 +25,17 @@ from relay.protocol import Snapshot
 from tui.access import AccessAsk
 from tui.access_screens import DecideAccessScreen, Decision, RequestAccessScreen
 from tui.chat import ChatPane
-from tui.handoff import HelpScreen, RequestBanner, RequestControlScreen
+from tui.handoff import (
+    Answer,
+    HelpScreen,
+    PickRequestScreen,
+    RequestBanner,
+    RequestControlScreen,
+    requests_for_me,
+)
 from tui.participants import ParticipantsPane
 from tui.paused import PausedBanner
-from tui.room import ChatLine, Link, Room
+from tui.room import ChatLine, Link, Request, Room
 from tui.session_link import Connector, SessionLink
 from tui.status import StatusBar
 from tui.terminal_view import TerminalView
@@ -362,18 +369,35 @@ class SessionScreen(Screen[None]):
             await self.link.send({"type": "request_control", "reason": reason})
 
     async def action_grant(self) -> None:
-        request = self.room.pending_for_me()
-        if request is None:
-            self.notify("no request to grant")
-            return
-        await self.link.send({"type": "grant", "id": request.id})
+        await self._answer(deny=False)
 
     async def action_deny(self) -> None:
-        request = self.room.pending_for_me()
-        if request is None:
-            self.notify("no request to deny")
+        await self._answer(deny=True)
+
+    async def _answer(self, *, deny: bool) -> None:
+        """One request waits: answer it at once. Several: let the decider pick one."""
+        waiting = requests_for_me(self.room)
+        if not waiting:
+            self.notify(f"no request to {'deny' if deny else 'grant'}")
             return
-        await self.link.send({"type": "deny", "id": request.id, "reason": ""})
+        if len(waiting) == 1:
+            await self._send_answer(Answer(waiting[0]), deny=deny)
+            return
+        self._pick_request(waiting, deny)
+
+    @work
+    async def _pick_request(self, waiting: list[Request], deny: bool) -> None:
+        answer = await self.app.push_screen_wait(PickRequestScreen(waiting, deny=deny))
+        if answer is not None:
+            await self._send_answer(answer, deny=deny)
+
+    async def _send_answer(self, answer: Answer, *, deny: bool) -> None:
+        if deny:
+            message = {"type": "deny", "id": answer.request.id, "reason": answer.reason}
+        else:
+            message = {"type": "grant", "id": answer.request.id}
+        if not await self.link.send(message):
+            self.notify("not connected: answer not sent", severity="warning")
 
     async def action_take(self) -> None:
         await self.link.send({"type": "take"})
