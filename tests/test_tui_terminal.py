@@ -238,6 +238,71 @@ async def test_smaller_window_is_cropped_with_a_marker() -> None:
         assert "cropped" in view.crop_note()
 
 
+def cursor_cell(strip_segments: object) -> int | None:
+    """The column drawn in reverse video (the cursor), if any."""
+    x = 0
+    for seg in strip_segments:  # type: ignore[attr-defined]
+        if seg.style is not None and seg.style.reverse:
+            return x
+        x += seg.cell_length
+    return None
+
+
+async def test_narrow_window_crop_follows_the_cursor_sideways() -> None:
+    app = TermApp(cols=100, rows=4)
+    async with app.run_test(size=(70, 5)) as pilot:
+        view = app.view
+        digits = "".join(str(i % 10) for i in range(100))
+        view.write(b"\x1b[?25h" + digits[:90].encode() + b"\r\n" + digits.encode())
+        view.write(b"\x1b[1;91H")  # the cursor after the 90 digits of row 0, column 90
+        await settle(pilot)
+        assert view.model.cursor == (90, 0)
+        # Columns 22-91 are shown: the cursor sits one cell before the right edge.
+        row = text_of(view.render_line(0))
+        assert len(row) == 70
+        assert row.startswith("◂"), "a row cut on the left is marked"
+        assert row[1:68] == digits[23:90]
+        assert cursor_cell(view.render_line(0)) == 68
+        full = text_of(view.render_line(1))
+        assert full == "◂" + digits[23:91] + "▸"
+        marker = text_of(view.render_line(4))
+        assert "✂" in marker and "23 columns on the left, 9 on the right" in marker
+
+        # Moving within the view does not scroll it.
+        view.write(b"\x1b[10D")  # ten columns left: column 80
+        await settle(pilot)
+        assert text_of(view.render_line(1)) == full
+        assert cursor_cell(view.render_line(0)) == 58
+
+        # To the far right: the last column is shown, with no ▸.
+        view.write(b"\x1b[2;100H")
+        await settle(pilot)
+        assert view.model.cursor == (99, 1)
+        assert text_of(view.render_line(1)) == "◂" + digits[31:100]
+        assert cursor_cell(view.render_line(1)) == 69
+        assert "31 columns on the left hidden" in text_of(view.render_line(4))
+
+        # Back to the start of the line: the left part again, marked ▸ as before.
+        view.write(b"\r")
+        await settle(pilot)
+        assert text_of(view.render_line(1)) == digits[:69] + "▸"
+        assert cursor_cell(view.render_line(1)) == 0
+        marker = text_of(view.render_line(4))
+        assert "31 columns hidden" in marker and "left" not in marker
+
+
+async def test_sideways_crop_keeps_wide_characters_whole_width() -> None:
+    app = TermApp(cols=40, rows=3)
+    async with app.run_test(size=(15, 4)) as pilot:
+        view = app.view
+        view.write("中文".encode() * 9)  # 36 cells; the cursor ends at column 36
+        await settle(pilot)
+        for y in range(3):
+            assert view.render_line(y).cell_length == 15
+        assert text_of(view.render_line(0)).startswith("◂")
+        assert cursor_cell(view.render_line(0)) == 13
+
+
 async def test_larger_window_shows_the_pty_edge() -> None:
     app = TermApp(cols=20, rows=4)
     async with app.run_test(size=(30, 6)) as pilot:

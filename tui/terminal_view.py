@@ -13,8 +13,9 @@ instead of replaying megabytes of scrolled-away text.
 
 When this window is smaller than the shared PTY (a viewer whose terminal is
 smaller than the driver's), the screen is cropped, never reflowed: the rows
-around the cursor are shown, a ``▸`` marks rows cut on the right, and the last
-row says what is hidden.
+and columns around the cursor are shown (the cursor stays in view, the columns
+scroll only when it would leave them), a ``▸`` marks rows cut on the right, a
+``◂`` rows cut on the left, and the last row says what is hidden.
 
 While this client drives, every key goes to the shell (:mod:`tui.keys`);
 ``ctrl+]`` starts the escape chord whose next key goes to the window instead.
@@ -164,6 +165,7 @@ class TerminalView(Widget, can_focus=True):
         self._strips: dict[int, Strip] = {}
         self._cursor_row: int | None = None
         self._top = 0
+        self._left = 0  # the first model column shown (cropping follows the cursor)
         self._flush_timer: Timer | None = None
         self._resize_timer: Timer | None = None
         self._last_frame = 0.0
@@ -243,9 +245,9 @@ class TerminalView(Widget, can_focus=True):
         self._cursor_row = cursor_y
         for y in rows:
             self._strips.pop(y, None)
-        top = self._view_top()
-        if top != self._top:
-            self._top = top
+        top, left = self._view_top(), self._view_left()
+        if (top, left) != (self._top, self._left):
+            self._top, self._left = top, left
             self.refresh()
             return
         width = self.size.width
@@ -259,6 +261,7 @@ class TerminalView(Widget, can_focus=True):
         self._strips.clear()
         self._cursor_row = self.model.cursor[1]
         self._top = self._view_top()
+        self._left = self._view_left()
         self.refresh()
 
     # ------------------------------------------------------------ geometry
@@ -291,8 +294,33 @@ class TerminalView(Widget, can_focus=True):
         cursor_y = self.model.cursor[1]
         return max(0, min(self.model.rows - rows, cursor_y - rows + 1))
 
+    def _view_left(self) -> int:
+        """The first model column shown: it moves only to keep the cursor in view.
+
+        When the shell is wider than the pane, a row cut on the left shows ``◂``
+        in its first cell and one cut on the right ``▸`` in its last, so the
+        cursor is kept off the cells those markers may cover.
+        """
+        width = self.size.width
+        cols = self.model.cols
+        if cols <= width:
+            return 0
+        last = cols - width  # the largest useful offset: the right edge in view
+        cursor_x = self.model.cursor[0]
+        if width < 3:  # no room for markers around the cursor
+            return min(last, cursor_x)
+        left = min(self._left, last)
+        lowest = left + 1 if left > 0 else left  # first column not under a ◂
+        highest = left + width - 1 if left == last else left + width - 2  # nor under a ▸
+        if cursor_x < lowest:
+            left = cursor_x - 1 if cursor_x > 1 else 0
+        elif cursor_x > highest:
+            left = cursor_x - width + 2
+        return max(0, min(last, left))
+
     def on_resize(self, event: events.Resize) -> None:
         self._top = self._view_top()
+        self._left = self._view_left()
         self.refresh()
         if self._resize_timer is not None:
             self._resize_timer.stop()
@@ -332,19 +360,35 @@ class TerminalView(Widget, can_focus=True):
         if row >= model.rows:
             return Strip([Segment(" " * width, OUTSIDE)], width)
         strip = self._model_strip(row).apply_style(base)
-        if model.cols >= width:
-            strip = strip.crop(0, width)
-            if model.cols > width and model.line_text(row)[width - 1 :].strip():
-                strip = strip.crop(0, width - 1)
-                strip = Strip([*strip, Segment("▸", MARKER)], width)
+        if model.cols < width:
+            return Strip([*strip, Segment(" " * (width - model.cols), OUTSIDE)], width)
+        left = self._left
+        end = left + width
+        strip = strip.crop(left, end)
+        if model.cols == width:
             return strip
-        return Strip([*strip, Segment(" " * (width - model.cols), OUTSIDE)], width)
+        cells = model.line_cells(row)
+        segments = list(strip)
+        if left > 0 and any(cell.data.strip() for cell in cells[: left + 1]):
+            segments = [Segment("◂", MARKER), *Strip(segments, width).crop(1, width)]
+        if end < model.cols and any(cell.data.strip() for cell in cells[end - 1 :]):
+            segments = [*Strip(segments, width).crop(0, width - 1), Segment("▸", MARKER)]
+        return Strip(segments, width)
 
     def _marker_line(self, width: int) -> Strip:
         hidden = []
-        width_now = self.size.width
-        if self.model.cols > width_now:
-            hidden.append(f"{self.model.cols - width_now + 1} columns")
+        cols = self.model.cols
+        if cols > width:
+            left = self._left
+            # The columns past the window, plus the ones the ◂ / ▸ markers cover.
+            on_left = left + 1 if left > 0 else 0
+            on_right = cols - (left + width) + 1 if left + width < cols else 0
+            if not on_left:
+                hidden.append(f"{on_right} columns")
+            elif not on_right:
+                hidden.append(f"{on_left} columns on the left")
+            else:
+                hidden.append(f"{on_left} columns on the left, {on_right} on the right")
         if self.model.rows > self._view_rows():
             hidden.append(f"{self.model.rows - self._view_rows()} rows")
         text = (
