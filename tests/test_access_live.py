@@ -190,10 +190,8 @@ async def test_four_eyes_end_action_ends_the_session(tmp_path: Path) -> None:
 
 async def test_kill_switch_closes_the_channel_and_seals_the_recording(tmp_path: Path) -> None:
     from relay.chain import verify_file
-    from relay.recording import recorder_factory
 
-    async with running_relay(tmp_path) as h:
-        h.relay.recorder_factory = recorder_factory(h.data_dir / "recordings", h.relay.signing_key)
+    async with running_relay(tmp_path, recordings=True) as h:
         session = await h.open()
         lead = await h.joined("alice", session)
         viewers = [await h.joined("bob", session), await h.joined("carol", session)]

@@ -8,7 +8,6 @@ from pathlib import Path
 from relay.audit import read_events
 from relay.chain import verify_file
 from relay.protocol import Snapshot
-from relay.recording import recorder_factory
 from tests.harness import Harness, read_until, running_relay
 
 TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"  # a well-formed, fake GitHub token
@@ -26,8 +25,7 @@ def audit_text(h: Harness) -> str:
 async def test_viewers_and_the_recording_see_stars_the_driver_sees_the_secret(
     tmp_path: Path,
 ) -> None:
-    async with running_relay(tmp_path) as h:
-        h.relay.recorder_factory = recorder_factory(h.data_dir / "recordings", h.relay.signing_key)
+    async with running_relay(tmp_path, recordings=True) as h:
         session = await h.open()
         lead = await h.joined("alice", session)
         viewer = await h.joined("bob", session)
@@ -72,8 +70,7 @@ async def test_viewers_and_the_recording_see_stars_the_driver_sees_the_secret(
 async def test_a_password_typed_at_a_sudo_prompt_is_never_recorded_or_shown(
     tmp_path: Path,
 ) -> None:
-    async with running_relay(tmp_path) as h:
-        h.relay.recorder_factory = recorder_factory(h.data_dir / "recordings", h.relay.signing_key)
+    async with running_relay(tmp_path, recordings=True) as h:
         session = await h.open()
         lead = await h.joined("alice", session)
         viewer = await h.joined("bob", session)
