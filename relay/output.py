@@ -48,10 +48,10 @@ class SessionOutput:
         return self.stream.start <= offset <= self.stream.end
 
     def append(self, data: bytes) -> None:
-        """The hot path: keep the bytes, and make sure the model never loses any."""
-        if self.stream.start_after(len(data)) > self._model_cursor:
-            self._skip_model(self.stream.start_after(len(data)))
+        """The hot path: keep the bytes; a model left behind the buffer skips ahead."""
         self.stream.append(data)
+        if self.stream.start > self._model_cursor:
+            self._skip_model(self.stream.start)
         self._wake.set()
 
     def resize(self, cols: int, rows: int) -> None:
