@@ -32,6 +32,7 @@ import codecs
 import json
 import time
 from collections.abc import Callable
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,10 @@ class Recording:
     def _line(self, code: str, data: str, now: float) -> None:
         interval = max(0.0, now - self._last)
         self._last = max(self._last, now)
-        self._chain.append(f"[{interval:.6f}, {_dumps(code)}, {_dumps(data)}]", now)
+        # ASCII-escaped JSON: twice as fast to encode as UTF-8 JSON (json's C encoder),
+        # and it is on the output hot path; readers decode both alike.
+        line = f"[{interval:.6f}, {encode_basestring_ascii(code)}, {encode_basestring_ascii(data)}]"
+        self._chain.append(line, now)
 
     def output(self, data: bytes, now: float) -> None:
         """Coalesce output for up to ``COALESCE_SECONDS``: a flood becomes a few large
