@@ -88,7 +88,7 @@ class LiveSession:
         self.clock = clock
         self.output = SessionOutput(output_buffer, cols, rows)
         self.raw = (
-            SessionOutput(output_buffer, cols, rows, base=RAW_BASE)
+            SessionOutput(output_buffer, cols, rows, base=RAW_BASE, lazy=True)
             if patterns is not None and driver_sees_raw
             else None
         )
@@ -110,12 +110,8 @@ class LiveSession:
 
     def start(self, shell: Shell) -> None:
         self.shell = shell
-        outputs = [self.output, *([self.raw] if self.raw else [])]
         self._tasks = [
-            *(
-                asyncio.create_task(out.feed_model(), name=f"model-{self.session_id}")
-                for out in outputs
-            ),
+            asyncio.create_task(self.output.feed_model(), name=f"model-{self.session_id}"),
             asyncio.create_task(self._tick(), name=f"tick-{self.session_id}"),
         ]
 

@@ -35,8 +35,11 @@ RAW_BASE = 1 << 62  # offsets of the raw (driver's) stream start here
 class SessionOutput:
     """An offset-addressed output stream plus its lazily fed terminal model."""
 
-    def __init__(self, capacity: int, cols: int, rows: int, base: int = 0) -> None:
+    def __init__(
+        self, capacity: int, cols: int, rows: int, base: int = 0, lazy: bool = False
+    ) -> None:
         self.stream = OutputStream(capacity, base)
+        self.lazy = lazy  # fed only when a snapshot is asked for (see snapshot())
         self.model = TerminalModel(cols, rows)
         self._model_cursor = base
         self.skips = 0
@@ -52,7 +55,8 @@ class SessionOutput:
         self.stream.append(data)
         if self.stream.start > self._model_cursor:
             self._skip_model(self.stream.start)
-        self._wake.set()
+        if not self.lazy:
+            self._wake.set()
 
     def resize(self, cols: int, rows: int) -> None:
         """The PTY changed size: the model follows at this point of the stream."""
@@ -60,7 +64,17 @@ class SessionOutput:
         self._wake.set()
 
     def snapshot(self) -> tuple[int, int, int, bytes]:
-        """The screen at the model's position; the client continues from there."""
+        """The screen at the model's position; the client continues from there.
+
+        A lazy output (the driver's raw stream, whose snapshots are needed only
+        when control changes hands) catches its model up first, instead of
+        feeding it all along: that halves the model's share of a flood.
+        """
+        if self.lazy:
+            while self._model_cursor < self.stream.end or self._resizes:
+                if self.stream.end - self._model_cursor > 4 * MODEL_TAIL:
+                    self._skip_model(self.stream.end - MODEL_TAIL)
+                self._feed_slice()
         return self._model_cursor, self.model.cols, self.model.rows, self.model.snapshot()
 
     @property

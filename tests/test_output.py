@@ -22,3 +22,20 @@ async def test_the_raw_stream_lives_in_its_own_offsets() -> None:
     masked.append(b"abc")
     assert raw.holds(RAW_BASE + 3) and not masked.holds(RAW_BASE + 3)
     assert masked.holds(3) and not raw.holds(3)
+
+
+async def test_a_lazy_output_catches_its_model_up_when_asked_for_a_snapshot() -> None:
+    from relay.terminal import TerminalModel
+
+    lazy = SessionOutput(capacity=1 << 20, cols=40, rows=5, base=RAW_BASE, lazy=True)
+    stream = b"".join(b"\x1b[3%dmline %d\x1b[0m\r\n" % (i % 8, i) for i in range(300))
+    for i in range(0, len(stream), 1000):
+        lazy.append(stream[i : i + 1000])
+    assert lazy.model_lag == len(stream)  # nothing fed until needed
+    offset, cols, rows, snapshot = lazy.snapshot()
+    assert offset == RAW_BASE + len(stream) and lazy.model_lag == 0
+    fresh = TerminalModel(cols, rows)
+    fresh.feed(stream)
+    rebuilt = TerminalModel(cols, rows)
+    rebuilt.feed(snapshot)
+    assert rebuilt.display() == fresh.display()
