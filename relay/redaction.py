@@ -975,9 +975,18 @@ class OutputMasker:
         if self.private_key_blocks:
             hold = min(hold, self._key_blocks(whole, base, final, spans))
 
+        seen: dict[tuple[bool, bytes], bool] = {}  # each literal is looked for once per frame
+
+        def present(lowered: bool, literal: bytes, subject: bytes) -> bool:
+            key = (lowered, literal)
+            if key not in seen:
+                seen[key] = literal in subject
+            return seen[key]
+
         for priority, pattern in enumerate(self.patterns):
             subject = lower if pattern._lowered else whole
-            if pattern.triggers and not any(t in subject for t in pattern.triggers):
+            lowered = pattern._lowered
+            if pattern.triggers and not any(present(lowered, t, subject) for t in pattern.triggers):
                 continue  # no match is possible in this text (candidates are checked below)
             group = pattern._group
             for full in pattern._full:
