@@ -44,8 +44,30 @@ class Grant:
     def covers(self, session: str, target: str) -> bool:
         return self.session in (None, session) and self.target in (None, target)
 
+    @property
+    def scope(self) -> str:
+        if self.session:
+            return f"session {self.session}"
+        if self.target:
+            return f"target {self.target}"
+        return "every session"
+
     def public(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_public(cls, data: dict[str, Any]) -> Grant:
+        """Read a grant back from its ``public()`` form (what clients receive)."""
+        return cls(
+            str(data["id"]),
+            str(data["user"]),
+            parse_grant_role(str(data["role"])),
+            data.get("session"),
+            data.get("target"),
+            float(data["expires_at"]),
+            str(data.get("granted_by", "")),
+            str(data.get("reason", "")),
+        )
 
 
 @dataclass(frozen=True)
@@ -59,8 +81,24 @@ class AccessRequest:
     reason: str
     at: float
 
+    @property
+    def scope(self) -> str:
+        return f"session {self.session}" if self.session else "any session"
+
     def public(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_public(cls, data: dict[str, Any]) -> AccessRequest:
+        """Read a request back from its ``public()`` form (what clients receive)."""
+        return cls(
+            str(data["id"]),
+            str(data["user"]),
+            parse_grant_role(str(data["role"])),
+            data.get("session"),
+            str(data.get("reason", "")),
+            float(data.get("at") or 0.0),
+        )
 
 
 def join_role(role: GrantRole) -> Role:

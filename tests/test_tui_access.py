@@ -325,3 +325,37 @@ async def test_lead_answers_access_requests_in_the_lobby(harness: Harness, tmp_p
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, SessionScreen), what="session")
         await until(pilot, lambda: screen_of(app).room.driving, what="alice drives")
+
+
+def test_access_state_follows_expiry_and_requests_closed_by_another_lead() -> None:
+    from tui.access import Access
+
+    grant = {
+        "id": "g1",
+        "user": "bob",
+        "role": "driver",
+        "session": "s1",
+        "target": None,
+        "expires_at": 1000.0,
+        "granted_by": "alice",
+        "reason": "INC-1",
+    }
+    mine = Access(user="bob")
+    mine.apply({"type": "access_granted", "grant": grant}, now=900.0)
+    assert [g.id for g in mine.mine(900.0)] == ["g1"]
+    notice = mine.apply({"type": "access_expired", "grant": grant}, now=1000.0)
+    assert notice is not None and "ended" in notice.text and mine.grants == {}
+
+    lead = Access(user="carol", lead=True)
+    request = {
+        "id": "r1",
+        "user": "bob",
+        "role": "driver",
+        "session": None,
+        "reason": "INC-2",
+        "at": 1.0,
+    }
+    lead.apply({"type": "access_request", "request": request}, now=1.0)
+    assert [r.id for r in lead.to_decide()] == ["r1"]
+    lead.apply({"type": "access_request_closed", "id": "r1", "approved": True, "by": "alice"}, 2.0)
+    assert lead.to_decide() == []

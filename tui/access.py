@@ -6,11 +6,11 @@ Built only from what the relay says (``access``, ``access_granted``,
 the panes' logic is testable without a relay. :meth:`Access.apply` returns the
 line to show the user when a message deserves one; time is passed in.
 
-The relay tells nobody when a grant runs out on its own, so grants whose
-``expires_at`` has passed are dropped here by the clock (:meth:`Access.expire`).
-The relay does not tell one lead when another lead decides a request either:
-a lead's list is refreshed with ``access_list`` (the screens ask for it when
-the list is opened).
+The relay says when a grant runs out (``access_expired``) and tells every lead
+when a request is answered (``access_request_closed``); grants are also dropped
+here by the clock (:meth:`Access.expire`), so the countdown never shows a
+negative time between the expiry and the relay's message. The types are the
+relay's own (:class:`relay.access.Grant`, :class:`relay.access.AccessRequest`).
 """
 
 from __future__ import annotations
@@ -18,70 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from relay.access import AccessRequest, Grant
 from relay.config import parse_duration
 
 ROLES = ("viewer", "driver", "reviewer")
 DEFAULT_TTL = "30m"
-
-
-@dataclass(frozen=True)
-class AccessGrant:
-    id: str
-    user: str
-    role: str
-    session: str | None
-    target: str | None
-    expires_at: float
-    granted_by: str
-    reason: str
-
-    @classmethod
-    def parse(cls, data: dict[str, Any]) -> AccessGrant:
-        return cls(
-            str(data["id"]),
-            str(data["user"]),
-            str(data["role"]),
-            data.get("session"),
-            data.get("target"),
-            float(data["expires_at"]),
-            str(data.get("granted_by", "")),
-            str(data.get("reason", "")),
-        )
-
-    @property
-    def scope(self) -> str:
-        if self.session:
-            return f"session {self.session}"
-        if self.target:
-            return f"target {self.target}"
-        return "every session"
-
-
-@dataclass(frozen=True)
-class AccessAsk:
-    """An access request (``AccessRequest`` on the relay)."""
-
-    id: str
-    user: str
-    role: str
-    session: str | None
-    reason: str
-    at: float
-
-    @classmethod
-    def parse(cls, data: dict[str, Any]) -> AccessAsk:
-        return cls(
-            str(data["id"]),
-            str(data["user"]),
-            str(data["role"]),
-            data.get("session"),
-            str(data.get("reason", "")),
-            float(data.get("at") or 0.0),
-        )
-
-    @property
-    def scope(self) -> str:
-        return f"session {self.session}" if self.session else "any session"
 
 
 @dataclass(frozen=True)
@@ -117,8 +58,8 @@ class Access:
 
     user: str = ""
     lead: bool = False  # a relay-wide lead: sees and decides everyone's requests
-    grants: dict[str, AccessGrant] = field(default_factory=dict)
-    requests: dict[str, AccessAsk] = field(default_factory=dict)
+    grants: dict[str, Grant] = field(default_factory=dict)
+    requests: dict[str, AccessRequest] = field(default_factory=dict)
 
     # ------------------------------------------------------------ updates
 
@@ -128,13 +69,13 @@ class Access:
         if kind == "access":
             self.grants = {}
             for data in message.get("grants", []):
-                self._add_grant(AccessGrant.parse(data))
+                self._add_grant(Grant.from_public(data))
             self.requests = {
-                r.id: r for r in (AccessAsk.parse(d) for d in message.get("requests", []))
+                r.id: r for r in (AccessRequest.from_public(d) for d in message.get("requests", []))
             }
             return None
         if kind == "access_granted":
-            grant = AccessGrant.parse(message["grant"])
+            grant = Grant.from_public(message["grant"])
             self._add_grant(grant)
             if grant.user == self.user:
                 return Notice(
@@ -149,7 +90,7 @@ class Access:
             by = message.get("by")
             return Notice("Access revoked", f"by {by}" if by else "revoked", "warning")
         if kind == "access_request":
-            ask = AccessAsk.parse(message["request"])
+            ask = AccessRequest.from_public(message["request"])
             self.requests[ask.id] = ask
             if ask.user == self.user:
                 return None
@@ -159,19 +100,27 @@ class Access:
                 "warning",
             )
         if kind == "access_requested":
-            ask = AccessAsk.parse(message["request"])
+            ask = AccessRequest.from_public(message["request"])
             self.requests[ask.id] = ask
             return Notice("Access requested", f"asked the leads for {ask.role}; waiting…")
+        if kind == "access_expired":
+            grant = Grant.from_public(message["grant"])
+            if self.grants.pop(grant.id, None) is None:
+                return None
+            return Notice("Access expired", f"{grant.role} on {grant.scope} ended", "warning")
+        if kind == "access_request_closed":
+            self.requests.pop(str(message.get("id")), None)
+            return None
         if kind == "access_decided":
             self.requests.pop(str(message.get("id")), None)
             if message.get("grant"):
-                self._add_grant(AccessGrant.parse(message["grant"]))
+                self._add_grant(Grant.from_public(message["grant"]))
             return None
         if kind == "access_decision":
             self.requests.pop(str(message.get("id")), None)
             by = message.get("by", "?")
             if message.get("approved") and message.get("grant"):
-                parsed = AccessGrant.parse(message["grant"])
+                parsed = Grant.from_public(message["grant"])
                 self._add_grant(parsed)
                 left = format_left(parsed.expires_at - now)
                 return Notice("Access approved", f"{by} approved {parsed.role} for {left}")
@@ -179,7 +128,7 @@ class Access:
             return Notice("Access denied", f"{by} denied your request: {reason}", "warning")
         return None
 
-    def _add_grant(self, grant: AccessGrant) -> None:
+    def _add_grant(self, grant: Grant) -> None:
         if grant.user == self.user:
             self.grants[grant.id] = grant
 
@@ -190,13 +139,13 @@ class Access:
 
     # ------------------------------------------------------------ questions
 
-    def mine(self, now: float) -> list[AccessGrant]:
+    def mine(self, now: float) -> list[Grant]:
         """Your live grants, soonest to expire first."""
         return sorted(
             (g for g in self.grants.values() if g.expires_at > now), key=lambda g: g.expires_at
         )
 
-    def to_decide(self) -> list[AccessAsk]:
+    def to_decide(self) -> list[AccessRequest]:
         """Requests from others a relay-wide lead may answer, oldest first."""
         if not self.lead:
             return []
@@ -204,6 +153,6 @@ class Access:
             (r for r in self.requests.values() if r.user != self.user), key=lambda r: r.at
         )
 
-    def asked(self) -> list[AccessAsk]:
+    def asked(self) -> list[AccessRequest]:
         """Your own requests still waiting."""
         return [r for r in self.requests.values() if r.user == self.user]

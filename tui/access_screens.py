@@ -18,7 +18,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet
 
-from tui.access import DEFAULT_TTL, ROLES, AccessAsk, format_left, parse_ttl
+from relay.access import AccessRequest
+from tui.access import DEFAULT_TTL, ROLES, format_left, parse_ttl
 
 HERE = Path(__file__).parent  # CSS paths must not follow subclasses into other packages
 
@@ -109,7 +110,7 @@ class DecideAccessScreen(ModalScreen[Decision | None]):
     CSS_PATH = HERE / "access_screens.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Later")]
 
-    def __init__(self, ask: AccessAsk, more: int = 0) -> None:
+    def __init__(self, ask: AccessRequest, more: int = 0) -> None:
         super().__init__(id="decide-access")
         self.ask = ask
         self.more = more

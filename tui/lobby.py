@@ -24,7 +24,8 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 from websockets.exceptions import ConnectionClosed
 
-from tui.access import Access, AccessAsk, format_left
+from relay.access import AccessRequest
+from tui.access import Access, format_left
 from tui.access_screens import DecideAccessScreen, Decision, RequestAccessScreen
 from tui.client import RelayClient, RelayError
 
@@ -246,7 +247,7 @@ class LobbyScreen(Screen[None]):
             self._decide(ask, len(waiting) - 1)
 
     @work
-    async def _decide(self, ask: AccessAsk, more: int) -> None:
+    async def _decide(self, ask: AccessRequest, more: int) -> None:
         decision: Decision | None = await self.app.push_screen_wait(DecideAccessScreen(ask, more))
         if decision is None:
             return

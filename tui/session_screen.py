@@ -21,8 +21,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from relay.access import AccessRequest
 from relay.protocol import Snapshot
-from tui.access import AccessAsk
 from tui.access_screens import DecideAccessScreen, Decision, RequestAccessScreen
 from tui.chat import ChatPane
 from tui.handoff import (
@@ -65,6 +65,8 @@ ACCESS_MESSAGES = frozenset(
         "access_requested",
         "access_decided",
         "access_decision",
+        "access_expired",
+        "access_request_closed",
     }
 )
 PAUSED_HINT_EVERY = 3.0  # seconds between "input is paused" reminders while typing
@@ -436,7 +438,7 @@ class SessionScreen(Screen[None]):
         self._decide_access(waiting[0], len(waiting) - 1)
 
     @work
-    async def _decide_access(self, ask: AccessAsk, more: int) -> None:
+    async def _decide_access(self, ask: AccessRequest, more: int) -> None:
         decision: Decision | None = await self.app.push_screen_wait(DecideAccessScreen(ask, more))
         if decision is None:
             return
