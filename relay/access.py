@@ -145,12 +145,7 @@ class AccessBook:
     ) -> Grant:
         """Record a grant; refuse a TTL over the configured maximum for the role."""
         checked = parse_grant_role(role)
-        limit = self.max_ttl.get(checked, DEFAULT_MAX_TTL[checked])
-        if not 0 < ttl <= limit:
-            raise AccessError(
-                f"a {checked} grant lasts at most {_hours(limit)} on this relay "
-                f"(asked for {_hours(ttl)})"
-            )
+        self.check_ttl(checked, ttl, "grant")
         grant = Grant(
             secrets.token_hex(4),
             user,
@@ -163,6 +158,16 @@ class AccessBook:
         )
         self.grants[grant.id] = grant
         return grant
+
+    def check_ttl(self, role: str, ttl: float, what: str) -> None:
+        """Refuse a lifetime over the role's maximum (an invite for a lead counts as driver)."""
+        limited = "driver" if role == Role.LEAD.value else parse_grant_role(role)
+        limit = self.max_ttl.get(limited, DEFAULT_MAX_TTL[limited])
+        if not 0 < ttl <= limit:
+            raise AccessError(
+                f"a {role} {what} lasts at most {_hours(limit)} on this relay "
+                f"(asked for {_hours(ttl)})"
+            )
 
     def revoke(self, user: str, session: str | None = None) -> list[Grant]:
         """Remove ``user``'s grants (on ``session`` only, if given); return them."""

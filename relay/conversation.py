@@ -542,11 +542,8 @@ class Conversation:
         session = message["session"]
         if session not in self.relay.sessions:
             raise ProtocolError(ErrorCode.NO_SUCH_SESSION, f"no open session {session!r}")
-        limit_role = "driver" if role is Role.LEAD else role.value
         ttl = float(message["ttl"])
-        limit = self.relay.access.max_ttl.get(limit_role, 3600.0)
-        if not 0 < ttl <= limit:
-            raise AccessError(f"a {role.value} invite lasts at most {limit:g} s on this relay")
+        self.relay.access.check_ttl(role.value, ttl, "invite")
         name = message.get("name") or role.value
         if not NAME_PATTERN.fullmatch(name):
             raise AccessError(f"invite names are like user names (a-z, 0-9, . _ -), not {name!r}")

@@ -63,3 +63,12 @@ def test_requests_need_a_reason_and_are_taken_once() -> None:
     assert book.take_request(request.id) == request
     with pytest.raises(AccessError, match="no pending"):
         book.take_request(request.id)
+
+
+def test_invites_obey_the_same_maximum_lifetimes() -> None:
+    book = AccessBook(max_ttl={"viewer": 3600, "driver": 600, "reviewer": 7200})
+    book.check_ttl("viewer", 3600, "invite")
+    with pytest.raises(AccessError, match="lead invite lasts at most 10 min"):
+        book.check_ttl("lead", 601, "invite")  # a lead invite is limited like a driver grant
+    with pytest.raises(AccessError):
+        book.check_ttl("reviewer", -1, "invite")
