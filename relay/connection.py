@@ -64,7 +64,6 @@ class ClientLink:
         self._cursor: int | None = None  # None: the next output starts with a snapshot
         self._wake = asyncio.Event()
         self._closing: tuple[int, str] | None = None
-        self.resyncs = 0
         self.on_sent: Callable[[ClientLink], None] | None = None  # after each output frame
 
     # ------------------------------------------------------------ producers
@@ -155,8 +154,6 @@ class ClientLink:
 
     async def _send_snapshot(self, source: OutputSource) -> None:
         offset, cols, rows, data = source.snapshot()
-        if self._cursor is not None:
-            self.resyncs += 1
         self._cursor = offset
         await self._guard(self.ws.send(protocol.snapshot_frame(offset, cols, rows, data)))
 

@@ -13,11 +13,9 @@ from enum import StrEnum
 class ErrorCode(StrEnum):
     # framing and protocol
     BAD_FRAME = "bad_frame"
-    FRAME_TOO_LARGE = "frame_too_large"
     UNSUPPORTED_VERSION = "unsupported_version"
     UNEXPECTED = "unexpected"
     # identity
-    AUTH_REQUIRED = "auth_required"
     AUTH_FAILED = "auth_failed"
     # permissions and session rules
     FORBIDDEN = "forbidden"
@@ -44,7 +42,6 @@ class ErrorCode(StrEnum):
     # connection health
     TOO_SLOW = "too_slow"
     TARGET_UNAVAILABLE = "target_unavailable"
-    SHUTTING_DOWN = "shutting_down"
 
 
 class ProtocolError(Exception):

@@ -18,6 +18,7 @@ import secrets
 import ssl
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -160,9 +161,8 @@ class Relay:
 
     @property
     def url(self) -> str:
-        host = self.config.listen_host
-        host = f"[{host}]" if ":" in host else host
-        return f"{'wss' if self.config.tls else 'ws'}://{host}:{self.port}"
+        """Where clients dial: the config's public URL, or the address actually bound."""
+        return replace(self.config, listen_port=self.port).client_url
 
     def _ssl_context(self) -> ssl.SSLContext | None:
         if self.config.tls_cert is None or self.config.tls_key is None:
@@ -264,7 +264,7 @@ class Relay:
         credential = identity.issue(
             self.signing_key, "invite", name, role, session, ttl, self.clock()
         )
-        return identity.invite_url(self.config.public_url or self.url, credential)
+        return identity.invite_url(self.url, credential)
 
     # ------------------------------------------------------------ access
 

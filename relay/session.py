@@ -198,7 +198,6 @@ class Session:
         self.participants: dict[str, Participant] = {}
         self.driver: str | None = None
         self.requests: dict[str, ControlRequest] = {}
-        self.end_reason: str | None = None
         self.recording = recording
         self.four_eyes = four_eyes or FourEyes()
         self.paused: str | None = None  # why input is paused, if it is
@@ -745,7 +744,6 @@ class Session:
 
     def _end(self, reason: str, **extra: Any) -> list[Action]:
         self.state = State.ENDED
-        self.end_reason = reason
         self.driver = None
         self.control_expires_at = None
         self.control_origin = None

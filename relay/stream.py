@@ -49,10 +49,6 @@ class OutputStream:
             del self._chunks[: self._head]
             self._head = 0
 
-    def start_after(self, extra: int) -> int:
-        """What ``start`` will be once ``extra`` more bytes are appended (an upper bound)."""
-        return max(self.start, self.end + extra - self.capacity)
-
     def read(self, offset: int, limit: int) -> bytes:
         """Up to ``limit`` bytes from ``offset``; ``b""`` at the end.
 
