@@ -57,11 +57,15 @@ async def test_space_plays_and_pauses(recording: Recording) -> None:
         screen = screen_of(app)
         await pilot.press("space")
         assert screen.playing and "▶" in screen.status_line()
-        await pilot.pause(0.4)
+        # wait for the clock to move rather than for a fixed time: machines are noisy
+        for _ in range(200):
+            if screen.player.time > 0.2:
+                break
+            await pilot.pause(0.02)
         await pilot.press("space")
         assert not screen.playing
         played = screen.player.time
-        assert 0.2 < played < 2.0
+        assert played > 0.2
         await pilot.pause(0.2)
         assert screen.player.time == played
 
