@@ -248,7 +248,11 @@ def _narrow(blocks: tuple[tuple[int, int], ...]) -> str:
 
 _TEXT_1 = "\x20-\x7e" + _narrow(((0xA0, 0x52F), (0x2010, 0x205E), (0x2190, 0x25FF)))
 _RUN = re.compile(rf"(?:[{_TEXT_1}\r\n]+|\x1b\[[0-9;:]*m|\x1b\[0?K)+")
-_RUN_TOKEN = re.compile(rf"[{_TEXT_1}]+|\r|\x1b\[([0-9;:]*)m|\x1b\[0?K")
+#: One token of a run. Its kind is the group that matched, never a look at its
+#: characters: text may end in any CSI final byte (``OK``, ``BACK``, ``200 m``).
+_RUN_TOKEN = re.compile(
+    rf"(?P<text>[{_TEXT_1}]+)|(?P<cr>\r)|\x1b\[(?P<sgr>[0-9;:]*)m|(?P<el>\x1b\[0?K)"
+)
 _RUN_SGR = re.compile(r"\x1b\[([0-9;:]*)m")
 
 
@@ -681,18 +685,19 @@ class TerminalScreen(pyte.Screen):
                     drawn = line
             else:
                 for m in _RUN_TOKEN.finditer(line):
-                    token = m.group()
-                    if token == "\r":
-                        x = 0
-                    elif token[-1] == "K":  # EL 0 ends a pending wrap, as erase_in_line
-                        x = min(x, cols - 1)
-                        writes.append((x, "", cells))
-                    elif token[0] == "\x1b":
-                        self.sgr(m.group(1))
-                        cells = self._pen_cells()
-                    else:
+                    kind = m.lastgroup
+                    if kind == "text":
+                        token = m.group()
                         put(token)
                         drawn = token
+                    elif kind == "cr":
+                        x = 0
+                    elif kind == "sgr":
+                        self.sgr(m.group("sgr"))
+                        cells = self._pen_cells()
+                    else:  # EL 0 ends a pending wrap, as erase_in_line
+                        x = min(x, cols - 1)
+                        writes.append((x, "", cells))
             if i < last:  # the line feed
                 if x >= cols:
                     x = cols - 1

@@ -21,7 +21,7 @@ import pyte
 import pytest
 
 from relay.terminal import TerminalModel
-from tests.test_terminal import ALL_STREAMS, SPLIT_SAMPLE, state
+from tests.test_terminal import ALL_STREAMS, SPLIT_SAMPLE, fed, state
 
 CSI = "\x1b["
 WORDS = ["GET", "POST", "/api/v1/items", "200", "404", "upstream", "timeout", "cache", "retry"]
@@ -308,6 +308,35 @@ def test_random_streams_on_small_screens(seed: int) -> None:
     data = mixed(seed + 1000, 200).encode()
     for chunks in chunkings(data, rng):
         assert_same_as_reference(chunks, cols, rows)
+
+
+CSI_FINAL_BYTES = [chr(c) for c in range(0x40, 0x7F)]
+
+
+@pytest.mark.parametrize("final", CSI_FINAL_BYTES)
+def test_text_ending_in_a_csi_final_byte_is_text(final: str) -> None:
+    """``echo OK`` shows ``OK``: a text token is never taken for the sequence it ends like.
+
+    Every byte that can end a CSI (``K`` of EL, ``m`` of SGR, ``H``, ``J``...)
+    ends a word somewhere: ``HTTP/1.1 200 OK``, ``BUILD OK`` in bold, ``TASK``,
+    ``BACK``. Each is written where the fast path meets it: alone, after CR,
+    between SGRs, before EL, in a run long enough to skip scrolled-off lines.
+    """
+    word = f"BAR2-42-O{final}"
+    shapes = [
+        f"x\r{word}\r\n",
+        f"Status: {CSI}32m{word}{CSI}0m (3 tests)\r\n",
+        f"{CSI}1m{word}{CSI}0m\r\n",
+        f"{word}{CSI}K\r\n",
+        "".join(f"{i} {word}\r\n" for i in range(60)),
+    ]
+    for text in shapes:
+        data = text.encode()
+        fast, slow = fed(data), TerminalModel(80, 24, fast=False)
+        slow.feed(data)
+        assert state(fast) == state(slow), repr(text)
+        shown = [row for row in fast.display() if row.strip()]
+        assert word in shown[-1], (repr(text), shown[-1])
 
 
 def test_fast_path_is_taken() -> None:
