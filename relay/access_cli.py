@@ -18,7 +18,20 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from relay.arguments import duration, since
+
 DEFAULT_RELAY = os.environ.get("WARROOM_RELAY", "ws://127.0.0.1:8422")
+
+
+def add_ca_cert_option(p: argparse.ArgumentParser) -> None:
+    """``--ca-cert``: for every verb that dials a relay."""
+    p.add_argument(
+        "--ca-cert",
+        type=Path,
+        metavar="FILE",
+        help="for a wss:// relay whose certificate comes from a private CA: that CA's "
+        "certificate (PEM), trusted instead of the system's CAs (or set $SSL_CERT_FILE)",
+    )
 
 
 def _relay_options(p: argparse.ArgumentParser) -> None:
@@ -29,44 +42,87 @@ def _relay_options(p: argparse.ArgumentParser) -> None:
         help="your user on the relay, if not logged in",
     )
     p.add_argument("--key", type=Path, help="private key file, if not logged in")
+    add_ca_cert_option(p)
 
 
 def add_access_verbs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("grant", help="give a user a role for a limited time (leads)")
-    p.add_argument("user", help="who gets access")
-    p.add_argument("--role", required=True, choices=["viewer", "driver", "reviewer"])
-    p.add_argument("--ttl", required=True, help="how long, e.g. 30m, 2h")
+    p = sub.add_parser(
+        "grant",
+        help="give a user a role for a limited time (leads)",
+        description="Give a user of the relay a role for a limited time; a driver grant "
+        "hands them control at once where they are. Audited with the reason.",
+    )
+    p.add_argument("user", help="who gets access (a user in the relay's config)")
+    p.add_argument(
+        "--role",
+        required=True,
+        choices=["viewer", "driver", "reviewer"],
+        help="viewer watches, driver types, reviewer replays recordings",
+    )
+    p.add_argument("--ttl", required=True, type=duration, help="how long, e.g. 30m, 2h")
     p.add_argument("--session", help="only this session (default: all sessions)")
     p.add_argument("--target", help="only sessions on this target")
     p.add_argument("--reason", default="", help="why (kept in the audit log)")
     _relay_options(p)
     p.set_defaults(func=_cmd_grant)
 
-    p = sub.add_parser("revoke", help="withdraw a user's temporary access at once (leads)")
-    p.add_argument("user")
+    p = sub.add_parser(
+        "revoke",
+        help="withdraw a user's temporary access at once (leads)",
+        description="End a user's grants now: control drops and sessions the grants "
+        "admitted them to are left. Naming a guest (guest:NAME) revokes their invite.",
+    )
+    p.add_argument("user", help="whose grants end (a user, or guest:NAME)")
     p.add_argument("--session", help="only grants on this session")
     _relay_options(p)
     p.set_defaults(func=_cmd_revoke)
 
-    p = sub.add_parser("invite", help="make an expiring invite link for a session (leads)")
-    p.add_argument("--role", required=True, choices=["lead", "viewer", "reviewer"])
-    p.add_argument("--session", required=True)
-    p.add_argument("--ttl", required=True, help="how long the invite works, e.g. 30m")
+    p = sub.add_parser(
+        "invite",
+        help="make an expiring invite link for a session (leads)",
+        description="Print a 'warroom join' command with a signed, expiring invite: "
+        "whoever has it joins the session with the role, as guest:NAME.",
+    )
+    p.add_argument(
+        "--role",
+        required=True,
+        choices=["lead", "viewer", "reviewer"],
+        help="what the guest may do in the session",
+    )
+    p.add_argument("--session", required=True, help="the session the invite opens")
+    p.add_argument(
+        "--ttl", required=True, type=duration, help="how long the invite works, e.g. 30m"
+    )
     p.add_argument("--name", help="the guest's display name")
     _relay_options(p)
     p.set_defaults(func=_cmd_invite)
 
-    p = sub.add_parser("request", help="ask the leads for a role, with a reason")
-    p.add_argument("--role", required=True, choices=["viewer", "driver", "reviewer"])
+    p = sub.add_parser(
+        "request",
+        help="ask the leads for a role, with a reason",
+        description="Ask the relay's leads for a role for a while; waits for the answer "
+        "unless --no-wait.",
+    )
+    p.add_argument(
+        "--role",
+        required=True,
+        choices=["viewer", "driver", "reviewer"],
+        help="viewer watches, driver types, reviewer replays recordings",
+    )
     p.add_argument("--reason", required=True, help='e.g. "INC-4211: checking slow queries"')
     p.add_argument("--session", help="the session you need it on")
     p.add_argument("--no-wait", action="store_true", help="do not wait for the decision")
     _relay_options(p)
     p.set_defaults(func=_cmd_request)
 
-    p = sub.add_parser("end", help="end a session for everyone at once (leads)")
-    p.add_argument("session")
-    p.add_argument("--reason", default="ended by the lead")
+    p = sub.add_parser(
+        "end",
+        help="end a session for everyone at once (leads)",
+        description="End a session: everyone is told, the shell closes and the recording "
+        "is sealed.",
+    )
+    p.add_argument("session", help="the session to end (as the lobby lists it)")
+    p.add_argument("--reason", default="ended by the lead", help="why (everyone sees it)")
     _relay_options(p)
     p.set_defaults(func=_cmd_end)
 
@@ -78,7 +134,12 @@ def add_access_verbs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--data-dir", type=Path, help="the relay's data directory")
     p.add_argument("--user", help="only events of this user")
     p.add_argument("--session", help="only events of this session")
-    p.add_argument("--since", help="only events after this: a duration ago (2h) or unix time")
+    p.add_argument(
+        "--since",
+        type=since,
+        help="only events after this: how long ago (2h, 3d), a date or time "
+        "(2024-05-01, 2024-05-01T09:30, local time) or a unix time",
+    )
     p.add_argument("--json", action="store_true", help="JSON lines, for a SIEM")
     p.add_argument("--verify", action="store_true", help="check the hash chain and signatures")
     p.add_argument("--key", help="the relay's public key (warroom relay --print-key)")
@@ -90,24 +151,18 @@ def _fail(message: str) -> int:
     return 2
 
 
-def _seconds(text: str) -> float:
-    from relay.config import parse_duration
-
-    return parse_duration(int(text) if text.isdigit() else text)
-
-
 Action = Callable[[Any], Awaitable[int]]
 
 
 def _with_relay(args: argparse.Namespace, action: Action) -> int:
     """Connect and authenticate with the stored login, then run ``action(client)``."""
     from relay.identity import parse_join_target
-    from tui.client import RelayClient, RelayError
+    from tui.client import RelayClient, RelayError, for_people
     from tui.login import authenticate
 
     async def run() -> int:
         target = parse_join_target(args.relay)
-        client = RelayClient(target.url)
+        client = RelayClient(target.url, ca_cert=args.ca_cert)
         await client.connect()
         try:
             await authenticate(client, target, user=args.login_user, key=args.key)
@@ -118,7 +173,7 @@ def _with_relay(args: argparse.Namespace, action: Action) -> int:
     try:
         return asyncio.run(run())
     except (RelayError, OSError, ValueError) as exc:
-        return _fail(str(exc))
+        return _fail(for_people(exc))
 
 
 def _message(kind: str, **fields: Any) -> dict[str, Any]:
@@ -133,7 +188,7 @@ def _cmd_grant(args: argparse.Namespace) -> int:
                 "access_grant",
                 user=args.user,
                 role=args.role,
-                ttl=_seconds(args.ttl),
+                ttl=args.ttl,
                 reason=args.reason,
                 session=args.session,
                 target=args.target,
@@ -151,7 +206,10 @@ def _cmd_revoke(args: argparse.Namespace) -> int:
     async def revoke(client: Any) -> int:
         await client.send(_message("access_revoke", user=args.user, session=args.session))
         gone = (await client.expect("access_revoked"))["grants"]
-        print(f"revoked {len(gone)} grant(s) of {args.user}")
+        if not gone:  # the relay refuses a revocation of nothing: this was a guest's invite
+            print(f"revoked the invite of {args.user}: they left, and it works no more")
+        else:
+            print(f"revoked {len(gone)} grant(s) of {args.user}")
         return 0
 
     return _with_relay(args, revoke)
@@ -159,9 +217,8 @@ def _cmd_revoke(args: argparse.Namespace) -> int:
 
 def _cmd_invite(args: argparse.Namespace) -> int:
     async def invite(client: Any) -> int:
-        ttl = _seconds(args.ttl)
         await client.send(
-            _message("invite", role=args.role, session=args.session, ttl=ttl, name=args.name)
+            _message("invite", role=args.role, session=args.session, ttl=args.ttl, name=args.name)
         )
         reply = await client.expect("invite")
         print(f"warroom join {reply['url']}")
@@ -213,21 +270,13 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         return _fail(f"no audit log in {directory}")
     if args.verify:
         return _verify_audit(directory, args.key)
-    since = _since(args.since) if args.since else None
     from relay.audit import read_events
 
     for event in read_events(directory):
-        if not _matches(event, args.user, args.session, since):
+        if not _matches(event, args.user, args.session, args.since):
             continue
         print(json.dumps(event, sort_keys=True) if args.json else _line(event))
     return 0
-
-
-def _since(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        return time.time() - _seconds(text)
 
 
 def _matches(

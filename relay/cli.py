@@ -15,13 +15,18 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from relay import __version__
-from relay.access_cli import add_access_verbs
+from relay.access_cli import add_access_verbs, add_ca_cert_option
+from relay.arguments import Parser, attach_negative_values, quiet_broken_pipe
 from relay.review_cli import VERBS as review_verbs
 
+if TYPE_CHECKING:
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
-def _add_relay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+
+def _add_relay(sub: Subparsers) -> None:
     p = sub.add_parser(
         "relay",
         help="run the relay from a TOML config",
@@ -41,7 +46,7 @@ def _add_relay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=_cmd_relay)
 
 
-def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_demo(sub: Subparsers) -> None:
     p = sub.add_parser(
         "demo",
         help="a relay, a sandbox target and a session, on this machine",
@@ -58,7 +63,7 @@ def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_cmd_demo)
 
 
-def _add_login(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_login(sub: Subparsers) -> None:
     p = sub.add_parser(
         "login",
         help="prove who you are with your SSH key and keep the relay's token",
@@ -71,10 +76,11 @@ def _add_login(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--user", default=os.environ.get("USER", ""), help="your user on the relay")
     p.add_argument("--key", type=Path, help="private key file (default: the ssh-agent)")
     p.add_argument("--print-token", action="store_true", help="print the token to stdout")
+    add_ca_cert_option(p)
     p.set_defaults(func=_cmd_login)
 
 
-def _add_join(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_join(sub: Subparsers) -> None:
     p = sub.add_parser(
         "join",
         help="join a session (an invite link, a session link, or a relay for its lobby)",
@@ -84,16 +90,17 @@ def _add_join(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--name", help="your display name when joining with an invite")
     p.add_argument("--user", default=os.environ.get("USER", ""), help="your user on the relay")
     p.add_argument("--key", type=Path, help="private key file to log in with")
+    add_ca_cert_option(p)
     p.set_defaults(func=_cmd_join)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser: argparse.ArgumentParser = Parser(
         prog="warroom",
         description="One shared, recorded, access-controlled shell for on-call teams.",
     )
     parser.add_argument("--version", action="version", version=f"warroom {__version__}")
-    sub = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    sub = parser.add_subparsers(dest="verb", metavar="VERB")
     for add in (_add_relay, _add_demo, _add_login, _add_join, *review_verbs):
         add(sub)
     add_access_verbs(sub)
@@ -101,11 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(attach_negative_values(sys.argv[1:] if argv is None else argv))
+    if args.verb is None:  # plain "warroom": say what it can do
+        parser.print_help()
+        return 2
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        return quiet_broken_pipe()
     return code
 
 
@@ -208,13 +221,13 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_login(args: argparse.Namespace) -> int:
-    from tui.client import RelayError
+    from tui.client import RelayError, for_people
     from tui.login import login
 
     try:
-        token = asyncio.run(login(args.url, args.user, args.key))
+        token = asyncio.run(login(args.url, args.user, args.key, args.ca_cert))
     except (RelayError, OSError, ValueError) as exc:
-        return fail(f"login failed: {exc}")
+        return fail(f"login failed: {for_people(exc)}")
     if args.print_token:
         print(token)
     return 0
@@ -222,12 +235,16 @@ def _cmd_login(args: argparse.Namespace) -> int:
 
 def _cmd_join(args: argparse.Namespace) -> int:
     from tui.app import run_join
-    from tui.client import RelayError
+    from tui.client import RelayError, for_people
 
     try:
-        asyncio.run(run_join(args.target, name=args.name, user=args.user, key=args.key))
+        asyncio.run(
+            run_join(
+                args.target, name=args.name, user=args.user, key=args.key, ca_cert=args.ca_cert
+            )
+        )
     except (RelayError, OSError, ValueError) as exc:
-        return fail(str(exc))
+        return fail(for_people(exc))
     return 0
 
 

@@ -68,7 +68,12 @@ def load_key(text: str) -> VerifyKey:
     from relay.keys import PUBLIC_KEY_PREFIX, VerifyKey
 
     if not text.strip().startswith(PUBLIC_KEY_PREFIX):
-        text = Path(text).read_text()
+        try:
+            text = Path(text).read_text()
+        except OSError as exc:
+            raise ValueError(f"cannot read {text}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{text} is not a warroom public key file") from None
     return VerifyKey.from_text(text)
 
 
@@ -95,6 +100,17 @@ def verdict(report: VerifyReport) -> tuple[str, int]:
     about = _describe_file(report.path)
     if report.ok:
         return "\n".join([report.summary(), *about]), EXIT_OK
+    not_chain = _not_a_chain(report)
+    if not_chain is not None:
+        return f"warroom: {not_chain}", EXIT_ERROR
+    wrong_key = [i for i in report.issues if i.finding is Finding.WRONG_KEY]
+    if wrong_key and all(i.finding in (Finding.WRONG_KEY, Finding.UNSEALED) for i in report.issues):
+        # One line, not one per checkpoint (nor "no seal": the seal is there, by that key).
+        more = len(wrong_key) - 1
+        same = f" The other {more} signature(s) are by the same key." if more else ""
+        first = wrong_key[0]
+        head = f"{report.path}: TAMPERED at line {first.line}: {first.finding.value}."
+        return f"{head} {first.message}{same}", EXIT_TAMPERED
     if all(issue.finding is Finding.UNSEALED for issue in report.issues):
         head = (
             f"{report.path}: INTERRUPTED (no seal): the first {report.verified_prefix_lines} "
@@ -107,6 +123,39 @@ def verdict(report: VerifyReport) -> tuple[str, int]:
     first = report.issues[0]
     head = f"{report.path}: TAMPERED at line {first.line}: {first.finding.value}."
     return "\n".join([head, report.summary(), *about]), EXIT_TAMPERED
+
+
+def _not_a_chain(report: VerifyReport) -> str | None:
+    """Why the file is no recording or audit log at all, if it is not (exit 2, not 3).
+
+    Only when nothing in it was ever signed: a warroom file whose header was
+    edited still has signed checkpoints, and is reported as tampered.
+    """
+    import json
+
+    from relay.audit import AUDIT_FORMAT
+    from relay.chain import Finding, read_header
+
+    path = report.path
+    if report.checkpoints or any(
+        i.finding not in (Finding.UNSEALED, Finding.MALFORMED) for i in report.issues
+    ):
+        return None
+    try:
+        if path.stat().st_size == 0:
+            return f"{path} is empty: it is not a warroom recording or audit log"
+        header = json.loads(read_header(path))
+    except (OSError, ValueError):  # UnicodeDecodeError is a ValueError
+        header = None
+    if isinstance(header, dict):
+        if isinstance(header.get("warroom"), dict) or header.get("format") == AUDIT_FORMAT:
+            return None
+        if header.get("version") in (2, 3):
+            return (
+                f"{path} is a plain asciicast file: it carries no signatures to verify "
+                "(warroom export leaves them out)"
+            )
+    return f"{path} is not a warroom recording or audit log (line 1 is not a warroom header)"
 
 
 def _describe_file(path: Path) -> list[str]:
@@ -132,19 +181,21 @@ def _describe_file(path: Path) -> list[str]:
 def add_export(sub: Subparsers) -> None:
     p = sub.add_parser(
         "export",
-        help="write a recording as a plain asciicast v2 or v3 file",
+        help="write a recording as a plain asciicast file (v2 by default) for other players",
         description=(
             "Write a plain asciicast file that asciinema's players and 'asciinema cat' "
             "read: no signatures, no warroom event codes; chat, hand-offs, joins and the end "
-            "of the session become markers. Input is left out unless --input is given."
+            "of the session become markers. Input is left out unless --input is given. "
+            "The header has the terminal's size when output began; later resizes are events."
         ),
     )
     p.add_argument("file", type=Path, help="the recording")
     p.add_argument(
         "--format",
         choices=("asciicast-v2", "asciicast-v3"),
-        default="asciicast-v3",
-        help="asciicast-v2 for asciinema 2.x (and 'asciinema cat'), v3 for asciinema 3",
+        default="asciicast-v2",
+        help="asciicast-v2 (the default: asciinema 2.x, 'asciinema cat', asciinema-player) "
+        "or asciicast-v3 (asciinema 3)",
     )
     p.add_argument("-o", "--output", type=Path, required=True, help="where to write ('-': stdout)")
     p.add_argument("--input", action="store_true", help="keep the driver's keystrokes (i events)")
@@ -155,13 +206,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     from relay.asciicast import CastError
     from relay.export import export
 
+    to_stdout = str(args.output) == "-"
+    folder = args.output.parent
+    if not to_stdout and not folder.is_dir():
+        what = "is not a directory" if folder.exists() else "does not exist"
+        return _fail(f"cannot write {args.output}: the directory {folder} {what}")
     try:
-        if str(args.output) == "-":
+        if to_stdout:
             count = export(args.file, sys.stdout, args.format, args.input)
         else:
             with args.output.open("w", encoding="utf-8") as out:
                 count = export(args.file, out, args.format, args.input)
-    except (OSError, CastError) as exc:
+    except BrokenPipeError:
+        raise  # "| head" stopped reading: the command line ends quietly
+    except OSError as exc:
+        return _fail(f"cannot export {args.file}: {_os_reason(exc)}")
+    except CastError as exc:
         return _fail(f"cannot export {args.file}: {exc}")
     if str(args.output) != "-":
         print(f"wrote {args.output} ({args.format}, {count} events)", file=sys.stderr)
@@ -172,6 +232,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def add_replay(sub: Subparsers) -> None:
+    from relay.access_cli import add_ca_cert_option
+
     p = sub.add_parser(
         "replay",
         help="replay a recording in the TUI (or print the screen at a moment)",
@@ -192,6 +254,7 @@ def add_replay(sub: Subparsers) -> None:
     p.add_argument(
         "--save-to", type=Path, help="with a relay URL: the directory for fetched recordings"
     )
+    add_ca_cert_option(p)
     p.set_defaults(func=cmd_replay)
 
 
@@ -199,9 +262,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from relay.asciicast import CastError
 
     try:
+        key = load_key(args.key) if args.key else None
+    except ValueError as exc:
+        return _fail(f"--key: {exc}")
+    try:
         path = _resolve_source(args)
     except (OSError, ValueError) as exc:
-        return _fail(str(exc))
+        from tui.client import for_people
+
+        return _fail(for_people(exc))
     if path is None:
         return EXIT_ERROR
     try:
@@ -209,11 +278,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
             return _dump(path, args.at)
         from tui.replay_app import run_replay
 
-        key = load_key(args.key) if args.key else None
         run_replay(path, at=args.at, key=key)
-    except (OSError, CastError) as exc:
+    except BrokenPipeError:
+        raise  # "--dump | head" stopped reading: the command line ends quietly
+    except OSError as exc:
+        return _fail(f"cannot replay {path}: {_os_reason(exc)}")
+    except CastError as exc:
         return _fail(f"cannot replay {path}: {exc}")
     return EXIT_OK
+
+
+def _os_reason(exc: OSError) -> str:
+    """``No such file or directory``, not ``[Errno 2] No such file or directory: 'x'``."""
+    return exc.strerror.lower() if exc.strerror else str(exc)
 
 
 def _resolve_source(args: argparse.Namespace) -> Path | None:
@@ -232,11 +309,16 @@ def _resolve_source(args: argparse.Namespace) -> Path | None:
     try:
         return asyncio.run(
             fetch_session_recording(
-                args.source, args.session, user=args.user, key=args.ssh_key, directory=args.save_to
+                args.source,
+                args.session,
+                user=args.user,
+                key=args.ssh_key,
+                directory=args.save_to,
+                ca_cert=args.ca_cert,
             )
         )
     except RelayError as exc:
-        raise ValueError(f"cannot fetch the recording: {exc}") from None
+        raise ValueError(f"cannot fetch the recording: {exc.message}") from None
 
 
 def _dump(path: Path, at: float) -> int:

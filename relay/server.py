@@ -324,7 +324,11 @@ class Relay:
         gone = self.access.revoke(user, session)
         for grant in gone:
             self.audit.record("access.revoke", by=by, **_grant_fields(grant))
-        self._revoke_invites_of(user, by)
+        invites = self._revoke_invites_of(user, by)
+        if not gone and not invites:  # a typo must not look like a revocation
+            if user in self.config.users:
+                raise AccessError(f"{user} holds no grants{' on ' + session if session else ''}")
+            raise AccessError(f"no user {user!r} on this relay, and no guest of that name is here")
         now = self.clock()
         reason = f"access revoked by {by}"
         for live in list(self.sessions.values()):
@@ -334,15 +338,17 @@ class Relay:
         self.notify(user, {"type": "access_revoked", "by": by, "grants": [g.id for g in gone]})
         return gone
 
-    def _revoke_invites_of(self, user: str, by: str) -> None:
+    def _revoke_invites_of(self, user: str, by: str) -> set[str]:
+        """Revoke the invites ``user`` (a guest) came in with; return those newly revoked."""
         invites = {
             c.who.invite
             for c in self.conversations
             if c.who is not None and c.who.user == user and c.who.invite is not None
-        }
-        for invite in invites - self.revoked_invites:
+        } - self.revoked_invites
+        for invite in invites:
             self.revoked_invites.add(invite)
             self.audit.record("access.invite_revoke", by=by, user=user, invite=invite)
+        return invites
 
     def _reconsider(self, live: LiveSession, pid: str, by: str, now: float) -> None:
         """After a revocation: drop control or membership the participant no longer has.

@@ -36,13 +36,14 @@ class Harness:
     data_dir: Path
     user_keys: dict[str, asyncssh.SSHKey]
     clients: list[RelayClient] = field(default_factory=list)
+    ca_cert: Path | None = None  # with a TLS relay: the CA its clients trust
 
     @property
     def url(self) -> str:
         return self.relay.url
 
     async def client(self) -> RelayClient:
-        client = RelayClient(self.url)
+        client = RelayClient(self.url, ca_cert=self.ca_cert)
         await client.connect()
         self.clients.append(client)
         return client
@@ -83,10 +84,12 @@ async def running_relay(
     four_eyes_action: str = "pause",
     token_ttl: float = 8 * 3600.0,
     recordings: bool = False,
+    tls: tuple[Path, Path, Path] | None = None,
 ) -> AsyncIterator[Harness]:
     """A relay with a sandbox target (plus ``targets``) and four users with SSH keys.
 
     With ``recordings`` every session is recorded under ``<data>/recordings``.
+    With ``tls`` (certificate, key, and the CA clients trust) it serves ``wss://``.
     """
     relay_key = asyncssh.generate_private_key("ssh-ed25519")
     key_path = tmp / "relay_client_key"
@@ -119,6 +122,8 @@ async def running_relay(
         data_dir=tmp / "data",
         limits=limits or Limits(),
         token_ttl=token_ttl,
+        tls_cert=tls[0] if tls else None,
+        tls_key=tls[1] if tls else None,
         targets=all_targets,
         users={name: _user_config(name, key) for name, key in user_keys.items()},
     )
@@ -127,7 +132,7 @@ async def running_relay(
     recorder = recorder_factory(config.data_dir / "recordings", signing) if recordings else None
     relay = Relay(config, signing, audit, recorder)
     await relay.start()
-    harness = Harness(relay, config.data_dir, user_keys)
+    harness = Harness(relay, config.data_dir, user_keys, ca_cert=tls[2] if tls else None)
     try:
         yield harness
     finally:

@@ -40,16 +40,18 @@ class Connector:
         name: str | None = None,
         user: str = "",
         key: Path | None = None,
+        ca_cert: Path | None = None,
     ) -> None:
         self.target = target
         self.name = name
         self.user = user
         self.key = key
+        self.ca_cert = ca_cert
         self.token: str | None = None
         self.identity: dict[str, Any] = {}
 
     async def __call__(self) -> RelayClient:
-        client = RelayClient(self.target.url)
+        client = RelayClient(self.target.url, ca_cert=self.ca_cert)
         await client.connect()
         try:
             if self.token is not None:
@@ -118,11 +120,16 @@ class WarroomApp(App[None]):
 
 
 async def run_join(
-    target: str, *, name: str | None = None, user: str = "", key: Path | None = None
+    target: str,
+    *,
+    name: str | None = None,
+    user: str = "",
+    key: Path | None = None,
+    ca_cert: Path | None = None,
 ) -> None:
     """``warroom join``: authenticate (errors surface before the window opens), then run."""
     join_target = parse_join_target(target)
-    connector = Connector(join_target, name=name, user=user, key=key)
+    connector = Connector(join_target, name=name, user=user, key=key, ca_cert=ca_cert)
     client = await connector()
     if join_target.invite is None:
         keep_token(join_target.url, str(connector.token))

@@ -14,27 +14,40 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncssh
 from asyncssh.agent import SSHAgentKeyPair
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from relay import identity, protocol
 from relay.protocol import OutputChunk, Snapshot
+from tui import dial
 
 CLIENT_NAME = "warroom-tui/0.1"
 Event = dict[str, Any] | OutputChunk | Snapshot
 
 
 class RelayError(Exception):
-    """The relay refused something; ``code`` is one of :mod:`relay.errors`."""
+    """The relay refused something; ``code`` is one of :mod:`relay.errors`.
+
+    ``str()`` is ``code: message`` (for logs and tests); people are shown
+    ``message`` alone (:func:`for_people`).
+    """
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+
+
+def for_people(exc: BaseException) -> str:
+    """What to print about a failure: the relay's message without its code."""
+    if isinstance(exc, RelayError):
+        return exc.message or exc.code
+    return str(exc) or type(exc).__name__
 
 
 @dataclass
@@ -68,10 +81,15 @@ class OutputTracker:
 
 @dataclass
 class RelayClient:
-    """One websocket connection to a relay, through hello and auth."""
+    """One websocket connection to a relay, through hello and auth.
+
+    ``wss://`` URLs are checked against the system CAs, or only against
+    ``ca_cert`` when given (:mod:`tui.dial`); ``ssl_context`` overrides both.
+    """
 
     url: str
     ssl_context: ssl.SSLContext | None = None
+    ca_cert: Path | None = None
     max_size: int = 4 * 1024 * 1024
     ws: ClientConnection | None = None
     relay_hello: dict[str, Any] = field(default_factory=dict)
@@ -80,16 +98,24 @@ class RelayClient:
     sock: socket.socket | None = None  # an already-connected socket to use instead of dialing
 
     async def connect(self) -> dict[str, Any]:
-        """Open the websocket and exchange hellos; return the relay's hello."""
-        # proxy=None: websockets honours http_proxy even for loopback otherwise.
-        self.ws = await connect(
-            self.url,
-            proxy=None,
-            max_size=self.max_size,
-            ssl=self.ssl_context,
-            open_timeout=10,
-            sock=self.sock,
-        )
+        """Open the websocket and exchange hellos; return the relay's hello.
+
+        A relay that cannot be reached raises :class:`tui.dial.Unreachable`
+        (an ``OSError``) whose message says why in one line.
+        """
+        context = self.ssl_context or dial.ssl_context(self.url, self.ca_cert)
+        try:
+            # proxy=None: websockets honours http_proxy even for loopback otherwise.
+            self.ws = await connect(
+                self.url,
+                proxy=None,
+                max_size=self.max_size,
+                ssl=context,
+                open_timeout=10,
+                sock=self.sock,
+            )
+        except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
+            raise dial.explain(self.url, exc) from None
         await self.send({"type": "hello", "version": protocol.VERSION, "client": CLIENT_NAME})
         self.relay_hello = await self.expect("hello")
         return self.relay_hello

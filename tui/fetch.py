@@ -60,10 +60,11 @@ async def fetch_session_recording(
     user: str = "",
     key: Path | None = None,
     directory: Path | None = None,
+    ca_cert: Path | None = None,
 ) -> Path:
     """Log in, find the session's newest recording, download it; return the local path."""
     target = parse_join_target(url)
-    client = RelayClient(target.url)
+    client = RelayClient(target.url, ca_cert=ca_cert)
     await client.connect()
     try:
         await authenticate(client, target, user=user, key=key)

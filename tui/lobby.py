@@ -27,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from relay.access import AccessRequest
 from tui.access import Access, format_left
 from tui.access_screens import DecideAccessScreen, Decision, RequestAccessScreen
-from tui.client import RelayClient, RelayError
+from tui.client import RelayClient, RelayError, for_people
 
 if TYPE_CHECKING:
     from tui.app import Connector
@@ -119,7 +119,7 @@ class LobbyScreen(Screen[None]):
                     return
         except (RelayError, OSError, ConnectionClosed) as exc:
             self.client = None
-            self.notify(f"lost the relay: {exc} (u to retry)", severity="error")
+            self.notify(f"lost the relay: {for_people(exc)} (u to retry)", severity="error")
 
     def dispatch_message(self, message: dict[str, Any]) -> bool:
         """Handle one message from the relay; ``True`` when the listener must stop."""

@@ -51,10 +51,10 @@ def keep_token(url: str, token: str) -> None:
         print(f"warroom: {exc}", file=sys.stderr)
 
 
-async def login(url: str, user: str, key: Path | None) -> str:
+async def login(url: str, user: str, key: Path | None, ca_cert: Path | None = None) -> str:
     """``warroom login``: sign the challenge, keep the token, return it."""
     target = parse_join_target(url)
-    client = RelayClient(target.url)
+    client = RelayClient(target.url, ca_cert=ca_cert)
     await client.connect()
     try:
         who = await authenticate(client, target, user=user, key=key)

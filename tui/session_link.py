@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from relay.protocol import OutputChunk, Snapshot
 from tui.client import OutputTracker, RelayClient, RelayError
+from tui.dial import Unreachable
 from tui.room import Link
 
 Connector = Callable[[], Awaitable[RelayClient]]
@@ -88,7 +89,7 @@ class SessionLink:
                     reason = _describe(exc)
                     if self._ended:
                         return
-                    if isinstance(exc, RelayError) and exc.code in FATAL_CODES:
+                    if _fatal(exc):
                         self._finish(reason)
                         return
                     if self._resync:
@@ -201,6 +202,13 @@ async def _recv(client: RelayClient) -> Any:
         if reason.startswith("session ended"):
             raise LinkEnded(reason) from None
         raise RelayError("closed", reason) from None
+
+
+def _fatal(exc: BaseException) -> bool:
+    """Whether another attempt cannot help (a refusal, an untrusted certificate...)."""
+    if isinstance(exc, RelayError):
+        return exc.code in FATAL_CODES
+    return isinstance(exc, Unreachable) and exc.fatal
 
 
 def _describe(exc: BaseException) -> str:
