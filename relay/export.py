@@ -9,10 +9,17 @@ become **markers** (``m``), which asciinema's player shows on its progress bar
 and reaches with ``[``/``]``: chat, hand-offs, joins and leaves, redactions,
 the end of the session.
 
-* ``asciicast-v2``: header ``{"version": 2, "width", "height", ...}``, event
-  times absolute. v2 has no exit event; the exit status becomes a marker.
+* ``asciicast-v2`` (the default: asciinema 2.x, ``asciinema cat`` and
+  asciinema-player all read it): header ``{"version": 2, "width", "height",
+  ...}``, event times absolute. v2 has no exit event; the exit status
+  becomes a marker.
 * ``asciicast-v3``: header ``{"version": 3, "term": {...}, ...}``, event times
   as intervals, ``x`` kept.
+
+The header carries the size the terminal had when output began: a session
+is opened at a default size and takes the lead's window size when they
+join, before anything is printed, so those first resizes are folded into
+the header rather than played as events.
 
 The export of an export is the same file: a plain cast can be exported too
 (to convert between v2 and v3).
@@ -22,13 +29,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from relay.asciicast import CastEvent, CastHeader, iter_events, read_header
+from relay.asciicast import CastEvent, CastHeader, iter_events, parse_size, read_header
 from relay.replay import describe
 
 FORMATS = ("asciicast-v2", "asciicast-v3")
+DEFAULT_FORMAT = "asciicast-v2"  # what the most players read (asciinema 2.x and the web player)
 STANDARD = {"asciicast-v2": frozenset({"o", "i", "r", "m"}), "asciicast-v3": frozenset("oirmx")}
 # Warroom codes that become markers; anything else unknown is dropped.
 MARKED = frozenset("chjlse")
@@ -58,12 +67,31 @@ def export_header(header: CastHeader, fmt: str) -> dict[str, Any]:
     return out
 
 
+def size_at_first_output(path: Path, header: CastHeader) -> CastHeader:
+    """``header`` with the terminal size in effect when the first output was printed."""
+    size = (header.cols, header.rows)
+    for event in iter_events(path, header):
+        if event.code == "o":
+            break
+        if event.code == "r":
+            size = parse_size(event.data) or size
+    return replace(header, cols=size[0], rows=size[1])
+
+
 def exported_events(
     path: Path, header: CastHeader, fmt: str, include_input: bool = False
 ) -> Iterator[tuple[float, str, str]]:
-    """``(time, code, data)`` of the export, times absolute, in file order."""
+    """``(time, code, data)`` of the export, times absolute, in file order.
+
+    Resizes before the first output are left out: the header already has
+    their result (:func:`size_at_first_output`).
+    """
     keep = STANDARD[fmt] - (set() if include_input else {"i"})
+    printed = False
     for event in iter_events(path, header):
+        printed = printed or event.code == "o"
+        if event.code == "r" and not printed:
+            continue
         converted = _convert(event, fmt, keep)
         if converted is not None:
             yield converted
@@ -83,7 +111,7 @@ def export(source: Path, out: TextIO, fmt: str, include_input: bool = False) -> 
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (expected one of: {', '.join(FORMATS)})")
     header = read_header(source)
-    out.write(_dumps(export_header(header, fmt)) + "\n")
+    out.write(_dumps(export_header(size_at_first_output(source, header), fmt)) + "\n")
     written = 0.0  # the time a reader reconstructs: rounding never accumulates drift
     count = 0
     for time, code, data in exported_events(source, header, fmt, include_input):
