@@ -263,9 +263,7 @@ def _cmd_end(args: argparse.Namespace) -> int:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from relay.config import default_data_dir
-
-    directory = (args.data_dir or default_data_dir()) / "audit"
+    directory = _audit_dir(args.data_dir)
     if not directory.is_dir():
         return _fail(f"no audit log in {directory}")
     if args.verify:
@@ -277,6 +275,25 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             continue
         print(json.dumps(event, sort_keys=True) if args.json else _line(event))
     return 0
+
+
+def _audit_dir(data_dir: Path | None) -> Path:
+    """``--data-dir``'s log; else the default relay's, or the demo's when only it exists.
+
+    ``warroom demo`` keeps its data in ``<default>/demo`` so that it never
+    mixes with a real relay's on the same machine; ``warroom audit`` right
+    after ``make demo`` still finds the demo's log, and says that it did.
+    """
+    from relay.config import default_data_dir
+
+    if data_dir is not None:
+        return data_dir / "audit"
+    default = default_data_dir() / "audit"
+    demo = default_data_dir() / "demo" / "audit"
+    if not default.is_dir() and demo.is_dir():
+        print(f"warroom: reading the demo's audit log in {demo}", file=sys.stderr)
+        return demo
+    return default
 
 
 def _matches(

@@ -51,7 +51,8 @@ def _add_demo(sub: Subparsers) -> None:
         "demo",
         help="a relay, a sandbox target and a session, on this machine",
         description=(
-            "Start a relay on 127.0.0.1 with a sandbox SSH target (your own shell in a PTY), "
+            "Start a relay on 127.0.0.1 with a sandbox SSH target (your own shell in a PTY, "
+            "started in a throwaway home under the data dir), "
             "open a session on it and open the lead's window. With --headless, print one "
             "ready-to-paste 'warroom join' command per role instead and serve until "
             "interrupted."
@@ -69,13 +70,20 @@ def _add_login(sub: Subparsers) -> None:
         help="prove who you are with your SSH key and keep the relay's token",
         description=(
             "Sign the relay's challenge with your SSH key (a key file, or the ssh-agent) and "
-            "store the short-lived token in the OS keyring."
+            "store the short-lived token in the OS keyring (or, with --insecure-storage, in "
+            "a file only you can read), so that the other verbs need no key."
         ),
     )
     p.add_argument("url", help="the relay, e.g. wss://relay.example.com:8422")
     p.add_argument("--user", default=os.environ.get("USER", ""), help="your user on the relay")
     p.add_argument("--key", type=Path, help="private key file (default: the ssh-agent)")
     p.add_argument("--print-token", action="store_true", help="print the token to stdout")
+    p.add_argument(
+        "--insecure-storage",
+        action="store_true",
+        help="keep the token in a plain-text file only you can read (in your config "
+        "directory) instead of the OS keyring: for machines without one",
+    )
     add_ca_cert_option(p)
     p.set_defaults(func=_cmd_login)
 
@@ -196,8 +204,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     async def run() -> None:
         demo = await start_demo(data_dir, args.port)
         try:
+            print(f"warroom demo: relay on {demo.relay.url}, data in {data_dir}")
+            print(
+                f"sandbox: your shell, as {os.environ.get('USER', 'you')}, in a throwaway home "
+                f"({demo.home}, emptied at every start); it is not isolated from this machine"
+            )
+            audit = "" if args.data_dir is None else f" --data-dir {data_dir}"
+            print(f"audit log: warroom audit{audit}")
+            sys.stdout.flush()
             if args.headless:
-                print(f"warroom demo: relay on {demo.relay.url}, data in {data_dir}")
                 for line in demo.commands():
                     print(line)
                 sys.stdout.flush()
@@ -225,7 +240,9 @@ def _cmd_login(args: argparse.Namespace) -> int:
     from tui.login import login
 
     try:
-        token = asyncio.run(login(args.url, args.user, args.key, args.ca_cert))
+        token = asyncio.run(
+            login(args.url, args.user, args.key, args.ca_cert, args.insecure_storage)
+        )
     except (RelayError, OSError, ValueError) as exc:
         return fail(f"login failed: {for_people(exc)}")
     if args.print_token:

@@ -4,11 +4,18 @@ Everything a real deployment configures is generated under the data dir
 instead: the relay's signing key, the key the relay logs in to the target
 with, and the sandbox's host key (pinned in a ``known_hosts`` file, so the
 demo takes the same strict host-key path as production).
+
+The sandbox's shell runs as the user who started the demo, but in a
+throwaway home (``<data dir>/sandbox-home``, emptied at every start): what
+people type in the demo lands there, not in the real home's dotfiles and
+history. It is no isolation (the shell can still reach everything the user
+can), and the banner says so.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +33,17 @@ from relay.server import Relay
 SESSION_ID = "demo"
 INVITE_TTL = 12 * 3600.0
 TARGET_KEY_FILE = "target_client_ed25519"
+SANDBOX_HOME = "sandbox-home"
+# A prompt that says where the shell is, for bash (login or not) and zsh.
+HOME_FILES = {
+    ".bashrc": "PS1='sandbox:\\w\\$ '\n",
+    ".bash_profile": ". ~/.bashrc\n",
+    ".zshrc": "PS1='sandbox:%~%# '\n",
+    "README": (
+        "The warroom demo's throwaway home: emptied each time 'warroom demo' starts.\n"
+        "The shell runs as you, with your permissions: it is not isolated.\n"
+    ),
+}
 
 
 @dataclass
@@ -33,6 +51,7 @@ class Demo:
     relay: Relay
     sandbox: SandboxTarget
     audit: AuditLog
+    home: Path
     invites: dict[Role, str] = field(default_factory=dict)
 
     def commands(self) -> list[str]:
@@ -57,12 +76,23 @@ def _target_key(keys_dir: Path) -> tuple[asyncssh.SSHKey, Path]:
     return key, path
 
 
+def fresh_home(data_dir: Path) -> Path:
+    """An empty home for the sandbox's shell, with a prompt that says where it is."""
+    home = data_dir / SANDBOX_HOME
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True, mode=0o700)
+    for name, text in HOME_FILES.items():
+        (home / name).write_text(text)
+    return home
+
+
 async def start_demo(data_dir: Path, port: int = 0, cols: int = 80, rows: int = 24) -> Demo:
     """Start everything and open the ``demo`` session; the caller owns ``close()``."""
     keys_dir = data_dir / "keys"
     signing = SigningKey.load_or_create(keys_dir)
     target_key, target_key_path = _target_key(keys_dir)
-    sandbox = SandboxTarget(target_key)
+    home = fresh_home(data_dir)
+    sandbox = SandboxTarget(target_key, env={"HOME": str(home)})
     await sandbox.start()
     known_hosts = keys_dir / "sandbox_known_hosts"
     sandbox.write_known_hosts(known_hosts)
@@ -79,14 +109,14 @@ async def start_demo(data_dir: Path, port: int = 0, cols: int = 80, rows: int = 
                 user=os.environ.get("USER", "demo"),
                 key=target_key_path,
                 known_hosts=known_hosts,
-                description="a shell on this machine, standing in for production",
+                description="your shell on this machine, in a throwaway home",
             )
         },
     )
     audit = AuditLog(data_dir / "audit", signing)
     relay = Relay(config, signing, audit, recorder_factory(data_dir / "recordings", signing))
     await relay.start()
-    demo = Demo(relay, sandbox, audit)
+    demo = Demo(relay, sandbox, audit, home)
     try:
         # the lead comes in with an invite, so as a guest: guests' names are "guest:<name>"
         await relay.open_session(

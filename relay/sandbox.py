@@ -261,6 +261,7 @@ class _ShellSession:
         """
         program, *args = self._argv
         argv0 = "-" + os.path.basename(program) if self._login else program
+        env = self._environment()
         return await asyncio.create_subprocess_exec(
             argv0,
             *args,
@@ -268,8 +269,8 @@ class _ShellSession:
             stdin=slave,
             stdout=slave,
             stderr=slave,
-            env=self._environment(),
-            cwd=os.environ.get("HOME", "/"),
+            env=env,
+            cwd=env.get("HOME", "/"),  # where a login lands: the demo's throwaway home
             start_new_session=True,
             preexec_fn=_take_controlling_tty,
         )

@@ -8,6 +8,7 @@ command palette) from eating the shell's keys while this client drives.
 from __future__ import annotations
 
 import contextlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,9 @@ async def run_join(
     connector = Connector(join_target, name=name, user=user, key=key, ca_cert=ca_cert)
     client = await connector()
     if join_target.invite is None:
-        keep_token(join_target.url, str(connector.token))
+        kept = keep_token(join_target.url, str(connector.token))
+        if kept.startswith("but "):  # shown before the window opens, and after it closes
+            print(f"warroom: logged in, {kept}", file=sys.stderr)
     session = join_target.session or connector.identity.get("session")
     app = WarroomApp(connector, str(session) if session else None, client=client)
     try:

@@ -43,15 +43,24 @@ async def authenticate(
     return await client.auth_ssh_agent(user)
 
 
-def keep_token(url: str, token: str) -> None:
-    """Store the token; say clearly what happens when no keyring exists."""
+def keep_token(url: str, token: str, insecure_storage: bool = False) -> str:
+    """Store the token; return where it went, or why it could not be kept, as a clause."""
     try:
-        store_token(url, token)
+        path = store_token(url, token, insecure_storage)
     except NoKeyring as exc:
-        print(f"warroom: {exc}", file=sys.stderr)
+        return f"but {exc}"
+    if path is None:
+        return "the token is in the OS keyring"
+    return f"the token is in {path} (plain text, readable only by you)"
 
 
-async def login(url: str, user: str, key: Path | None, ca_cert: Path | None = None) -> str:
+async def login(
+    url: str,
+    user: str,
+    key: Path | None,
+    ca_cert: Path | None = None,
+    insecure_storage: bool = False,
+) -> str:
     """``warroom login``: sign the challenge, keep the token, return it."""
     target = parse_join_target(url)
     client = RelayClient(target.url, ca_cert=ca_cert)
@@ -61,6 +70,6 @@ async def login(url: str, user: str, key: Path | None, ca_cert: Path | None = No
     finally:
         await client.close()
     token = str(who["token"])
-    keep_token(target.url, token)
-    print(f"logged in to {target.url} as {who['user']} ({who['role']})", file=sys.stderr)
+    kept = keep_token(target.url, token, insecure_storage)
+    print(f"logged in to {target.url} as {who['user']} ({who['role']}); {kept}", file=sys.stderr)
     return token
