@@ -164,6 +164,16 @@ class ClientLink:
         except TimeoutError:
             raise TooSlow from None
 
+    @property
+    def source(self) -> OutputSource | None:
+        """The output this client reads (None: not in a session)."""
+        return self._source
+
+    @property
+    def cursor(self) -> int | None:
+        """The offset of the next byte this client will be sent (None: a snapshot is due)."""
+        return self._cursor
+
     def backlog(self) -> int:
         """Bytes of output this client has yet to receive (for stats and tests)."""
         if self._source is None or self._cursor is None:

@@ -92,6 +92,9 @@ class LiveSession:
             if patterns is not None and driver_sees_raw
             else None
         )
+        for output in (self.output, self.raw):
+            if output is not None:
+                output.stream.floor = lambda output=output: self._driver_floor(output)
         self.masker = OutputMasker(patterns) if patterns is not None else None
         self.input_masker = OutputMasker(patterns) if patterns is not None else None
         self.guard = InputGuard()
@@ -99,6 +102,7 @@ class LiveSession:
         self.links: dict[str, ClientLink] = {}
         self._flush_timer: asyncio.TimerHandle | None = None
         self._reading_paused = False
+        self._driver_seen: str | None = None  # the driver the links were last arranged for
         self._batch: list[bytes] = []  # output of this event-loop turn, not processed yet
         self._tasks: list[asyncio.Task[None]] = []
         self.ended = asyncio.Event()
@@ -145,6 +149,7 @@ class LiveSession:
         self.guard.observe_output(data)
         if self.raw is not None:
             self.raw.append(data)
+            self._hold_for_driver()
         if self.masker is None:
             self._publish(data, [])
             return
@@ -171,7 +176,13 @@ class LiveSession:
         """The driver must see every byte, like on a direct SSH session: when their
         client falls far behind, stop reading the target (SSH flow control then
         pauses the program) until they catch up. Viewers never hold the session;
-        they are resynced from a snapshot instead."""
+        they are resynced from a snapshot instead.
+
+        Called after every append to either stream. Output already in flight
+        when reading stops (the rest of one socket read, the masker's
+        hold-back) still arrives; the stream the driver reads never evicts past
+        the driver's cursor (:meth:`_driver_floor`), so that overshoot costs a
+        little memory, never a byte of the driver's output."""
         link = self.links.get(self.core.driver) if self.core.driver else None
         if link is None or self._reading_paused or self.shell is None:
             return
@@ -180,9 +191,22 @@ class LiveSession:
             self.shell.pause_reading()
 
     def _driver_progress(self, link: ClientLink) -> None:
-        """After each frame a client received: resume the target once the driver caught up."""
-        if self._reading_paused and (link.pid != self.core.driver or link.backlog() < DRIVER_LOW):
+        """After each frame a client received: resume the target once the driver caught up.
+
+        Only the driver's own progress counts: a viewer reading fast says
+        nothing about how far behind the driver is."""
+        if not self._reading_paused:
+            return
+        driver = self.links.get(self.core.driver) if self.core.driver else None
+        if driver is None or driver.backlog() < self.output.stream.capacity * DRIVER_LOW:
             self._resume_reading()
+
+    def _driver_floor(self, output: SessionOutput) -> int | None:
+        """The driver's cursor in ``output``, if they read it: its stream keeps it."""
+        link = self.links.get(self.core.driver) if self.core.driver else None
+        if link is None or link.source is not output:
+            return None
+        return link.cursor
 
     def _resume_reading(self) -> None:
         if self._reading_paused and self.shell is not None:
@@ -230,6 +254,8 @@ class LiveSession:
         """Start streaming to a joined client, from ``offset`` if its stream still holds it."""
         self.links[link.pid] = link
         link.on_sent = self._driver_progress
+        if link.pid == self.core.driver:  # the owner, made driver by joining
+            self._driver_seen = link.pid
         source = self._output_for(link.pid)
         link.attach(source, offset if offset is not None and source.holds(offset) else None)
 
@@ -259,18 +285,31 @@ class LiveSession:
     # ------------------------------------------------------------ actions
 
     def apply(self, actions: list[Action]) -> None:
-        """Carry out what the core decided, in order."""
+        """Carry out what the core decided, in order; then follow a change of driver.
+
+        The driver is compared with the one the links were last arranged for,
+        not with the core's before these actions: the core has already changed
+        it by the time its actions arrive here.
+        """
         now = self.clock()
-        driver = self.core.driver
         for action in actions:
             self._apply_one(action, now)
-        if self.core.driver != driver:
-            self._resume_reading()  # the new driver (or nobody) decides from here on
-            if self.raw is not None:
-                self._switch_streams(driver, self.core.driver)
+        self._follow_driver()
 
-    def _switch_streams(self, old: str | None, new: str | None) -> None:
-        """A new driver: each of the two moves to its stream, starting from a snapshot."""
+    def _follow_driver(self) -> None:
+        """A new driver (or none): only the current driver reads the raw stream.
+
+        The former and the new driver each move to their stream, starting from
+        a snapshot of it, before any output produced under the new driver is
+        delivered: this runs in the same event-loop turn as the change.
+        """
+        new = self.core.driver
+        old, self._driver_seen = self._driver_seen, new
+        if new == old:
+            return
+        self._resume_reading()  # the new driver (or nobody) decides from here on
+        if self.raw is None:
+            return
         for pid in (old, new):
             link = self.links.get(pid) if pid else None
             if link is not None:

@@ -5,11 +5,21 @@ one copy of the output however many viewers there are, and a viewer's backlog
 is just ``end - cursor``: no per-client queue of copied frames can grow. The
 stream keeps at least the last ``capacity`` bytes; a cursor that falls behind
 ``start`` has lost bytes and must be resynced from a screen snapshot.
+
+One reader may not lose bytes: the driver (see :mod:`relay.live`). ``floor``
+names the offset of its cursor, and eviction never passes it. The relay stops
+reading the target long before that matters, so the stream exceeds
+``capacity`` by at most what was already in flight when it stopped.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Callable
+
+PIECE = 64 * 1024
+"""Appends are kept in pieces of at most this size: eviction drops whole pieces,
+so the stream never holds more than ``capacity + PIECE`` (plus the driver's floor)."""
 
 
 class OutputStream:
@@ -25,21 +35,32 @@ class OutputStream:
         self._size = 0  # bytes held in chunks[head:]
         self.start = base  # offsets may start anywhere: see relay.output.RAW_BASE
         self.end = base
+        self.floor: Callable[[], int | None] | None = None  # the oldest offset still owed
 
     def append(self, data: bytes) -> int:
         """Add output; return the offset of its first byte."""
         offset = self.end
-        if data:
-            self._offsets.append(offset)
-            self._chunks.append(data)
-            self._size += len(data)
-            self.end += len(data)
-            self._evict()
+        if not data:
+            return offset
+        for start in range(0, len(data), PIECE):
+            piece = data[start : start + PIECE] if len(data) > PIECE else data
+            self._offsets.append(self.end)
+            self._chunks.append(piece)
+            self._size += len(piece)
+            self.end += len(piece)
+        self._evict()
         return offset
 
     def _evict(self) -> None:
-        """Drop whole chunks from the front while the rest still holds ``capacity``."""
+        """Drop whole chunks from the front while the rest still holds ``capacity``,
+        never one that holds a byte at or after ``floor``."""
+        floor = self.floor() if self.floor is not None else None
         while self._size - len(self._chunks[self._head]) >= self.capacity:
+            if (
+                floor is not None
+                and self._offsets[self._head] + len(self._chunks[self._head]) > floor
+            ):
+                break
             self._size -= len(self._chunks[self._head])
             self._chunks[self._head] = b""
             self._head += 1

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from relay.audit import read_events
 from relay.chain import verify_file
-from relay.protocol import Snapshot
+from relay.protocol import OutputChunk, Snapshot
 from tests.harness import Harness, read_until, running_relay
+from tui.client import RelayClient
 
 TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"  # a well-formed, fake GitHub token
 PASSWORD = "hunter2-correct-horse"
@@ -98,3 +99,69 @@ async def test_a_password_typed_at_a_sudo_prompt_is_never_recorded_or_shown(
             assert fragment not in text
         assert '"i", "echo after' in text.replace("\\r", "")  # later input is recorded again
         assert PASSWORD not in audit_text(h) and "hunter" not in audit_text(h)
+
+
+async def _everything_until(client: RelayClient, marker: bytes) -> bytes:
+    """Every byte a client's socket delivers (output and snapshots) up to ``marker``."""
+    seen = bytearray()
+    async with asyncio.timeout(15):
+        while marker not in seen:
+            event = await client.recv()
+            if isinstance(event, OutputChunk | Snapshot):
+                seen += event.data
+    return bytes(seen)
+
+
+async def _now_driving(client: RelayClient, pid: str | None) -> None:
+    await client.wait_for(lambda e: isinstance(e, dict) and e.get("driver") == pid)
+
+
+async def test_only_the_current_driver_reads_raw_output_across_every_change(
+    tmp_path: Path,
+) -> None:
+    """After a hand-off, a take-back, a release and an expiry, a secret the new driver
+    prints reaches the former driver masked (and the new one raw)."""
+    async with running_relay(tmp_path) as h:
+        session = await h.open()
+        lead = await h.joined("alice", session)
+        viewer = await h.login("bob")
+        bob = (await viewer.join(session))["you"]
+        alice = next(p["id"] for p in (await viewer.expect("roster"))["participants"])
+        step = 0
+
+        async def secret_reaches(new: RelayClient, former: RelayClient) -> None:
+            nonlocal step
+            step += 1
+            marker = f"END-{step}-$((6*7))"  # the shell computes it: not in the echo
+            await new.send_input(
+                f"printf 't=%s%s\\n' {TOKEN[:10]} {TOKEN[10:]}; echo {marker}\r".encode()
+            )
+            expected = f"END-{step}-42".encode()
+            raw = await _everything_until(new, expected)
+            masked = await _everything_until(former, expected)
+            assert TOKEN.encode() in raw  # the driver reads what they printed
+            shown = masked[masked.rindex(b"t=") :]  # after the echo of the command (pieces)
+            assert TOKEN[4:].encode() not in shown and b"******" in shown
+
+        async def hand_to_bob(ttl: float | None = None) -> None:
+            await viewer.send({"type": "request_control", "reason": "INC-1"})
+            await lead.expect("control_request")
+            grant: dict[str, object] = {"type": "grant", "id": bob}
+            if ttl is not None:
+                grant["ttl"] = ttl
+            await lead.send(grant)
+            await _now_driving(viewer, bob)
+
+        await hand_to_bob()  # hand-off: alice is the former driver
+        await secret_reaches(viewer, lead)
+        await lead.send({"type": "take"})  # take-back: bob is
+        await _now_driving(lead, alice)
+        await secret_reaches(lead, viewer)
+        await hand_to_bob()
+        await viewer.send({"type": "release"})  # release: bob is
+        await _now_driving(lead, alice)
+        await secret_reaches(lead, viewer)
+        await hand_to_bob(ttl=1.0)
+        await viewer.expect("control_expired")  # expiry: bob is
+        await _now_driving(lead, alice)
+        await secret_reaches(lead, viewer)

@@ -449,22 +449,36 @@ async def test_lead_ends_session_for_everyone(harness: Harness) -> None:
     ]
 
 
-async def test_the_driver_sees_every_byte_even_past_the_buffer(tmp_path: Path) -> None:
+@pytest.mark.parametrize("viewers", [0, 3])
+async def test_the_driver_sees_every_byte_even_past_the_buffer(
+    tmp_path: Path, viewers: int
+) -> None:
     """Like a direct SSH session: a driver who reads slowly holds the program, and is
-    never resynced from a snapshot, however small the relay's buffer."""
+    never resynced from a snapshot, however small the relay's buffer, and however
+    fast the viewers read (their progress must not release the hold)."""
     from relay.config import Limits
 
     async with running_relay(tmp_path, limits=Limits(output_buffer=1024 * 1024)) as h:
         session = await h.open()
         lead = await h.joined("alice", session)
+        watchers = [await h.joined("carol", session) for _ in range(viewers)]
         await lead.send_input(flood_command(12))
 
         async def slow_collect() -> tuple[bytes, int]:
             await asyncio.sleep(1.0)  # let the target run far ahead of the reader first
             return await collect(lead, b"FLOOD-2-END")
 
-        stream, _start = await slow_collect()  # collect() fails on a snapshot or a gap
+        async def drain(viewer: RelayClient) -> None:
+            await viewer.wait_for(
+                lambda e: isinstance(e, OutputChunk) and b"FLOOD-2-END" in e.data, timeout=120
+            )
+
+        results = await asyncio.gather(slow_collect(), *(drain(v) for v in watchers))
+        stream, _start = results[0]  # collect() fails on a snapshot or a gap
         lines = stream[stream.index(b"0" * 61 + b"1\r\n") :].split(b"\r\n")
         numbers = [int(line) for line in lines if len(line) == 62 and line.isdigit()]
         assert numbers == list(range(1, len(numbers) + 1))
         assert len(numbers) == 12 * 1024 * 1024 // 64
+        # what holding the driver cost: the raw stream stayed near its capacity
+        raw = h.relay.sessions[session].raw
+        assert raw is not None and raw.stream.end - raw.stream.start < 2 * 1024 * 1024

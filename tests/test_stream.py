@@ -62,3 +62,35 @@ def test_offsets_can_start_at_a_base() -> None:
     assert stream.read((1 << 62) + 1, 10) == b"bc"
     with pytest.raises(LookupError):
         stream.read(0, 1)
+
+
+def test_eviction_never_passes_the_floor_and_resumes_once_it_moves() -> None:
+    rng = random.Random(11)
+    stream = OutputStream(capacity=1000)
+    cursor = 0  # a reader who must see every byte, reading in bursts
+    stream.floor = lambda: cursor
+    blob = bytearray()
+    for _ in range(2000):
+        chunk = rng.randbytes(rng.randint(1, 400))
+        stream.append(chunk)
+        blob += chunk
+        assert stream.start <= cursor  # never evicted past the reader
+        # what the floor costs: only the bytes the reader still owes, beyond capacity
+        assert stream.end - stream.start < max(1000 + 400, stream.end - cursor + 400)
+        if rng.random() < 0.3:
+            cursor = rng.randint(cursor, stream.end)
+            assert stream.read(cursor, 50) == bytes(blob[cursor : cursor + 50])
+    stream.floor = None
+    stream.append(b"x")
+    assert stream.end - stream.start < 1000 + 400
+
+
+def test_a_large_append_is_evicted_piece_by_piece() -> None:
+    from relay.stream import PIECE
+
+    stream = OutputStream(capacity=4 * PIECE)
+    blob = bytes(range(256)) * (10 * PIECE // 256)
+    for _ in range(3):
+        stream.append(blob)  # one batch far larger than the ring
+        assert 4 * PIECE <= stream.end - stream.start <= 5 * PIECE
+    assert stream.read(stream.end - 10, 10) == blob[-10:]
