@@ -307,13 +307,20 @@ def _matches(
 
 
 def _line(event: dict[str, Any]) -> str:
-    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(event.get("t", 0))))
+    """One event on one line: every value escaped (``relay.text.escape``), so that no
+    field a client wrote can start a forged line or reach the terminal as a control."""
+    from relay.text import escape
+
+    try:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(event.get("t", 0))))
+    except (TypeError, ValueError, OverflowError):
+        stamp = escape(event.get("t"))
     rest = " ".join(
-        f"{k}={v}"
+        f"{escape(k)}={escape(v)}"
         for k, v in sorted(event.items())
         if k not in ("t", "event") and v not in (None, "")
     )
-    return f"{stamp}  {event.get('event', '?'):<18} {rest}"
+    return f"{stamp}  {escape(event.get('event', '?')):<18} {rest}"
 
 
 def _verify_audit(directory: Path, key_text: str | None) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,14 +31,17 @@ from relay.access import AccessError, Grant
 from relay.config import NAME_PATTERN
 from relay.connection import ClientLink
 from relay.errors import ErrorCode, ProtocolError
-from relay.ratelimit import Throttle, TokenBucket
+from relay.ratelimit import TokenBucket
 from relay.redaction import mask_text
 from relay.roles import Role
 from relay.session import Send, error
+from relay.text import clean
 
 if TYPE_CHECKING:
     from relay.live import LiveSession
     from relay.server import Relay
+
+log = logging.getLogger(__name__)
 
 HANDSHAKE_TIMEOUT = 10.0
 MESSAGE_RATE = 20.0  # control messages per second per connection (chat has its own limit)
@@ -88,24 +92,20 @@ class Conversation:
         self.live: LiveSession | None = None
         self.peer = str(ws.remote_address[0]) if ws.remote_address else "?"
         self.bucket = TokenBucket(MESSAGE_RATE, MESSAGE_BURST)
-        self.error_audit = Throttle(1.0)
         self.opening: asyncio.Task[None] | None = None
 
     def send_error(self, code: ErrorCode, message: str, **extra: Any) -> None:
-        """Refuse a message; refusals of what one may not do are audited (throttled)."""
+        """Refuse a message; refusals of what one may not do are audited (aggregated)."""
         self.link.send_json(error(code, message, **extra))
         if code in AUDITED_REFUSALS:
-            skipped = self.error_audit.due(self.relay.clock())
-            if skipped is not None:
-                self.relay.audit.record(
-                    "denied" if code is not ErrorCode.BAD_FRAME else "protocol.error",
-                    user=self._user(),
-                    code=code.value,
-                    ref=extra.get("ref"),
-                    message=message[:200],
-                    peer=self.peer,
-                    suppressed=skipped,
-                )
+            self.relay.audit.record(
+                "denied" if code is not ErrorCode.BAD_FRAME else "protocol.error",
+                user=self._user(),
+                code=code.value,
+                ref=extra.get("ref"),
+                message=message[:200],
+                peer=self.peer,
+            )
 
     def expired(self) -> bool:
         """Whether this connection's credential has run out (it is then closed)."""
@@ -290,19 +290,31 @@ class Conversation:
     # ------------------------------------------------------------ phase 3
 
     def _message(self, text: str) -> None:
+        """One text frame: counted, parsed, carried out; a failure stays with this message.
+
+        Every frame counts against the connection's rate, malformed ones and
+        chat too, before any parsing. An unexpected error while handling one
+        message is logged and answered with ``internal_error``: it never
+        closes this connection, and never reaches another one.
+        """
         if self.expired():
             self.expire()
             return
         try:
-            message = protocol.parse_client_text(text)
-            if message["type"] != "chat" and not self.bucket.allow(self.relay.clock()):
+            if not self.bucket.allow(self.relay.clock()):
                 raise ProtocolError(
                     ErrorCode.RATE_LIMITED,
                     f"too many messages: at most {MESSAGE_RATE:g} per second; slow down",
                 )
+            message = protocol.parse_client_text(text)
             self._dispatch(message)
         except ProtocolError as exc:
-            self.send_error(exc.code, exc.message, ref=_kind(text))
+            self.send_error(exc.code, exc.message, ref=exc.ref)
+        except Exception:
+            log.exception("connection %s: handling a message failed", self.pid)
+            self.send_error(
+                ErrorCode.INTERNAL_ERROR, "the relay could not handle this message; it was dropped"
+            )
 
     def _user(self) -> str | None:
         return self.who.user if self.who else None
@@ -445,7 +457,7 @@ class Conversation:
             case "resize":
                 actions = core.resize(self.pid, message["cols"], message["rows"], now)
             case "request_control":
-                actions = core.request_control(self.pid, self._masked(message["reason"]), now)
+                actions = core.request_control(self.pid, self._shown(message["reason"]), now)
             case "grant":
                 actions = core.grant(self.pid, message["id"], now, message.get("ttl"))
             case "deny":
@@ -456,7 +468,7 @@ class Conversation:
             case "take":
                 actions = core.take(self.pid, now)
             case "chat":
-                actions = core.chat(self.pid, self._masked(message["text"]), now)
+                actions = core.chat(self.pid, message["text"], now, mask=self._masked)
             case "end":
                 actions = core.end(self.pid, self._reason(message.get("reason", "")), now)
             case _:
@@ -570,9 +582,13 @@ class Conversation:
             )
         return masked
 
+    def _shown(self, text: str) -> str:
+        """Text another person will read: cleaned (one line, no controls), then masked."""
+        return self._masked(clean(text))
+
     def _reason(self, text: str, required: bool = False) -> str:
-        """A reason someone gave: bounded, masked, and present when it must be."""
-        text = text.strip()
+        """A reason someone gave: cleaned, bounded, masked, and present when it must be."""
+        text = clean(text)
         if required and not text:
             raise ProtocolError(ErrorCode.REASON_REQUIRED, "say why (e.g. the incident number)")
         if len(text) > REASON_LENGTH:
@@ -608,14 +624,6 @@ def _printable_name(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     return value if NAME_PATTERN.fullmatch(value) else f"<invalid: {len(value)} chars>"
-
-
-def _kind(text: str) -> str | None:
-    """The type of a frame, for the ``ref`` of an error (best effort on bad frames)."""
-    try:
-        return str(protocol.json_decode(text)["type"])[:40]
-    except (ProtocolError, KeyError):
-        return None
 
 
 def _need(message: dict[str, Any], field: str) -> str:

@@ -42,12 +42,14 @@ class ErrorCode(StrEnum):
     # connection health
     TOO_SLOW = "too_slow"
     TARGET_UNAVAILABLE = "target_unavailable"
+    INTERNAL_ERROR = "internal_error"
 
 
 class ProtocolError(Exception):
     """A refusal that ends up as an ``error`` frame with ``code`` and ``message``."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, ref: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.ref = ref  # the message type refused, when known

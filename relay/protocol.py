@@ -16,11 +16,14 @@ from :mod:`relay.errors`, and ``docs/protocol.md`` documents every message.
 from __future__ import annotations
 
 import json
+import math
+import re
 import struct
 from dataclasses import dataclass
 from typing import Any
 
 from relay.errors import ErrorCode, ProtocolError
+from relay.text import SURROGATE, invalid
 
 VERSION = 1
 
@@ -83,65 +86,127 @@ def parse_client_binary(frame: bytes) -> bytes:
 
 
 def encode(message: dict[str, Any]) -> str:
-    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    """A relay → client JSON frame; always valid UTF-8 text.
+
+    Clients' strings are validated on the way in, so a lone surrogate should
+    never get here; if one does, it is escaped rather than left to fail in
+    the writer of whichever connection the message was meant for.
+    """
+    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    if SURROGATE.search(text):
+        return json.dumps(message, separators=(",", ":"))
+    return text
 
 
 # ------------------------------------------------------------ client messages
+#
+# Every field a client may send, with its type and bounds. A client's frame is
+# refused (``bad_frame``, or the field's own code) before anything stores,
+# audits, masks or forwards any of it: strings must be Unicode scalar values
+# within their length, identifiers must look like identifiers, numbers must be
+# finite and in range. The bounds say what one field can cost the relay.
 
-_NUMBER = (int, float)
 
-# type -> {field: (python type, required)}
-_FIELDS: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
-    "hello": {"version": (int, True), "client": (str, False)},
+@dataclass(frozen=True)
+class Text:
+    """A string of at most ``limit`` characters; ``pattern``: it must match it whole."""
+
+    limit: int
+    pattern: re.Pattern[str] | None = None
+    code: ErrorCode = ErrorCode.BAD_FRAME
+    what: str = ""
+
+
+@dataclass(frozen=True)
+class Number:
+    """An integer (``integer``) or any finite number, from ``low`` to ``high``."""
+
+    low: float
+    high: float
+    integer: bool = True
+    low_open: bool = False  # True: ``low`` itself is refused (a ttl of 0)
+    nullable: bool = False
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A JSON boolean."""
+
+
+Spec = Text | Number | Flag
+
+IDENT = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._:@-]*")
+"""Session, participant, request and target ids, user and role names."""
+TOKEN_TEXT = re.compile(r"[\x21-\x7e]+")
+"""Credentials and signatures: printable ASCII without spaces."""
+
+MAX_ID = 128
+MAX_OFFSET = (1 << 63) - 1
+MAX_TTL = 366 * 86400.0  # a year: every role's max_ttl is far below; bounds the arithmetic
+MAX_INT_DIGITS = 20  # any integer the protocol uses fits; a 5000-digit one costs nothing
+REASON_LENGTH = 500
+MAX_CHAT = 64 * 1024  # characters; the configured chat_length is checked before masking
+MAX_NAME = 63
+
+_ID = Text(MAX_ID, IDENT, what="an id (letters, digits, . _ : @ -)")
+_NAME = Text(MAX_NAME, IDENT, what="a name (letters, digits, . _ -)")
+_REASON = Text(REASON_LENGTH, code=ErrorCode.REASON_TOO_LONG)
+_TTL = Number(0, MAX_TTL, integer=False, low_open=True)
+_POSITION = Number(0, MAX_OFFSET)
+_SIZE = Number(1, MAX_COLS)
+
+# type -> {field: (spec, required)}
+_FIELDS: dict[str, dict[str, tuple[Spec, bool]]] = {
+    "hello": {"version": (Number(0, 1 << 31), True), "client": (Text(200), False)},
     "auth": {
-        "method": (str, True),
-        "token": (str, False),
-        "invite": (str, False),
-        "name": (str, False),
-        "user": (str, False),
-        "signature": (str, False),
+        "method": (_ID, True),
+        "token": (Text(4096, TOKEN_TEXT), False),
+        "invite": (Text(4096, TOKEN_TEXT), False),
+        "name": (_NAME, False),
+        "user": (_NAME, False),
+        "signature": (Text(16384, TOKEN_TEXT), False),
     },
     "list_sessions": {},
-    "list_recordings": {"session": (str, False)},
-    "fetch_recording": {"name": (str, True), "offset": (int, False)},
-    "open": {"target": (str, True), "reason": (str, True)},
+    "list_recordings": {"session": (_ID, False)},
+    "fetch_recording": {"name": (Text(255), True), "offset": (_POSITION, False)},
+    "open": {"target": (_ID, True), "reason": (_REASON, True)},
     "join": {
-        "session": (str, True),
-        "offset": ((int, type(None)), False),
-        "cols": (int, False),
-        "rows": (int, False),
+        "session": (_ID, True),
+        "offset": (Number(0, MAX_OFFSET, nullable=True), False),
+        "cols": (_SIZE, False),
+        "rows": (Number(1, MAX_ROWS), False),
     },
     "leave": {},
-    "resize": {"cols": (int, True), "rows": (int, True)},
-    "request_control": {"reason": (str, True)},
-    "grant": {"id": (str, True), "ttl": (_NUMBER, False)},
-    "deny": {"id": (str, True), "reason": (str, False)},
+    "resize": {"cols": (_SIZE, True), "rows": (Number(1, MAX_ROWS), True)},
+    "request_control": {"reason": (_REASON, True)},
+    "grant": {"id": (_ID, True), "ttl": (_TTL, False)},
+    "deny": {"id": (_ID, True), "reason": (_REASON, False)},
     "release": {},
     "take": {},
-    "chat": {"text": (str, True)},
-    "end": {"reason": (str, False)},
+    "chat": {"text": (Text(MAX_CHAT, code=ErrorCode.CHAT_TOO_LONG), True)},
+    "end": {"reason": (_REASON, False)},
     "access_grant": {
-        "user": (str, True),
-        "role": (str, True),
-        "ttl": (_NUMBER, True),
-        "session": (str, False),
-        "target": (str, False),
-        "reason": (str, False),
+        "user": (_ID, True),
+        "role": (_ID, True),
+        "ttl": (_TTL, True),
+        "session": (_ID, False),
+        "target": (_ID, False),
+        "reason": (_REASON, False),
     },
-    "access_revoke": {"user": (str, True), "session": (str, False)},
-    "access_request": {"role": (str, True), "reason": (str, True), "session": (str, False)},
+    "access_revoke": {"user": (_ID, True), "session": (_ID, False)},
+    "access_request": {"role": (_ID, True), "reason": (_REASON, True), "session": (_ID, False)},
     "access_decide": {
-        "id": (str, True),
-        "approve": (bool, True),
-        "ttl": (_NUMBER, False),
-        "reason": (str, False),
+        "id": (_ID, True),
+        "approve": (Flag(), True),
+        "ttl": (_TTL, False),
+        "reason": (_REASON, False),
     },
     "access_list": {},
     "invite": {
-        "role": (str, True),
-        "session": (str, True),
-        "ttl": (_NUMBER, True),
-        "name": (str, False),
+        "role": (_ID, True),
+        "session": (_ID, True),
+        "ttl": (_TTL, True),
+        "name": (_NAME, False),
     },
 }
 
@@ -152,47 +217,115 @@ def parse_client_text(text: str) -> dict[str, Any]:
     """Decode and validate a JSON frame from a client.
 
     Unknown fields are refused rather than ignored: a typo in a client must
-    show up as an error, not as a silently missing option.
+    show up as an error, not as a silently missing option. So are duplicate
+    keys (which one would count?), ``NaN`` and infinities, integers of more
+    than 20 digits, nesting (no message nests) and any string that is not
+    valid Unicode text. A refusal names the message type in ``ref`` when it
+    is known.
     """
-    try:
-        message = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProtocolError(ErrorCode.BAD_FRAME, f"frame is not valid JSON: {exc}") from None
-    if not isinstance(message, dict):
-        raise ProtocolError(ErrorCode.BAD_FRAME, "frame must be a JSON object")
+    message = _decode(text)
     kind = message.get("type")
     if not isinstance(kind, str) or kind not in _FIELDS:
         known = ", ".join(sorted(_FIELDS))
         raise ProtocolError(
-            ErrorCode.BAD_FRAME, f"unknown message type {kind!r} (expected one of: {known})"
+            ErrorCode.BAD_FRAME,
+            f"unknown message type {_shown(kind)} (expected one of: {known})",
         )
     fields = _FIELDS[kind]
     for name, value in message.items():
         if name == "type":
             continue
         if name not in fields:
-            raise ProtocolError(ErrorCode.BAD_FRAME, f"{kind}: unknown field {name!r}")
-        expected, _ = fields[name]
-        if not isinstance(value, expected) or (isinstance(value, bool) and expected is not bool):
-            raise ProtocolError(ErrorCode.BAD_FRAME, f"{kind}: field {name!r} has the wrong type")
+            raise ProtocolError(
+                ErrorCode.BAD_FRAME, f"{kind}: unknown field {_shown(name)}", ref=kind
+            )
+        _check(kind, name, value, fields[name][0])
     for name, (_, required) in fields.items():
         if required and name not in message:
-            raise ProtocolError(ErrorCode.BAD_FRAME, f"{kind}: missing field {name!r}")
-    _check_size(message)
+            raise ProtocolError(ErrorCode.BAD_FRAME, f"{kind}: missing field {name!r}", ref=kind)
     return message
 
 
-def _check_size(message: dict[str, Any]) -> None:
-    for name in ("cols", "rows"):
-        value = message.get(name)
-        limit = MAX_COLS if name == "cols" else MAX_ROWS
-        if value is not None and not 1 <= value <= limit:
-            raise ProtocolError(
-                ErrorCode.BAD_FRAME, f"{message['type']}: {name} must be from 1 to {limit}"
-            )
-    offset = message.get("offset")
-    if offset is not None and offset < 0:
-        raise ProtocolError(ErrorCode.BAD_FRAME, "join: offset must not be negative")
+def _decode(text: str) -> dict[str, Any]:
+    try:
+        message = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_int=_bounded_int,
+            parse_float=_finite_float,
+            parse_constant=_no_constant,
+        )
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(ErrorCode.BAD_FRAME, f"frame is not valid JSON: {_why(exc)}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError(ErrorCode.BAD_FRAME, "frame must be a JSON object")
+    return message
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc)[:200]
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    message = dict(pairs)
+    if len(message) != len(pairs):
+        raise ValueError("a field appears twice")
+    return message
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of more than {MAX_INT_DIGITS} digits")
+    return int(digits)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number the protocol accepts")
+
+
+def _check(kind: str, name: str, value: Any, spec: Spec) -> None:
+    """Refuse ``value`` unless it fits ``spec``; the message names the field."""
+    where = f"{kind}: {name}"
+    match spec:
+        case Text(limit, pattern, code, what):
+            if not isinstance(value, str):
+                raise ProtocolError(ErrorCode.BAD_FRAME, f"{where} has the wrong type", ref=kind)
+            problem = invalid(value, limit)
+            if problem is not None:
+                code = code if len(value) > limit else ErrorCode.BAD_FRAME
+                raise ProtocolError(code, f"{where} is {problem}", ref=kind)
+            if pattern is not None and not pattern.fullmatch(value):
+                raise ProtocolError(ErrorCode.BAD_FRAME, f"{where} must be {what}", ref=kind)
+        case Number(low, high, integer, low_open, nullable):
+            if value is None and nullable:
+                return
+            number_types = (int,) if integer else (int, float)
+            if isinstance(value, bool) or not isinstance(value, number_types):
+                raise ProtocolError(ErrorCode.BAD_FRAME, f"{where} has the wrong type", ref=kind)
+            if not (low < value if low_open else low <= value) or value > high:
+                bound = f"more than {low:g}" if low_open else f"from {low:g}"
+                top = f"{high:.0f}" if integer else f"{high:g}"
+                raise ProtocolError(
+                    ErrorCode.BAD_FRAME, f"{where} must be {bound} to {top}", ref=kind
+                )
+        case Flag():
+            if not isinstance(value, bool):
+                raise ProtocolError(ErrorCode.BAD_FRAME, f"{where} has the wrong type", ref=kind)
+
+
+def _shown(value: Any) -> str:
+    """A client's value quoted in an error message: short, and plain ASCII."""
+    text = ascii(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def json_decode(text: str) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from relay.conversation import Admission, Conversation, Identity
 from relay.errors import ErrorCode, ProtocolError
 from relay.keys import SigningKey
 from relay.live import LiveSession, Recorder
+from relay.ratelimit import DenialAudit
 from relay.roles import Role
 from relay.session import FourEyes, Session
 from relay.session import Limits as SessionLimits
@@ -82,7 +83,8 @@ class Relay:
         self.config = config
         self.signing_key = signing_key
         self.verify_key = signing_key.public
-        self.audit = audit
+        self.audit_log = audit
+        self.audit = DenialAudit(audit, clock)  # refusals a client repeats: once per interval
         self.recorder_factory = recorder_factory
         self.archive = Archive(config.data_dir / "recordings", audit)
         self.clock = clock

@@ -22,14 +22,16 @@ engineer may have two windows open, and each is a separate participant.
 
 from __future__ import annotations
 
-import unicodedata
+import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from relay.errors import ErrorCode
 from relay.roles import Role
+from relay.text import clean
 
 Message = dict[str, Any]
 
@@ -148,8 +150,6 @@ class Participant:
     cols: int = 80
     rows: int = 24
     chat_times: deque[float] = field(default_factory=deque)
-    last_denial_audit: float = float("-inf")
-    suppressed_denials: int = 0
 
     def public(self) -> Message:
         return {
@@ -400,10 +400,10 @@ class Session:
         return [Forward(data, pid, p.user)]
 
     def _deny_input(self, p: Participant, now: float) -> list[Action]:
-        """Refuse a non-driver's input; audit it, at most once per interval."""
+        """Refuse a non-driver's input, audited (the relay aggregates repeats)."""
         holder = self.participants.get(self.driver) if self.driver else None
         who = f"{holder.user} is driving" if holder else "nobody is driving"
-        actions: list[Action] = [
+        return [
             Send(
                 p.pid,
                 error(
@@ -411,15 +411,9 @@ class Session:
                     f"you are not driving ({who}); request control first",
                     ref="input",
                 ),
-            )
+            ),
+            self._audit("input.denied", p, code=ErrorCode.NOT_DRIVER.value),
         ]
-        if now - p.last_denial_audit >= self.limits.denial_audit_interval:
-            actions.append(self._audit("input.denied", p, suppressed=p.suppressed_denials))
-            p.last_denial_audit = now
-            p.suppressed_denials = 0
-        else:
-            p.suppressed_denials += 1
-        return actions
 
     def resize(self, pid: str, cols: int, rows: int, now: float) -> list[Action]:
         """A participant's window changed; only the driver's sets the PTY."""
@@ -495,6 +489,8 @@ class Session:
             return self._deny(
                 pid, ErrorCode.FORBIDDEN, "only a lead or the driver can grant control", "grant"
             )
+        if ttl is not None and not (math.isfinite(ttl) and ttl > 0):
+            return self._deny(pid, ErrorCode.BAD_FRAME, "ttl must be a positive number", "grant")
         request = self.requests.pop(requester, None)
         if request is None:
             return self._deny(pid, ErrorCode.NO_REQUEST, "no pending request from them", "grant")
@@ -503,8 +499,9 @@ class Session:
         origin = None
         if not self._is_lead(p):  # a driver hands on no more than they hold
             origin = self.control_origin
-            if self.control_expires_at is not None:
-                expires = min(expires or self.control_expires_at, self.control_expires_at)
+            held = [t for t in (self.control_expires_at, p.expires_at) if t is not None]
+            if held:
+                expires = min(held) if expires is None else min(expires, *held)
         return [
             self._audit(
                 "control.grant",
@@ -685,31 +682,36 @@ class Session:
 
     # ------------------------------------------------------------ chat and end
 
-    def chat(self, pid: str, text: str, now: float) -> list[Action]:
-        """A chat message, bounded in length and rate per participant."""
+    def chat(
+        self, pid: str, text: str, now: float, mask: Callable[[str], str] | None = None
+    ) -> list[Action]:
+        """A chat message, bounded in rate and length per participant.
+
+        The cheap checks come first and every attempt counts against the rate,
+        refused ones too: a participant sending huge or empty messages is
+        slowed like any other, and ``mask`` (the costly step) only ever sees
+        text that will be sent.
+        """
         found = self._lookup(pid, "chat")
         if not isinstance(found, Participant):
             return found
         p = found
-        text = _printable(text).strip()
-        refusal = self._check_chat(p, text, now)
+        refusal = self._check_chat_rate(p, now)
+        if refusal is None:
+            p.chat_times.append(now)  # at most chat_rate entries: refused-for-rate do not count
+            text = clean(text)
+            refusal = self._check_chat(text)
         if refusal is not None:
             return [
                 Send(pid, error(refusal[0], refusal[1], ref="chat")),
                 self._audit("chat.denied", p, code=refusal[0].value),
             ]
-        p.chat_times.append(now)
+        if mask is not None:
+            text = mask(text)
         message = {"type": "chat", "id": pid, "user": p.user, "text": text, "t": now}
         return [Record("c", {"user": p.user, "text": text}), Broadcast(message)]
 
-    def _check_chat(self, p: Participant, text: str, now: float) -> tuple[ErrorCode, str] | None:
-        if not text:
-            return ErrorCode.CHAT_EMPTY, "empty chat message"
-        if len(text) > self.limits.chat_length:
-            return (
-                ErrorCode.CHAT_TOO_LONG,
-                f"chat messages are limited to {self.limits.chat_length} characters",
-            )
+    def _check_chat_rate(self, p: Participant, now: float) -> tuple[ErrorCode, str] | None:
         while p.chat_times and p.chat_times[0] <= now - self.limits.chat_window:
             p.chat_times.popleft()
         if len(p.chat_times) >= self.limits.chat_rate:
@@ -717,6 +719,16 @@ class Session:
                 ErrorCode.CHAT_RATE,
                 f"at most {self.limits.chat_rate} messages per "
                 f"{self.limits.chat_window:g} s; wait a moment",
+            )
+        return None
+
+    def _check_chat(self, text: str) -> tuple[ErrorCode, str] | None:
+        if not text:
+            return ErrorCode.CHAT_EMPTY, "empty chat message"
+        if len(text) > self.limits.chat_length:
+            return (
+                ErrorCode.CHAT_TOO_LONG,
+                f"chat messages are limited to {self.limits.chat_length} characters",
             )
         return None
 
@@ -750,8 +762,3 @@ class Session:
         self.requests.clear()
         message: Message = {"type": "ended", "reason": reason, **extra}
         return [Record("x", {"reason": reason, **extra}), Broadcast(message), End(reason)]
-
-
-def _printable(text: str) -> str:
-    """Drop control characters: an escape sequence in chat must not reach a terminal."""
-    return "".join(ch for ch in text if ch == "\n" or unicodedata.category(ch) != "Cc")

@@ -7,9 +7,23 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.harness import Harness, Targets, running_relay, sshd_target
 from tests.sshd import sshd  # noqa: F401  (re-exported fixture)
+
+# Property tests: in `make test` (and CI) a fixed seed and a bounded number of
+# examples, so a run is repeatable and its length known; `make fuzz` searches
+# far longer with fresh seeds. No deadline: two shared cores make timing noise.
+settings.register_profile(
+    "ci",
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("fuzz", max_examples=5000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 os.environ.pop("http_proxy", None)
 os.environ.pop("https_proxy", None)

@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncssh
 
 from relay.audit import AuditLog
-from relay.config import Limits, RelayConfig, TargetConfig, UserConfig
+from relay.config import Limits, RedactionConfig, RelayConfig, TargetConfig, UserConfig
 from relay.keys import SigningKey
 from relay.recording import recorder_factory
 from relay.roles import Role
@@ -85,6 +85,7 @@ async def running_relay(
     token_ttl: float = 8 * 3600.0,
     recordings: bool = False,
     tls: tuple[Path, Path, Path] | None = None,
+    redaction: RedactionConfig | None = None,
 ) -> AsyncIterator[Harness]:
     """A relay with a sandbox target (plus ``targets``) and four users with SSH keys.
 
@@ -124,6 +125,7 @@ async def running_relay(
         token_ttl=token_ttl,
         tls_cert=tls[0] if tls else None,
         tls_key=tls[1] if tls else None,
+        redaction=redaction or RedactionConfig(),
         targets=all_targets,
         users={name: _user_config(name, key) for name, key in user_keys.items()},
     )

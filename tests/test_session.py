@@ -83,12 +83,9 @@ def test_non_driver_input_is_refused_and_audited(room: Session, pid: str) -> Non
     assert "alice is driving" in of(actions, Send)[0].message["message"]
 
 
-def test_denied_input_audit_is_throttled_but_counted(room: Session) -> None:
-    assert audits(room.input("b", b"x", T0)) == ["input.denied"]
+def test_every_denied_input_is_audited_for_the_relay_to_aggregate(room: Session) -> None:
     for i in range(5):
-        assert audits(room.input("b", b"x", T0 + 0.1 + i * 0.1)) == []
-    again = room.input("b", b"x", T0 + 1.5)
-    assert of(again, Audit)[0].fields["suppressed"] == 5
+        assert audits(room.input("b", b"x", T0 + i * 0.1)) == ["input.denied"]
 
 
 def test_input_from_stranger_is_refused() -> None:
@@ -242,13 +239,40 @@ def test_chat_is_broadcast_and_recorded(room: Session) -> None:
 
 
 def test_chat_strips_escape_sequences(room: Session) -> None:
-    actions = room.chat("b", "hi\x1b[2J\x07 there\x9b", T0)
-    assert of(actions, Broadcast)[0].message["text"] == "hi[2J there"
+    actions = room.chat("b", "hi\x1b[2J\x07 there\x9b\nbob: I approve\u202e", T0)
+    assert of(actions, Broadcast)[0].message["text"] == "hi[2J there bob: I approve"
+
+
+def test_refused_chats_count_against_the_rate_and_are_never_masked(room: Session) -> None:
+    masked: list[str] = []
+
+    def mask(text: str) -> str:
+        masked.append(text)
+        return text
+
+    for i in range(5):  # oversized: refused before masking, but counted
+        assert errors(room.chat("b", "x" * 10_000, T0 + i * 0.1, mask)) == ["chat_too_long"]
+    assert errors(room.chat("b", "fine", T0 + 1, mask)) == ["chat_rate"]
+    assert masked == []
+    assert errors(room.chat("b", "fine", T0 + 11, mask)) == [] and masked == ["fine"]
+
+
+def test_control_handed_on_never_outlives_what_the_driver_held(room: Session) -> None:
+    room.join("b2", "bob", Role.VIEWER, T0)
+    room.request_control("b", "INC-1", T0)
+    room.grant("a", "b", T0, ttl=5)  # bob drives for 5 s
+    room.request_control("b2", "my other window", T0 + 1)
+    assert errors(room.grant("b", "b2", T0 + 1, ttl=float("nan"))) == ["bad_frame"]
+    assert errors(room.grant("b", "b2", T0 + 1, ttl=float("inf"))) == ["bad_frame"]
+    assert room.driver == "b"
+    room.grant("b", "b2", T0 + 1, ttl=1e9)
+    assert room.driver == "b2" and room.control_expires_at == T0 + 5
+    assert not of(room.input("b2", b"x", T0 + 8), Forward)
 
 
 def test_chat_limits(room: Session) -> None:
-    assert errors(room.chat("b", " \x1b ", T0)) == ["chat_empty"]
-    assert errors(room.chat("b", "x" * 2001, T0)) == ["chat_too_long"]
+    assert errors(room.chat("b", " \x1b ", T0 - 20)) == ["chat_empty"]
+    assert errors(room.chat("b", "x" * 2001, T0 - 20)) == ["chat_too_long"]
     for i in range(5):
         assert errors(room.chat("b", f"m{i}", T0 + i)) == []
     refused = room.chat("b", "one more", T0 + 5)

@@ -1,0 +1,165 @@
+"""A hostile client, written from docs/protocol.md, against the relay over real websockets.
+
+Each test attacks one class of weakness and checks two things: the exact
+refusal the attacker gets, and that every other participant is unaffected
+(their connection open, their echo still arriving).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from relay.audit import read_events
+from relay.config import RedactionConfig
+from tests.harness import Harness, read_until, running_relay
+from tui.client import RelayClient, RelayError
+
+
+def events(h: Harness, name: str) -> list[dict[str, Any]]:
+    return [e for e in read_events(h.data_dir / "audit") if e["event"] == name]
+
+
+async def refused(client: RelayClient, frame: str) -> RelayError:
+    """Send a raw text frame; return the error it earned."""
+    assert client.ws is not None
+    await client.ws.send(frame)
+    with pytest.raises(RelayError) as info:
+        await client.expect("never")
+    return info.value
+
+
+async def still_echoes(driver: RelayClient, *others: RelayClient, tag: str = "OK") -> None:
+    """The driver types; the driver and every other client see the shell's answer."""
+    await driver.send_input(f"echo {tag}-$((40+2))\r".encode())
+    for client in (driver, *others):
+        await read_until(client, f"{tag}-42".encode())
+
+
+def roster_where(check: Any) -> Any:
+    return lambda e: isinstance(e, dict) and e.get("type") == "roster" and check(e)
+
+
+# ---------------------------------------------------------------- numbers (item 3)
+
+
+async def test_control_handed_on_never_outlives_its_grant(harness: Harness) -> None:
+    session = await harness.open()
+    lead = await harness.joined("alice", session)
+    first = await harness.login("bob")
+    first_id = (await first.join(session))["you"]
+    second = await harness.login("bob")  # the same engineer's second window
+    second_id = (await second.join(session))["you"]
+    await first.send({"type": "request_control", "reason": "INC-1"})
+    await lead.expect("control_request")
+    await lead.send({"type": "grant", "id": first_id, "ttl": 5})
+    roster = await first.wait_for(roster_where(lambda r: r["driver"] == first_id))
+    assert isinstance(roster, dict)
+    granted_until = roster["control_expires_at"]
+    await second.send({"type": "request_control", "reason": "my other window"})
+    await first.expect("control_request")
+    for ttl in ("NaN", "Infinity", "-Infinity", "1e400", "-1", "0"):
+        error = await refused(first, f'{{"type":"grant","id":"{second_id}","ttl":{ttl}}}')
+        assert (error.code == "bad_frame" and "ttl" in error.message) or "JSON" in error.message
+    await first.send({"type": "grant", "id": second_id, "ttl": 1e7})  # 115 days
+    roster = await second.wait_for(roster_where(lambda r: r["driver"] == second_id))
+    assert isinstance(roster, dict) and roster["control_expires_at"] <= granted_until
+    await second.expect("control_expired", timeout=20)
+    await second.send_input(b"echo SHOULD-NOT-RUN\r")
+    with pytest.raises(RelayError) as info:
+        await second.expect("never")
+    assert info.value.code == "not_driver"
+    await still_echoes(lead, first, second)
+
+
+# ---------------------------------------------------------------- bad strings (item 6)
+
+
+HOSTILE_FRAMES = [
+    ('{"type":"access_request","role":"viewer","reason":"x","session":"\\ud800"}', "surrogate"),
+    ('{"type":"chat","text":"\\ud800"}', "surrogate"),
+    ('{"type":"chat","text":"a\\udfff"}', "surrogate"),
+    ("[" * 100_000, "nested too deeply"),
+    ('{"type":"hello","version":' + "7" * 5000 + "}", "more than 20 digits"),
+    ('{"type":"join","session":"' + "s" * 600_000 + '"}', "longer than 128"),
+    ('{"type":"resize","cols":80,"rows":24,"rows":25}', "appears twice"),
+    ('{"type":"chat","text":"hi","\\ud800":1}', "unknown field"),
+    ('{"type":"\\udfff"}', "unknown message type"),
+]
+
+
+@pytest.mark.parametrize("redaction", [True, False])
+async def test_bad_strings_and_numbers_are_bad_frames_and_hurt_nobody(
+    tmp_path: Path, redaction: bool
+) -> None:
+    async with running_relay(tmp_path, redaction=RedactionConfig(enabled=redaction)) as h:
+        session = await h.open()
+        lead = await h.joined("alice", session)
+        other_lead = await h.login("alice")  # in the lobby: gets access requests
+        attacker = await h.joined("bob", session)
+        for frame, fragment in HOSTILE_FRAMES:
+            error = await refused(attacker, frame)
+            assert error.code == "bad_frame" and fragment in error.message, frame[:80]
+        # the attacker's connection is still open and usable
+        await attacker.send({"type": "chat", "text": "still here"})
+        assert (await lead.expect("chat"))["text"] == "still here"
+        # nothing bad was stored: every lead's access list still works
+        await other_lead.send({"type": "access_list"})
+        listed = await other_lead.expect("access")
+        assert listed["requests"] == []
+        await still_echoes(lead, attacker)
+        assert events(h, "protocol.error")  # refused and audited (aggregated)
+
+
+# ---------------------------------------------------------------- forged lines (item 8)
+
+FORGERY = (
+    "INC-9\n2020-01-01 00:00:00  control.grant       by=guest:lead to=bob"
+    "\x1b]0;owned\x07\x1b[2J\x9b31m\u202eevil\r\n"
+)
+
+
+async def test_what_one_person_writes_cannot_forge_lines_or_escape_into_others_terminals(
+    harness: Harness,
+) -> None:
+    session = await harness.open()
+    lead = await harness.joined("alice", session)
+    viewer = await harness.joined("bob", session)
+    await viewer.send({"type": "request_control", "reason": FORGERY})
+    request = await lead.expect("control_request")
+    await viewer.send({"type": "chat", "text": FORGERY})
+    chat = await lead.expect("chat")
+    for text in (request["reason"], chat["text"]):
+        assert text.startswith("INC-9 2020-01-01")
+        assert not any(ch in text for ch in "\n\r\x1b\x07\x9b\u202e")
+    await lead.send({"type": "deny", "id": request["id"], "reason": FORGERY})
+    denied = await viewer.expect("control_denied")
+    assert "\n" not in denied["reason"] and "\x1b" not in denied["reason"]
+
+    listed = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "relay.cli", "audit", "--data-dir", str(harness.data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    lines = listed.stdout.splitlines()
+    assert lines and all(not line.startswith("2020-01-01") for line in lines)
+    assert not any(ch in listed.stdout for ch in "\x1b\x07\x9b\u202e\r")
+    assert any("INC-9 2020-01-01" in line for line in lines)
+
+
+def test_audit_lines_escape_entries_an_older_relay_may_have_written() -> None:
+    from relay.access_cli import _line
+
+    line = _line({"t": 0, "event": "x\ny", "user": "a\x1b[2Jb", "reason": FORGERY, "n": 3})
+    assert "\n" not in line and "\x1b" not in line and "\u202e" not in line
+    assert "\\u001b" in line and "n=3" in line
+    assert json.loads(line.split("reason=", 1)[1].split(" user=")[0].replace("\\u", "\\\\u"))
