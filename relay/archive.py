@@ -8,8 +8,10 @@ Two protocol messages (``docs/protocol.md``), answered by :meth:`Archive.handle`
   asks for the next offset until ``eof``: transfer is pulled, so a 100 MB file
   never piles up in a send queue, and an interrupted download resumes.
 
-Who may: reviewers and leads. A credential bound to one session (an invite)
-sees that session's recordings only. A name is a bare file name in the
+Who may: reviewers and leads, within a :class:`Scope`: a credential bound to
+one session (an invite) sees that session's recordings only, and a reviewer
+grant limited to a session or a target sees only the recordings it covers.
+The scope is checked on every listing and every chunk. A name is a bare file name in the
 recordings directory; anything that would resolve elsewhere (``..``, a slash,
 a symbolic link out) is refused, and every refusal is audited like every
 fetch. A fetch is audited once when it starts (``offset`` 0, or a connection
@@ -21,6 +23,7 @@ from __future__ import annotations
 import base64
 import re
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
@@ -39,6 +42,42 @@ class Auditor(Protocol):
     def record(self, event: str, **fields: str | int | float | bool | None) -> None: ...
 
 
+@dataclass(frozen=True)
+class Scope:
+    """Which recordings someone may read: every one (``covers`` is None), or those
+    whose (session, target) one of the ``covers`` pairs matches (None matches any)."""
+
+    covers: frozenset[tuple[str | None, str | None]] | None = None
+
+    @classmethod
+    def everything(cls) -> Scope:
+        return cls(None)
+
+    @classmethod
+    def session(cls, session: str) -> Scope:
+        return cls(frozenset({(session, None)}))
+
+    def allows(self, session: Any, target: Any) -> bool:
+        if self.covers is None:
+            return True
+        return any(s in (None, session) and t in (None, target) for s, t in self.covers)
+
+    def excludes_session(self, session: str) -> bool:
+        """Whether no recording of ``session`` can be in scope, whatever its target."""
+        return self.covers is not None and all(
+            s is not None and s != session for s, _ in self.covers
+        )
+
+    def describe(self) -> str:
+        if self.covers is None:
+            return "every recording"
+        parts = [
+            f"session {s}" if s else f"target {t}" if t else "every recording"
+            for s, t in sorted(self.covers, key=str)
+        ]
+        return " and ".join(parts)
+
+
 class Archive:
     """The recordings directory as reviewers see it; holds no state but download positions."""
 
@@ -48,24 +87,29 @@ class Archive:
         self._reading: OrderedDict[str, tuple[str, int]] = OrderedDict()  # pid -> (name, next)
 
     def handle(
-        self, message: dict[str, Any], user: str, role: Role, bound: str | None, pid: str
+        self, message: dict[str, Any], user: str, role: Role, scope: Scope, pid: str
     ) -> dict[str, Any]:
         """Answer a ``list_recordings`` or ``fetch_recording`` message (validated already)."""
         if role not in ALLOWED:
             self._deny(user, message, "only reviewers and leads can read recordings")
         if message["type"] == "list_recordings":
-            return self.listing(message.get("session"), bound)
-        return self.fetch(message["name"], message.get("offset", 0), user, bound, pid)
+            return self.listing(message.get("session"), scope, user)
+        return self.fetch(message["name"], message.get("offset", 0), user, scope, pid)
 
     # ------------------------------------------------------------ list
 
-    def listing(self, session: str | None, bound: str | None) -> dict[str, Any]:
+    def listing(self, session: str | None, scope: Scope, user: str = "") -> dict[str, Any]:
         """The recordings this credential may see, newest first."""
-        if bound is not None and session not in (None, bound):
-            raise ProtocolError(ErrorCode.FORBIDDEN, f"your access is for session {bound!r} only")
-        wanted = session or bound
+        if session is not None and scope.excludes_session(session):
+            request = {"type": "list_recordings", "session": session}
+            self._deny(user, request, f"your access covers {scope.describe()} only")
         entries = [e for e in map(self.describe, self._files()) if e is not None]
-        visible = [e for e in entries if wanted is None or e["session"] == wanted]
+        visible = [
+            e
+            for e in entries
+            if (session is None or e["session"] == session)
+            and scope.allows(e["session"], e["target"])
+        ]
         visible.sort(key=lambda e: (e["started_at"] or 0, e["name"]), reverse=True)
         return {"type": "recordings", "recordings": visible}
 
@@ -95,16 +139,15 @@ class Archive:
 
     # ------------------------------------------------------------ fetch
 
-    def fetch(
-        self, name: str, offset: int, user: str, bound: str | None, pid: str
-    ) -> dict[str, Any]:
+    def fetch(self, name: str, offset: int, user: str, scope: Scope, pid: str) -> dict[str, Any]:
         """One chunk of a recording; audits the start of each download."""
         request = {"type": "fetch_recording", "name": name, "offset": offset}
         path = self.resolve(name, user, request)
         entry = self.describe(path)
         session = entry["session"] if entry else None
-        if bound is not None and session != bound:
-            self._deny(user, request, f"your access is for session {bound!r} only")
+        target = entry["target"] if entry else None
+        if not scope.allows(session, target) or (entry is None and scope.covers is not None):
+            self._deny(user, request, f"your access covers {scope.describe()} only")
         if offset < 0:
             raise ProtocolError(ErrorCode.BAD_FRAME, "fetch_recording: offset must not be negative")
         if self._reading.get(pid) != (name, offset) or offset == 0:

@@ -28,6 +28,7 @@ from websockets.asyncio.server import ServerConnection
 
 from relay import identity, protocol
 from relay.access import AccessError, Grant
+from relay.archive import Scope
 from relay.config import NAME_PATTERN
 from relay.connection import ClientLink
 from relay.errors import ErrorCode, ProtocolError
@@ -342,22 +343,25 @@ class Conversation:
         else:
             self._session_message(kind, message)
 
-    def _review_rights(self) -> tuple[Role, str | None]:
-        """The role and session scope for recordings: standing, or a reviewer grant."""
+    def _review_rights(self) -> tuple[Role, Scope]:
+        """The role and scope for recordings: standing, or the union of reviewer grants.
+
+        Read afresh for every request, so a grant that expired or was revoked
+        stops a download at its next chunk.
+        """
         who = self.who
         assert who is not None
         if who.role in (Role.LEAD, Role.REVIEWER) or who.via == "invite":
-            return who.role, who.session
+            scope = Scope.everything() if who.session is None else Scope.session(who.session)
+            return who.role, scope
         grants = [
             g
             for g in self.relay.access.active(who.user, self.relay.clock())
             if g.role == "reviewer"
         ]
-        if any(g.session is None for g in grants):
-            return Role.REVIEWER, None
         if grants:
-            return Role.REVIEWER, grants[0].session
-        return who.role, who.session
+            return Role.REVIEWER, Scope(frozenset((g.session, g.target) for g in grants))
+        return who.role, Scope.session(who.session) if who.session else Scope.everything()
 
     def _lobby(self) -> dict[str, Any]:
         assert self.who is not None

@@ -163,3 +163,70 @@ def test_audit_lines_escape_entries_an_older_relay_may_have_written() -> None:
     assert "\n" not in line and "\x1b" not in line and "\u202e" not in line
     assert "\\u001b" in line and "n=3" in line
     assert json.loads(line.split("reason=", 1)[1].split(" user=")[0].replace("\\u", "\\\\u"))
+
+
+# ---------------------------------------------------------------- scopes (item 4)
+
+
+async def test_a_scoped_reviewer_grant_lists_and_fetches_only_what_it_covers(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+
+    async with running_relay(tmp_path, recordings=True) as h:
+        sandbox2 = replace(h.relay.config.targets["sandbox"], name="sandbox2")
+        h.relay.config.targets["sandbox2"] = sandbox2
+        names: dict[str, str] = {}
+        for target in ("sandbox", "sandbox2", "sandbox"):
+            session = await h.open(target)
+            live = h.relay.sessions[session]
+            lead = await h.joined("alice", session)
+            await lead.send({"type": "end", "reason": "done"})
+            await live.wait_closed()
+            (path,) = (h.data_dir / "recordings").glob(f"{session}-*.cast")
+            names[session] = path.name
+        by_target = {s: s.rsplit("-", 1)[0] for s in names}
+        lead = await h.login("alice")
+        bob = await h.login("bob")  # a viewer: no recordings of his own
+
+        async def grant(**scope: str) -> None:
+            await lead.send({"type": "access_revoke", "user": "bob"})
+            await lead.expect("access_revoked")
+            await lead.send(
+                {"type": "access_grant", "user": "bob", "role": "reviewer", "ttl": 600, **scope}
+            )
+            await lead.expect("access_granted")
+
+        async def listing(**filters: str) -> set[str]:
+            await bob.send({"type": "list_recordings", **filters})
+            return {r["name"] for r in (await bob.expect("recordings"))["recordings"]}
+
+        async def fetch(name: str) -> str:
+            await bob.send({"type": "fetch_recording", "name": name})
+            try:
+                await bob.expect("recording_chunk")
+            except RelayError as exc:
+                return exc.code
+            return "ok"
+
+        await grant(target="sandbox")
+        covered = {names[s] for s, t in by_target.items() if t == "sandbox"}
+        assert len(covered) == 2 and await listing() == covered
+        other = next(s for s, t in by_target.items() if t == "sandbox2")
+        assert await listing(session=other) == set()
+        for session, name in names.items():
+            assert await fetch(name) == ("ok" if by_target[session] == "sandbox" else "forbidden")
+
+        one = next(s for s, t in by_target.items() if t == "sandbox")
+        await grant(session=one)
+        assert await listing() == {names[one]}
+        with pytest.raises(RelayError) as info:
+            await listing(session=other)
+        assert info.value.code == "forbidden"
+        for session, name in names.items():
+            assert await fetch(name) == ("ok" if session == one else "forbidden")
+
+        await lead.send({"type": "access_revoke", "user": "bob"})  # and a revoked grant
+        await lead.expect("access_revoked")
+        assert await fetch(names[one]) == "forbidden"
+        assert events(h, "recording.denied")
