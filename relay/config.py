@@ -94,6 +94,10 @@ class Limits:
     """Seconds over which ``chat_rate`` is counted."""
     clients_per_session: int = 64
     """Connected clients per session, all roles together."""
+    lead_slots: int = 4
+    """Places of ``clients_per_session`` only leads may take, so viewers cannot lock a lead out."""
+    connections_per_user: int = 8
+    """Authenticated connections per engineer (per invite for guests), relay-wide."""
     output_buffer: int = 8 * 1024 * 1024
     """Bytes of recent output kept per session so reconnecting clients resume without loss."""
     stall_timeout: float = 30.0
@@ -338,6 +342,8 @@ def _parse_limits(table: _Table | None) -> Limits:
         ),
         **sizes,
     )
+    if limits.lead_slots >= limits.clients_per_session:
+        raise table.error("lead_slots", "must be less than limits.clients_per_session")
     if limits.max_input > limits.max_frame:
         raise table.error("max_input", "must not exceed limits.max_frame, which carries it")
     if limits.output_buffer < MIN_OUTPUT_BUFFER:

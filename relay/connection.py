@@ -29,6 +29,39 @@ from relay.stream import OutputStream
 log = logging.getLogger(__name__)
 
 FRAME_BYTES = 256 * 1024  # largest output frame; big enough to amortise per-frame cost
+REPLY_BUDGET = 512 * 1024
+"""Bytes of JSON queued for one client above which the relay reads no more of its requests:
+a client pipelining requests (``fetch_recording``, 342 KiB each) without reading the answers
+costs the relay at most this plus one answer, never one answer per request."""
+PRE_AUTH_OUTGOING = 16 * 1024
+"""Bytes the relay's socket buffer may hold for a client that has not authenticated, beyond
+the frame being sent: enough for hello and an error, not for pongs to a ping flood."""
+OUTGOING = 256 * 1024
+"""The same once authenticated: websockets' ``write_limit`` (64 KiB) plus control frames."""
+
+
+class BoundedConnection(ServerConnection):
+    """A server connection whose outgoing buffer cannot be grown by the peer.
+
+    websockets answers pings and close frames by writing at once, without
+    waiting for the peer to read: a client that sends pings and never reads
+    the pongs grows the relay's buffer one pong per ping. After each read
+    from the socket this checks the buffer against ``outgoing_cap`` plus what
+    the relay's own writer is sending right now (``in_flight``), and drops
+    the connection past it.
+    """
+
+    outgoing_cap: int = PRE_AUTH_OUTGOING
+    in_flight: Callable[[], int] = staticmethod(lambda: 0)
+    on_overflow: Callable[[int], None] | None = None
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        size = self.transport.get_write_buffer_size()
+        if size > self.outgoing_cap + self.in_flight() and not self.transport.is_closing():
+            self.transport.abort()
+            if self.on_overflow is not None:
+                self.on_overflow(size)
 
 
 class OutputSource(Protocol):
@@ -59,7 +92,11 @@ class ClientLink:
         self.pid = pid
         self.stall_timeout = stall_timeout
         self.control_limit = control_queue
-        self._control: deque[str] = deque()
+        self._control: deque[bytes] = deque()
+        self.queued_bytes = 0  # bytes of JSON in ``_control``
+        self.sending = 0  # bytes of the frame being written now (for BoundedConnection)
+        self._drained = asyncio.Event()
+        self._done = False
         self._source: OutputSource | None = None
         self._cursor: int | None = None  # None: the next output starts with a snapshot
         self._wake = asyncio.Event()
@@ -75,8 +112,20 @@ class ClientLink:
         if len(self._control) >= self.control_limit:
             self.close(1008, f"{ErrorCode.TOO_SLOW}: {self.control_limit} messages unread")
             return
-        self._control.append(protocol.encode(message))
+        data = protocol.encode(message).encode()
+        self._control.append(data)
+        self.queued_bytes += len(data)
         self._wake.set()
+
+    async def room(self, budget: int = REPLY_BUDGET) -> None:
+        """Wait until this client's queued answers fit ``budget`` (or the link is done).
+
+        The conversation awaits this before reading the client's next request,
+        so pipelined requests wait in the socket, not in the relay's memory.
+        """
+        while self.queued_bytes > budget and not self._done and not self._closing:
+            self._drained.clear()
+            await self._drained.wait()
 
     def attach(self, source: OutputSource, offset: int | None) -> None:
         """Start delivering ``source``'s output from ``offset`` (None: snapshot first)."""
@@ -107,6 +156,13 @@ class ClientLink:
         writer died must not linger with requests nobody will answer.
         """
         try:
+            await self._write()
+        finally:
+            self._done = True
+            self._drained.set()
+
+    async def _write(self) -> None:
+        try:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
@@ -132,7 +188,18 @@ class ClientLink:
 
     async def _flush_control(self) -> None:
         while self._control:
-            await self._guard(self.ws.send(self._control.popleft()))
+            data = self._control.popleft()
+            self.queued_bytes -= len(data)
+            await self._send(data, text=True)
+            if self.queued_bytes <= REPLY_BUDGET:
+                self._drained.set()
+
+    async def _send(self, frame: bytes, text: bool = False) -> None:
+        self.sending = len(frame)
+        try:
+            await self._guard(self.ws.send(frame, text=text))
+        finally:
+            self.sending = 0
 
     async def _flush_output(self) -> None:
         source = self._source
@@ -146,7 +213,7 @@ class ClientLink:
                 return
             frame = protocol.output_frame(self._cursor, data)
             self._cursor += len(data)
-            await self._guard(self.ws.send(frame))
+            await self._send(frame)
             if self.on_sent is not None:
                 self.on_sent(self)
             if self._control:
@@ -155,7 +222,7 @@ class ClientLink:
     async def _send_snapshot(self, source: OutputSource) -> None:
         offset, cols, rows, data = source.snapshot()
         self._cursor = offset
-        await self._guard(self.ws.send(protocol.snapshot_frame(offset, cols, rows, data)))
+        await self._send(protocol.snapshot_frame(offset, cols, rows, data))
 
     async def _guard(self, send: Awaitable[None]) -> None:
         """Await a send, but never longer than the stall timeout."""

@@ -30,7 +30,7 @@ from relay import identity, protocol
 from relay.access import AccessError, Grant
 from relay.archive import Scope
 from relay.config import NAME_PATTERN
-from relay.connection import ClientLink
+from relay.connection import OUTGOING, BoundedConnection, ClientLink
 from relay.errors import ErrorCode, ProtocolError
 from relay.ratelimit import TokenBucket
 from relay.redaction import mask_text
@@ -64,6 +64,11 @@ class Identity:
     expires_at: float
     via: str  # "token", "invite" or "ssh"
     invite: str | None = None  # the jti of the invite a guest came in with
+
+    @property
+    def principal(self) -> str:
+        """Who this is as a person, for limits: the user, or for guests the invite."""
+        return f"invite:{self.invite}" if self.via == "invite" and self.invite else self.user
 
     @property
     def relay_wide_lead(self) -> bool:
@@ -137,7 +142,10 @@ class Conversation:
             return
         if not await self._authenticate():
             return
+        if isinstance(self.ws, BoundedConnection):
+            self.ws.outgoing_cap = OUTGOING
         async for frame in self.ws:
+            await self.link.room()  # answers pile up no further than REPLY_BUDGET
             if isinstance(frame, bytes):
                 self._input(frame)
             else:
@@ -199,9 +207,18 @@ class Conversation:
         if message is None:
             return False
         now = self.relay.clock()
+        claimed = message.get("user")
+        throttled = self.relay.logins.throttled(self.peer, claimed, now)
+        if throttled is not None:
+            self.relay.audit.record(
+                "auth.throttled", method=message["method"], peer=self.peer, user=claimed
+            )
+            self.refuse(ErrorCode.AUTH_THROTTLED, f"{throttled}; wait a minute and try again")
+            return False
         try:
-            self.who, token = self._check_credentials(message, now)
+            who, token = self._check_credentials(message, now)
         except identity.AuthError as exc:
+            self.relay.logins.failed(self.peer, claimed, now)
             self.relay.audit.record(
                 "auth.failed",
                 method=message["method"],
@@ -211,6 +228,17 @@ class Conversation:
             )
             self.refuse(ErrorCode.AUTH_FAILED, exc.message)
             return False
+        limit = self.relay.config.limits.connections_per_user
+        if self.relay.connections_of(who) >= limit:
+            self.relay.audit.record(
+                "connection.refused", peer=self.peer, user=who.user, reason="connections_per_user"
+            )
+            self.refuse(
+                ErrorCode.TOO_MANY_CONNECTIONS,
+                f"{who.user} already has {limit} connections to this relay; close one first",
+            )
+            return False
+        self.who = who
         self.relay.audit.record(
             "auth.ok",
             user=self.who.user,

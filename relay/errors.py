@@ -17,6 +17,8 @@ class ErrorCode(StrEnum):
     UNEXPECTED = "unexpected"
     # identity
     AUTH_FAILED = "auth_failed"
+    AUTH_THROTTLED = "auth_throttled"
+    TOO_MANY_CONNECTIONS = "too_many_connections"
     # permissions and session rules
     FORBIDDEN = "forbidden"
     NOT_DRIVER = "not_driver"

@@ -30,6 +30,12 @@ class TokenBucket:
     def __post_init__(self) -> None:
         self._tokens = self.burst
 
+    def available(self, now: float) -> float:
+        """Tokens there would be at ``now``, without taking one."""
+        if self._last == float("-inf"):
+            return self._tokens
+        return min(self.burst, self._tokens + (now - self._last) * self.rate)
+
     def allow(self, now: float) -> bool:
         if self._last != float("-inf"):
             self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
@@ -80,8 +86,7 @@ class KeyedBuckets:
         bucket = self._buckets.get(key)
         if bucket is None:
             return False
-        tokens = min(bucket.burst, bucket._tokens + (now - bucket._last) * bucket.rate)
-        return tokens < 1
+        return bucket.available(now) < 1
 
     def _bucket(self, key: Hashable) -> TokenBucket:
         bucket = self._buckets.get(key)
@@ -160,6 +165,8 @@ DENIALS: dict[str, tuple[str, ...]] = {
     # event -> the fields that say "the same refusal again" (the rest may vary)
     "auth.failed": ("peer", "code"),
     "auth.throttled": ("peer",),
+    "connection.dropped": ("peer", "reason"),
+    "connection.refused": ("peer", "user", "reason"),
     "denied": ("user", "peer", "participant", "code", "ref"),
     "protocol.error": ("user", "peer", "code"),
     "input.denied": ("session", "participant", "code"),
@@ -226,3 +233,46 @@ class DenialAudit:
                 self.log.record("audit.overflow", repeated=count, since=since, last=event)
             else:
                 self.log.record(event, **{**fields, "repeated": count, "since": since})
+
+
+LOGIN_SOURCE_BURST = 10
+LOGIN_SOURCE_RATE = 1 / 6  # failed logins per second per source, once the burst is spent
+LOGIN_USER_BURST = 20
+LOGIN_USER_RATE = 1 / 3  # per user name, whatever the source
+
+
+class LoginGuard:
+    """Failed logins, throttled per source address and per user name.
+
+    Only failures take tokens; a source or user with none left is refused
+    before its credentials are even checked (no signature verification, no
+    audit entry beyond the aggregated ``auth.throttled``). Per user, an
+    attacker can slow a user's own logins by failing as them: the user's
+    bucket is larger and refills faster than a source's for that reason,
+    and names that are not users share one bucket, so memory stays bounded.
+    """
+
+    def __init__(self, users: frozenset[str] | set[str] = frozenset()) -> None:
+        self.users = users
+        self.sources = KeyedBuckets(LOGIN_SOURCE_RATE, LOGIN_SOURCE_BURST)
+        self.names = KeyedBuckets(LOGIN_USER_RATE, LOGIN_USER_BURST)
+
+    def _name(self, user: str | None) -> str | None:
+        if user is None:
+            return None
+        return user if user in self.users else "<unknown>"
+
+    def throttled(self, source: str, user: str | None, now: float) -> str | None:
+        """Why a login from ``source`` as ``user`` is refused unchecked (None: go ahead)."""
+        if self.sources.exhausted(source, now):
+            return f"too many failed logins from {source}"
+        name = self._name(user)
+        if name is not None and self.names.exhausted(name, now):
+            return f"too many failed logins as {name}"
+        return None
+
+    def failed(self, source: str, user: str | None, now: float) -> None:
+        self.sources.allow(source, now)
+        name = self._name(user)
+        if name is not None:
+            self.names.allow(name, now)

@@ -30,12 +30,12 @@ from relay.access import AccessBook, AccessError, AccessRequest, Grant
 from relay.archive import Archive
 from relay.audit import AuditLog
 from relay.config import RelayConfig, TargetConfig
-from relay.connection import ClientLink, cancel
+from relay.connection import BoundedConnection, ClientLink, cancel
 from relay.conversation import Admission, Conversation, Identity
 from relay.errors import ErrorCode, ProtocolError
 from relay.keys import SigningKey
 from relay.live import LiveSession, Recorder
-from relay.ratelimit import DenialAudit
+from relay.ratelimit import DenialAudit, LoginGuard
 from relay.roles import Role
 from relay.session import FourEyes, Session
 from relay.session import Limits as SessionLimits
@@ -56,6 +56,7 @@ def _session_limits(config: RelayConfig) -> SessionLimits:
         chat_rate=limits.chat_rate,
         chat_window=limits.chat_window,
         participants=limits.clients_per_session,
+        lead_slots=limits.lead_slots,
         input_bytes=limits.max_input,
     )
 
@@ -92,6 +93,7 @@ class Relay:
         self.access = AccessBook(dict(config.max_ttl))
         self.conversations: set[Conversation] = set()
         self.revoked_invites: set[str] = set()
+        self.logins = LoginGuard(set(config.users))
         self._server: Server | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self._connections = 0
@@ -114,6 +116,10 @@ class Relay:
             max_size=self.config.limits.max_frame,
             process_request=self._process_request,
             write_limit=64 * 1024,
+            # frames read ahead of the handler: max_queue x max_frame bounds a connection's
+            # inbound memory (4 MiB by default) while its answers wait (REPLY_BUDGET)
+            max_queue=4,
+            create_connection=BoundedConnection,
             # No permessage-deflate: it would compress the same output once per
             # client (50 viewers, 50 zlib streams) on the fan-out hot path.
             compression=None,
@@ -426,6 +432,11 @@ class Relay:
         )
         return grant
 
+    def connections_of(self, who: Identity) -> int:
+        """Authenticated connections of the same engineer (of the same invite, for guests)."""
+        key = who.principal
+        return sum(1 for c in self.conversations if c.who is not None and c.who.principal == key)
+
     def notify(self, user: str, message: dict[str, Any]) -> None:
         """Tell every connection of ``user`` (a grant, a revocation, a decision)."""
         for conversation in self.conversations:
@@ -455,6 +466,16 @@ class Relay:
         )
         writer = asyncio.create_task(link.run(), name=f"writer-{pid}")
         conn = Conversation(self, ws, link)
+        if isinstance(ws, BoundedConnection):
+            ws.in_flight = lambda: link.sending
+            ws.on_overflow = lambda size: self.audit.record(
+                "connection.dropped",
+                peer=conn.peer,
+                user=conn.who.user if conn.who else None,
+                reason="outgoing buffer",
+                buffered=size,
+                limit=ws.outgoing_cap,
+            )
         self.conversations.add(conn)
         try:
             await conn.run()

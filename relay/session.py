@@ -123,6 +123,7 @@ class Limits:
     chat_window: float = 10.0
     reason_length: int = 500
     participants: int = 64
+    lead_slots: int = 0  # of ``participants``, places kept for leads
     input_bytes: int = 65536
     denial_audit_interval: float = 1.0
 
@@ -285,10 +286,16 @@ class Session:
             return self._deny(pid, ErrorCode.SESSION_ENDED, "the session has ended", "join")
         if pid in self.participants:
             return self._deny(pid, ErrorCode.ALREADY_JOINED, "already in this session", "join")
-        if len(self.participants) >= self.limits.participants:
-            limit = self.limits.participants
+        limit = self.limits.participants
+        if role is not Role.LEAD:
+            limit -= self.limits.lead_slots
+        if len(self.participants) >= limit:
+            kept = " (the rest are kept for leads)" if role is not Role.LEAD else ""
             return self._deny(
-                pid, ErrorCode.SESSION_FULL, f"the session is full ({limit} participants)", "join"
+                pid,
+                ErrorCode.SESSION_FULL,
+                f"the session is full ({limit} participants{kept})",
+                "join",
             )
         p = Participant(pid, user, role, now, expires_at, cols, rows)
         self.participants[pid] = p
