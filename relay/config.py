@@ -51,6 +51,7 @@ TARGET_KEYS = (
     "description",
     "four_eyes",
     "four_eyes_action",
+    "four_eyes_roles",
 )
 USER_KEYS = ("keys", "roles")
 
@@ -142,6 +143,8 @@ class TargetConfig:
     """Input needs this many other participants watching (0: no four-eyes policy)."""
     four_eyes_action: str = "pause"
     """When too few watch: ``pause`` input, or ``end`` the session."""
+    four_eyes_roles: tuple[str, ...] = ("lead", "viewer")
+    """The roles whose participants count as a second pair of eyes."""
 
 
 @dataclass(frozen=True)
@@ -380,6 +383,7 @@ def _parse_target(name: str, table: _Table) -> TargetConfig:
         description=table.optional("description", "", _parse_any_string),
         four_eyes=table.optional("four_eyes", 0, _non_negative_int),
         four_eyes_action=table.optional("four_eyes_action", "pause", _four_eyes_action),
+        four_eyes_roles=table.optional("four_eyes_roles", ("lead", "viewer"), _four_eyes_roles),
     )
     return target
 
@@ -425,6 +429,11 @@ def _parse_access(table: _Table | None) -> dict[str, float]:
         role = key.removeprefix("max_ttl_")
         max_ttl[role] = table.optional(key, max_ttl[role], parse_duration)
     return max_ttl
+
+
+def _four_eyes_roles(value: Any) -> tuple[str, ...]:
+    roles = tuple(_parse_role(item).value for item in _nonempty_list(value))
+    return tuple(dict.fromkeys(roles))
 
 
 def _parse_users(tables: Iterator[tuple[str, _Table]]) -> dict[str, UserConfig]:

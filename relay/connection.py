@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from relay import protocol
 from relay.errors import ErrorCode
@@ -29,6 +30,9 @@ from relay.stream import OutputStream
 log = logging.getLogger(__name__)
 
 FRAME_BYTES = 256 * 1024  # largest output frame; big enough to amortise per-frame cost
+READING_GRACE = 2.0
+"""Seconds a frame may take to leave for a client before it no longer counts as reading
+(a four-eyes watcher whose connection stalled is not watching)."""
 REPLY_BUDGET = 512 * 1024
 """Bytes of JSON queued for one client above which the relay reads no more of its requests:
 a client pipelining requests (``fetch_recording``, 342 KiB each) without reading the answers
@@ -95,6 +99,7 @@ class ClientLink:
         self._control: deque[bytes] = deque()
         self.queued_bytes = 0  # bytes of JSON in ``_control``
         self.sending = 0  # bytes of the frame being written now (for BoundedConnection)
+        self._send_started: float | None = None
         self._drained = asyncio.Event()
         self._done = False
         self._source: OutputSource | None = None
@@ -196,10 +201,25 @@ class ClientLink:
 
     async def _send(self, frame: bytes, text: bool = False) -> None:
         self.sending = len(frame)
+        self._send_started = asyncio.get_running_loop().time()
         try:
             await self._guard(self.ws.send(frame, text=text))
         finally:
             self.sending = 0
+            self._send_started = None
+
+    def reading(self) -> bool:
+        """Whether this client is reading now: open, not closing, no frame stuck for long.
+
+        A close frame from the client moves the connection out of OPEN the
+        moment it is read, before its handler has left the session.
+        """
+        if self._closing or self._done or self.ws.state is not State.OPEN:
+            return False
+        if self.ws.transport is None or self.ws.transport.is_closing():
+            return False
+        started = self._send_started
+        return started is None or asyncio.get_running_loop().time() - started < READING_GRACE
 
     async def _flush_output(self) -> None:
         source = self._source

@@ -64,6 +64,7 @@ class Identity:
     expires_at: float
     via: str  # "token", "invite" or "ssh"
     invite: str | None = None  # the jti of the invite a guest came in with
+    invited_by: str | None = None  # the lead who issued that invite
 
     @property
     def principal(self) -> str:
@@ -267,7 +268,9 @@ class Conversation:
             claims = identity.verify(relay.verify_key, _need(message, "token"), now, typ="token")
             via = "invite" if claims.inv else "token"
             self._check_not_revoked(claims.inv)
-            who = Identity(claims.sub, claims.role, claims.ses, claims.exp, via, claims.inv)
+            who = Identity(
+                claims.sub, claims.role, claims.ses, claims.exp, via, claims.inv, claims.by
+            )
             return who, message["token"]
         if method == "invite":
             claims = identity.verify(relay.verify_key, _need(message, "invite"), now, typ="invite")
@@ -277,6 +280,14 @@ class Conversation:
                 )
             self._check_not_revoked(claims.jti)
             name = _guest_name(message.get("name"), claims.sub)
+            if name != f"{GUEST_PREFIX}{claims.sub}":  # a name the guest chose, not the lead
+                taken = relay.name_taken(name, f"invite:{claims.jti}")
+                if taken is not None:
+                    raise identity.AuthError(
+                        "name_taken",
+                        f"the name {name!r} could pass for {taken!r}, who is already here; "
+                        "pick another name",
+                    )
             ttl = min(claims.exp - now, relay.config.token_ttl)
             token = identity.issue(
                 relay.signing_key,
@@ -287,8 +298,11 @@ class Conversation:
                 ttl,
                 now,
                 invite=claims.jti,
+                by=claims.by,
             )
-            who = Identity(name, claims.role, claims.ses, now + ttl, "invite", claims.jti)
+            who = Identity(
+                name, claims.role, claims.ses, now + ttl, "invite", claims.jti, claims.by
+            )
             return who, token
         if method == "ssh":
             return self._check_ssh_key(message, now)
@@ -461,6 +475,8 @@ class Conversation:
             admission.expires_at,
             message.get("cols", 80),
             message.get("rows", 24),
+            person=self.who.principal,
+            invited_by=self.who.invited_by,
         )
         if self.pid not in live.core.participants:  # refused: tell this client only
             for action in actions:
@@ -591,7 +607,7 @@ class Conversation:
         name = message.get("name") or role.value
         if not NAME_PATTERN.fullmatch(name):
             raise AccessError(f"invite names are like user names (a-z, 0-9, . _ -), not {name!r}")
-        url = self.relay.invite(role, session, ttl, name)
+        url = self.relay.invite(role, session, ttl, name, by=who.user)
         self.relay.audit.record(
             "access.invite", by=who.user, role=role.value, session=session, ttl=ttl, name=name
         )
@@ -638,7 +654,7 @@ class Conversation:
         if self.live is None:
             self.send_error(ErrorCode.NO_SUCH_SESSION, "input: join a session first")
             return
-        self.live.apply(self.live.core.input(self.pid, data, self.relay.clock()))
+        self.live.input(self.pid, data)
 
 
 def _guest_name(requested: str | None, default: str) -> str:

@@ -38,7 +38,9 @@ from relay.keys import SigningKey, VerifyKey
 from relay.roles import Role
 
 CredentialType = Literal["token", "invite"]
-AuthErrorCode = Literal["malformed", "bad_signature", "expired", "wrong_type", "wrong_session"]
+AuthErrorCode = Literal[
+    "malformed", "bad_signature", "expired", "wrong_type", "wrong_session", "name_taken"
+]
 
 CREDENTIAL_PREFIX = "wr1"
 MAX_CREDENTIAL_LENGTH = 4096
@@ -115,6 +117,7 @@ class Claims:
     exp: float
     jti: str
     inv: str | None = None
+    by: str | None = None  # who issued the invite (for a token: the invite's issuer)
 
 
 @dataclass(frozen=True)
@@ -143,10 +146,13 @@ def issue(
     now: float,
     *,
     invite: str | None = None,
+    by: str | None = None,
 ) -> str:
     """Sign a new credential valid for ``ttl`` seconds from ``now``.
 
-    ``invite`` is the ``jti`` of the invite a token is being exchanged for.
+    ``invite`` is the ``jti`` of the invite a token is being exchanged for;
+    ``by`` the user who issued the invite (shown beside a guest's name, and
+    a guest invited by the driver is not a second pair of eyes).
     """
     if not (math.isfinite(ttl) and ttl > 0):
         raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
@@ -161,6 +167,7 @@ def issue(
         exp=now + ttl,
         jti=secrets.token_urlsafe(9),
         inv=invite,
+        by=by,
     )
     return encode(signing_key, claims)
 
@@ -169,8 +176,9 @@ def encode(signing_key: SigningKey, claims: Claims) -> str:
     """Serialise and sign ``claims``; use ``issue`` unless you already hold the claims."""
     fields = asdict(claims)
     fields["role"] = claims.role.value
-    if fields["inv"] is None:
-        del fields["inv"]
+    for optional in ("inv", "by"):
+        if fields[optional] is None:
+            del fields[optional]
     body = json.dumps(fields, separators=(",", ":"), sort_keys=True).encode()
     signed_part = f"{CREDENTIAL_PREFIX}.{_b64encode(body)}"
     signature = signing_key.sign(signed_part.encode("ascii"))
@@ -243,6 +251,7 @@ def _claims_from_fields(fields: Any) -> Claims:
         exp=_claim_time(fields["exp"]),
         jti=_claim_str(fields["jti"]),
         inv=_claim_optional_str(fields.get("inv")),
+        by=_claim_optional_str(fields.get("by")),
     )
 
 

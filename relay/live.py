@@ -266,6 +266,19 @@ class LiveSession:
             link.on_sent = None
         self.apply(self.core.leave(pid, self.clock(), reason))
 
+    def input(self, pid: str, data: bytes) -> None:
+        """Keystrokes from a participant; four-eyes is judged on the sockets as they are now."""
+        not_reading = self._not_reading() if self.core.four_eyes.watchers > 0 else None
+        self.apply(self.core.input(pid, data, self.clock(), not_reading))
+
+    def _not_reading(self) -> frozenset[str]:
+        """Participants whose connection is closing, closed or stalled at this instant."""
+        return frozenset(
+            pid
+            for pid in self.core.participants
+            if (link := self.links.get(pid)) is None or not link.reading()
+        )
+
     def snapshot(self) -> tuple[int, int, int, bytes]:
         """The masked screen, as late joiners get it."""
         return self.output.snapshot()
@@ -277,6 +290,8 @@ class LiveSession:
             now = self.clock()
             try:
                 self.apply(self.core.tick(now))
+                if self.core.four_eyes.watchers > 0:  # the roster says who reads now
+                    self.apply(self.core.watching(self._not_reading()))
                 if self.recorder is not None:
                     self.recorder.tick(now)
             except Exception:

@@ -35,6 +35,7 @@ from relay.conversation import Admission, Conversation, Identity
 from relay.errors import ErrorCode, ProtocolError
 from relay.keys import SigningKey
 from relay.live import LiveSession, Recorder
+from relay.names import confusable
 from relay.ratelimit import DenialAudit, LoginGuard
 from relay.roles import Role
 from relay.session import FourEyes, Session
@@ -223,7 +224,9 @@ class Relay:
             reason,
             recording=self.recorder_factory is not None,
             pty=(cols, rows),
-            four_eyes=FourEyes(target.four_eyes, target.four_eyes_action),
+            four_eyes=FourEyes(
+                target.four_eyes, target.four_eyes_action, frozenset(target.four_eyes_roles)
+            ),
         )
         recorder = self.recorder_factory(core, cols, rows) if self.recorder_factory else None
         redaction = self.config.redaction
@@ -267,10 +270,13 @@ class Relay:
         await live.wait_closed()
         self.sessions.pop(live.session_id, None)
 
-    def invite(self, role: Role, session: str | None, ttl: float, name: str) -> str:
-        """A signed invite link for ``session`` (the lead's ``warroom invite``)."""
+    def invite(
+        self, role: Role, session: str | None, ttl: float, name: str, by: str | None = None
+    ) -> str:
+        """A signed invite link for ``session`` (the lead's ``warroom invite``), naming
+        the lead who issued it (``by``)."""
         credential = identity.issue(
-            self.signing_key, "invite", name, role, session, ttl, self.clock()
+            self.signing_key, "invite", name, role, session, ttl, self.clock(), by=by
         )
         return identity.invite_url(self.url, credential)
 
@@ -431,6 +437,17 @@ class Relay:
             },
         )
         return grant
+
+    def name_taken(self, name: str, principal: str) -> str | None:
+        """A name ``name`` could pass for: a user of this relay, the owner of an open
+        session, or someone connected who is another person (``principal``)."""
+        taken = [*self.config.users, *(live.core.owner for live in self.sessions.values())]
+        taken += [
+            c.who.user
+            for c in self.conversations
+            if c.who is not None and c.who.principal != principal
+        ]
+        return next((other for other in taken if confusable(name, other)), None)
 
     def connections_of(self, who: Identity) -> int:
         """Authenticated connections of the same engineer (of the same invite, for guests)."""

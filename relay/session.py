@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -130,7 +130,12 @@ class Limits:
 
 @dataclass(frozen=True)
 class FourEyes:
-    """Teleport-style moderated sessions: input needs ``watchers`` others present.
+    """Teleport-style moderated sessions: input needs ``watchers`` other people reading.
+
+    A watcher counts when they are a different person from the driver (not
+    the driver's other window, not a guest the driver invited), hold one of
+    ``roles``, and their connection is reading now (the live session says
+    which are not: stalled or closing).
 
     ``action`` says what happens when too few watch: ``pause`` refuses input
     until enough are back; ``end`` ends the session (only once it had been
@@ -139,6 +144,7 @@ class FourEyes:
 
     watchers: int = 0
     action: str = "pause"
+    roles: frozenset[str] = frozenset({"lead", "viewer"})  # roles that count as eyes
 
 
 @dataclass
@@ -150,7 +156,12 @@ class Participant:
     expires_at: float | None = None
     cols: int = 80
     rows: int = 24
+    person: str = ""  # who this is as a person: the user, or for guests their invite
+    invited_by: str | None = None  # for guests: the lead who issued their invite
     chat_times: deque[float] = field(default_factory=deque)
+
+    def __post_init__(self) -> None:
+        self.person = self.person or self.user
 
     def public(self) -> Message:
         return {
@@ -159,6 +170,7 @@ class Participant:
             "role": self.role.value,
             "joined_at": self.joined_at,
             "expires_at": self.expires_at,
+            "invited_by": self.invited_by,
         }
 
 
@@ -207,6 +219,7 @@ class Session:
         self.control_origin: str | None = None  # whose just-in-time grant control rests on
         self.last_activity = now  # when someone last joined or left (empty sessions time out)
         self.pty = pty  # (cols, rows): always the driver's window, once someone drives
+        self.not_reading: frozenset[str] = frozenset()  # pids whose connection is not reading
 
     # ------------------------------------------------------------ queries
 
@@ -280,6 +293,8 @@ class Session:
         expires_at: float | None = None,
         cols: int = 80,
         rows: int = 24,
+        person: str | None = None,
+        invited_by: str | None = None,
     ) -> list[Action]:
         """Admit a participant the relay has already authenticated."""
         if self.state is State.ENDED:
@@ -297,7 +312,7 @@ class Session:
                 f"the session is full ({limit} participants{kept})",
                 "join",
             )
-        p = Participant(pid, user, role, now, expires_at, cols, rows)
+        p = Participant(pid, user, role, now, expires_at, cols, rows, person or user, invited_by)
         self.participants[pid] = p
         self.last_activity = now
         actions: list[Action] = [
@@ -383,8 +398,15 @@ class Session:
 
     # ------------------------------------------------------------ the shell
 
-    def input(self, pid: str, data: bytes, now: float) -> list[Action]:
-        """Keystrokes from a participant: forwarded only if they drive."""
+    def input(
+        self, pid: str, data: bytes, now: float, not_reading: Collection[str] | None = None
+    ) -> list[Action]:
+        """Keystrokes from a participant: forwarded only if they drive.
+
+        ``not_reading``: the participants whose connection is not reading at
+        this instant (the live session checks their sockets); the four-eyes
+        rule is decided again here, at the moment of forwarding.
+        """
         found = self._lookup(pid, "input")
         if not isinstance(found, Participant):
             return found
@@ -400,11 +422,30 @@ class Session:
             return [*self._expire_control(), *self._deny_input(p, now)]
         if self.driver != pid:
             return self._deny_input(p, now)
+        actions: list[Action] = []
+        if self.four_eyes.watchers > 0 and not_reading is not None:
+            actions = self.watching(not_reading)
+            if self.state is State.ENDED:
+                return actions
         if self.paused is not None:
             return [
-                Send(pid, error(ErrorCode.PAUSED, f"input is paused: {self.paused}", ref="input"))
+                *actions,
+                Send(pid, error(ErrorCode.PAUSED, f"input is paused: {self.paused}", ref="input")),
+                self._audit("input.denied", p, code=ErrorCode.PAUSED.value, why=self.paused),
             ]
-        return [Forward(data, pid, p.user)]
+        return [*actions, Forward(data, pid, p.user)]
+
+    def watching(self, not_reading: Collection[str]) -> list[Action]:
+        """The live session's view of which connections are not reading changed."""
+        readers = frozenset(pid for pid in not_reading if pid in self.participants)
+        if readers == self.not_reading:
+            return []
+        self.not_reading = readers
+        before = self.paused
+        actions = self._check_four_eyes()
+        if self.paused != before and self.state is State.OPEN:
+            actions.append(Broadcast(self.roster()))
+        return actions
 
     def _deny_input(self, p: Participant, now: float) -> list[Action]:
         """Refuse a non-driver's input, audited (the relay aggregates repeats)."""
@@ -660,11 +701,7 @@ class Session:
         needed = self.four_eyes.watchers
         if needed <= 0 or self.state is State.ENDED:
             return []
-        driver = self.participants.get(self.driver) if self.driver else None
-        people = {p.user for p in self.participants.values()}
-        if driver is not None:
-            people.discard(driver.user)  # people, not windows: the driver's other tabs don't count
-        watching = len(people)
+        watching = self._eyes()
         if watching >= needed:
             self._four_eyes_met = True
             if self.paused is None:
@@ -686,6 +723,20 @@ class Session:
             Audit("session.paused", {"session": self.session_id, "reason": reason}),
             Record("h", {"paused": reason}),
         ]
+
+    def _eyes(self) -> int:
+        """Other people reading now, who may count as a second pair of eyes."""
+        driver = self.participants.get(self.driver) if self.driver else None
+        people = set()
+        for p in self.participants.values():
+            if p.pid == self.driver or p.pid in self.not_reading:
+                continue
+            if p.role.value not in self.four_eyes.roles:
+                continue
+            if driver is not None and (p.person == driver.person or p.invited_by == driver.user):
+                continue  # the driver's other window, or a guest the driver invited
+            people.add(p.person)
+        return len(people)
 
     # ------------------------------------------------------------ chat and end
 

@@ -230,3 +230,66 @@ async def test_a_scoped_reviewer_grant_lists_and_fetches_only_what_it_covers(
         await lead.expect("access_revoked")
         assert await fetch(names[one]) == "forbidden"
         assert events(h, "recording.denied")
+
+
+# ---------------------------------------------------------------- impersonation (item 9)
+
+
+async def test_a_guest_cannot_take_a_name_that_passes_for_someone_here(harness: Harness) -> None:
+    from relay import identity
+    from relay.roles import Role
+
+    session = await harness.open()
+    await harness.joined("alice", session)
+    link = harness.relay.invite(Role.VIEWER, session, 600, "viewer", by="alice")
+    target = identity.parse_join_target(link)
+    for name in ("alice", "a1ice", "bob", "rita"):
+        guest = RelayClient(target.url)
+        harness.clients.append(guest)
+        await guest.connect()
+        with pytest.raises(RelayError) as info:
+            await guest.auth_invite(target.invite or "", name=name)
+        assert info.value.code == "auth_failed" and "could pass for" in info.value.message
+    guest = RelayClient(target.url)
+    harness.clients.append(guest)
+    await guest.connect()
+    await guest.auth_invite(target.invite or "", name="dave")
+    await guest.join(session)
+    roster = await guest.expect("roster")
+    (me,) = [p for p in roster["participants"] if p["user"] == "guest:dave"]
+    assert me["invited_by"] == "alice"  # shown next to the name
+
+
+# ---------------------------------------------------------------- four-eyes (item 10)
+
+
+async def test_four_eyes_is_not_met_by_a_sock_puppet_and_every_refusal_is_audited(
+    tmp_path: Path,
+) -> None:
+    from relay import identity
+
+    async with running_relay(tmp_path, four_eyes=1) as h:
+        session = await h.open()
+        lead = await h.joined("alice", session)
+        await lead.send_input(b"echo ALONE\r")
+        with pytest.raises(RelayError) as info:
+            await lead.expect("never")
+        assert info.value.code == "paused"
+        # the driver invites a viewer and joins with it in another window
+        await lead.send({"type": "invite", "role": "viewer", "session": session, "ttl": 600})
+        target = identity.parse_join_target((await lead.expect("invite"))["url"])
+        puppet = RelayClient(target.url)
+        h.clients.append(puppet)
+        await puppet.connect()
+        await puppet.auth_invite(target.invite or "", name="witness")
+        await puppet.join(session)
+        await lead.send_input(b"echo PUPPET\r")
+        with pytest.raises(RelayError) as info:
+            await lead.expect("never")
+        assert info.value.code == "paused"
+        # a different person counts
+        bob = await h.joined("bob", session)
+        await lead.wait_for(roster_where(lambda r: r["paused"] is None))
+        await still_echoes(lead, bob)
+        paused = [e for e in events(h, "input.denied") if e.get("code") == "paused"]
+        assert paused and paused[0]["user"] == "alice"

@@ -81,11 +81,16 @@ async def test_guests_are_never_config_users_and_a_revoked_invite_is_dead(
     guest = RelayClient(target.url)
     await guest.connect()
     harness.clients.append(guest)
-    who = await guest.auth_invite(target.invite or "", name="alice")
-    assert who["user"] == "guest:alice"  # whatever name they pick, never the real alice
+    with pytest.raises(RelayError, match="could pass for 'alice'"):  # nor a look-alike
+        await guest.auth_invite(target.invite or "", name="a1ice")
+    guest = RelayClient(target.url)
+    await guest.connect()
+    harness.clients.append(guest)
+    who = await guest.auth_invite(target.invite or "")
+    assert who["user"] == "guest:bob"  # the invite's own name: never the real bob
     await guest.join(session)
     # grants are for config users only
-    await lead.send({"type": "access_grant", "user": "guest:alice", "role": "driver", "ttl": 60})
+    await lead.send({"type": "access_grant", "user": "guest:bob", "role": "driver", "ttl": 60})
     with pytest.raises(RelayError, match="no user"):
         await lead.expect("access_granted")
     # guests cannot ask for more than their invite
@@ -93,7 +98,7 @@ async def test_guests_are_never_config_users_and_a_revoked_invite_is_dead(
     with pytest.raises(RelayError, match="guests"):
         await guest.expect("access_requested")
     # revoking the guest revokes the invite: they leave, and neither token nor invite works
-    await lead.send({"type": "access_revoke", "user": "guest:alice"})
+    await lead.send({"type": "access_revoke", "user": "guest:bob"})
     await lead.expect("access_revoked")
     with pytest.raises(RelayError, match="revoked"):
         await guest.expect("never")

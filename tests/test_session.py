@@ -465,3 +465,29 @@ def test_extend_only_lengthens(room: Session) -> None:
     assert room.participants["b"].expires_at == T0 + 10
     room.extend("b", T0 + 50)
     assert room.participants["b"].expires_at == T0 + 50
+
+
+def test_four_eyes_needs_a_different_person_reading_now_and_audits_refusals() -> None:
+    s = Session("s1", "prod", owner="alice", now=T0, four_eyes=FourEyes(1))
+    s.join("a", "alice", Role.LEAD, T0)
+    s.join("g", "guest:friend", Role.VIEWER, T0, person="invite:j1", invited_by="alice")
+    s.join("r", "rita", Role.REVIEWER, T0)
+    refused = s.input("a", b"x", T0, not_reading=())
+    assert errors(refused) == ["paused"] and not of(refused, Forward)
+    assert [a.fields["code"] for a in of(refused, Audit) if a.event == "input.denied"] == ["paused"]
+    s.join("b", "bob", Role.VIEWER, T0)
+    assert of(s.input("a", b"x", T0, not_reading=()), Forward)
+    # bob's connection stalls, or his close frame has just been read: not watching
+    refused = s.input("a", b"x", T0, not_reading={"b"})
+    assert errors(refused) == ["paused"] and not of(refused, Forward)
+    assert s.roster()["paused"]
+    assert of(s.input("a", b"x", T0, not_reading=()), Forward)  # reading again
+    assert s.roster()["participants"][1]["invited_by"] == "alice"
+
+
+def test_four_eyes_roles_come_from_the_config() -> None:
+    eyes = FourEyes(1, roles=frozenset({"lead", "viewer", "reviewer"}))
+    s = Session("s1", "prod", owner="alice", now=T0, four_eyes=eyes)
+    s.join("a", "alice", Role.LEAD, T0)
+    s.join("r", "rita", Role.REVIEWER, T0)
+    assert of(s.input("a", b"x", T0, not_reading=()), Forward)
