@@ -189,9 +189,14 @@ async def test_a_scoped_reviewer_grant_lists_and_fetches_only_what_it_covers(
         lead = await h.login("alice")
         bob = await h.login("bob")  # a viewer: no recordings of his own
 
+        granted = False
+
         async def grant(**scope: str) -> None:
-            await lead.send({"type": "access_revoke", "user": "bob"})
-            await lead.expect("access_revoked")
+            nonlocal granted
+            if granted:  # one grant at a time
+                await lead.send({"type": "access_revoke", "user": "bob"})
+                await lead.expect("access_revoked")
+            granted = True
             await lead.send(
                 {"type": "access_grant", "user": "bob", "role": "reviewer", "ttl": 600, **scope}
             )
