@@ -135,7 +135,7 @@ async def test_grants_and_control_count_down(harness: Harness) -> None:
         status = status_of(viewer)
         assert "control ends in 9:5" in status or "control ends in 10:00" in status
         assert "driver 9:5" in status or "driver 10:00" in status
-        assert notified(viewer, "driver on session")
+        await until(vp, lambda: notified(viewer, "driver on session"), what="grant notice")
 
         # The countdown moves with the clock.
         first = status_of(viewer)
