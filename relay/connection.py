@@ -7,7 +7,12 @@ its socket's write buffer (bounded by websockets' ``write_limit`` plus one
 frame) — never the driver's time, never the other viewers' — and when its
 cursor falls off the end of the ring it is resynced from a screen snapshot.
 A client whose socket accepts nothing for ``stall_timeout`` is dropped with
-``too_slow``. (``broadcast()`` offers none of this: see DESIGN.md.)
+``too_slow``.
+
+Size changes of the PTY travel in the same order as the bytes (an ``r`` frame
+exactly between the output before and after it), so a client's screen changes
+size where the relay's model did; a client resuming at an offset is first told
+the size in effect there.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from websockets.protocol import State
 
 from relay import protocol
 from relay.errors import ErrorCode
+from relay.output import SizeMark
 from relay.stream import OutputStream
 
 log = logging.getLogger(__name__)
@@ -72,10 +78,15 @@ class OutputSource(Protocol):
     """What a client reads output from: the live session."""
 
     stream: OutputStream
+    dropped_seq: int
 
     def snapshot(self) -> tuple[int, int, int, bytes]:
         """(offset, cols, rows, bytes) of a screen snapshot valid at ``offset``."""
         ...
+
+    def holds(self, offset: int) -> bool: ...
+    def next_mark(self, seq: int) -> SizeMark | None: ...
+    def size_at(self, offset: int) -> tuple[int, int, int]: ...
 
 
 class TooSlow(Exception):
@@ -104,6 +115,7 @@ class ClientLink:
         self._done = False
         self._source: OutputSource | None = None
         self._cursor: int | None = None  # None: the next output starts with a snapshot
+        self._mark_seq: int | None = None  # the last size change sent (None: say the size first)
         self._wake = asyncio.Event()
         self._closing: tuple[int, str] | None = None
         self.on_sent: Callable[[ClientLink], None] | None = None  # after each output frame
@@ -136,6 +148,7 @@ class ClientLink:
         """Start delivering ``source``'s output from ``offset`` (None: snapshot first)."""
         self._source = source
         self._cursor = offset
+        self._mark_seq = None
         self._wake.set()
 
     def detach(self) -> None:
@@ -225,14 +238,34 @@ class ClientLink:
         source = self._source
         while source is not None and source is self._source and not self._closing:
             stream = source.stream
-            if self._cursor is None or self._cursor < stream.start:
+            cursor = self._cursor
+            if cursor is None or cursor < stream.start:
                 await self._send_snapshot(source)
                 continue
-            data = stream.read(self._cursor, FRAME_BYTES)
+            if self._mark_seq is None:  # resuming: the size in effect at the cursor first
+                if not source.holds(cursor):
+                    await self._send_snapshot(source)
+                    continue
+                self._mark_seq, cols, rows = source.size_at(cursor)
+                await self._send(protocol.resize_frame(cursor, cols, rows))
+                continue
+            if self._mark_seq < source.dropped_seq:  # a size change it lacks is forgotten
+                await self._send_snapshot(source)
+                continue
+            limit = FRAME_BYTES
+            mark = source.next_mark(self._mark_seq)
+            if mark is not None:
+                if mark.offset <= cursor:
+                    self._mark_seq = mark.seq
+                    frame = protocol.resize_frame(mark.offset, mark.cols, mark.rows)
+                    await self._send(frame)
+                    continue
+                limit = min(limit, mark.offset - cursor)
+            data = stream.read(cursor, limit)
             if not data:
                 return
-            frame = protocol.output_frame(self._cursor, data)
-            self._cursor += len(data)
+            frame = protocol.output_frame(cursor, data)
+            self._cursor = cursor + len(data)
             await self._send(frame)
             if self.on_sent is not None:
                 self.on_sent(self)
@@ -242,6 +275,7 @@ class ClientLink:
     async def _send_snapshot(self, source: OutputSource) -> None:
         offset, cols, rows, data = source.snapshot()
         self._cursor = offset
+        self._mark_seq = source.size_at(offset)[0]  # the snapshot has those size changes
         await self._send(protocol.snapshot_frame(offset, cols, rows, data))
 
     async def _guard(self, send: Awaitable[None]) -> None:

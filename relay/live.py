@@ -380,6 +380,7 @@ class LiveSession:
             self._note_masking(masking, now)
 
     def _resize(self, cols: int, rows: int, now: float) -> None:
+        """The PTY's new size, at this point of both streams and of the recording."""
         if self.shell is not None:
             self.shell.resize(cols, rows)
         self.output.resize(cols, rows)
@@ -387,6 +388,8 @@ class LiveSession:
             self.raw.resize(cols, rows)
         if self.recorder is not None:
             self.recorder.resize(cols, rows, now)
+        for link in self.links.values():
+            link.notify()  # clients resize between the same two bytes
 
     def _end(self, reason: str, now: float) -> None:
         if self._batch:

@@ -17,12 +17,20 @@ event-loop turn; when it falls more than ``4 * MODEL_TAIL`` behind, it skips
 to a line start near the end and replays only the newest ``MODEL_TAIL`` bytes,
 keeping its modes. Floods are scrolling text, whose screen is determined by
 that tail. The number of skips is kept for stats.
+
+Size changes are part of the stream: a resize of the PTY is a
+:class:`SizeMark` at the stream's end, which the model and every client apply
+between the same two bytes (clients get it as an ``r`` frame). A client that
+resized on its own clock instead — when its window changed, or when a roster
+said so — would apply bytes printed for one size to a screen of another, and
+its screen would differ from everybody else's for good.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
+from dataclasses import dataclass
 
 from relay.stream import OutputStream
 from relay.terminal import TerminalModel
@@ -30,6 +38,19 @@ from relay.terminal import TerminalModel
 MODEL_SLICE = 64 * 1024  # bytes fed to the model per turn: the fast path scrolls 64 KiB in ~0.5 ms
 MODEL_TAIL = 256 * 1024  # after a skip, the model replays this much of the newest output
 RAW_BASE = 1 << 62  # offsets of the raw (driver's) stream start here
+# Size changes kept for clients to replay in order (~100 bytes each: ~100 KiB a
+# stream at most); a client behind the oldest one kept is resynced from a snapshot.
+MAX_SIZE_MARKS = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SizeMark:
+    """The PTY has ``cols`` x ``rows`` from ``offset`` on; ``seq`` counts size changes."""
+
+    seq: int
+    offset: int
+    cols: int
+    rows: int
 
 
 class SessionOutput:
@@ -43,25 +64,63 @@ class SessionOutput:
         self.model = TerminalModel(cols, rows)
         self._model_cursor = base
         self.skips = 0
-        self._resizes: deque[tuple[int, int, int]] = deque()  # (offset, cols, rows)
+        self._resizes: deque[SizeMark] = deque()  # size changes the model has yet to apply
+        self._marks: deque[SizeMark] = deque()  # size changes clients may have yet to apply
+        self._seq = 0  # the last size change's seq
+        self.dropped_seq = 0  # a client that applied no size change since this one needs a snapshot
+        self._dropped_offset = base  # ...and so does a client resuming before this offset
+        self._base_size = (cols, rows)  # the size before the first kept mark
         self._wake = asyncio.Event()
 
     def holds(self, offset: int) -> bool:
-        """Whether ``offset`` belongs to this stream and is still held."""
-        return self.stream.start <= offset <= self.stream.end
+        """Whether ``offset`` belongs to this stream and a client may resume there."""
+        return max(self.stream.start, self._dropped_offset) <= offset <= self.stream.end
 
     def append(self, data: bytes) -> None:
         """The hot path: keep the bytes; a model left behind the buffer skips ahead."""
         self.stream.append(data)
         if self.stream.start > self._model_cursor:
             self._skip_model(self.stream.start)
+        if self._marks and self._marks[0].offset < self.stream.start:
+            self._forget_marks()
         if not self.lazy:
             self._wake.set()
 
     def resize(self, cols: int, rows: int) -> None:
-        """The PTY changed size: the model follows at this point of the stream."""
-        self._resizes.append((self.stream.end, cols, rows))
+        """The PTY changed size here: the model and every client follow at this point."""
+        self._seq += 1
+        mark = SizeMark(self._seq, self.stream.end, cols, rows)
+        self._resizes.append(mark)
+        self._marks.append(mark)
+        self._forget_marks()
+        if self.lazy and len(self._resizes) > MAX_SIZE_MARKS:
+            self._catch_up()  # bound what the lazy model keeps waiting
         self._wake.set()
+
+    def _forget_marks(self) -> None:
+        """Drop marks before the stream's start (every client still reading has them),
+        and the oldest beyond :data:`MAX_SIZE_MARKS` (whoever lacks those resyncs)."""
+        marks = self._marks
+        while marks and (marks[0].offset < self.stream.start or len(marks) > MAX_SIZE_MARKS):
+            mark = marks.popleft()
+            self.dropped_seq = mark.seq
+            self._dropped_offset = mark.offset
+            self._base_size = (mark.cols, mark.rows)
+
+    def next_mark(self, seq: int) -> SizeMark | None:
+        """The size change after the one numbered ``seq`` (marks are numbered without gaps)."""
+        marks = self._marks
+        if not marks:
+            return None
+        index = seq + 1 - marks[0].seq
+        return marks[index] if 0 <= index < len(marks) else None
+
+    def size_at(self, offset: int) -> tuple[int, int, int]:
+        """``(seq, cols, rows)`` of the last size change at or before ``offset``."""
+        for mark in reversed(self._marks):
+            if mark.offset <= offset:
+                return mark.seq, mark.cols, mark.rows
+        return self.dropped_seq, *self._base_size
 
     def snapshot(self) -> tuple[int, int, int, bytes]:
         """The screen at the model's position; the client continues from there.
@@ -71,11 +130,15 @@ class SessionOutput:
         feeding it all along: that halves the model's share of a flood.
         """
         if self.lazy:
-            while self._model_cursor < self.stream.end or self._resizes:
-                if self.stream.end - self._model_cursor > 4 * MODEL_TAIL:
-                    self._skip_model(self.stream.end - MODEL_TAIL)
-                self._feed_slice()
+            self._catch_up()
+        self._apply_resizes()  # the snapshot has every size change up to its offset
         return self._model_cursor, self.model.cols, self.model.rows, self.model.snapshot()
+
+    def _catch_up(self) -> None:
+        while self._model_cursor < self.stream.end or self._resizes:
+            if self.stream.end - self._model_cursor > 4 * MODEL_TAIL:
+                self._skip_model(self.stream.end - MODEL_TAIL)
+            self._feed_slice()
 
     @property
     def model_lag(self) -> int:
@@ -95,7 +158,7 @@ class SessionOutput:
     def _feed_slice(self) -> None:
         limit = MODEL_SLICE
         if self._resizes:
-            limit = min(limit, max(0, self._resizes[0][0] - self._model_cursor))
+            limit = min(limit, max(0, self._resizes[0].offset - self._model_cursor))
         if limit:
             data = self.stream.read(self._model_cursor, limit)
             self.model.feed(data)
@@ -103,9 +166,9 @@ class SessionOutput:
         self._apply_resizes()
 
     def _apply_resizes(self) -> None:
-        while self._resizes and self._resizes[0][0] <= self._model_cursor:
-            _, cols, rows = self._resizes.popleft()
-            self.model.resize(cols, rows)
+        while self._resizes and self._resizes[0].offset <= self._model_cursor:
+            mark = self._resizes.popleft()
+            self.model.resize(mark.cols, mark.rows)
 
     def _skip_model(self, offset: int) -> None:
         """Move the model's cursor forward to the line start nearest after ``offset``."""

@@ -7,6 +7,10 @@ output stream it stands:
 * relay → client ``o`` + u64 offset + bytes: output starting at ``offset``;
 * relay → client ``s`` + u64 offset + u16 cols + u16 rows + bytes: a screen
   snapshot valid at ``offset`` (reset the screen, apply, continue from there);
+* relay → client ``r`` + u64 offset + u16 cols + u16 rows: the PTY has this
+  size from ``offset`` on (resize the screen after the bytes before it and
+  before the bytes from it: every client's screen then changes size exactly
+  where the relay's and a directly attached xterm's did);
 * client → relay ``i`` + bytes: keystrokes (forwarded only for the driver).
 
 Everything here is pure: parsing raises :class:`ProtocolError` with a code
@@ -29,10 +33,11 @@ VERSION = 1
 
 OUTPUT = b"o"
 SNAPSHOT = b"s"
+RESIZE = b"r"
 INPUT = b"i"
 
 _OFFSET = struct.Struct(">Q")
-_SNAPSHOT_HEAD = struct.Struct(">QHH")
+_SNAPSHOT_HEAD = struct.Struct(">QHH")  # also the whole of a resize frame
 
 MAX_COLS = 1000
 MAX_ROWS = 1000
@@ -44,6 +49,10 @@ def output_frame(offset: int, data: bytes) -> bytes:
 
 def snapshot_frame(offset: int, cols: int, rows: int, data: bytes) -> bytes:
     return SNAPSHOT + _SNAPSHOT_HEAD.pack(offset, cols, rows) + data
+
+
+def resize_frame(offset: int, cols: int, rows: int) -> bytes:
+    return RESIZE + _SNAPSHOT_HEAD.pack(offset, cols, rows)
 
 
 def input_frame(data: bytes) -> bytes:
@@ -64,7 +73,16 @@ class Snapshot:
     data: bytes
 
 
-def parse_server_binary(frame: bytes) -> OutputChunk | Snapshot:
+@dataclass(frozen=True)
+class SizeChange:
+    """The PTY's size from ``offset`` on, in the stream's order."""
+
+    offset: int
+    cols: int
+    rows: int
+
+
+def parse_server_binary(frame: bytes) -> OutputChunk | Snapshot | SizeChange:
     """Decode a binary frame from the relay (used by clients)."""
     kind = frame[:1]
     if kind == OUTPUT and len(frame) >= 1 + _OFFSET.size:
@@ -73,6 +91,9 @@ def parse_server_binary(frame: bytes) -> OutputChunk | Snapshot:
     if kind == SNAPSHOT and len(frame) >= 1 + _SNAPSHOT_HEAD.size:
         offset, cols, rows = _SNAPSHOT_HEAD.unpack_from(frame, 1)
         return Snapshot(offset, cols, rows, frame[1 + _SNAPSHOT_HEAD.size :])
+    if kind == RESIZE and len(frame) == 1 + _SNAPSHOT_HEAD.size:
+        offset, cols, rows = _SNAPSHOT_HEAD.unpack_from(frame, 1)
+        return SizeChange(offset, cols, rows)
     raise ProtocolError(ErrorCode.BAD_FRAME, f"unknown binary frame kind {kind!r}")
 
 

@@ -39,3 +39,45 @@ async def test_a_lazy_output_catches_its_model_up_when_asked_for_a_snapshot() ->
     rebuilt = TerminalModel(cols, rows)
     rebuilt.feed(snapshot)
     assert rebuilt.display() == fresh.display()
+
+
+async def test_size_changes_are_kept_in_order_and_bounded() -> None:
+    from relay.output import MAX_SIZE_MARKS
+
+    out = SessionOutput(capacity=1 << 20, cols=80, rows=24, lazy=True)  # fed by snapshot()
+    out.append(b"a")
+    out.resize(100, 30)
+    out.resize(90, 20)  # no output between: two marks at the same offset, in order
+    out.append(b"bc")
+    out.resize(70, 10)
+    assert out.size_at(0) == (0, 80, 24)
+    assert out.size_at(1) == (2, 90, 20)
+    assert out.size_at(3) == (3, 70, 10)
+    first = out.next_mark(0)
+    assert first is not None and (first.offset, first.cols, first.rows) == (1, 100, 30)
+    second = out.next_mark(first.seq)
+    assert second is not None and (second.offset, second.cols) == (1, 90)
+    assert out.next_mark(3) is None
+    # The snapshot has every size change up to its offset (the model applied them).
+    offset, cols, rows, _ = out.snapshot()
+    assert (offset, cols, rows) == (3, 70, 10) and out.size_at(offset)[0] == 3
+
+    # A driver resizing without end: the marks kept stay bounded; whoever is
+    # behind the oldest one kept cannot resume and gets a snapshot instead.
+    for i in range(MAX_SIZE_MARKS + 10):
+        out.append(b"x")
+        out.resize(20 + i % 50, 5 + i % 20)
+    assert len(out._marks) == MAX_SIZE_MARKS
+    assert not out.holds(3) and out.holds(out.stream.end)
+    assert out.dropped_seq > 3  # a client at seq 3 is told to resync
+    _, cols, rows, _ = out.snapshot()
+    assert out.size_at(out.stream.end)[1:] == (cols, rows)
+
+
+async def test_marks_before_the_stream_start_are_forgotten() -> None:
+    out = SessionOutput(capacity=64, cols=80, rows=24)
+    out.resize(40, 10)
+    out.append(b"y" * 200)
+    out.append(b"z" * 200)  # evicts the chunk at the resize's offset
+    assert not out._marks and out.size_at(out.stream.start) == (1, 40, 10)
+    assert out.holds(out.stream.start)

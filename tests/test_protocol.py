@@ -18,10 +18,14 @@ def test_binary_frames_round_trip() -> None:
     assert chunk == protocol.OutputChunk(2**40, b"hello")
     snap = protocol.parse_server_binary(protocol.snapshot_frame(7, 80, 24, b"\x1bc"))
     assert snap == protocol.Snapshot(7, 80, 24, b"\x1bc")
+    size = protocol.parse_server_binary(protocol.resize_frame(2**62 + 5, 132, 43))
+    assert size == protocol.SizeChange(2**62 + 5, 132, 43)
     assert protocol.parse_client_binary(protocol.input_frame(b"ls\r")) == b"ls\r"
 
 
-@pytest.mark.parametrize("frame", [b"", b"x", b"o\x00", b"s\x00\x00"])
+@pytest.mark.parametrize(
+    "frame", [b"", b"x", b"o\x00", b"s\x00\x00", b"r" + bytes(11), b"r" + bytes(13)]
+)
 def test_bad_server_binary(frame: bytes) -> None:
     with pytest.raises(ProtocolError) as info:
         protocol.parse_server_binary(frame)

@@ -14,6 +14,7 @@ from typing import Any
 from textual.pilot import Pilot
 
 from relay.identity import parse_join_target
+from relay.protocol import SizeChange
 from tui.app import Connector, WarroomApp
 from tui.lobby import LobbyScreen
 from tui.room import Link
@@ -77,6 +78,13 @@ async def play(pilot: Pilot[None], you: str, requests: list[dict[str, Any]] | No
     if you == "c2":
         screen.handle_message({"type": "welcome_session", "you": you, "role": "viewer"})
     screen.handle_message(roster("c1", requests))
+    if you == "c1":  # the relay's size change: the PTY has the driver's pane size
+        banner = screen.query_one("#request-banner")
+        while banner.has_class("-shown") != bool(requests):
+            await pilot.pause(0.05)
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause(0.1)  # the layout settles (a request banner takes a row)
+        screen._output(SizeChange(0, *screen.terminal.window_size()))
     screen.terminal.write(SHELL)
     for user, who, text in (("bob", "c2", "502s on api-8 since 09:10"), ("alice", "c1", "on it")):
         screen.handle_message({"type": "chat", "id": who, "user": user, "text": text, "t": T0})

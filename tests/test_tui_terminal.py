@@ -371,7 +371,9 @@ async def test_paste_is_bracketed_when_the_program_asks() -> None:
         assert app.sent == [b"ls\rid", b"\x1b[200~ls\rid\x1b[201~"]
 
 
-async def test_driver_window_sets_the_model_size() -> None:
+async def test_the_window_never_sizes_the_model() -> None:
+    """The driver's window sets the PTY's size through the relay; the screen
+    changes size only when that change comes back in the stream."""
     app = TermApp(cols=80, rows=24, driving=False)
     async with app.run_test(size=(50, 12)) as pilot:
         await pilot.pause(0.3)
@@ -379,7 +381,41 @@ async def test_driver_window_sets_the_model_size() -> None:
         assert (app.view.model.cols, app.view.model.rows) == (80, 24)
         app.view.driving = True
         await settle(pilot)
+        assert (app.view.model.cols, app.view.model.rows) == (80, 24)
+        app.view.resize_model(50, 12)
+        await settle(pilot)
         assert (app.view.model.cols, app.view.model.rows) == (50, 12)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_size_changes_apply_between_the_right_bytes(seed: int) -> None:
+    """Whatever the frame budget splits, each size change lands exactly between
+    the bytes written before it and after it (as the relay's model applied it)."""
+    import random
+
+    from relay.terminal import TerminalModel
+
+    rng = random.Random(seed)
+    view = TerminalView(20, 6)
+    want = TerminalModel(20, 6)
+    for _ in range(40):
+        if rng.random() < 0.3:
+            cols, rows = rng.randint(5, 30), rng.randint(2, 10)
+            view.resize_model(cols, rows)
+            want.resize(cols, rows)
+        else:
+            data = "".join(
+                rng.choice(["word ", "\r\n", "wrapping-text-", "\x1b[2J"])
+                for _ in range(rng.randint(1, 8))
+            ).encode()
+            view.write(data)
+            want.feed(data)
+        if rng.random() < 0.3:
+            view._feed(rng.randint(0, 40))  # a frame with a small budget
+    view.flush()
+    assert (view.model.cols, view.model.rows) == (want.cols, want.rows)
+    assert view.model.display() == want.display()
+    assert view.model.cursor == want.cursor
 
 
 def test_pen_style_reverse_video() -> None:

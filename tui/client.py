@@ -23,11 +23,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from relay import identity, protocol
-from relay.protocol import OutputChunk, Snapshot
+from relay.protocol import OutputChunk, SizeChange, Snapshot
 from tui import dial
 
 CLIENT_NAME = "warroom-tui/0.1"
-Event = dict[str, Any] | OutputChunk | Snapshot
+Event = dict[str, Any] | OutputChunk | Snapshot | SizeChange
 
 
 class RelayError(Exception):
@@ -56,14 +56,16 @@ class OutputTracker:
 
     ``offset`` is the absolute offset of the next byte expected. Resuming
     sends it to the relay; a chunk from before it is trimmed (never applied
-    twice), and a snapshot replaces the screen and moves the offset.
+    twice), and a snapshot replaces the screen and moves the offset. A size
+    change applies where it stands: after every byte before its offset.
     """
 
     offset: int | None = None
     snapshots: int = 0
 
-    def accept(self, event: OutputChunk | Snapshot) -> bytes | None:
-        """Return the new bytes to apply, or ``None`` for a snapshot (caller resets)."""
+    def accept(self, event: OutputChunk | Snapshot | SizeChange) -> bytes | None:
+        """Return the new bytes to apply, or ``None`` for a snapshot (caller resets)
+        or a size change (caller resizes)."""
         if isinstance(event, Snapshot):
             self.offset = event.offset
             self.snapshots += 1
@@ -74,6 +76,8 @@ class OutputTracker:
             raise RelayError(
                 "bad_frame", f"gap in output: expected {self.offset}, got {event.offset}"
             )
+        if isinstance(event, SizeChange):
+            return None
         data = event.data[self.offset - event.offset :]
         self.offset += len(data)
         return data

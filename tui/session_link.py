@@ -20,7 +20,7 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
-from relay.protocol import OutputChunk, Snapshot
+from relay.protocol import OutputChunk, SizeChange, Snapshot
 from tui.client import OutputTracker, RelayClient, RelayError
 from tui.dial import Unreachable
 from tui.room import Link
@@ -52,7 +52,7 @@ class SessionLink:
         session: str,
         size: Callable[[], tuple[int, int]],
         on_message: Callable[[dict[str, Any]], None],
-        on_output: Callable[[bytes | Snapshot], None],
+        on_output: Callable[[bytes | Snapshot | SizeChange], None],
         on_state: Callable[[Link, str], None],
         client: RelayClient | None = None,
         backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0),
@@ -125,7 +125,7 @@ class SessionLink:
                     if event.get("type") == "ended":
                         raise LinkEnded(f"the session ended: {event.get('reason', '')}")
                     continue
-                if isinstance(event, Snapshot):
+                if isinstance(event, Snapshot | SizeChange):
                     self.tracker.accept(event)
                     self.on_output(event)
                 elif isinstance(event, OutputChunk):

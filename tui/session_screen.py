@@ -22,7 +22,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from relay.access import AccessRequest
-from relay.protocol import Snapshot
+from relay.protocol import SizeChange, Snapshot
 from tui.access_screens import DecideAccessScreen, Decision, RequestAccessScreen
 from tui.chat import ChatPane
 from tui.handoff import (
@@ -180,7 +180,6 @@ class SessionScreen(Screen[None]):
         elif kind == "roster":
             was_driving = self.room.driving
             self.room.apply_roster(message)
-            self._apply_pty_size(message)
             if self.room.driving != was_driving:
                 self._driving_changed()
         elif kind == "control_request":
@@ -214,8 +213,6 @@ class SessionScreen(Screen[None]):
                 self.notify(str(message.get("message")), title="Refused", severity="error")
             if message.get("code") == "access" and self.room.access.lead:
                 self._send_soon({"type": "access_list"})  # another lead may have answered
-        elif kind == "resize":
-            self._apply_pty_size(message)
         self.refresh_room()
 
     def _access_message(self, message: dict[str, Any]) -> None:
@@ -233,15 +230,13 @@ class SessionScreen(Screen[None]):
         """Send from a synchronous handler (the link's task is the one calling it)."""
         self.run_worker(self.link.send(message), group="send", exit_on_error=False)
 
-    def _apply_pty_size(self, message: dict[str, Any]) -> None:
-        """Follow the PTY's size when the relay says it (``pty`` in a roster)."""
-        pty = message.get("pty") if message.get("type") == "roster" else message
-        if isinstance(pty, dict) and isinstance(pty.get("cols"), int):
-            self.terminal.resize_model(int(pty["cols"]), int(pty["rows"]))
-
-    def _output(self, data: bytes | Snapshot) -> None:
+    def _output(self, data: bytes | Snapshot | SizeChange) -> None:
+        """Output, snapshots and size changes, in the stream's order (never a roster's
+        ``pty``: that arrives on its own clock, not between the right two bytes)."""
         if isinstance(data, Snapshot):
             self.terminal.load_snapshot(data.cols, data.rows, data.data)
+        elif isinstance(data, SizeChange):
+            self.terminal.resize_model(data.cols, data.rows)
         else:
             self.terminal.write(data)
 
@@ -261,7 +256,6 @@ class SessionScreen(Screen[None]):
         self.app.refresh_bindings()
         if driving:
             self.terminal.focus()
-            self.terminal.pty_follows_window()
             self.notify("You are driving: keys go to the shell. ctrl+] then ? for help.")
         else:
             self.notify("You no longer drive.", timeout=4)
@@ -314,6 +308,10 @@ class SessionScreen(Screen[None]):
     @on(TerminalView.Resized)
     async def _resized(self, event: TerminalView.Resized) -> None:
         await self.link.send({"type": "resize", "cols": event.cols, "rows": event.rows})
+
+    @on(TerminalView.Reshaped)
+    def _reshaped(self) -> None:
+        self.query_one(StatusBar).show(self.room, self.terminal.crop_note())
 
     @on(TerminalView.Behind)
     async def _behind(self) -> None:

@@ -11,6 +11,12 @@ waits in ``pending``, and when that backlog passes :data:`RESYNC_BACKLOG` the
 pane asks the relay for a fresh snapshot (:class:`TerminalView.Behind`)
 instead of replaying megabytes of scrolled-away text.
 
+The model has the PTY's size, always, and changes it only where the stream
+says (:meth:`TerminalView.resize_model`, in order with the bytes), never when
+this window changes or control changes hands: the driver's window sets the
+PTY's size through the relay, and its screen follows when the relay's size
+change comes back in the stream, like everybody else's.
+
 When this window is smaller than the shared PTY (a viewer whose terminal is
 smaller than the driver's), the screen is cropped, never reflowed: the rows
 and columns around the cursor are shown (the cursor stays in view, the columns
@@ -24,6 +30,7 @@ While this client drives, every key goes to the shell (:mod:`tui.keys`);
 from __future__ import annotations
 
 import time
+from collections import deque
 from functools import lru_cache
 
 from rich.segment import Segment
@@ -143,6 +150,9 @@ class TerminalView(Widget, can_focus=True):
             self.cols = cols
             self.rows = rows
 
+    class Reshaped(Message):
+        """The screen or the pane changed size: whether it is cropped may have changed."""
+
     class Behind(Message):
         """The backlog was dropped; the screen needs a fresh snapshot."""
 
@@ -159,6 +169,9 @@ class TerminalView(Widget, can_focus=True):
         super().__init__(id=id)
         self.model = TerminalModel(cols, rows)
         self.pending = bytearray()
+        # Size changes not applied yet: (the value of ``_taken`` they apply at, cols, rows).
+        self._size_changes: deque[tuple[int, int, int]] = deque()
+        self._taken = 0  # bytes ever taken out of ``pending`` (fed, or dropped)
         self.chord = False
         self.fed = 0
         self.frames = 0
@@ -178,35 +191,28 @@ class TerminalView(Widget, can_focus=True):
         """Queue output bytes; they are fed and drawn on the next frame."""
         self.pending += data
         if len(self.pending) > RESYNC_BACKLOG:
-            self.pending.clear()
+            self._drop_pending()
             self.post_message(self.Behind())
             return
         self._schedule()
 
+    def _drop_pending(self) -> None:
+        self._taken += len(self.pending)
+        self.pending.clear()
+        self._size_changes.clear()
+
     def load_snapshot(self, cols: int, rows: int, data: bytes) -> None:
         """Replace the screen with a snapshot (and drop the backlog it supersedes)."""
-        self.pending.clear()
+        self._drop_pending()
         self.model = TerminalModel(cols, rows)
         self.model.feed(data)
-        if self.driving:
-            self.pty_follows_window()
         self._redraw_all()
+        self.post_message(self.Reshaped())
 
     def resize_model(self, cols: int, rows: int) -> None:
-        """Follow the PTY's size (viewers learn it from the relay)."""
-        if self.driving or (cols, rows) == (self.model.cols, self.model.rows):
-            return
-        self.flush()
-        self.model.resize(cols, rows)
-        self._redraw_all()
-
-    def pty_follows_window(self) -> None:
-        """The driver's window sets the PTY size: resize the local model to match."""
-        cols, rows = self.window_size()
-        if (cols, rows) != (self.model.cols, self.model.rows):
-            self.flush()
-            self.model.resize(cols, rows)
-            self._redraw_all()
+        """The PTY has this size after the bytes written so far (the relay's ``r`` frame)."""
+        self._size_changes.append((self._taken + len(self.pending), cols, rows))
+        self._schedule()
 
     def _schedule(self) -> None:
         if self._flush_timer is not None or not self.is_attached:
@@ -217,22 +223,39 @@ class TerminalView(Widget, can_focus=True):
     def _frame(self) -> None:
         self._flush_timer = None
         self._feed(FEED_BUDGET)
-        if self.pending:
+        if self.pending or self._size_changes:
             self._schedule()
 
     def flush(self) -> None:
-        """Feed everything pending now (used before a resize, and by tests)."""
+        """Feed everything pending now, size changes included (used by tests)."""
         self._feed(len(self.pending))
 
     def _feed(self, budget: int) -> None:
-        if self.pending:
-            chunk = bytes(self.pending[:budget])
-            del self.pending[:budget]
+        resized = False
+        changes = self._size_changes
+        while True:
+            if changes and changes[0][0] <= self._taken:
+                _, cols, rows = changes.popleft()
+                if (cols, rows) != (self.model.cols, self.model.rows):
+                    self.model.resize(cols, rows)
+                    resized = True
+                continue
+            if not self.pending or budget <= 0:
+                break
+            limit = min(budget, changes[0][0] - self._taken) if changes else budget
+            chunk = bytes(self.pending[:limit])
+            del self.pending[:limit]
             self.model.feed(chunk)
             self.fed += len(chunk)
+            self._taken += len(chunk)
+            budget -= len(chunk)
         self._last_frame = time.monotonic()
         self.frames += 1
-        self._apply_dirty()
+        if resized:
+            self._redraw_all()
+            self.post_message(self.Reshaped())
+        else:
+            self._apply_dirty()
 
     def _apply_dirty(self) -> None:
         model = self.model
@@ -322,6 +345,7 @@ class TerminalView(Widget, can_focus=True):
         self._top = self._view_top()
         self._left = self._view_left()
         self.refresh()
+        self.post_message(self.Reshaped())
         if self._resize_timer is not None:
             self._resize_timer.stop()
         self._resize_timer = self.set_timer(RESIZE_DEBOUNCE, self._report_size)
@@ -332,8 +356,6 @@ class TerminalView(Widget, can_focus=True):
     def _report_size(self) -> None:
         self._resize_timer = None
         cols, rows = self.window_size()
-        if self.driving:
-            self.pty_follows_window()
         if (cols, rows) != self._reported:
             self._reported = (cols, rows)
             self.post_message(self.Resized(cols, rows))
@@ -454,5 +476,3 @@ class TerminalView(Widget, can_focus=True):
 
     def watch_driving(self, driving: bool) -> None:
         self.set_class(driving, "-driving")
-        if driving:
-            self.pty_follows_window()
