@@ -23,11 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from relay.chain import verify_file
 from relay.keys import SigningKey
 from relay.recording import Recording as Recorder
 from relay.replay import Player, Recording, index_path
 from relay.session import Session
+from relay.verifier import verify_file
 
 START = 1_790_000_000.0
 WORDS = [

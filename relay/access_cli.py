@@ -325,8 +325,8 @@ def _line(event: dict[str, Any]) -> str:
 
 def _verify_audit(directory: Path, key_text: str | None) -> int:
     from relay.audit import verify_dir
-    from relay.chain import Finding
     from relay.keys import VerifyKey
+    from relay.verifier import Finding
 
     key = VerifyKey.from_text(key_text) if key_text else None
     reports = verify_dir(directory, key)

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from relay.chain import VerifyReport
     from relay.keys import VerifyKey
+    from relay.verifier import VerifyReport
 
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -78,7 +78,7 @@ def load_key(text: str) -> VerifyKey:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from relay.chain import verify_file
+    from relay.verifier import verify_file
 
     try:
         key = load_key(args.key) if args.key else None
@@ -95,7 +95,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def verdict(report: VerifyReport) -> tuple[str, int]:
     """What to print and the exit code (see the module docstring)."""
-    from relay.chain import Finding
+    from relay.verifier import Finding
 
     about = _describe_file(report.path)
     if report.ok:

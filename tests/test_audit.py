@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from relay.audit import AuditLog, audit_files, read_events, verify_dir
-from relay.chain import Finding
 from relay.keys import SigningKey
+from relay.verifier import Finding
 
 KEY = SigningKey.generate()
 T0 = 1_795_000_000.0  # 2026-11-18 UTC

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from relay.chain import (
+from relay.keys import SigningKey
+from relay.verifier import (
     CRC_MODULUS,
     ChainWriter,
     Checkpoint,
@@ -20,7 +21,6 @@ from relay.chain import (
     read_header,
     verify_file,
 )
-from relay.keys import SigningKey
 
 HEADER = json.dumps({"version": 3, "term": {"cols": 80, "rows": 24}})
 KEY = SigningKey.generate()

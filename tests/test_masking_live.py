@@ -6,8 +6,8 @@ import asyncio
 from pathlib import Path
 
 from relay.audit import read_events
-from relay.chain import verify_file
 from relay.protocol import OutputChunk, Snapshot
+from relay.verifier import verify_file
 from tests.harness import Harness, read_until, running_relay
 from tui.client import RelayClient
 

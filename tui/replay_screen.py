@@ -130,8 +130,8 @@ class ReplayScreen(Screen[None]):
     @work(thread=True, exclusive=True)
     def verify(self) -> None:
         """Check the chain in a thread (≈ 0.5 s per 100 MB) and show the verdict."""
-        from relay.chain import verify_file
         from relay.review_cli import verdict
+        from relay.verifier import verify_file
 
         report = verify_file(self.recording.path, self.key)
         _, code = verdict(report)
