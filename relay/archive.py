@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 from relay.asciicast import CastError, read_header
+from relay.chain import SEAL_PREFIX
 from relay.errors import ErrorCode, ProtocolError
 from relay.roles import Role
-from relay.verifier import SEAL_PREFIX
 
 CHUNK = 256 * 1024  # 342 KiB of base64 per frame: well under a client's 4 MiB frame limit
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.cast")

@@ -1,7 +1,7 @@
 """The relay-wide audit log: who accessed what, when and why, and every denial.
 
 Each relay start writes a new file ``<audit-dir>/audit-<UTC date>-<n>.log``
-(``n`` counts from 1 within the day). The file is a :mod:`relay.verifier` file:
+(``n`` counts from 1 within the day). The file is a :mod:`relay.chain` file:
 a JSON header line, then one JSON object per event with sorted keys, plus the
 signed ``#warroom-checkpoint``/``#warroom-seal`` lines. So ``grep``/``jq`` work
 on it directly and ``warroom verify`` proves it untouched.
@@ -79,15 +79,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from relay.chain import ChainWriter
 from relay.keys import SigningKey, VerifyKey
-from relay.verifier import (
-    ChainWriter,
-    Finding,
-    Issue,
-    VerifyReport,
-    read_header,
-    verify_file,
-)
+from relay.verifier import Finding, Issue, VerifyReport, read_header, verify_file
 
 AUDIT_FORMAT = "warroom-audit"
 AUDIT_VERSION = 1

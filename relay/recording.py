@@ -22,7 +22,7 @@ status, as asciinema expects a number there; ``e`` comes just before it and
 says why the session ended in every case. Input carries no user: only the
 driver's input is ever forwarded, and every change of driver is an ``h``
 event before it, so the typist is always known.
-Tamper evidence comes from :mod:`relay.verifier` (``#warroom-`` comment lines).
+Tamper evidence comes from :mod:`relay.chain` (``#warroom-`` comment lines).
 ``docs/recording.md`` documents the format.
 """
 
@@ -36,9 +36,9 @@ from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any
 
+from relay.chain import ChainWriter
 from relay.keys import SigningKey
 from relay.session import Session
-from relay.verifier import ChainWriter
 
 TERM_TYPE = "xterm-256color"
 COALESCE_SECONDS = 0.02  # output within 20 ms becomes one event (a frame at 50 fps)

@@ -1,0 +1,389 @@
+"""Hash-chained, signed, line-oriented logs: the tamper evidence under recordings and the audit log.
+
+A chain file is ordinary UTF-8 text, one record per ``\\n``-terminated line, so
+that it stays readable by eye, by ``jq`` and (for recordings) by asciinema,
+which ignores ``#`` comment lines. Tamper evidence is added by *control lines*
+that readers skip and by a hash chain that binds every other line.
+
+File layout
+-----------
+=============  ==============================================================
+physical line  meaning
+=============  ==============================================================
+1              the **header**, any text chosen by the caller (an asciicast
+               header, an audit header). It seeds the chain, so it is bound.
+2 ...          **data lines**: every line that does not start with
+               ``#warroom-``. Each one is chained. Other ``#`` comment lines
+               are ordinary data lines and are chained too.
+               **control lines**: ``#warroom-checkpoint {json}`` and, last in
+               the file, ``#warroom-seal {json}``. They are *not* chained
+               (a checkpoint cannot hash itself); they carry a signed snapshot
+               of the chain state instead.
+=============  ==============================================================
+
+The chain
+---------
+Hashes are raw 32-byte SHA-256 digests; ``line`` includes its ``\\n``::
+
+    h_0 = SHA-256(b"warroom-chain-v1" + header line)
+    h_i = SHA-256(h_{i-1} + data line i)
+
+Diagnostic sums
+---------------
+A chain hash says *that* a window changed, not *where*. Two cheap,
+non-cryptographic sums let the verifier name the damaged line when a single
+line was edited, dropped, inserted or duplicated, and tell a reordering from an
+edit. With ``i`` the 1-based data line number, ``c_i = CRC-32(data line i)``
+and ``P = 2**61 - 1``, over all data lines so far::
+
+    crc_sum  = sum(c_i)     mod P
+    crc_wsum = sum(i * c_i) mod P
+
+Integrity rests on the chain and the signature alone; the sums only label the
+damage (a forger could fool the label, never the verdict).
+
+Control lines
+-------------
+One JSON object after the prefix, written in this key order::
+
+    #warroom-checkpoint {"n": 1000, "hash": "<hex h_n>", "crc_sum": 123, "crc_wsum": 456,
+                         "t": 1732700000.123, "key": "warroom-ed25519:<base64>", "sig": "<base64>"}
+    #warroom-seal {"n": 1042, "hash": "<hex h_n>", "crc_sum": 7, "crc_wsum": 8,
+                   "t": 1732700042.5, "reason": "session ended", "key": "...", "sig": "..."}
+
+``n`` is the number of data lines so far, ``t`` the caller's clock rounded to
+milliseconds, ``key`` the signer's public key in ``relay.keys`` text form,
+``sig`` the base64 ed25519 signature of this UTF-8 message (fields joined by
+``\\n``; the reason only in a seal)::
+
+    "warroom-checkpoint-v1" | "warroom-seal-v1", str(n), hash, str(crc_sum),
+    str(crc_wsum), f"{t:.3f}", key [, reason]
+
+The two domains differ so that a checkpoint cannot be relabelled as a seal to
+pass off a truncated file as complete. The JSON must be byte-identical to
+what ``json.dumps`` (default separators, ASCII escapes) makes of these fields
+in this order, so that no byte of a control line can change unnoticed either.
+
+Writer rules
+------------
+A checkpoint follows any data line that completes ``checkpoint_every_lines``
+lines since the last one, or that comes ``checkpoint_every_seconds`` or more
+after it (so the first data line is checkpointed at once, proving the signer
+early); ``maybe_checkpoint(now)`` applies the time rule while idle. A
+checkpoint is written only when there are new data lines, so checkpoint ``n``
+strictly increases. The seal is the last line (its ``n`` may equal the last
+checkpoint's). Data reaches the OS at every checkpoint and whenever the
+buffer passes ``flush_bytes``: as long as the owner calls ``maybe_checkpoint``
+about every second, a crash of the process loses at most the lines of the
+last ``checkpoint_every_seconds`` and leaves a verifiable prefix. Only the seal
+is ``fsync``-ed (``fsync_checkpoints=True`` for more), because an ``fsync``
+a second on the event loop would stall every session on a busy disk.
+
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import fcntl
+import hashlib
+import json
+import math
+import os
+import zlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from relay.keys import SigningKey
+
+CHAIN_DOMAIN = b"warroom-chain-v1"
+CHECKPOINT_DOMAIN = "warroom-checkpoint-v1"
+SEAL_DOMAIN = "warroom-seal-v1"
+CONTROL_PREFIX = "#warroom-"
+CHECKPOINT_PREFIX = "#warroom-checkpoint "
+SEAL_PREFIX = "#warroom-seal "
+CRC_MODULUS = 2**61 - 1
+
+
+# ---------------------------------------------------------------- control lines
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One parsed ``#warroom-checkpoint`` or ``#warroom-seal`` line."""
+
+    n: int
+    hash: str
+    crc_sum: int
+    crc_wsum: int
+    t: float
+    key: str
+    sig: str
+    reason: str | None = None
+
+    @property
+    def is_seal(self) -> bool:
+        return self.reason is not None
+
+    def message(self) -> bytes:
+        """The exact bytes the signature covers (see the module docstring)."""
+        domain = SEAL_DOMAIN if self.is_seal else CHECKPOINT_DOMAIN
+        fields = [domain, str(self.n), self.hash, str(self.crc_sum), str(self.crc_wsum)]
+        fields += [f"{self.t:.3f}", self.key]
+        if self.reason is not None:
+            fields.append(self.reason)
+        return "\n".join(fields).encode()
+
+    def line(self) -> bytes:
+        """The control line, ``\\n`` included, in the documented key order."""
+        body: dict[str, Any] = {
+            "n": self.n,
+            "hash": self.hash,
+            "crc_sum": self.crc_sum,
+            "crc_wsum": self.crc_wsum,
+            "t": self.t,
+        }
+        if self.reason is not None:
+            body["reason"] = self.reason
+        body.update(key=self.key, sig=self.sig)
+        prefix = SEAL_PREFIX if self.is_seal else CHECKPOINT_PREFIX
+        return (prefix + json.dumps(body) + "\n").encode()
+
+    @classmethod
+    def parse(cls, line: bytes) -> Checkpoint:
+        """Parse a control line (without its ``\\n``); raise ``ValueError`` naming what is wrong."""
+        text = line.decode()
+        if text.startswith(SEAL_PREFIX):
+            body = json.loads(text[len(SEAL_PREFIX) :])
+            seal = True
+        elif text.startswith(CHECKPOINT_PREFIX):
+            body = json.loads(text[len(CHECKPOINT_PREFIX) :])
+            seal = False
+        else:
+            raise ValueError("unknown #warroom- control line")
+        if not isinstance(body, dict):
+            raise ValueError("its body is not a JSON object")
+        checkpoint = cls(
+            n=_count(_field(body, "n", int)),
+            hash=_hex_hash(_field(body, "hash", str)),
+            crc_sum=_crc(_field(body, "crc_sum", int)),
+            crc_wsum=_crc(_field(body, "crc_wsum", int)),
+            t=_finite(_field(body, "t", (int, float))),
+            key=_field(body, "key", str),
+            sig=_field(body, "sig", str),
+            reason=_field(body, "reason", str) if seal else None,
+        )
+        if checkpoint.line() != line + b"\n":
+            raise ValueError("it is not in canonical form (spacing, escaping or field order)")
+        return checkpoint
+
+
+def _field(body: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ValueError(f"field {name!r} is missing or has the wrong type")
+    return value
+
+
+def _count(value: int) -> int:
+    if value < 0:
+        raise ValueError("field 'n' is negative")
+    return value
+
+
+def _hex_hash(value: str) -> str:
+    if len(value) != 64 or value.strip("0123456789abcdef"):
+        raise ValueError("field 'hash' is not 64 lowercase hex digits")
+    return value
+
+
+def _crc(value: int) -> int:
+    if not 0 <= value < CRC_MODULUS:
+        raise ValueError("a crc field is out of range")
+    return value
+
+
+def _finite(value: float) -> float:
+    if not math.isfinite(value):
+        raise ValueError("field 't' is not a finite number")
+    return float(value)
+
+
+# ---------------------------------------------------------------- writer
+
+
+class ChainWriter:
+    """Append lines to a new chain file, with periodic signed checkpoints and a final seal.
+
+    One writer owns one file for its whole life: the file is created (or must
+    be empty), opened ``O_APPEND`` and ``flock``-ed, so a second writer fails
+    instead of interleaving. The writer has no clock: every call that may
+    checkpoint takes ``now``. Lines are buffered and written with one
+    ``os.write`` per checkpoint (or per ``flush_bytes``), not one per line,
+    because it sits on the terminal-output hot path; only the seal is
+    ``fsync``-ed unless ``fsync_checkpoints`` asks for more.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        signing_key: SigningKey,
+        header_line: str,
+        *,
+        checkpoint_every_lines: int = 1000,
+        checkpoint_every_seconds: float = 1.0,
+        flush_bytes: int = 1 << 20,
+        fsync_checkpoints: bool = False,
+    ) -> None:
+        if checkpoint_every_lines < 1 or checkpoint_every_seconds < 0:
+            raise ValueError("checkpoint intervals must be positive")
+        header = _encode_line(header_line)
+        self.path = path
+        self._key = signing_key
+        self._key_text = signing_key.public.text()
+        self._every_lines = checkpoint_every_lines
+        self._every_seconds = checkpoint_every_seconds
+        self._flush_bytes = flush_bytes
+        self._fsync_checkpoints = fsync_checkpoints
+        self._hash = hashlib.sha256(CHAIN_DOMAIN + header).digest()
+        self._n = 0
+        self._crc_sum = 0
+        self._crc_wsum = 0
+        self._checkpoint_n = 0
+        self._checkpoint_time = -math.inf
+        self._buffer: list[bytes] = []
+        self._buffered = 0
+        self._fd: int | None = _open_exclusive(path)
+        try:
+            _write_all(self._fd, header)
+        except BaseException:
+            os.close(self._fd)
+            raise
+
+    @property
+    def lines(self) -> int:
+        """Data lines appended so far (the header is not one)."""
+        return self._n
+
+    @property
+    def hash(self) -> str:
+        """The current chain hash ``h_n`` in hex."""
+        return self._hash.hex()
+
+    @property
+    def closed(self) -> bool:
+        return self._fd is None
+
+    def append(self, line: str, now: float) -> None:
+        """Chain one data line (``\\n`` optional at its end, nowhere else), checkpointing if due."""
+        if self._fd is None:
+            raise ValueError(f"{self.path} is sealed")
+        data = _encode_line(line)
+        self._hash = hashlib.sha256(self._hash + data).digest()
+        crc = zlib.crc32(data)
+        self._n += 1
+        self._crc_sum += crc
+        self._crc_wsum += self._n * crc
+        self._buffer.append(data)
+        self._buffered += len(data)
+        if (
+            self._n - self._checkpoint_n >= self._every_lines
+            or now - self._checkpoint_time >= self._every_seconds
+        ):
+            self.checkpoint(now)
+        elif self._buffered >= self._flush_bytes:
+            self.flush()
+
+    def maybe_checkpoint(self, now: float) -> bool:
+        """Checkpoint if lines wait and the interval has passed; call it about every second."""
+        if self._n > self._checkpoint_n and now - self._checkpoint_time >= self._every_seconds:
+            return self.checkpoint(now)
+        return False
+
+    def checkpoint(self, now: float) -> bool:
+        """Checkpoint now if any data line came since the last one; return whether it did."""
+        if self._fd is None:
+            raise ValueError(f"{self.path} is sealed")
+        if self._n == self._checkpoint_n:
+            return False
+        self._emit(now, None)
+        if self._fsync_checkpoints:
+            os.fsync(self._fd)
+        return True
+
+    def flush(self) -> None:
+        """Hand buffered bytes to the OS (one ``write``), so a process crash cannot lose them."""
+        if self._buffer and self._fd is not None:
+            data = b"".join(self._buffer)
+            self._buffer.clear()
+            self._buffered = 0
+            _write_all(self._fd, data)
+
+    def seal(self, reason: str, now: float) -> None:
+        """Write the final signed seal, ``fsync`` and close; the file is complete from here on."""
+        if self._fd is None:
+            raise ValueError(f"{self.path} is already sealed")
+        self._emit(now, reason)
+        fd, self._fd = self._fd, None
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _emit(self, now: float, reason: str | None) -> None:
+        """Sign the current chain state and write it as a checkpoint or seal, then flush."""
+        self._crc_sum %= CRC_MODULUS
+        self._crc_wsum %= CRC_MODULUS
+        unsigned = Checkpoint(
+            n=self._n,
+            hash=self._hash.hex(),
+            crc_sum=self._crc_sum,
+            crc_wsum=self._crc_wsum,
+            t=_finite(round(float(now), 3)),
+            key=self._key_text,
+            sig="",
+            reason=reason,
+        )
+        signature = base64.b64encode(self._key.sign(unsigned.message())).decode()
+        self._buffer.append(replace(unsigned, sig=signature).line())
+        self._checkpoint_n = self._n
+        self._checkpoint_time = now
+        self.flush()
+
+
+def _encode_line(line: str) -> bytes:
+    """Return the line's bytes with one trailing ``\\n``; refuse what would break framing."""
+    if line.startswith(CONTROL_PREFIX):
+        raise ValueError(f"a chained line cannot start with {CONTROL_PREFIX!r}")
+    end = line.find("\n")
+    if end == -1:
+        return (line + "\n").encode()
+    if end != len(line) - 1:
+        raise ValueError("a chained line cannot contain a newline before its end")
+    return line.encode()
+
+
+def _open_exclusive(path: Path) -> int:
+    """Open ``path`` for appending, refusing a file that has content or another writer."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FileExistsError(
+                errno.EEXIST, "another writer holds this chain file", str(path)
+            ) from None
+        if os.fstat(fd).st_size:
+            raise FileExistsError(errno.EEXIST, "chain file already has content", str(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until every byte is written (a write may be partial)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
