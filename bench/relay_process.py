@@ -73,7 +73,11 @@ def build(args: argparse.Namespace) -> tuple[Relay, AuditLog]:
     )
     signing = SigningKey.load_or_create(config.data_dir / "keys")
     audit = AuditLog(config.data_dir / "audit", signing)
-    recorder = recorder_factory(config.data_dir / "recordings", signing) if args.record else None
+    recorder = (
+        recorder_factory(config.data_dir / "recordings", signing, audit=audit)
+        if args.record
+        else None
+    )
     return Relay(config, signing, audit, recorder), audit
 
 

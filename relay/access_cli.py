@@ -141,8 +141,25 @@ def add_access_verbs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "(2024-05-01, 2024-05-01T09:30, local time) or a unix time",
     )
     p.add_argument("--json", action="store_true", help="JSON lines, for a SIEM")
-    p.add_argument("--verify", action="store_true", help="check the hash chain and signatures")
-    p.add_argument("--key", help="the relay's public key (warroom relay --print-key)")
+    p.add_argument(
+        "--verify",
+        action="store_true",
+        help="check every file, the links between them and their signers; exit 0 intact, "
+        "1 tampered, 2 cannot check, 3 interrupted (a crash left a file unsealed)",
+    )
+    p.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        help="the relay's public key (warroom-ed25519:... or a file holding it, e.g. "
+        "relay_ed25519.pub); repeat it to accept a key rotation",
+    )
+    p.add_argument(
+        "--witness",
+        type=Path,
+        help="with --verify: an export of the relay's witness log (syslog/journald lines "
+        "tagged warroom-witness), to find deleted or cut-short files",
+    )
     p.set_defaults(func=_cmd_audit)
 
 
@@ -264,10 +281,10 @@ def _cmd_end(args: argparse.Namespace) -> int:
 
 def _cmd_audit(args: argparse.Namespace) -> int:
     directory = _audit_dir(args.data_dir)
+    if args.verify:  # with a witness, a directory that is gone is a finding, not an error
+        return _verify_audit(directory, args.key, args.witness)
     if not directory.is_dir():
         return _fail(f"no audit log in {directory}")
-    if args.verify:
-        return _verify_audit(directory, args.key)
     from relay.audit import read_events
 
     for event in read_events(directory):
@@ -323,19 +340,29 @@ def _line(event: dict[str, Any]) -> str:
     return f"{stamp}  {escape(event.get('event', '?')):<18} {rest}"
 
 
-def _verify_audit(directory: Path, key_text: str | None) -> int:
-    from relay.audit import verify_dir
-    from relay.keys import VerifyKey
-    from relay.verifier import Finding
+def _verify_audit(directory: Path, key_texts: list[str], witness_path: Path | None) -> int:
+    from relay.evidence import check_audit
+    from relay.keys import load_verify_key
+    from relay.witness import read_witness
 
-    key = VerifyKey.from_text(key_text) if key_text else None
-    reports = verify_dir(directory, key)
-    bad = 0
-    for index, report in enumerate(reports):
-        print(report.summary())
-        # the newest file of a running relay is not sealed yet: that alone is not damage
-        still_open = index == len(reports) - 1 and report.finding == Finding.UNSEALED
-        bad += not (report.ok or still_open)
-    if not reports:
-        return _fail(f"no audit files in {directory}")
-    return 1 if bad else 0
+    try:
+        keys = [load_verify_key(text) for text in key_texts]
+    except (OSError, ValueError) as exc:
+        return _fail(f"--key: {exc}")
+    witness = None
+    if witness_path is not None:
+        try:
+            witness, malformed = read_witness(witness_path)
+        except OSError as exc:
+            return _fail(f"--witness: cannot read {witness_path}: {exc.strerror or exc}")
+        if malformed:
+            print(
+                f"warroom: --witness: {malformed} malformed witness line(s) ignored",
+                file=sys.stderr,
+            )
+    try:
+        check = check_audit(directory, keys, witness)
+    except OSError as exc:
+        return _fail(f"cannot read the audit log: {exc}")
+    print(check.text())
+    return int(check.verdict)

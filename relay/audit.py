@@ -8,16 +8,22 @@ on it directly and ``warroom verify`` proves it untouched.
 
 Header (line 1, sorted keys)::
 
-    {"file": "audit-2026-11-27-1.log", "format": "warroom-audit", "previous": null | {
-        "file": ..., "n": ..., "hash": ..., "sealed": ...}, "started": 1795000000.0, "version": 1}
+    {"file": "audit-2026-11-27-1.log", "format": "warroom-audit", "key": "warroom-ed25519:...",
+     "previous": null | {"file": ..., "n": ..., "hash": ..., "sealed": ...},
+     "started": 1795000000.0, "version": 1}
 
+``key`` is the relay's public key, which signs the file (a file whose
+signatures are by another key is reported, see :mod:`relay.verifier`).
 ``previous`` links the files into one chain: at start the newest existing file
 is verified and its last proven state (``final_n``/``final_hash`` of its
-report) copied here, where the new file's own chain binds it. Deleting,
-renaming or later editing a whole file therefore breaks a link that
-:func:`verify_dir` names. A previous file that was not cleanly sealed (a
-crash) or fails to verify is still linked, and the new file's first event is
-``audit.previous_problem`` saying so.
+report: its seal after a clean stop) copied here, where the new file's own
+chain binds it. Deleting, renaming or later editing a whole file therefore
+breaks a link that ``warroom audit --verify`` names (:mod:`relay.evidence`). A
+previous file that was not cleanly sealed (a crash) or fails to verify is
+still linked, and the new file's first event is ``audit.previous_problem``
+saying so. The start of each file, each checkpoint and the seal also go to the
+witness (:mod:`relay.witness`), outside the data directory, so that deleting
+the *newest* file, which no later link protects, is found too.
 
 Event line::
 
@@ -65,6 +71,10 @@ event                      when
 ``recording.fetch``        someone downloaded or replayed a recording
 ``recording.denied``       a recording fetch was refused (role, scope or path)
 ``audit.previous_problem`` the previous audit file was unsealed or did not verify
+``recording.start``        a recording file was created (``file``, ``n`` 0, ``hash``)
+``recording.checkpoint``   a recording's signed state (``file``, ``n``, ``hash``), at most
+                           once a second while it grows
+``recording.seal``         a recording was sealed (``file``, ``n``, ``hash``, ``reason``)
 =========================  =====================================================
 """
 
@@ -74,14 +84,14 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from relay.chain import ChainWriter
-from relay.keys import SigningKey, VerifyKey
-from relay.verifier import Finding, Issue, VerifyReport, read_header, verify_file
+from relay.chain import ChainWriter, Checkpoint
+from relay.keys import SigningKey
+from relay.verifier import VerifyReport, verify_file
+from relay.witness import Witness, WitnessRecord
 
 AUDIT_FORMAT = "warroom-audit"
 AUDIT_VERSION = 1
@@ -110,18 +120,32 @@ class AuditLog:
         clock: Callable[[], float] = time.time,
         *,
         checkpoint_every_seconds: float = 1.0,
+        witness: Witness | None = None,
     ) -> None:
         dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._clock = clock
+        self._witness = witness
+        self._relay = signing_key.public.text()
         now = clock()
-        link, previous_report = _link_to_newest(dir, signing_key.public)
-        self._writer = _create(dir, now, signing_key, link, checkpoint_every_seconds)
+        link, previous_report = _link_to_newest(dir)
+        self._writer = _create(
+            dir, now, signing_key, link, checkpoint_every_seconds, self._witnessed
+        )
+        self._witness_state(0, self._writer.hash, False, now)
         if previous_report is not None and not previous_report.ok:
             self.record(
                 "audit.previous_problem",
                 file=previous_report.path.name,
                 finding=str(previous_report.finding),
                 problem=previous_report.problem,
+            )
+        elif previous_report is not None and previous_report.signer != self._relay:
+            self.record(
+                "audit.previous_problem",
+                file=previous_report.path.name,
+                finding="wrong-key",
+                problem=f"It is signed by {previous_report.signer}, not by this relay's key "
+                f"({self._relay}): a key rotation, or a file someone else signed.",
             )
 
     @property
@@ -144,6 +168,14 @@ class AuditLog:
         )
         self._writer.append(line, now)
         self._writer.flush()
+
+    def _witnessed(self, checkpoint: Checkpoint) -> None:
+        self._witness_state(checkpoint.n, checkpoint.hash, checkpoint.is_seal, checkpoint.t)
+
+    def _witness_state(self, n: int, hash: str, seal: bool, t: float) -> None:
+        if self._witness is not None:
+            record = WitnessRecord(self._relay, "audit", self.path.name, n, hash, seal, t)
+            self._witness.witness(record)
 
     def tick(self) -> None:
         """Checkpoint (and so flush) events older than the checkpoint interval."""
@@ -194,55 +226,17 @@ def _events_in(path: Path) -> Iterator[dict[str, Any]]:
             yield event
 
 
-def verify_dir(dir: Path, verify_key: VerifyKey | None) -> list[VerifyReport]:
-    """Verify every audit file and the links between them; one report per file, oldest first."""
-    reports: list[VerifyReport] = []
-    previous: VerifyReport | None = None
-    for path in audit_files(dir):
-        report = _check_link(verify_file(path, verify_key), previous)
-        reports.append(report)
-        previous = report
-    return reports
+def _link_to_newest(dir: Path) -> tuple[dict[str, Any] | None, VerifyReport | None]:
+    """Verify the newest existing file and describe its last proven state for the new header.
 
-
-def _check_link(report: VerifyReport, previous: VerifyReport | None) -> VerifyReport:
-    """Add a BROKEN_LINK issue when this file's header does not continue ``previous``."""
-    try:
-        header = json.loads(read_header(report.path))
-    except ValueError:
-        header = None
-    if not isinstance(header, dict) or header.get("format") != AUDIT_FORMAT:
-        return _broken(report, "line 1 is not a warroom audit header")
-    if header.get("file") != report.path.name:
-        return _broken(report, f"the file was renamed (its header calls it {header.get('file')})")
-    link = header.get("previous")
-    if previous is None:
-        if isinstance(link, dict):
-            note = f"It continues {link.get('file')}, which is not in this directory."
-            return replace(report, notes=(*report.notes, note))
-        return report
-    expected = previous.path.name
-    if not isinstance(link, dict) or link.get("file") != expected:
-        named = link.get("file") if isinstance(link, dict) else None
-        return _broken(report, f"it continues {named} instead of {expected}: a file is missing")
-    if (link.get("n"), link.get("hash")) != (previous.final_n, previous.final_hash):
-        return _broken(report, f"{expected} changed after this file was started")
-    return report
-
-
-def _broken(report: VerifyReport, why: str) -> VerifyReport:
-    message = f"The audit chain is broken at {report.path.name}: {why}."
-    return report.with_issue(Issue(Finding.BROKEN_LINK, message, 1))
-
-
-def _link_to_newest(
-    dir: Path, verify_key: VerifyKey
-) -> tuple[dict[str, Any] | None, VerifyReport | None]:
-    """Verify the newest existing file and describe its last proven state for the new header."""
+    It is checked against the key it names, not this relay's: after a key
+    rotation the link must still bind what the previous run signed (the
+    change of key is recorded, and ``warroom audit --verify`` flags it).
+    """
     existing = audit_files(dir)
     if not existing:
         return None, None
-    report = verify_file(existing[-1], verify_key)
+    report = verify_file(existing[-1], None)
     link = {
         "file": report.path.name,
         "n": report.final_n,
@@ -258,6 +252,7 @@ def _create(
     signing_key: SigningKey,
     link: dict[str, Any] | None,
     checkpoint_every_seconds: float,
+    on_checkpoint: Callable[[Checkpoint], None],
 ) -> ChainWriter:
     """Create the next free ``audit-<date>-<n>.log``; a racing relay just pushes ``n`` up."""
     day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
@@ -269,6 +264,7 @@ def _create(
             "format": AUDIT_FORMAT,
             "version": AUDIT_VERSION,
             "file": path.name,
+            "key": signing_key.public.text(),
             "started": now,
             "previous": link,
         }
@@ -278,6 +274,7 @@ def _create(
                 signing_key,
                 json.dumps(header, sort_keys=True),
                 checkpoint_every_seconds=checkpoint_every_seconds,
+                on_checkpoint=on_checkpoint,
             )
         except FileExistsError:
             continue

@@ -67,15 +67,19 @@ in this order, so that no byte of a control line can change unnoticed either.
 Writer rules
 ------------
 A checkpoint follows any data line that completes ``checkpoint_every_lines``
-lines since the last one, or that comes ``checkpoint_every_seconds`` or more
-after it (so the first data line is checkpointed at once, proving the signer
-early); ``maybe_checkpoint(now)`` applies the time rule while idle. A
+lines since the last one, or once ``checkpoint_every_seconds`` have passed
+since the last checkpoint (so the first data line after a quiet spell is
+checkpointed at once, proving the signer early) or since the time given with
+the oldest line not yet checkpointed (a caller that appends late, like the
+recorder's coalesced output, states when the line's content arrived). Every
+``append`` and ``maybe_checkpoint(now)`` applies the rule; ``due`` says when it
+will next fire, for an owner that must call ``maybe_checkpoint`` then. A
 checkpoint is written only when there are new data lines, so checkpoint ``n``
 strictly increases. The seal is the last line (its ``n`` may equal the last
 checkpoint's). Data reaches the OS at every checkpoint and whenever the
 buffer passes ``flush_bytes``: as long as the owner calls ``maybe_checkpoint``
-about every second, a crash of the process loses at most the lines of the
-last ``checkpoint_every_seconds`` and leaves a verifiable prefix. Only the seal
+by ``due``, a crash of the process loses at most the lines of the last
+``checkpoint_every_seconds`` and leaves a verifiable prefix. Only the seal
 is ``fsync``-ed (``fsync_checkpoints=True`` for more), because an ``fsync``
 a second on the event loop would stall every session on a busy disk.
 
@@ -91,6 +95,7 @@ import json
 import math
 import os
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -235,6 +240,7 @@ class ChainWriter:
         checkpoint_every_seconds: float = 1.0,
         flush_bytes: int = 1 << 20,
         fsync_checkpoints: bool = False,
+        on_checkpoint: Callable[[Checkpoint], None] | None = None,
     ) -> None:
         if checkpoint_every_lines < 1 or checkpoint_every_seconds < 0:
             raise ValueError("checkpoint intervals must be positive")
@@ -246,12 +252,14 @@ class ChainWriter:
         self._every_seconds = checkpoint_every_seconds
         self._flush_bytes = flush_bytes
         self._fsync_checkpoints = fsync_checkpoints
+        self._on_checkpoint = on_checkpoint
         self._hash = hashlib.sha256(CHAIN_DOMAIN + header).digest()
         self._n = 0
         self._crc_sum = 0
         self._crc_wsum = 0
         self._checkpoint_n = 0
         self._checkpoint_time = -math.inf
+        self._unproven_since = math.inf  # the time given with the oldest unchecked line
         self._buffer: list[bytes] = []
         self._buffered = 0
         self._fd: int | None = _open_exclusive(path)
@@ -275,6 +283,13 @@ class ChainWriter:
     def closed(self) -> bool:
         return self._fd is None
 
+    @property
+    def due(self) -> float | None:
+        """When the time rule next asks for a checkpoint (None: no line waits for one)."""
+        if self._fd is None or self._n == self._checkpoint_n:
+            return None
+        return min(self._checkpoint_time, self._unproven_since) + self._every_seconds
+
     def append(self, line: str, now: float) -> None:
         """Chain one data line (``\\n`` optional at its end, nowhere else), checkpointing if due."""
         if self._fd is None:
@@ -287,17 +302,20 @@ class ChainWriter:
         self._crc_wsum += self._n * crc
         self._buffer.append(data)
         self._buffered += len(data)
-        if (
-            self._n - self._checkpoint_n >= self._every_lines
-            or now - self._checkpoint_time >= self._every_seconds
-        ):
+        self._unproven_since = min(self._unproven_since, now)
+        if self._n - self._checkpoint_n >= self._every_lines or self._is_due(now):
             self.checkpoint(now)
         elif self._buffered >= self._flush_bytes:
             self.flush()
 
+    def _is_due(self, now: float) -> bool:
+        """The time rule: the interval passed since the last checkpoint or the oldest line."""
+        # the same sum as ``due``, so that calling at ``due`` always fires (float rounding)
+        return now >= min(self._checkpoint_time, self._unproven_since) + self._every_seconds
+
     def maybe_checkpoint(self, now: float) -> bool:
-        """Checkpoint if lines wait and the interval has passed; call it about every second."""
-        if self._n > self._checkpoint_n and now - self._checkpoint_time >= self._every_seconds:
+        """Checkpoint if lines wait and the time rule says so; call it by :attr:`due`."""
+        if self._n > self._checkpoint_n and self._is_due(now):
             return self.checkpoint(now)
         return False
 
@@ -307,9 +325,11 @@ class ChainWriter:
             raise ValueError(f"{self.path} is sealed")
         if self._n == self._checkpoint_n:
             return False
-        self._emit(now, None)
+        checkpoint = self._emit(now, None)
         if self._fsync_checkpoints:
             os.fsync(self._fd)
+        if self._on_checkpoint is not None:
+            self._on_checkpoint(checkpoint)
         return True
 
     def flush(self) -> None:
@@ -324,14 +344,16 @@ class ChainWriter:
         """Write the final signed seal, ``fsync`` and close; the file is complete from here on."""
         if self._fd is None:
             raise ValueError(f"{self.path} is already sealed")
-        self._emit(now, reason)
+        checkpoint = self._emit(now, reason)
         fd, self._fd = self._fd, None
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
+        if self._on_checkpoint is not None:
+            self._on_checkpoint(checkpoint)
 
-    def _emit(self, now: float, reason: str | None) -> None:
+    def _emit(self, now: float, reason: str | None) -> Checkpoint:
         """Sign the current chain state and write it as a checkpoint or seal, then flush."""
         self._crc_sum %= CRC_MODULUS
         self._crc_wsum %= CRC_MODULUS
@@ -346,10 +368,13 @@ class ChainWriter:
             reason=reason,
         )
         signature = base64.b64encode(self._key.sign(unsigned.message())).decode()
-        self._buffer.append(replace(unsigned, sig=signature).line())
+        checkpoint = replace(unsigned, sig=signature)
+        self._buffer.append(checkpoint.line())
         self._checkpoint_n = self._n
         self._checkpoint_time = now
+        self._unproven_since = math.inf
         self.flush()
+        return checkpoint
 
 
 def _encode_line(line: str) -> bytes:
@@ -380,6 +405,24 @@ def _open_exclusive(path: Path) -> int:
         os.close(fd)
         raise
     return fd
+
+
+def is_being_written(path: Path) -> bool:
+    """Whether a writer holds ``path`` (its ``flock``): a running relay's open file.
+
+    An unsealed file that no writer holds was left by a crash, or cut short.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def _write_all(fd: int, data: bytes) -> None:

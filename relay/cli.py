@@ -156,6 +156,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     from relay.keys import SigningKey
     from relay.recording import recorder_factory
     from relay.server import Relay
+    from relay.witness import open_witness
 
     try:
         config = load_config(args.config)
@@ -166,11 +167,16 @@ def _cmd_relay(args: argparse.Namespace) -> int:
         print(signing.public.text())
         return 0
 
+    witness, warning = open_witness(config.evidence.witness)
+    if warning is not None:
+        print(f"warroom: WARNING: {warning}", file=sys.stderr)
+
     async def run() -> None:
-        audit = AuditLog(config.data_dir / "audit", signing)
-        relay = Relay(
-            config, signing, audit, recorder_factory(config.data_dir / "recordings", signing)
+        audit = AuditLog(config.data_dir / "audit", signing, witness=witness)
+        recorder = recorder_factory(
+            config.data_dir / "recordings", signing, audit=audit, max_loss=config.evidence.max_loss
         )
+        relay = Relay(config, signing, audit, recorder)
         if args.insecure:
             print("warroom: WARNING: serving plain ws:// without TLS (--insecure)", file=sys.stderr)
         await relay.start(insecure=args.insecure)
@@ -180,6 +186,8 @@ def _cmd_relay(args: argparse.Namespace) -> int:
         finally:
             await relay.close()
             audit.close("relay stopped")
+            if witness is not None:
+                witness.close()
 
     try:
         asyncio.run(run())

@@ -26,6 +26,7 @@ from relay.access import DEFAULT_MAX_TTL
 from relay.identity import parse_authorized_key, relay_base_url
 from relay.redaction import DEFAULT_PATTERNS, PatternError, SecretPattern, parse_patterns
 from relay.roles import Role
+from relay.witness import parse_address
 
 T = TypeVar("T")
 
@@ -36,7 +37,9 @@ DEFAULT_TOKEN_TTL = 8 * 3600.0
 MIN_OUTPUT_BUFFER = 1024 * 1024
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
-ROOT_KEYS = ("relay", "limits", "access", "redaction", "targets", "users")
+ROOT_KEYS = ("relay", "limits", "access", "redaction", "recording", "audit", "targets", "users")
+RECORDING_KEYS = ("max_loss",)
+AUDIT_KEYS = ("witness",)
 REDACTION_KEYS = ("enabled", "driver_sees_raw", "patterns")
 ACCESS_KEYS = ("max_ttl_viewer", "max_ttl_driver", "max_ttl_reviewer")
 FOUR_EYES_ACTIONS = ("pause", "end")
@@ -55,8 +58,8 @@ TARGET_KEYS = (
 )
 USER_KEYS = ("keys", "roles")
 
-_DURATION = re.compile(r"(\d+)([smhd])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d+)(ms|[smhd])")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
@@ -158,6 +161,20 @@ class UserConfig:
 
 
 @dataclass(frozen=True)
+class EvidenceConfig:
+    """How much a crash may cost the recordings, and where audit checkpoints are witnessed.
+
+    ``max_loss``: output older than this (seconds) is in a recording's signed,
+    verified prefix even if the relay is killed (``[recording] max_loss``).
+    ``witness``: ``syslog`` (``/dev/log``), ``unix:/PATH``, ``udp:HOST:PORT``
+    or ``none`` (``[audit] witness``, see :mod:`relay.witness`).
+    """
+
+    max_loss: float = 0.1
+    witness: str = "syslog"
+
+
+@dataclass(frozen=True)
 class RelayConfig:
     """Everything the relay needs to start; build it in code or with ``load_config``."""
 
@@ -176,6 +193,7 @@ class RelayConfig:
     max_ttl: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MAX_TTL))
     redaction: RedactionConfig = field(default_factory=RedactionConfig)
     """Longest just-in-time grant per role (viewer, driver, reviewer), in seconds."""
+    evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
     targets: dict[str, TargetConfig] = field(default_factory=dict)
     users: dict[str, UserConfig] = field(default_factory=dict)
 
@@ -256,10 +274,11 @@ def parse_config(data: Mapping[str, Any], source: str, base_dir: Path | None = N
     users = _parse_users(root.named_tables("users"))
     max_ttl = _parse_access(root.optional_table("access"))
     redaction = _parse_redaction(root.optional_table("redaction"))
+    evidence = _parse_evidence(root.optional_table("recording"), root.optional_table("audit"))
     if not targets:
         raise root.error("targets", "define at least one [targets.<name>] for the relay to reach")
     config = _parse_relay(relay, limits, targets, users)
-    return replace(config, max_ttl=max_ttl, redaction=redaction)
+    return replace(config, max_ttl=max_ttl, redaction=redaction, evidence=evidence)
 
 
 def _parse_relay(
@@ -411,6 +430,31 @@ def _parse_redaction(table: _Table | None) -> RedactionConfig:
         driver_sees_raw=table.optional("driver_sees_raw", True, _parse_bool),
         patterns=DEFAULT_PATTERNS + extra,
     )
+
+
+def _parse_evidence(recording: _Table | None, audit: _Table | None) -> EvidenceConfig:
+    default = EvidenceConfig()
+    max_loss, witness = default.max_loss, default.witness
+    if recording is not None:
+        recording.allow(RECORDING_KEYS)
+        max_loss = recording.optional("max_loss", max_loss, _max_loss)
+    if audit is not None:
+        audit.allow(AUDIT_KEYS)
+        witness = audit.optional("witness", witness, _witness)
+    return EvidenceConfig(max_loss=max_loss, witness=witness)
+
+
+def _max_loss(value: Any) -> float:
+    seconds = parse_duration(value)
+    if not 0.01 <= seconds <= 60:
+        raise ValueError(f"expected between 10ms and 60s, got {value!r}")
+    return seconds
+
+
+def _witness(value: Any) -> str:
+    text = _parse_string(value)
+    parse_address(text)
+    return text
 
 
 def _extra_patterns(value: Any) -> tuple[SecretPattern, ...]:

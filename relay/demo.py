@@ -114,7 +114,8 @@ async def start_demo(data_dir: Path, port: int = 0, cols: int = 80, rows: int = 
         },
     )
     audit = AuditLog(data_dir / "audit", signing)
-    relay = Relay(config, signing, audit, recorder_factory(data_dir / "recordings", signing))
+    recorder = recorder_factory(data_dir / "recordings", signing, audit=audit)
+    relay = Relay(config, signing, audit, recorder)
     await relay.start()
     demo = Demo(relay, sandbox, audit, home)
     try:

@@ -23,6 +23,18 @@ the header rather than played as events.
 
 The export of an export is the same file: a plain cast can be exported too
 (to convert between v2 and v3).
+
+Provenance: the one warroom field an export keeps is ``warroom_export`` in
+its header (asciicast allows extra header fields; asciinema's tools ignore
+them), which says what the export was made from and whether that verified::
+
+    "warroom_export": {"source": "s1-20261127T120000Z.cast", "source_sha256": "<hex>",
+        "verdict": "intact" | "interrupted" | "tampered" | "unsigned", "signed_by": "...",
+        "key_checked": true, "lines_verified": 1042, "sealed": true, "problem": "..."}
+
+``warroom export`` refuses a source whose verdict is not ``intact`` unless
+``--force``, so an edited recording cannot come out as a clean-looking cast.
+An export of an export keeps the first one's record as ``from_export``.
 """
 
 from __future__ import annotations
@@ -47,8 +59,13 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
 
 
-def export_header(header: CastHeader, fmt: str) -> dict[str, Any]:
-    """The plain header: size, time, title, idle limit, TERM; nothing warroom-specific."""
+PROVENANCE = "warroom_export"
+
+
+def export_header(
+    header: CastHeader, fmt: str, provenance: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The plain header: size, time, title, idle limit, TERM, and the source's provenance."""
     out: dict[str, Any]
     if fmt == "asciicast-v2":
         out = {"version": 2, "width": header.cols, "height": header.rows}
@@ -64,6 +81,9 @@ def export_header(header: CastHeader, fmt: str) -> dict[str, Any]:
         out["title"] = header.title
     if fmt == "asciicast-v2" and header.term_type:
         out["env"] = {"TERM": header.term_type}
+    if provenance is not None:
+        earlier = header.raw.get(PROVENANCE)
+        out[PROVENANCE] = {**provenance, **({"from_export": earlier} if earlier else {})}
     return out
 
 
@@ -106,12 +126,22 @@ def _convert(event: CastEvent, fmt: str, keep: frozenset[str]) -> tuple[float, s
     return None
 
 
-def export(source: Path, out: TextIO, fmt: str, include_input: bool = False) -> int:
-    """Write ``source`` as a plain cast in ``fmt`` to ``out``; return the events written."""
+def export(
+    source: Path,
+    out: TextIO,
+    fmt: str,
+    include_input: bool = False,
+    provenance: dict[str, Any] | None = None,
+) -> int:
+    """Write ``source`` as a plain cast in ``fmt`` to ``out``; return the events written.
+
+    ``provenance`` (:func:`relay.evidence.provenance`) goes into the header.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (expected one of: {', '.join(FORMATS)})")
     header = read_header(source)
-    out.write(_dumps(export_header(size_at_first_output(source, header), fmt)) + "\n")
+    sized = size_at_first_output(source, header)
+    out.write(_dumps(export_header(sized, fmt, provenance)) + "\n")
     written = 0.0  # the time a reader reconstructs: rounding never accumulates drift
     count = 0
     for time, code, data in exported_events(source, header, fmt, include_input):

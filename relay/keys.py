@@ -56,6 +56,19 @@ class VerifyKey:
             raise ValueError(f"malformed warroom public key: {exc}") from None
 
 
+def load_verify_key(text: str) -> VerifyKey:
+    """A public key given inline (``warroom-ed25519:...``) or as a file holding it
+    (``relay_ed25519.pub``); raise ``ValueError`` or ``OSError`` saying why not."""
+    if not text.strip().startswith(PUBLIC_KEY_PREFIX):
+        try:
+            text = Path(text).read_text()
+        except OSError as exc:
+            raise ValueError(f"cannot read {text}: {exc.strerror or exc}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{text} is not a warroom public key file") from None
+    return VerifyKey.from_text(text)
+
+
 @dataclass(frozen=True)
 class SigningKey:
     """The relay's private key."""

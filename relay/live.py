@@ -60,6 +60,7 @@ class Recorder(Protocol):
     def event(self, kind: str, data: dict[str, Any], now: float) -> None: ...
     def resize(self, cols: int, rows: int, now: float) -> None: ...
     def tick(self, now: float) -> None: ...
+    def due(self) -> float | None: ...
     def close(self, reason: str, now: float) -> None: ...
 
 
@@ -101,6 +102,7 @@ class LiveSession:
         self.shell: Shell | None = None
         self.links: dict[str, ClientLink] = {}
         self._flush_timer: asyncio.TimerHandle | None = None
+        self._record_timer: asyncio.TimerHandle | None = None
         self._reading_paused = False
         self._driver_seen: str | None = None  # the driver the links were last arranged for
         self._batch: list[bytes] = []  # output of this event-loop turn, not processed yet
@@ -166,6 +168,7 @@ class LiveSession:
                 self.recorder.output(data, now)
         for masking in maskings:
             self._note_masking(masking, now)
+        self._arm_recorder(now)
         for link in self.links.values():
             link.notify()
         self._hold_for_driver()
@@ -212,6 +215,28 @@ class LiveSession:
         if self._reading_paused and self.shell is not None:
             self._reading_paused = False
             self.shell.resume_reading()
+
+    def _arm_recorder(self, now: float) -> None:
+        """Wake the recorder when what it holds must be proven on disk (its loss bound),
+        even if no more output comes to do it."""
+        if self._record_timer is not None or self.recorder is None:
+            return
+        due = self.recorder.due()
+        if due is not None:
+            loop = asyncio.get_running_loop()
+            self._record_timer = loop.call_later(max(0.0, due - now), self._recorder_due)
+
+    def _recorder_due(self) -> None:
+        self._record_timer = None
+        if self.recorder is None:
+            return
+        now = self.clock()
+        try:
+            self.recorder.tick(now)
+        except Exception:  # the recording stops growing; the session core decides nothing here
+            log.exception("session %s: recorder tick failed", self.session_id)
+            return
+        self._arm_recorder(now)
 
     def _schedule_flush(self) -> None:
         """Release held-back output after a short quiet, masked if it is a secret."""
@@ -309,6 +334,7 @@ class LiveSession:
         now = self.clock()
         for action in actions:
             self._apply_one(action, now)
+        self._arm_recorder(now)
         self._follow_driver()
 
     def _follow_driver(self) -> None:
@@ -411,6 +437,8 @@ class LiveSession:
     async def _shutdown(self) -> None:
         if self._flush_timer is not None:
             self._flush_timer.cancel()
+        if self._record_timer is not None:
+            self._record_timer.cancel()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

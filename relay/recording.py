@@ -24,25 +24,46 @@ driver's input is ever forwarded, and every change of driver is an ``h``
 event before it, so the typist is always known.
 Tamper evidence comes from :mod:`relay.chain` (``#warroom-`` comment lines).
 ``docs/recording.md`` documents the format.
+
+What a crash can cost: output reaches the file and a signed checkpoint
+within ``max_loss`` seconds (0.1 by default) of its arrival, so after a
+SIGKILL everything older is in the verified prefix. Two things keep that
+bound: every call with new output first proves what is older than
+``max_loss`` (so whatever viewers were sent later implies the older output is
+proven), and :meth:`Recording.due` tells the session when to call
+:meth:`Recording.tick` while output is quiet. The audit log gets the file's
+start, its signed state about once a second (``recording.checkpoint``) and
+its seal, so that ``warroom verify --audit`` can tell a file that was cut
+short from one whose relay crashed.
 """
 
 from __future__ import annotations
 
 import codecs
 import json
+import logging
+import math
 import time
 from collections.abc import Callable
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from relay.chain import ChainWriter
+from relay.chain import ChainWriter, Checkpoint
 from relay.keys import SigningKey
 from relay.session import Session
+
+log = logging.getLogger(__name__)
 
 TERM_TYPE = "xterm-256color"
 COALESCE_SECONDS = 0.02  # output within 20 ms becomes one event (a frame at 50 fps)
 COALESCE_BYTES = 256 * 1024
+MAX_LOSS = 0.1  # seconds: older output is proven on disk even if the relay is killed
+AUDIT_EVERY = 1.0  # seconds between a recording's checkpoints copied to the audit log
+
+
+class Auditor(Protocol):
+    def record(self, event: str, **fields: str | int | float | bool | None) -> None: ...
 
 
 def _dumps(value: Any) -> str:
@@ -60,6 +81,9 @@ class Recording:
         cols: int,
         rows: int,
         now: float,
+        *,
+        audit: Auditor | None = None,
+        max_loss: float = MAX_LOSS,
     ) -> None:
         header = {
             "version": 3,
@@ -78,7 +102,18 @@ class Recording:
             },
         }
         self.path = path
-        self._chain = ChainWriter(path, signing_key, _dumps(header))
+        self._session = session.session_id
+        self._audit = audit
+        self._audited_at = -math.inf
+        self._coalesce = min(COALESCE_SECONDS, max_loss / 2)
+        self._chain = ChainWriter(
+            path,
+            signing_key,
+            _dumps(header),
+            checkpoint_every_seconds=max_loss,
+            on_checkpoint=self._checkpointed,
+        )
+        self._audit_state("recording.start", 0, self._chain.hash, key=signing_key.public.text())
         self._last = now
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._pending: list[str] = []  # output not written yet (coalesced)
@@ -105,9 +140,10 @@ class Recording:
         if not text:
             return
         if self._pending and (
-            now - self._pending_at > COALESCE_SECONDS or self._pending_size > COALESCE_BYTES
+            now - self._pending_at > self._coalesce or self._pending_size > COALESCE_BYTES
         ):
             self._write_output()
+        self._chain.maybe_checkpoint(now)  # what viewers saw more than max_loss ago is proven
         if not self._pending:
             self._pending_at = now
         self._pending.append(text)
@@ -147,10 +183,36 @@ class Recording:
         self._write_output()
 
     def tick(self, now: float) -> None:
-        """Write coalesced output and checkpoint while idle: a crash loses at most a second."""
-        if self._pending and now - self._pending_at > COALESCE_SECONDS:
+        """Write coalesced output and checkpoint what is due (call it at :meth:`due`)."""
+        if self._pending and now >= self._pending_at + self._coalesce:  # the sum `due` gives
             self._write_output()
         self._chain.maybe_checkpoint(now)
+
+    def due(self) -> float | None:
+        """When :meth:`tick` must next run for the loss bound to hold (None: nothing waits)."""
+        if self._pending:
+            return self._pending_at + self._coalesce
+        return self._chain.due
+
+    def _checkpointed(self, checkpoint: Checkpoint) -> None:
+        """Copy the seal, and a checkpoint about once a second, to the audit log."""
+        if checkpoint.is_seal:
+            self._audit_state(
+                "recording.seal", checkpoint.n, checkpoint.hash, reason=checkpoint.reason
+            )
+        elif checkpoint.t - self._audited_at >= AUDIT_EVERY:
+            self._audited_at = checkpoint.t
+            self._audit_state("recording.checkpoint", checkpoint.n, checkpoint.hash)
+
+    def _audit_state(self, event: str, n: int, hash: str, **extra: str | None) -> None:
+        if self._audit is None:
+            return
+        try:
+            self._audit.record(
+                event, session=self._session, file=self.path.name, n=n, hash=hash, **extra
+            )
+        except ValueError as exc:  # the audit log closed first: the file is still sealed
+            log.warning("recording %s: %s not audited: %s", self.path.name, event, exc)
 
     def close(self, reason: str, now: float) -> None:
         """Seal the file: from here on a missing line or a new one is detected."""
@@ -161,15 +223,25 @@ class Recording:
 
 
 def recorder_factory(
-    directory: Path, signing_key: SigningKey, clock: Callable[[], float] = time.time
+    directory: Path,
+    signing_key: SigningKey,
+    clock: Callable[[], float] = time.time,
+    *,
+    audit: Auditor | None = None,
+    max_loss: float = MAX_LOSS,
 ) -> Callable[[Session, int, int], Recording]:
-    """Make the relay's per-session recorder: ``<directory>/<session>-<UTC time>.cast``."""
+    """Make the relay's per-session recorder: ``<directory>/<session>-<UTC time>.cast``.
+
+    With ``audit``, each recording's start, signed states and seal are audited.
+    """
 
     def make(session: Session, cols: int, rows: int) -> Recording:
         directory.mkdir(parents=True, exist_ok=True)
         now = clock()
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
         path = directory / f"{session.session_id}-{stamp}.cast"
-        return Recording(path, signing_key, session, cols, rows, now)
+        return Recording(
+            path, signing_key, session, cols, rows, now, audit=audit, max_loss=max_loss
+        )
 
     return make

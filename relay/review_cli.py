@@ -9,11 +9,19 @@ Exit codes of ``verify`` (scripts rely on them):
 == ==========================================================================
 0  intact and sealed
 1  tampered: an edited byte, a dropped, inserted or reordered line, a bad
-   signature or one by another key; the message names the first bad line
-2  cannot check: no such file, unreadable, bad arguments
-3  interrupted: no seal (the relay crashed or the file was truncated); the
-   verified prefix is reported and is trustworthy
+   signature or one by another key (a header naming a key that did not sign
+   included), or, with ``--audit``, shorter than the audit log recorded it;
+   every problem is listed
+2  cannot check: no such file, unreadable, bad arguments, or ``--audit``
+   has no record of the file
+3  interrupted: no seal (the relay crashed, or the file was cut after its
+   last audited state: ``--audit`` tells which); the verified prefix is
+   reported and is trustworthy
 == ==========================================================================
+
+The verdicts themselves are :mod:`relay.evidence`'s; ``export`` uses them to
+refuse a source that does not verify unless ``--force``, and records the
+verdict and the source's SHA-256 in the export's header.
 """
 
 from __future__ import annotations
@@ -55,74 +63,50 @@ def add_verify(sub: Subparsers) -> None:
         ),
     )
     p.add_argument("file", type=Path, help="the recording (.cast) or audit log (.log)")
+    _key_option(p)
+    p.add_argument(
+        "--audit",
+        type=Path,
+        metavar="DATA_DIR",
+        help="the relay's data directory (or its audit/): check the file against the audit "
+        "log's record of it, which tells a file cut short from a crashed session",
+    )
+    p.set_defaults(func=cmd_verify)
+
+
+def _key_option(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--key",
         help="the relay's public key (warroom-ed25519:...) or a file holding it; without it "
         "signatures are checked against the key the file names",
     )
-    p.set_defaults(func=cmd_verify)
 
 
 def load_key(text: str) -> VerifyKey:
     """A public key given inline or as a file (``relay_ed25519.pub``)."""
-    from relay.keys import PUBLIC_KEY_PREFIX, VerifyKey
+    from relay.keys import load_verify_key
 
-    if not text.strip().startswith(PUBLIC_KEY_PREFIX):
-        try:
-            text = Path(text).read_text()
-        except OSError as exc:
-            raise ValueError(f"cannot read {text}: {exc.strerror or exc}") from None
-        except UnicodeDecodeError:
-            raise ValueError(f"{text} is not a warroom public key file") from None
-    return VerifyKey.from_text(text)
+    return load_verify_key(text)
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from relay.verifier import verify_file
+    from relay.evidence import Verdict, check_recording
 
     try:
-        key = load_key(args.key) if args.key else None
+        keys = [load_key(args.key)] if args.key else []
     except (OSError, ValueError) as exc:
         return _fail(f"--key: {exc}")
     try:
-        report = verify_file(args.file, key)
+        check = check_recording(args.file, keys, args.audit)
     except OSError as exc:
         return _fail(f"cannot read {args.file}: {exc.strerror or exc}")
-    text, code = verdict(report)
-    print(text, file=sys.stdout if code == EXIT_OK else sys.stderr)
-    return code
-
-
-def verdict(report: VerifyReport) -> tuple[str, int]:
-    """What to print and the exit code (see the module docstring)."""
-    from relay.verifier import Finding
-
-    about = _describe_file(report.path)
-    if report.ok:
-        return "\n".join([report.summary(), *about]), EXIT_OK
-    not_chain = _not_a_chain(report)
-    if not_chain is not None:
-        return f"warroom: {not_chain}", EXIT_ERROR
-    wrong_key = [i for i in report.issues if i.finding is Finding.WRONG_KEY]
-    if wrong_key and all(i.finding in (Finding.WRONG_KEY, Finding.UNSEALED) for i in report.issues):
-        # One line, not one per checkpoint (nor "no seal": the seal is there, by that key).
-        more = len(wrong_key) - 1
-        same = f" The other {more} signature(s) are by the same key." if more else ""
-        first = wrong_key[0]
-        head = f"{report.path}: TAMPERED at line {first.line}: {first.finding.value}."
-        return f"{head} {first.message}{same}", EXIT_TAMPERED
-    if all(issue.finding is Finding.UNSEALED for issue in report.issues):
-        head = (
-            f"{report.path}: INTERRUPTED (no seal): the first {report.verified_prefix_lines} "
-            f"line(s) verified ({report.lines} event line(s), {report.checkpoints} signed "
-            "checkpoint(s)); what follows is unproven."
-        )
-        return "\n".join([head, *(i.message for i in report.issues), *report.notes]), (
-            EXIT_UNSEALED
-        )
-    first = report.issues[0]
-    head = f"{report.path}: TAMPERED at line {first.line}: {first.finding.value}."
-    return "\n".join([head, report.summary(), *about]), EXIT_TAMPERED
+    if not check.report.ok:
+        not_chain = _not_a_chain(check.report)
+        if not_chain is not None:
+            return _fail(not_chain)
+    verdict = check.verdict
+    print(check.text(), file=sys.stdout if verdict is Verdict.INTACT else sys.stderr)
+    return int(verdict)
 
 
 def _not_a_chain(report: VerifyReport) -> str | None:
@@ -134,7 +118,7 @@ def _not_a_chain(report: VerifyReport) -> str | None:
     import json
 
     from relay.audit import AUDIT_FORMAT
-    from relay.chain import Finding, read_header
+    from relay.verifier import Finding, read_header
 
     path = report.path
     if report.checkpoints or any(
@@ -156,23 +140,6 @@ def _not_a_chain(report: VerifyReport) -> str | None:
                 "(warroom export leaves them out)"
             )
     return f"{path} is not a warroom recording or audit log (line 1 is not a warroom header)"
-
-
-def _describe_file(path: Path) -> list[str]:
-    """For a recording: whose session it was (from the header the chain just proved)."""
-    from relay.asciicast import CastError, read_header
-
-    try:
-        header = read_header(path)
-    except (CastError, OSError):
-        return []
-    info = header.warroom or {}
-    if not info:
-        return []
-    return [
-        f"session {info.get('session')} on {info.get('target')}, opened by "
-        f"{info.get('owner')} ({info.get('reason')}), signed by {info.get('key')}"
-    ]
 
 
 # ---------------------------------------------------------------- export
@@ -199,11 +166,18 @@ def add_export(sub: Subparsers) -> None:
     )
     p.add_argument("-o", "--output", type=Path, required=True, help="where to write ('-': stdout)")
     p.add_argument("--input", action="store_true", help="keep the driver's keystrokes (i events)")
+    _key_option(p)
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="export even a recording that does not verify (its header then says so)",
+    )
     p.set_defaults(func=cmd_export)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from relay.asciicast import CastError
+    from relay.evidence import Verdict, provenance
     from relay.export import export
 
     to_stdout = str(args.output) == "-"
@@ -212,11 +186,27 @@ def cmd_export(args: argparse.Namespace) -> int:
         what = "is not a directory" if folder.exists() else "does not exist"
         return _fail(f"cannot write {args.output}: the directory {folder} {what}")
     try:
+        keys = [load_key(args.key)] if args.key else []
+        verdict, source = provenance(args.file, keys)
+    except OSError as exc:
+        return _fail(f"cannot export {args.file}: {_os_reason(exc)}")
+    except ValueError as exc:
+        return _fail(f"cannot export {args.file}: {exc}")
+    if verdict is not Verdict.INTACT and not args.force:
+        why = source.get("problem") or "it is not a signed warroom recording"
+        print(
+            f"warroom: refusing to export {args.file}: it does not verify "
+            f"({source['verdict']}): {why}\nRun 'warroom verify {args.file}' for every "
+            "problem; --force exports it anyway, with this verdict in the export's header.",
+            file=sys.stderr,
+        )
+        return int(verdict)
+    try:
         if to_stdout:
-            count = export(args.file, sys.stdout, args.format, args.input)
+            count = export(args.file, sys.stdout, args.format, args.input, source)
         else:
             with args.output.open("w", encoding="utf-8") as out:
-                count = export(args.file, out, args.format, args.input)
+                count = export(args.file, out, args.format, args.input, source)
     except BrokenPipeError:
         raise  # "| head" stopped reading: the command line ends quietly
     except OSError as exc:

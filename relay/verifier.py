@@ -16,16 +16,33 @@ Deleting a checkpoint line goes unreported on purpose: it removes no data,
 it only widens a window. Deleting the *seal* (or the tail with it) is
 reported as an unsealed file, which is also what a crash leaves; compare a
 recording's final ``n``/``hash`` with the audit log's record of its seal to
-tell the two apart.
+tell the two apart (:mod:`relay.evidence`). ``watch`` makes the verifier note
+the recomputed chain hash at given line counts, so that such outside records
+(the audit log, a witness) can be compared with the file whether or not a
+checkpoint line stands at that count.
+
+Whose signatures
+----------------
+A file has one signer. The header may name it: a JSON header object with a
+``key`` field (the audit log) or a ``warroom.key`` field (a recording). The
+signatures are held to, in this order: the key of the first valid signature
+in the file; else a trusted key the caller gave (the one the header names, if
+it is among them); else, with no key given, the key the header names; else
+the key the first checkpoint names. A signature by any other key is
+``wrong-key``, and so is a header that names a key which signed nothing: a
+file re-signed with another key never passes as signed by the key its header
+names. The report lists only keys that signed (``signers``).
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import zlib
 from array import array
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -56,6 +73,8 @@ class Finding(StrEnum):
     AFTER_SEAL = "after-seal"  # content follows the seal
     UNSEALED = "unsealed"  # no seal: interrupted writer or truncated file
     BROKEN_LINK = "broken-link"  # a multi-file log's files do not chain together
+    TRUNCATED = "truncated"  # shorter than an outside record (audit log, witness) says it was
+    MISSING = "missing"  # a file an outside record names is gone
 
 
 @dataclass(frozen=True)
@@ -81,8 +100,12 @@ class VerifyReport:
     checked out against the key the caller supplied, False when any failed,
     and None when there was nothing to check or no independent key was
     supplied (then ``signer`` is the key the file names, see ``notes``).
-    ``final_n``/``final_hash`` are the last proven chain state, for linking
-    files and cross-checking a recording against the audit log.
+    ``final_n``/``final_hash`` are the last proven chain state (``final_t``
+    its signed time), for linking files and cross-checking a recording against
+    the audit log. ``signers`` are the keys whose signatures checked out (a
+    foreign one too: it did sign); ``claimed_key`` is the key the header
+    names; ``states`` maps each watched line count the file reached to the
+    chain hash recomputed there.
     """
 
     path: Path
@@ -98,10 +121,19 @@ class VerifyReport:
     unverified_lines: int
     issues: tuple[Issue, ...]
     notes: tuple[str, ...] = ()
+    signers: tuple[str, ...] = ()
+    claimed_key: str | None = None
+    final_t: float | None = None
+    states: dict[int, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.issues
+
+    @property
+    def interrupted(self) -> bool:
+        """No seal, and nothing worse: what a crash (or a cut after the last checkpoint) leaves."""
+        return bool(self.issues) and all(i.finding is Finding.UNSEALED for i in self.issues)
 
     @property
     def finding(self) -> Finding | None:
@@ -135,15 +167,27 @@ class VerifyReport:
 # ---------------------------------------------------------------- verifier
 
 
-def verify_file(path: Path, verify_key: VerifyKey | None) -> VerifyReport:
+def verify_file(
+    path: Path,
+    verify_key: VerifyKey | Sequence[VerifyKey] | None,
+    *,
+    watch: Iterable[int] = (),
+) -> VerifyReport:
     """Verify a chain file; see the module docstring for what each finding means.
 
-    With ``verify_key`` None the signatures are checked against the key the
-    file itself names, which proves the file is internally consistent but not
-    who wrote it; the report says so. Raises ``OSError`` if the file cannot be
-    read; never raises on its content.
+    ``verify_key`` is the trusted key, or several (a key rotation). With none
+    the signatures are checked against the key the file itself names, which
+    proves the file is internally consistent but not who wrote it; the report
+    says so. Raises ``OSError`` if the file cannot be read; never raises on its
+    content.
     """
-    verifier = _Verifier(path, verify_key)
+    if verify_key is None:
+        trusted: tuple[VerifyKey, ...] = ()
+    elif isinstance(verify_key, VerifyKey):
+        trusted = (verify_key,)
+    else:
+        trusted = tuple(verify_key)
+    verifier = _Verifier(path, trusted, watch)
     carry = b""
     with path.open("rb") as handle:
         while chunk := handle.read(_READ_CHUNK):
@@ -163,15 +207,23 @@ class _Anchor:
     crc_sum: int
     crc_wsum: int
     line: int
+    t: float | None = None
 
 
 class _Verifier:
     """Incremental verification state; ``feed`` is the hot loop, everything else is rare."""
 
-    def __init__(self, path: Path, verify_key: VerifyKey | None) -> None:
+    def __init__(self, path: Path, trusted: tuple[VerifyKey, ...], watch: Iterable[int]) -> None:
         self.path = path
-        self.verify_key = verify_key
-        self.embedded_key: VerifyKey | None = None
+        self.trusted = trusted
+        self.trusted_texts = {key.text() for key in trusted}
+        self.claimed: VerifyKey | None = None
+        self.claimed_text: str | None = None
+        self.first_signer: VerifyKey | None = None
+        self.signers: dict[str, None] = {}  # ordered set
+        self.watch = sorted(set(watch), reverse=True)
+        self.states: dict[int, str] = {}
+        self.next_watch = -1
         self.phys = 0
         self.hash = b""
         self.n = 0
@@ -204,6 +256,7 @@ class _Verifier:
         h, n, s0, s1, phys = self.hash, self.n, self.crc_sum, self.crc_wsum, self.phys
         crcs, numbers = self.window_crcs, self.window_lines
         sha, crc32, control = hashlib.sha256, zlib.crc32, CONTROL_PREFIX.encode()
+        watched = self.next_watch
         for index in range(start, len(parts)):
             part = parts[index]
             phys += 1
@@ -216,6 +269,7 @@ class _Verifier:
                     return
                 h, n, s0, s1 = self.hash, self.n, self.crc_sum, self.crc_wsum
                 crcs, numbers = self.window_crcs, self.window_lines
+                watched = self.next_watch
                 continue
             line = part + b"\n"
             h = sha(h + line).digest()
@@ -225,14 +279,35 @@ class _Verifier:
             s1 += n * c
             crcs.append(c)
             numbers.append(phys)
+            if n == watched:
+                self.states[n] = h.hex()
+                watched = self.advance_watch(n)
         self.hash, self.n, self.crc_sum, self.crc_wsum, self.phys = h, n, s0, s1, phys
         self.cap_window()
 
     def start(self, header: bytes) -> None:
-        """Seed the chain from line 1."""
+        """Seed the chain from line 1, and note the key the header names, if any."""
         self.phys = 1
         self.hash = hashlib.sha256(CHAIN_DOMAIN + header + b"\n").digest()
         self.anchor = _Anchor(0, self.hash, 0, 0, 1)
+        self.claimed_text = claimed_key(header)
+        if self.claimed_text is not None:
+            try:
+                self.claimed = VerifyKey.from_text(self.claimed_text)
+            except ValueError:
+                self.report(
+                    Finding.MALFORMED, "The header names a signing key that is not a valid key.", 1
+                )
+        if self.watch and self.watch[-1] == 0:
+            self.states[0] = self.hash.hex()
+        self.advance_watch(0)
+
+    def advance_watch(self, n: int) -> int:
+        """Drop watched counts up to ``n`` (passed, or skipped by a resync); return the next."""
+        while self.watch and self.watch[-1] <= n:
+            self.watch.pop()
+        self.next_watch = self.watch[-1] if self.watch else -1
+        return self.next_watch
 
     def cap_window(self) -> None:
         """Bound memory on huge windows by giving up line-level diagnosis for them."""
@@ -272,10 +347,28 @@ class _Verifier:
         """Trust the signed state from here on, whatever the window before it held."""
         self.hash = bytes.fromhex(cp.hash)
         self.n, self.crc_sum, self.crc_wsum = cp.n, cp.crc_sum, cp.crc_wsum
-        self.anchor = _Anchor(cp.n, self.hash, cp.crc_sum, cp.crc_wsum, self.phys)
+        self.anchor = _Anchor(cp.n, self.hash, cp.crc_sum, cp.crc_wsum, self.phys, cp.t)
         self.window_crcs = array("Q")
         self.window_lines = array("Q")
         self.window_overflow = False
+        self.advance_watch(cp.n)
+
+    def expected_key(self, named: VerifyKey | None) -> tuple[VerifyKey | None, str]:
+        """The key this signature must be by, and how to name it (module docstring)."""
+        if self.trusted:
+            whose = "the given key" if len(self.trusted) == 1 else "any of the given keys"
+            if self.first_signer is not None:
+                earlier = "the key of the earlier checkpoints"
+                return self.first_signer, whose if len(self.trusted) == 1 else earlier
+            for candidate in (self.claimed, named):
+                if candidate is not None and candidate.text() in self.trusted_texts:
+                    return candidate, whose
+            return self.trusted[0], whose
+        if self.first_signer is not None:
+            return self.first_signer, "the key of the earlier checkpoints"
+        if self.claimed is not None:
+            return self.claimed, "the key the header names"
+        return named, "the key the file names"
 
     def check_signature(self, cp: Checkpoint) -> Issue | None:
         """Return why the signature fails, distinguishing a foreign key from a broken signature."""
@@ -288,16 +381,18 @@ class _Verifier:
         if base64.b64encode(signature).decode() != cp.sig:
             signature = b""  # base64 has spare bits: only the canonical spelling counts
         message = cp.message()
-        expected = self.verify_key or self.embedded_key or named
+        expected, whose = self.expected_key(named)
         if expected is not None and expected.verify(signature, message):
-            self.embedded_key = self.embedded_key or expected
-            if self.verify_key is not None:
+            if self.first_signer is None:
+                self.first_signer = expected
+                self.signers[expected.text()] = None
+            if self.trusted:
                 self.signer_ok = self.signer_ok is not False
             return None
         self.signer_ok = False
         where = self.phys
         if named is not None and expected is not None and named.verify(signature, message):
-            whose = "the given key" if self.verify_key else "the key of the earlier checkpoints"
+            self.signers[named.text()] = None
             return Issue(
                 Finding.WRONG_KEY,
                 f"The {what} at line {where} is signed by {named.text()}, "
@@ -447,15 +542,30 @@ class _Verifier:
         self.report(Finding.UNSEALED, sentence + ".", first_unverified)
         self.unverified = trailing
 
+    def check_claim(self) -> None:
+        """A header naming a key that signed nothing (the file was re-signed) is wrong-key."""
+        claim = self.claimed_text
+        if self.claimed is None or claim is None or not self.signers or claim in self.signers:
+            return
+        self.add(
+            Issue(
+                Finding.WRONG_KEY,
+                f"The header names {claim} as the signer, but no signature in the file is by "
+                f"it (they are by {', '.join(self.signers)}): it was re-signed with another key.",
+                1,
+            )
+        )
+
     def build(self) -> VerifyReport:
+        self.check_claim()
         notes: list[str] = []
         if self.unlisted:
             notes.append(f"{self.unlisted} further problem(s) were found but not listed.")
-        signer = self.verify_key or self.embedded_key
-        if self.verify_key is None and self.embedded_key is not None:
+        signer = self.first_signer
+        if not self.trusted and signer is not None:
             notes.append(
                 "No verification key was given: signatures were checked against the key the "
-                f"file names ({self.embedded_key.text()}), which was not independently checked."
+                f"file names ({signer.text()}), which was not independently checked."
             )
         return VerifyReport(
             path=self.path,
@@ -471,6 +581,10 @@ class _Verifier:
             unverified_lines=self.unverified,
             issues=tuple(self.issues),
             notes=tuple(notes),
+            signers=tuple(self.signers),
+            claimed_key=self.claimed_text,
+            final_t=self.anchor.t,
+            states=self.states,
         )
 
 
@@ -488,6 +602,19 @@ def _span(first: int, last: int) -> str:
     if first > last:
         return f"the gap before line {first}"
     return f"line {first}" if first == last else f"lines {first}-{last}"
+
+
+def claimed_key(header: bytes) -> str | None:
+    """The signing key a header line names: ``key`` or ``warroom.key`` of a JSON object."""
+    try:
+        value = json.loads(header)
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    nested = value.get("warroom")
+    key = value.get("key", nested.get("key") if isinstance(nested, dict) else None)
+    return key if isinstance(key, str) else None
 
 
 def read_header(path: Path) -> str:

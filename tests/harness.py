@@ -131,7 +131,11 @@ async def running_relay(
     )
     signing = SigningKey.load_or_create(config.data_dir / "keys")
     audit = AuditLog(config.data_dir / "audit", signing)
-    recorder = recorder_factory(config.data_dir / "recordings", signing) if recordings else None
+    recorder = (
+        recorder_factory(config.data_dir / "recordings", signing, audit=audit)
+        if recordings
+        else None
+    )
     relay = Relay(config, signing, audit, recorder)
     await relay.start()
     harness = Harness(relay, config.data_dir, user_keys, ca_cert=tls[2] if tls else None)

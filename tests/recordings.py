@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from relay.keys import SigningKey
-from relay.recording import Recording
+from relay.recording import Auditor, Recording
 from relay.session import Session
 
 START = 1_790_000_000.0
@@ -31,15 +31,22 @@ class Script:
 
 
 def new_recording(
-    path: Path, key: SigningKey, cols: int = 80, rows: int = 24, session: str = "s1"
+    path: Path,
+    key: SigningKey,
+    cols: int = 80,
+    rows: int = 24,
+    session: str = "s1",
+    audit: Auditor | None = None,
 ) -> Script:
     core = Session(session, "sandbox", "alice", START, reason="INC-42: disk full")
-    return Script(Recording(path, key, core, cols, rows, START))
+    return Script(Recording(path, key, core, cols, rows, START, audit=audit))
 
 
-def sample_session(path: Path, key: SigningKey, seal: bool = True) -> Path:
+def sample_session(
+    path: Path, key: SigningKey, seal: bool = True, audit: Auditor | None = None
+) -> Path:
     """A short session: join, drive, chat, hand-off, resize, exit status 0."""
-    s = new_recording(path, key)
+    s = new_recording(path, key, audit=audit)
     rec = s.rec
     rec.event("j", {"user": "alice", "role": "lead", "id": "c1"}, s.now)
     rec.event("h", {"driver": "alice", "how": "owner"}, s.now)

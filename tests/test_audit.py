@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from relay.audit import AuditLog, audit_files, read_events, verify_dir
-from relay.keys import SigningKey
+from relay.audit import AuditLog, audit_files, read_events
+from relay.evidence import AuditFileCheck, check_audit
+from relay.keys import SigningKey, VerifyKey
 from relay.verifier import Finding
 
 KEY = SigningKey.generate()
@@ -25,6 +26,17 @@ def fake_clock(start: float = T0, step: float = 0.25) -> Callable[[], float]:
         return now[0]
 
     return clock
+
+
+def verify_dir(dir: Path, key: VerifyKey) -> list[AuditFileCheck]:
+    return list(check_audit(dir, [key]).files)
+
+
+def orphan(path: Path) -> None:
+    """What a crash leaves: the file as it is, with no writer holding its lock."""
+    data = path.read_bytes()
+    path.unlink()
+    path.write_bytes(data)
 
 
 def run(dir: Path, events: int = 20, start: float = T0) -> AuditLog:
@@ -54,8 +66,9 @@ def test_records_read_back_in_order_with_sorted_keys(tmp_path: Path) -> None:
 
 def test_verify_dir_ok_and_sealed(tmp_path: Path) -> None:
     run(tmp_path)
-    [report] = verify_dir(tmp_path, KEY.public)
-    assert report.ok, report.summary()
+    [check] = verify_dir(tmp_path, KEY.public)
+    report = check.report
+    assert report.ok and not check.issues, report.summary()
     assert report.sealed and report.seal_reason == "relay stopped" and report.lines == 21
 
 
@@ -66,11 +79,12 @@ def test_events_are_visible_at_once_and_tick_checkpoints_them(tmp_path: Path) ->
     audit.record("auth.failed", user="mallory", reason="unknown key")
     assert [e["event"] for e in read_events(tmp_path)] == ["auth.ok", "auth.failed"]
     [before] = verify_dir(tmp_path, KEY.public)
-    assert (before.lines, before.unverified_lines) == (1, 1)
+    assert (before.report.lines, before.report.unverified_lines) == (1, 1)
     audit.tick()
     [after] = verify_dir(tmp_path, KEY.public)
-    assert (after.lines, after.unverified_lines) == (2, 0)
-    assert after.finding is Finding.UNSEALED
+    assert (after.report.lines, after.report.unverified_lines) == (2, 0)
+    assert after.report.finding is Finding.UNSEALED
+    assert after.open and not after.issues  # a running relay's file is not damaged
 
 
 def test_edited_entry_is_named(tmp_path: Path) -> None:
@@ -79,7 +93,7 @@ def test_edited_entry_is_named(tmp_path: Path) -> None:
     target = next(i for i, line in enumerate(lines, 1) if b'"user7"' in line)
     lines[target - 1] = lines[target - 1].replace(b'"user7"', b'"user8"')
     audit.path.write_bytes(b"".join(lines))
-    [report] = verify_dir(tmp_path, KEY.public)
+    [report] = [c.report for c in verify_dir(tmp_path, KEY.public)]
     assert report.finding is Finding.EDITED
     assert report.first_bad_line == target
     assert report.problem.startswith(f"Line {target} was edited")
@@ -91,24 +105,26 @@ def test_restart_links_files_and_a_deleted_file_is_named(tmp_path: Path) -> None
     run(tmp_path, start=T0 + 120)
     names = [p.name for p in audit_files(tmp_path)]
     assert names == [f"audit-2026-11-18-{n}.log" for n in (1, 2, 3)]
-    assert all(r.ok for r in verify_dir(tmp_path, KEY.public))
+    assert not any(c.issues for c in verify_dir(tmp_path, KEY.public))
     (tmp_path / names[1]).unlink()
-    reports = verify_dir(tmp_path, KEY.public)
-    assert reports[0].ok
-    assert reports[1].finding is Finding.BROKEN_LINK
-    assert names[1] in reports[1].problem and "missing" in reports[1].problem
+    first, third = verify_dir(tmp_path, KEY.public)
+    assert not first.issues
+    [issue] = third.issues
+    assert issue.finding is Finding.BROKEN_LINK
+    assert names[1] in issue.message and "missing" in issue.message
 
 
 def test_crash_is_recorded_by_the_next_run(tmp_path: Path) -> None:
     crashed = AuditLog(tmp_path, KEY, clock=fake_clock())
     crashed.record("session.open", user="alice", session="s1")
     crashed.tick()  # never closed: the relay died
+    orphan(crashed.path)
     run(tmp_path, start=T0 + 60)
     first, second = verify_dir(tmp_path, KEY.public)
-    assert first.finding is Finding.UNSEALED
-    assert second.ok, second.summary()
+    assert [i.finding for i in first.issues] == [Finding.UNSEALED] and not first.open
+    assert not second.issues, second.lines()
     notice = next(e for e in read_events(tmp_path) if e["event"] == "audit.previous_problem")
-    assert notice["file"] == first.path.name and notice["finding"] == "unsealed"
+    assert notice["file"] == first.report.path.name and notice["finding"] == "unsealed"
 
 
 def test_record_refuses_misuse(tmp_path: Path) -> None:
@@ -148,7 +164,7 @@ def test_dropped_or_reordered_entry_is_named_by_the_cli(
     lines = audit.path.read_bytes().splitlines(keepends=True)
     target = next(i for i, line in enumerate(lines, 1) if b'"user7"' in line)
     audit.path.write_bytes(b"".join(_tamper(lines, how, target)))
-    [report] = verify_dir(tmp_path / "audit", KEY.public)
+    [report] = [c.report for c in verify_dir(tmp_path / "audit", KEY.public)]
     assert report.finding is finding and report.first_bad_line is not None
     done = subprocess.run(
         [

@@ -130,16 +130,15 @@ class ReplayScreen(Screen[None]):
     @work(thread=True, exclusive=True)
     def verify(self) -> None:
         """Check the chain in a thread (≈ 0.5 s per 100 MB) and show the verdict."""
-        from relay.review_cli import verdict
-        from relay.verifier import verify_file
+        from relay.evidence import check_recording
 
-        report = verify_file(self.recording.path, self.key)
-        _, code = verdict(report)
+        check = check_recording(self.recording.path, [self.key] if self.key else [])
+        code = int(check.verdict)
         label = {0: "verified ✓", 3: "INTERRUPTED: only a prefix verifies"}.get(code, "TAMPERED")
         if code == 0 and self.key is None:
             label += " (against the key it names)"
         if code not in (0, 3):
-            label += f" at line {report.first_bad_line}"
+            label += f" at line {check.issues[0].line if check.issues else '?'}"
         self.app.call_from_thread(self._verified, label)
 
     def _verified(self, label: str) -> None:
