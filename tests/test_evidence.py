@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pytest
 from relay.audit import AuditLog, audit_files, read_events
 from relay.chain import ChainWriter, Checkpoint
 from relay.cli import main
+from relay.config import ConfigError, RelayConfig, parse_config
 from relay.keys import PUBLIC_KEY_FILE, SigningKey
 from relay.verifier import verify_file
 from relay.witness import SyslogWitness, read_witness
@@ -472,3 +474,48 @@ def test_verify_audit_without_a_record_cannot_check(
     code, text = verify_cli(cast, capsys, "--audit", str(tmp_path / "data"))
     assert code == 2, text
     assert "has no record of s1.cast" in text
+
+
+# ---------------------------------------------------------------- configuration
+
+
+MINIMAL = """\
+[relay]
+listen = "127.0.0.1:8422"
+name = "warroom"
+
+[targets.box]
+host = "127.0.0.1"
+user = "demo"
+key = "k"
+known_hosts = "kh"
+insecure_accept_any_host_key = false
+"""
+
+
+def parse(text: str, base: Path) -> RelayConfig:
+    for name in ("k", "kh"):
+        (base / name).write_text("")
+    return parse_config(tomllib.loads(text), "relay.toml", base)
+
+
+def test_evidence_settings_parse_and_default(tmp_path: Path) -> None:
+    default = parse(MINIMAL, tmp_path)
+    assert (default.evidence.max_loss, default.evidence.witness) == (0.1, "syslog")
+    text = MINIMAL + '[recording]\nmax_loss = "250ms"\n[audit]\nwitness = "udp:10.0.0.9:514"\n'
+    config = parse(text, tmp_path)
+    assert (config.evidence.max_loss, config.evidence.witness) == (0.25, "udp:10.0.0.9:514")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('[recording]\nmax_loss = "0ms"\n', "recording.max_loss"),
+        ('[recording]\nmax_loss = "2m"\n', "between 10ms and 60s"),
+        ('[audit]\nwitness = "tcp:host:514"\n', "audit.witness"),
+        ("[audit]\nwitnes = 'none'\n", "witnes"),
+    ],
+)
+def test_bad_evidence_settings_are_named(tmp_path: Path, extra: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse(MINIMAL + extra, tmp_path)
