@@ -168,8 +168,6 @@ def _cmd_relay(args: argparse.Namespace) -> int:
         return 0
 
     witness, warning = open_witness(config.evidence.witness)
-    if warning is not None:
-        print(f"warroom: WARNING: {warning}", file=sys.stderr)
 
     async def run() -> None:
         audit = AuditLog(config.data_dir / "audit", signing, witness=witness)
@@ -181,6 +179,8 @@ def _cmd_relay(args: argparse.Namespace) -> int:
             print("warroom: WARNING: serving plain ws:// without TLS (--insecure)", file=sys.stderr)
         await relay.start(insecure=args.insecure)
         print(f"warroom relay listening on {relay.url} (data in {config.data_dir})", flush=True)
+        if warning is not None:  # after the banner, which scripts wait for
+            print(f"warroom: WARNING: {warning}", file=sys.stderr, flush=True)
         try:
             await _serve_until_signalled()
         finally:

@@ -258,12 +258,12 @@ async def test_audit_cli_lists_filters_and_verifies(harness: Harness) -> None:
     assert (await asyncio.to_thread(audit, "--since", "1h")).stdout.count("\n") >= 4
 
     await asyncio.sleep(1.2)  # let a signed checkpoint cover what was written so far
-    copy = harness.data_dir.parent / "audit-copy"
-    shutil.copytree(harness.data_dir / "audit", copy / "audit")
-    data_dir = str(copy)
     key = harness.relay.signing_key.public.text()
     intact = await asyncio.to_thread(audit, "--verify", "--key", key)
     assert intact.returncode == 0, intact.stdout  # the newest file is open, not damaged
+    copy = harness.data_dir.parent / "audit-copy"
+    shutil.copytree(harness.data_dir / "audit", copy / "audit")
+    data_dir = str(copy)
     log = next((copy / "audit").glob("*.log"))
     text = log.read_text()
     assert '"bob"' in text
