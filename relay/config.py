@@ -110,9 +110,25 @@ class Limits:
     """JSON messages queued per client; past this a slow client is dropped, never waited for."""
     empty_session_timeout: float = 3600.0
     """Seconds a session may stay with nobody in it before the relay ends it."""
+    ping_interval: float = 5.0
+    """Seconds between the relay's websocket pings to each client (finds dead links)."""
+    ping_timeout: float = 20.0
+    """Seconds a client may take to answer a ping before its connection is dropped: a
+    client reading a burst of output answers late, so this is not much shorter than
+    ``stall_timeout`` (clients watch their own link every second)."""
+    driver_grace: float = 30.0
+    """Seconds a driver whose connection dropped keeps control, so they can come back
+    (0: control returns to the owner at once)."""
 
 
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
+DURATION_LIMITS = (
+    "chat_window",
+    "stall_timeout",
+    "empty_session_timeout",
+    "ping_interval",
+    "ping_timeout",
+)
 
 
 @dataclass(frozen=True)
@@ -351,19 +367,17 @@ def _parse_limits(table: _Table | None) -> Limits:
         return Limits()
     table.allow(LIMIT_KEYS)
     defaults = Limits()
+    durations = {
+        name: table.optional(name, getattr(defaults, name), parse_duration)
+        for name in DURATION_LIMITS
+    }
     sizes = {
         name: table.optional(name, getattr(defaults, name), _positive_int)
         for name in LIMIT_KEYS
-        if name not in ("chat_window", "stall_timeout", "empty_session_timeout")
+        if name not in DURATION_LIMITS and name != "driver_grace"
     }
-    limits = Limits(
-        chat_window=table.optional("chat_window", defaults.chat_window, parse_duration),
-        stall_timeout=table.optional("stall_timeout", defaults.stall_timeout, parse_duration),
-        empty_session_timeout=table.optional(
-            "empty_session_timeout", defaults.empty_session_timeout, parse_duration
-        ),
-        **sizes,
-    )
+    grace = table.optional("driver_grace", defaults.driver_grace, _duration_or_zero)
+    limits = Limits(driver_grace=grace, **durations, **sizes)
     if limits.lead_slots >= limits.clients_per_session:
         raise table.error("lead_slots", "must be less than limits.clients_per_session")
     if limits.max_input > limits.max_frame:
@@ -405,6 +419,13 @@ def _parse_target(name: str, table: _Table) -> TargetConfig:
         four_eyes_roles=table.optional("four_eyes_roles", ("lead", "viewer"), _four_eyes_roles),
     )
     return target
+
+
+def _duration_or_zero(value: Any) -> float:
+    """A duration, or 0 (``0``, ``"0s"``) to turn the feature off."""
+    if value == 0 or (isinstance(value, str) and value.strip() in ("0", "0s")):
+        return 0.0 if not isinstance(value, bool) else parse_duration(value)
+    return parse_duration(value)
 
 
 def _four_eyes_action(value: Any) -> str:

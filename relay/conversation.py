@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
@@ -96,6 +97,7 @@ class Conversation:
         self.pid = link.pid
         self.nonce = secrets.token_bytes(32)
         self.who: Identity | None = None
+        self.credential: str | None = None  # a fingerprint of the token this connection holds
         self.live: LiveSession | None = None
         self.peer = str(ws.remote_address[0]) if ws.remote_address else "?"
         self.bucket = TokenBucket(MESSAGE_RATE, MESSAGE_BURST)
@@ -128,8 +130,10 @@ class Conversation:
         self.refuse(ErrorCode.AUTH_FAILED, "your access expired; log in again")
 
     def close(self) -> None:
-        """The connection is over: leave the session, stop a pending open."""
-        self.leave("disconnected")
+        """The connection is over without a ``leave``: a driver keeps control a while."""
+        if self.live is not None:
+            live, self.live = self.live, None
+            live.drop_link(self.pid)
         if self.opening is not None:
             self.opening.cancel()
 
@@ -218,6 +222,8 @@ class Conversation:
             return False
         try:
             who, token = self._check_credentials(message, now)
+            # The same token rejoining is the same person coming back (a driver's grace).
+            self.credential = hashlib.sha256(token.encode()).hexdigest()
         except identity.AuthError as exc:
             self.relay.logins.failed(self.peer, claimed, now)
             self.relay.audit.record(
@@ -477,6 +483,7 @@ class Conversation:
             message.get("rows", 24),
             person=self.who.principal,
             invited_by=self.who.invited_by,
+            key=self.credential,
         )
         if self.pid not in live.core.participants:  # refused: tell this client only
             for action in actions:
@@ -654,7 +661,29 @@ class Conversation:
         if self.live is None:
             self.send_error(ErrorCode.NO_SUCH_SESSION, "input: join a session first")
             return
+        waited = getattr(self.ws, "stalled_for", 0.0)
+        if waited:
+            self._refuse_stale_input(len(data), waited)
+            return
         self.live.input(self.pid, data)
+
+    def _refuse_stale_input(self, size: int, waited: float) -> None:
+        """Input read right after the relay did not run for ``waited`` s: never sent late."""
+        assert self.live is not None
+        self.send_error(
+            ErrorCode.STALE_INPUT,
+            f"the relay did not run for {waited:.0f} s: keys that waited meanwhile were not "
+            "sent to the shell; type them again if you still mean them",
+            ref="input",
+        )
+        self.relay.audit.record(
+            "input.stale",
+            session=self.live.session_id,
+            user=self._user(),
+            participant=self.pid,
+            bytes=size,
+            waited=round(waited, 3),
+        )
 
 
 def _guest_name(requested: str | None, default: str) -> str:

@@ -40,6 +40,7 @@ class ErrorCode(StrEnum):
     CHAT_TOO_LONG = "chat_too_long"
     CHAT_RATE = "chat_rate"
     INPUT_TOO_LARGE = "input_too_large"
+    STALE_INPUT = "stale_input"
     RATE_LIMITED = "rate_limited"
     # connection health
     TOO_SLOW = "too_slow"

@@ -284,6 +284,16 @@ class LiveSession:
         source = self._output_for(link.pid)
         link.attach(source, offset if offset is not None and source.holds(offset) else None)
 
+    def drop_link(self, pid: str) -> None:
+        """The connection was lost (no ``leave``): the core decides about the driver's grace."""
+        link = self.links.pop(pid, None)
+        if link is not None:
+            link.detach()
+            link.on_sent = None
+        self.apply(self.core.drop(pid, self.clock()))
+        if self.core.driver == pid:  # away: the output must not wait for a reader who left
+            self._resume_reading()
+
     def remove_link(self, pid: str, reason: str) -> None:
         link = self.links.pop(pid, None)
         if link is not None:

@@ -41,10 +41,12 @@ from relay.roles import Role
 from relay.session import FourEyes, Session
 from relay.session import Limits as SessionLimits
 from relay.ssh import TargetAddress, TargetShell, TargetUnavailable
+from relay.stall import LoopWatch, watched_connection
 
 log = logging.getLogger(__name__)
 
 HANDSHAKE_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 2.0  # a peer that does not answer our close in this time is cut off
 RecorderFactory = Callable[[Session, int, int], Recorder | None]
 MAX_PENDING_REQUESTS = 100  # relay-wide: each is pushed to every lead
 REQUEST_TTL = 3600.0  # an unanswered access request lapses after an hour
@@ -59,6 +61,7 @@ def _session_limits(config: RelayConfig) -> SessionLimits:
         participants=limits.clients_per_session,
         lead_slots=limits.lead_slots,
         input_bytes=limits.max_input,
+        driver_grace=limits.driver_grace,
     )
 
 
@@ -97,6 +100,8 @@ class Relay:
         self.logins = LoginGuard(set(config.users))
         self._server: Server | None = None
         self._housekeeping: asyncio.Task[None] | None = None
+        self.watch = LoopWatch()
+        self._watching: asyncio.Task[None] | None = None
         self._connections = 0
 
     # ------------------------------------------------------------ lifecycle
@@ -109,21 +114,28 @@ class Relay:
                 f"refusing to serve plain ws:// on {self.config.listen_host}: configure "
                 "relay.tls_cert and relay.tls_key, or pass --insecure"
             )
+        limits = self.config.limits
+        self._watching = asyncio.create_task(self.watch.run(), name="loop-watch")
         self._server = await serve(
             self._handle,
             self.config.listen_host,
             self.config.listen_port,
             ssl=ssl_context,
-            max_size=self.config.limits.max_frame,
+            max_size=limits.max_frame,
             process_request=self._process_request,
             write_limit=64 * 1024,
             # frames read ahead of the handler: max_queue x max_frame bounds a connection's
             # inbound memory (4 MiB by default) while its answers wait (REPLY_BUDGET)
             max_queue=4,
-            create_connection=BoundedConnection,
+            create_connection=watched_connection(self.watch, BoundedConnection),
             # No permessage-deflate: it would compress the same output once per
             # client (50 viewers, 50 zlib streams) on the fan-out hot path.
             compression=None,
+            # Keepalive: a peer that stops answering (a dead network, a frozen
+            # laptop) is dropped within ping_interval + ping_timeout + CLOSE_TIMEOUT.
+            ping_interval=limits.ping_interval,
+            ping_timeout=limits.ping_timeout,
+            close_timeout=CLOSE_TIMEOUT,
         )
         self._housekeeping = asyncio.create_task(self._flush_audit_often())
 
@@ -186,6 +198,8 @@ class Relay:
             live.apply(live.core.shutdown(reason, self.clock()))
         if self._housekeeping is not None:
             await cancel(self._housekeeping)
+        if self._watching is not None:
+            await cancel(self._watching)
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

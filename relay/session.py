@@ -14,6 +14,13 @@ Invariants the methods keep:
 * a driver is always a present participant with the lead or viewer role;
 * control moves only by grant (answering a pending request), release,
   take-back by a lead, or the driver leaving or expiring;
+* a driver whose connection drops (``drop``, not ``leave``) stays driver,
+  *away*, for ``Limits.driver_grace`` seconds: the same credential joining
+  again within it drives again (``join`` with the same ``key``); otherwise
+  control returns to the owner at the first ``tick`` after the grace ends.
+  Both are announced (a ``notice`` to everyone) and audited. Nobody types
+  for an away driver: input comes only from connections, and a lead can
+  still take control;
 * once the session is ``ENDED`` every event is refused.
 
 Participants are identified by connection id (``pid``), not by user name: one
@@ -126,6 +133,7 @@ class Limits:
     lead_slots: int = 0  # of ``participants``, places kept for leads
     input_bytes: int = 65536
     denial_audit_interval: float = 1.0
+    driver_grace: float = 30.0  # seconds a driver whose link dropped keeps control
 
 
 @dataclass(frozen=True)
@@ -159,6 +167,8 @@ class Participant:
     person: str = ""  # who this is as a person: the user, or for guests their invite
     invited_by: str | None = None  # for guests: the lead who issued their invite
     chat_times: deque[float] = field(default_factory=deque)
+    key: str | None = None  # the credential's fingerprint: who may take this place back
+    away_since: float | None = None  # the connection dropped then (a driver in grace)
 
     def __post_init__(self) -> None:
         self.person = self.person or self.user
@@ -171,6 +181,7 @@ class Participant:
             "joined_at": self.joined_at,
             "expires_at": self.expires_at,
             "invited_by": self.invited_by,
+            "away": self.away_since is not None,
         }
 
 
@@ -295,8 +306,13 @@ class Session:
         rows: int = 24,
         person: str | None = None,
         invited_by: str | None = None,
+        key: str | None = None,
     ) -> list[Action]:
-        """Admit a participant the relay has already authenticated."""
+        """Admit a participant the relay has already authenticated.
+
+        ``key`` identifies the credential: a driver away in their grace
+        period who joins again with the same one drives again.
+        """
         if self.state is State.ENDED:
             return self._deny(pid, ErrorCode.SESSION_ENDED, "the session has ended", "join")
         if pid in self.participants:
@@ -312,14 +328,19 @@ class Session:
                 f"the session is full ({limit} participants{kept})",
                 "join",
             )
-        p = Participant(pid, user, role, now, expires_at, cols, rows, person or user, invited_by)
+        p = Participant(
+            pid, user, role, now, expires_at, cols, rows, person or user, invited_by, key=key
+        )
+        away = self._away_with(key, user)
         self.participants[pid] = p
         self.last_activity = now
         actions: list[Action] = [
             self._audit("session.join", p, expires_at=expires_at),
             Record("j", {"user": user, "role": role.value, "id": pid}),
         ]
-        if self.driver is None and role is Role.LEAD and user == self.owner:
+        if away is not None:
+            actions += self._come_back(away, p, now)
+        elif self.driver is None and role is Role.LEAD and user == self.owner:
             self.driver = pid
             self.control_origin = None
             self.pty = (cols, rows)
@@ -337,6 +358,119 @@ class Session:
             ),
             Broadcast(self.roster()),
         ]
+        return actions
+
+    def _away_with(self, key: str | None, user: str) -> Participant | None:
+        """The away participant this credential may take the place of, if any."""
+        if key is None:
+            return None
+        return next(
+            (
+                q
+                for q in self.participants.values()
+                if q.away_since is not None and q.key == key and q.user == user
+            ),
+            None,
+        )
+
+    def _come_back(self, away: Participant, new: Participant, now: float) -> list[Action]:
+        """The driver whose link dropped is back within the grace period: they drive again."""
+        del self.participants[away.pid]
+        actions: list[Action] = [
+            Record("l", {"user": away.user, "id": away.pid, "reason": "came back"}),
+        ]
+        if self.driver != away.pid:
+            return actions
+        if new.role not in (Role.LEAD, Role.VIEWER):  # their access changed meanwhile
+            return [*actions, *self._pass_control_back(away, how="link lost")]
+        gone = now - (away.away_since or now)
+        text = f"{new.user} is back after {gone:.0f} s and drives again"
+        self.driver = new.pid
+        self.pty = (new.cols, new.rows)
+        return [
+            *actions,
+            self._audit("control.back", new, away=round(gone, 3), previous=away.pid),
+            Resize(new.cols, new.rows),
+            Record("h", {"driver": new.user, "how": "back"}),
+            self._notice(text, now),
+        ]
+
+    def _notice(self, text: str, now: float) -> Broadcast:
+        """Something everyone should read in the chat (the relay says it, nobody typed it)."""
+        return Broadcast({"type": "notice", "text": text, "t": now})
+
+    def drop(self, pid: str, now: float) -> list[Action]:
+        """A participant's connection was lost (not a leave): a driver keeps control a while."""
+        p = self.participants.get(pid)
+        if p is None:
+            return []
+        grace = self.limits.driver_grace
+        if self.driver != pid or self.state is State.ENDED:
+            return self.leave(pid, now, reason="disconnected")
+        twin = self._rejoined(p)
+        if twin is not None:  # they reconnected before the relay saw the old link die
+            return self._hand_to_rejoined(p, twin, now)
+        if grace <= 0:
+            return self.leave(pid, now, reason="disconnected")
+        p.away_since = now
+        self.requests.pop(pid, None)
+        text = (
+            f"{p.user}'s connection dropped; they keep control for {grace:g} s "
+            "in case they come back"
+        )
+        return [
+            self._audit("control.away", p, grace=grace),
+            Record("h", {"away": p.user, "grace": grace}),
+            self._notice(text, now),
+            Broadcast(self.roster()),
+        ]
+
+    def _rejoined(self, p: Participant) -> Participant | None:
+        """Another connection of the same credential that is already back in the session."""
+        if p.key is None:
+            return None
+        return next(
+            (
+                q
+                for q in self.participants.values()
+                if q.pid != p.pid
+                and q.away_since is None
+                and q.key == p.key
+                and q.user == p.user
+                and q.role in (Role.LEAD, Role.VIEWER)
+            ),
+            None,
+        )
+
+    def _hand_to_rejoined(self, old: Participant, new: Participant, now: float) -> list[Action]:
+        del self.participants[old.pid]
+        self.requests.pop(new.pid, None)
+        return [
+            self._audit("session.leave", old, reason="disconnected"),
+            Record("l", {"user": old.user, "id": old.pid, "reason": "disconnected"}),
+            self._audit("control.back", new, away=0, previous=old.pid),
+            *self._set_driver(new, "back", old.user, self.control_expires_at, self.control_origin),
+            self._notice(f"{new.user} is back and drives again", now),
+        ]
+
+    def _grace_over(self, now: float) -> list[Action]:
+        """Away participants whose grace period ran out leave; control goes back."""
+        actions: list[Action] = []
+        grace = self.limits.driver_grace
+        for p in [q for q in self.participants.values() if q.away_since is not None]:
+            if now < (p.away_since or now) + grace:
+                continue
+            drove = self.driver == p.pid
+            actions += self.leave(p.pid, now, reason="link lost")
+            if drove:
+                holder = self.participants.get(self.driver) if self.driver else None
+                to = f"control returns to {holder.user}" if holder else "nobody drives now"
+                actions += [
+                    self._audit(
+                        "control.lapsed", p, grace=grace, to=holder.user if holder else None
+                    ),
+                    self._notice(f"{p.user} did not come back within {grace:g} s: {to}", now),
+                ]
         return actions
 
     def leave(self, pid: str, now: float, reason: str = "left") -> list[Action]:
@@ -376,6 +510,8 @@ class Session:
             actions += self.leave(p.pid, now, reason="expired")
         if self._control_expired(now):
             actions += self._expire_control()
+        if self.state is State.OPEN:
+            actions += self._grace_over(now)
         return actions
 
     def _control_expired(self, now: float) -> bool:

@@ -355,3 +355,25 @@ def test_access_redaction_and_four_eyes_sections(tmp_path: Path) -> None:
     data["targets"]["db"]["four_eyes_action"] = "shrug"  # type: ignore[index]
     with pytest.raises(ConfigError, match=r"targets\.db\.four_eyes_action"):
         parse_config(data, "relay.toml", base_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"), [("0", 0.0), ('"0s"', 0.0), ('"45s"', 45.0), ("90", 90.0)]
+)
+def test_driver_grace_takes_a_duration_or_zero(
+    config_dir: Path, value: str, seconds: float
+) -> None:
+    text = VALID.replace("control_queue = 100", f"control_queue = 100\ndriver_grace = {value}")
+    config = load_config(write(config_dir, text))
+    assert config.limits.driver_grace == seconds
+
+
+def test_keepalive_limits_are_durations(config_dir: Path) -> None:
+    text = VALID.replace(
+        "control_queue = 100", 'control_queue = 100\nping_interval = "2s"\nping_timeout = 8'
+    )
+    limits = load_config(write(config_dir, text)).limits
+    assert (limits.ping_interval, limits.ping_timeout) == (2.0, 8.0)
+    bad = VALID.replace("control_queue = 100", 'control_queue = 100\ndriver_grace = "-5s"')
+    with pytest.raises(ConfigError, match=r"limits\.driver_grace: expected a duration"):
+        load_config(write(config_dir, bad))

@@ -491,3 +491,115 @@ def test_four_eyes_roles_come_from_the_config() -> None:
     s.join("a", "alice", Role.LEAD, T0)
     s.join("r", "rita", Role.REVIEWER, T0)
     assert of(s.input("a", b"x", T0, not_reading=()), Forward)
+
+
+# ---------------------------------------------------------------- a dropped driver's grace
+
+
+def notices(actions: list[Action]) -> list[str]:
+    return [
+        a.message["text"]
+        for a in actions
+        if isinstance(a, Broadcast) and a.message["type"] == "notice"
+    ]
+
+
+def grace_room(grace: float = 30.0) -> Session:
+    """alice (owner, lead) and bob (viewer, key "kb"), bob driving."""
+    s = Session("s1", "prod-db", owner="alice", now=T0, limits=Limits(driver_grace=grace))
+    s.join("a", "alice", Role.LEAD, T0, key="ka")
+    s.join("b", "bob", Role.VIEWER, T0, cols=100, rows=30, key="kb")
+    s.request_control("b", "look", T0)
+    s.grant("a", "b", T0)
+    assert s.driver == "b"
+    return s
+
+
+def test_a_dropped_driver_keeps_control_for_the_grace_period() -> None:
+    s = grace_room()
+    actions = s.drop("b", T0 + 1)
+    assert s.driver == "b" and s.participants["b"].away_since == T0 + 1
+    assert notices(actions) == [
+        "bob's connection dropped; they keep control for 30 s in case they come back"
+    ]
+    assert "control.away" in audits(actions)
+    roster = of(actions, Broadcast)[-1].message
+    assert [p["away"] for p in roster["participants"]] == [False, True]
+    assert s.tick(T0 + 30.9) == []  # not yet
+    actions = s.tick(T0 + 31)
+    assert s.driver == "a" and "b" not in s.participants
+    assert notices(actions) == ["bob did not come back within 30 s: control returns to alice"]
+    assert audits(actions) == ["session.leave", "control.lapsed"]
+    lapsed = next(a for a in actions if isinstance(a, Audit) and a.event == "control.lapsed")
+    assert lapsed.fields["to"] == "alice" and lapsed.fields["user"] == "bob"
+
+
+def test_the_same_credential_coming_back_drives_again() -> None:
+    s = grace_room()
+    s.drop("b", T0 + 1)
+    actions = s.join("b2", "bob", Role.VIEWER, T0 + 12, cols=90, rows=20, key="kb")
+    assert s.driver == "b2" and "b" not in s.participants
+    assert s.pty == (90, 20) and Resize(90, 20) in actions
+    assert notices(actions) == ["bob is back after 11 s and drives again"]
+    assert "control.back" in audits(actions)
+    assert s.tick(T0 + 100) == []  # nothing left to lapse
+
+
+def test_another_window_of_the_same_user_does_not_take_the_place() -> None:
+    s = grace_room()
+    s.drop("b", T0 + 1)
+    s.join("b2", "bob", Role.VIEWER, T0 + 2, key="another token")
+    s.join("b3", "mallory", Role.VIEWER, T0 + 2, key="kb")  # same key, other user: no
+    assert s.driver == "b" and s.participants["b"].away_since is not None
+    s.tick(T0 + 31)
+    assert s.driver == "a"
+
+
+def test_a_dropped_viewer_just_leaves() -> None:
+    s = grace_room()
+    actions = s.drop("a", T0 + 1)  # alice watches while bob drives
+    assert "a" not in s.participants and notices(actions) == []
+    assert "session.leave" in audits(actions)
+
+
+def test_without_grace_control_returns_at_once() -> None:
+    s = grace_room(grace=0)
+    s.drop("b", T0 + 1)
+    assert s.driver == "a" and "b" not in s.participants
+
+
+def test_a_lead_may_take_control_from_an_away_driver() -> None:
+    s = grace_room()
+    s.drop("b", T0 + 1)
+    s.take("a", T0 + 2)
+    assert s.driver == "a"
+    actions = s.join("b2", "bob", Role.VIEWER, T0 + 3, key="kb")  # back, but no longer drives
+    assert s.driver == "a" and "b" not in s.participants and notices(actions) == []
+
+
+def test_coming_back_without_the_role_to_drive_passes_control_back() -> None:
+    s = grace_room()
+    s.drop("b", T0 + 1)
+    s.join("b2", "bob", Role.REVIEWER, T0 + 3, key="kb")  # their access changed meanwhile
+    assert s.driver == "a" and "b" not in s.participants
+
+
+def test_an_owner_who_does_not_come_back_leaves_nobody_driving() -> None:
+    s = Session("s1", "prod-db", owner="alice", now=T0)
+    s.join("a", "alice", Role.LEAD, T0, key="ka")
+    s.join("b", "bob", Role.VIEWER, T0, key="kb")
+    s.drop("a", T0)
+    assert s.driver == "a"
+    actions = s.tick(T0 + 30)
+    assert s.driver is None
+    assert notices(actions) == ["alice did not come back within 30 s: nobody drives now"]
+
+
+def test_a_driver_who_reconnected_before_the_old_link_died_drives_at_once() -> None:
+    s = grace_room()
+    s.join("b2", "bob", Role.VIEWER, T0 + 2, key="kb")  # the new connection comes first
+    assert s.driver == "b"
+    actions = s.drop("b", T0 + 9)  # ...then the relay notices the old one is gone
+    assert s.driver == "b2" and "b" not in s.participants
+    assert notices(actions) == ["bob is back and drives again"]
+    assert "control.back" in audits(actions)

@@ -11,6 +11,7 @@ from tui.room import Link, Room
 _LINK_STYLE = {
     Link.CONNECTING: ("◌ connecting", "yellow"),
     Link.LIVE: ("● connected", "green"),
+    Link.SILENT: ("◌ no answer from the relay", "bold red"),
     Link.RECONNECTING: ("◌ reconnecting", "yellow"),
     Link.ENDED: ("○ ended", "red"),
 }
@@ -38,6 +39,8 @@ def render_participants(room: Room) -> RenderableType:
         line.append(f"  {member.role}", style="cyan" if member.role == "lead" else "dim")
         if member.id == room.driver:
             line.append("  driving", style="green")
+        if member.away:
+            line.append("  link lost", style="bold red")
         lines.append(line)
         request = requested.get(member.id)
         if request is not None:

@@ -20,6 +20,7 @@ class Link(StrEnum):
 
     CONNECTING = "connecting"
     LIVE = "live"
+    SILENT = "waiting"  # connected, but the relay has not answered for a while: keys refused
     RECONNECTING = "reconnecting"
     ENDED = "ended"
 
@@ -31,6 +32,7 @@ class Member:
     role: str
     joined_at: float
     expires_at: float | None
+    away: bool = False  # the connection dropped; a driver keeps control for a grace period
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class Room:
                 str(p["role"]),
                 float(p.get("joined_at") or 0.0),
                 p.get("expires_at"),
+                bool(p.get("away")),
             )
             for p in message.get("participants", [])
         }

@@ -9,13 +9,25 @@ output is neither lost nor doubled.
 
 Refusals that another attempt cannot fix (expired access, an ended session,
 a forbidden join) end the link instead of looping.
+
+A link can also die without closing: a relay stopped or frozen, a network
+that drops packets. The link pings the relay every second
+(:class:`Keepalive`); when no answer came for ``silent_after`` seconds the
+state is :attr:`Link.SILENT` and keys are refused (``send_input`` says no,
+and :attr:`SessionLink.refusal` why), never queued to be replayed later;
+with no answer for ``dead_after`` seconds the connection is cut and joined
+again. Keys sent after the last answered ping are *unconfirmed*: if the link
+then dies, ``on_unconfirmed`` tells the user how many bytes, typed since
+when, may not have reached the shell.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed
@@ -43,6 +55,19 @@ class LinkEnded(Exception):
     """The link will not reconnect; ``reason`` says why."""
 
 
+@dataclass(frozen=True)
+class Keepalive:
+    """How a session link watches the relay: a ping every ``interval`` seconds.
+
+    No answer for ``silent_after`` s: keys are refused and the status says so.
+    No answer for ``dead_after`` s: the connection is cut and joined again.
+    """
+
+    interval: float = 1.0
+    silent_after: float = 3.0
+    dead_after: float = 5.0
+
+
 class SessionLink:
     """Keeps one session joined across dropped connections."""
 
@@ -56,6 +81,8 @@ class SessionLink:
         on_state: Callable[[Link, str], None],
         client: RelayClient | None = None,
         backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0),
+        keepalive: Keepalive | None = None,
+        on_unconfirmed: Callable[[int, float], None] | None = None,
     ) -> None:
         self.connect = connect
         self.session = session
@@ -71,6 +98,13 @@ class SessionLink:
         self._live: RelayClient | None = None
         self._ended = False
         self._resync = False
+        self.keepalive = keepalive or Keepalive()
+        self.on_unconfirmed = on_unconfirmed
+        self.silent = False
+        self._cut_reason: str | None = None
+        self._sent = 0  # input bytes sent on this connection
+        self._confirmed = 0  # of which the relay had read all, as of the last answered ping
+        self._unconfirmed_since: float | None = None  # wall time of the first unconfirmed key
 
     @property
     def live(self) -> bool:
@@ -86,7 +120,9 @@ class SessionLink:
                     self._finish(str(exc))
                     return
                 except (ConnectionClosed, RelayError, OSError, TimeoutError) as exc:
-                    reason = _describe(exc)
+                    reason = self._cut_reason or _describe(exc)
+                    self._cut_reason = None
+                    self._report_unconfirmed()
                     if self._ended:
                         return
                     if _fatal(exc):
@@ -110,13 +146,18 @@ class SessionLink:
                 self.on_state(Link.RECONNECTING, "connecting…")
             client = await self.connect()
         self._live = client
+        watch: asyncio.Task[None] | None = None
         try:
             cols, rows = self.size()
             welcome = await client.join(self.session, self.tracker.offset, cols, rows)
             if self.attempts or self.reconnects:
                 self.reconnects += 1
             self.attempts = 0
+            self._sent = self._confirmed = 0
+            self._unconfirmed_since = None
+            self.silent = False
             self.on_state(Link.LIVE, "")
+            watch = asyncio.get_running_loop().create_task(self._watch(client))
             self.on_message(welcome)
             while True:
                 event = await _recv(client)
@@ -134,8 +175,67 @@ class SessionLink:
                         self.on_output(data)
         finally:
             self._live = None
+            self.silent = False
+            if watch is not None:
+                watch.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watch
             with contextlib.suppress(Exception):
                 await client.close()
+
+    # ------------------------------------------------------------ keepalive
+
+    async def _watch(self, client: RelayClient) -> None:
+        """Ping, one at a time; mark the link silent, then cut it, when answers stop."""
+        ws = client.ws
+        assert ws is not None
+        keep = self.keepalive
+        while True:
+            await asyncio.sleep(keep.interval)
+            asked = time.monotonic()
+            sent = self._sent
+            try:
+                pong = await ws.ping()
+            except ConnectionClosed:
+                return
+            if await self._answered(pong, keep.silent_after):
+                self._confirm(sent)
+                continue
+            self.silent = True
+            self.on_state(
+                Link.SILENT,
+                f"the relay has not answered for {keep.silent_after:g} s; keys are not sent",
+            )
+            if await self._answered(pong, keep.dead_after - (time.monotonic() - asked)):
+                self.silent = False
+                self._confirm(sent)
+                self.on_state(Link.LIVE, "")
+                continue
+            self._cut_reason = f"no answer from the relay for {keep.dead_after:g} s"
+            ws.transport.abort()  # an abort drops what the kernel still holds: nothing late
+            return
+
+    @staticmethod
+    async def _answered(pong: Awaitable[float], within: float) -> bool:
+        waiter = asyncio.ensure_future(pong)
+        with contextlib.suppress(TimeoutError, ConnectionClosed):
+            async with asyncio.timeout(max(0.0, within)):
+                await asyncio.shield(waiter)
+        # the pong may have come in the same loop turn as the timeout
+        return waiter.done() and not waiter.cancelled() and waiter.exception() is None
+
+    def _confirm(self, sent: int) -> None:
+        """The relay read everything sent before the ping it just answered."""
+        self._confirmed = max(self._confirmed, sent)
+        if self._confirmed >= self._sent:
+            self._unconfirmed_since = None
+
+    def _report_unconfirmed(self) -> None:
+        unconfirmed = self._sent - self._confirmed
+        if unconfirmed > 0 and self.on_unconfirmed is not None:
+            self.on_unconfirmed(unconfirmed, self._unconfirmed_since or time.time())
+        self._sent = self._confirmed = 0
+        self._unconfirmed_since = None
 
     def _finish(self, reason: str) -> None:
         self._ended = True
@@ -160,14 +260,25 @@ class SessionLink:
             return False
         return True
 
+    @property
+    def refusal(self) -> str:
+        """Why keys are not sent right now (when ``send_input`` said no)."""
+        if self.silent:
+            return f"the relay has not answered for {self.keepalive.silent_after:g} s"
+        return "not connected to the relay"
+
     async def send_input(self, data: bytes) -> bool:
+        """Send keys now, or say no: never keep them to send later."""
         client = self._live
-        if client is None:
+        if client is None or self.silent:
             return False
         try:
             await client.send_input(data)
         except ConnectionClosed:
             return False
+        if self._sent == self._confirmed:
+            self._unconfirmed_since = time.time()
+        self._sent += len(data)
         return True
 
     async def drop_connection(self) -> None:

@@ -112,6 +112,7 @@ class SessionScreen(Screen[None]):
             on_output=self._output,
             on_state=self._link_state,
             client=client,
+            on_unconfirmed=self._unconfirmed,
         )
 
     # ------------------------------------------------------------ layout
@@ -203,6 +204,9 @@ class SessionScreen(Screen[None]):
                     mine=message.get("id") == self.room.you,
                 )
             )
+        elif kind == "notice":  # the relay says it (a dropped driver, control coming back)
+            when = float(message.get("t") or time.time())
+            self.chat.add(ChatLine("", str(message.get("text", "")), when, system=True))
         elif kind == "ended":
             self.room.ended_reason = str(message.get("reason", ""))
             self.chat.add(
@@ -292,7 +296,19 @@ class SessionScreen(Screen[None]):
                 )
             return
         if not await self.link.send_input(event.data):
-            self.notify("not connected: keys not sent", severity="warning", timeout=2)
+            # Refused, not kept: keys typed into a dead link must never arrive later.
+            self.notify(f"keys not sent: {self.link.refusal}", severity="warning", timeout=2)
+
+    def _unconfirmed(self, size: int, since: float) -> None:
+        """The link died with keys the relay never confirmed: say so, they may be lost."""
+        at = time.strftime("%H:%M:%S", time.localtime(since))
+        self.notify(
+            f"The relay stopped answering: what you typed since {at} ({size} bytes) may not "
+            "have reached the shell. Look at the shell before typing again.",
+            title="Keys may be lost",
+            severity="warning",
+            timeout=20,
+        )
 
     @on(TerminalView.Chord)
     async def _chord(self, event: TerminalView.Chord) -> None:
