@@ -26,7 +26,16 @@ _CHUNK = 1 << 20
 
 
 class CastError(ValueError):
-    """The file is not an asciicast file this reader understands; says where and why."""
+    """The file is not an asciicast file this reader understands; says where and why.
+
+    For a bad event line, ``offset`` is the byte where the line starts and
+    ``reason`` what is wrong with it (the message adds the offset).
+    """
+
+    def __init__(self, message: str, offset: int | None = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.offset = offset
+        self.reason = reason or message
 
 
 @dataclass(frozen=True)
@@ -151,7 +160,7 @@ def iter_events(
         except CastError as exc:
             if not complete:
                 return  # a line cut short by a crash: the prefix is all there is
-            raise CastError(f"byte {start}: {exc}") from None
+            raise CastError(f"byte {start}: {exc}", offset=start, reason=str(exc)) from None
         time = time + stamp if relative else stamp
         yield CastEvent(time, code, data, start, start + len(line) + (1 if complete else 0))
 

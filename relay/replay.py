@@ -44,7 +44,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from relay.asciicast import CastEvent, CastHeader, iter_events, parse_size, read_header
+from relay.asciicast import (
+    CastError,
+    CastEvent,
+    CastHeader,
+    iter_events,
+    parse_size,
+    read_header,
+)
 from relay.terminal import TerminalModel
 
 KEYFRAME_BYTES = 256 * 1024  # output fed after a keyframe: ≈ 40 ms at the model's 6 MB/s
@@ -97,6 +104,8 @@ def describe(code: str, data: str) -> str:
 def _handoff(f: dict[str, Any]) -> str:
     if "request" in f:
         return f"{f['request']} asks for control: {f.get('reason', '')}"
+    if "away" in f:
+        return f"{f['away']}'s connection dropped (control kept for {f.get('grace', '?')} s)"
     if "deny" in f:
         return f"{f.get('by', '?')} denied {f['deny']} control: {f.get('reason', '')}".rstrip(": ")
     how, by = f.get("how", ""), f.get("by")
@@ -180,6 +189,43 @@ class Keyframe:
     snapshot: bytes
 
 
+@dataclass(frozen=True)
+class Damage:
+    """Where a recording stops being readable: the first event line that does not parse.
+
+    Everything before it plays; ``time`` is the last good event's. (A last
+    line cut short by a crash is not damage: it is simply not there yet.)
+    """
+
+    offset: int  # byte where the bad line starts
+    line: int  # its physical line number, from 1
+    time: float
+    reason: str
+
+    def describe(self) -> str:
+        return (
+            f"damaged at line {self.line} (byte {self.offset}): {self.reason}; "
+            f"playback stops there, at {_clock(self.time)}"
+        )
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def _line_number(path: Path, offset: int) -> int:
+    """The physical line (from 1) that starts at byte ``offset``."""
+    count = 1
+    with path.open("rb") as handle:
+        left = offset
+        while left > 0 and (chunk := handle.read(min(left, 1 << 20))):
+            count += chunk.count(b"\n")
+            left -= len(chunk)
+    return count
+
+
 @dataclass
 class Index:
     fingerprint: Fingerprint
@@ -189,6 +235,7 @@ class Index:
     marks: list[Mark]
     keyframes: list[Keyframe]
     params: tuple[int, int] = (KEYFRAME_BYTES, KEYFRAME_EVENTS)
+    damage: Damage | None = None
 
 
 FEED_BYTES = 64 * 1024  # output fed to the model at once while indexing
@@ -205,7 +252,11 @@ def build_index(
     every_events: int = KEYFRAME_EVENTS,
     progress: Callable[[int], None] | None = None,
 ) -> Index:
-    """Read the whole recording once, feeding a terminal and keeping keyframes and marks."""
+    """Read the whole recording once, feeding a terminal and keeping keyframes and marks.
+
+    A line that does not parse ends the index there (:class:`Damage`): what
+    comes before it still plays.
+    """
     fingerprint = Fingerprint.of(path)
     model = TerminalModel(header.cols, header.rows)
     keyframes = [Keyframe(0.0, header.size, 0, header.cols, header.rows, model.snapshot())]
@@ -222,7 +273,12 @@ def build_index(
             pending.clear()
             pending_size = 0
 
-    for event in iter_events(path, header):
+    damage: Damage | None = None
+    for event in _until_damage(iter_events(path, header)):
+        if isinstance(event, CastError):
+            assert event.offset is not None
+            damage = Damage(event.offset, _line_number(path, event.offset), time, event.reason)
+            break
         if event.offset >= fingerprint.size:
             break  # the file grew while indexing: stay consistent with the fingerprint
         if event.code == "o":  # the model gives the same screen however output is cut
@@ -248,7 +304,19 @@ def build_index(
             if progress is not None:
                 progress(event.end)
     feed_pending()
-    return Index(fingerprint, time, events, output, marks, keyframes, (every_bytes, every_events))
+    return Index(
+        fingerprint, time, events, output, marks, keyframes, (every_bytes, every_events), damage
+    )
+
+
+def _until_damage(events: Iterator[CastEvent]) -> Iterator[CastEvent | CastError]:
+    """The events, then the error of a damaged line (located by its offset) if there is one."""
+    try:
+        yield from events
+    except CastError as exc:
+        if exc.offset is None:
+            raise
+        yield exc
 
 
 def apply_event(model: TerminalModel, event: CastEvent) -> int:
@@ -282,6 +350,7 @@ def save_index(index: Index, target: Path) -> None:
         "output_bytes": index.output_bytes,
         "marks": [[m.time, m.code, m.data] for m in index.marks],
         "keyframes": table,
+        "damage": vars(index.damage) if index.damage is not None else None,
     }
     fd, tmp = tempfile.mkstemp(prefix=target.name + ".", dir=target.parent)
     try:
@@ -311,6 +380,7 @@ def load_index(target: Path) -> Index | None:
             Keyframe(t, off, n, cols, rows, data[at : at + size])
             for t, off, n, cols, rows, at, size in meta["keyframes"]
         ]
+        damage = meta.get("damage")
         return Index(
             Fingerprint(**meta["fingerprint"]),
             float(meta["duration"]),
@@ -319,6 +389,7 @@ def load_index(target: Path) -> Index | None:
             [Mark(t, code, text) for t, code, text in meta["marks"]],
             keyframes,
             (int(meta["params"][0]), int(meta["params"][1])),
+            Damage(**damage) if damage is not None else None,
         )
     except (OSError, ValueError, KeyError, TypeError, struct.error):
         return None
@@ -376,6 +447,11 @@ class Recording:
     def marks(self) -> list[Mark]:
         return self.index.marks
 
+    @property
+    def damage(self) -> Damage | None:
+        """Where the recording stops being readable, if it does before its end."""
+        return self.index.damage
+
     def keyframe_at(self, time: float) -> Keyframe:
         """The last keyframe at or before ``time``."""
         frames = self.index.keyframes
@@ -389,9 +465,12 @@ class Recording:
         return frames[max(0, i - 1)]
 
     def events_from(self, keyframe: Keyframe) -> Iterator[CastEvent]:
-        end = self.index.fingerprint.size
-        for event in iter_events(self.path, self.header, keyframe.offset, keyframe.time):
-            if event.offset >= end:
+        """Events from ``keyframe`` on, up to the end the index knows (or the damage)."""
+        damage = self.index.damage
+        end = damage.offset if damage is not None else self.index.fingerprint.size
+        events = iter_events(self.path, self.header, keyframe.offset, keyframe.time)
+        for event in _until_damage(events):
+            if isinstance(event, CastError) or event.offset >= end:
                 return
             yield event
 

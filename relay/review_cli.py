@@ -315,6 +315,8 @@ def _dump(path: Path, at: float) -> int:
     from relay.replay import Player, Recording
 
     recording = Recording.open(path)
+    if recording.damage is not None:
+        print(f"warroom: {path}: {recording.damage.describe()}", file=sys.stderr)
     player = Player(recording, at)
     print(player.screen_text())
     return EXIT_OK

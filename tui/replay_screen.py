@@ -104,6 +104,9 @@ class ReplayScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         header = self.recording.header
         yield Static(Text(self._title()), id="replay-title")
+        damage = self.recording.damage
+        if damage is not None:  # plays up to the damage: say where that is, and why
+            yield Static(Text(f"⚠ This recording is {damage.describe()}."), id="replay-damage")
         with Horizontal(id="replay-body"):
             yield ReplayTerminal(header.cols, header.rows, id="replay-terminal")
             with Vertical(id="replay-side"):
