@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from relay.redaction import OutputMasker
+from relay.masking import OutputMasker
 
 WORDS = (
     "request",

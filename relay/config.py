@@ -24,7 +24,7 @@ import platformdirs
 
 from relay.access import DEFAULT_MAX_TTL
 from relay.identity import parse_authorized_key, relay_base_url
-from relay.redaction import DEFAULT_PATTERNS, PatternError, SecretPattern, parse_patterns
+from relay.masking import DEFAULT_PATTERNS, PatternError, SecretPattern, parse_patterns
 from relay.roles import Role
 from relay.witness import parse_address
 

@@ -33,8 +33,8 @@ from relay.archive import Scope
 from relay.config import NAME_PATTERN
 from relay.connection import OUTGOING, BoundedConnection, ClientLink
 from relay.errors import ErrorCode, ProtocolError
+from relay.masking import mask_text
 from relay.ratelimit import TokenBucket
-from relay.redaction import mask_text
 from relay.roles import Role
 from relay.session import Send, error
 from relay.text import clean

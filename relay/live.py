@@ -7,7 +7,7 @@ the masked chunk to the recorder, wake the client writers — because it runs
 for every chunk the target prints. Terminal models are fed off that path
 (:mod:`relay.output`).
 
-Secrets (:mod:`relay.redaction`): viewers, the snapshots they start from and
+Secrets (:mod:`relay.masking`): viewers, the snapshots they start from and
 the recording only ever see masked output. When the policy lets the driver see
 raw output, a second :class:`SessionOutput` carries it, read only by whoever
 drives; a change of driver moves both links to their new stream. Input that
@@ -24,8 +24,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from relay.connection import ClientLink
+from relay.masking import SECRET_INPUT, InputGuard, Masking, OutputMasker, SecretPattern
 from relay.output import RAW_BASE, SessionOutput
-from relay.redaction import SECRET_INPUT, InputGuard, Masking, OutputMasker, SecretPattern
 from relay.session import (
     Action,
     Audit,

@@ -320,7 +320,7 @@ def test_parse_duration_refuses_everything_else(value: str | int | float) -> Non
 
 def test_access_redaction_and_four_eyes_sections(tmp_path: Path) -> None:
     from relay.config import parse_config
-    from relay.redaction import DEFAULT_PATTERNS
+    from relay.masking import DEFAULT_PATTERNS
 
     key = tmp_path / "k"
     key.write_text("x")

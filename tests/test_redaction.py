@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from relay.redaction import (
+from relay.masking import (
     DEFAULT_PATTERNS,
     InputGuard,
     Masking,
