@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test lint bench screenshots clean
+.PHONY: demo test lint fuzz bench screenshots clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ lint: $(VENV)/.installed
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# Property tests only, with many more generated examples and fresh seeds.
+fuzz: $(VENV)/.installed
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_masking_properties.py tests/test_masking_text.py
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench

@@ -165,3 +165,21 @@ async def test_only_the_current_driver_reads_raw_output_across_every_change(
         await viewer.expect("control_expired")  # expiry: bob is
         await _now_driving(lead, alice)
         await secret_reaches(lead, viewer)
+
+
+async def test_a_control_character_inside_a_token_in_chat_does_not_hide_it(
+    tmp_path: Path,
+) -> None:
+    """Chat is normalised before it is masked: the ``\\x01`` the core would drop hides nothing."""
+    async with running_relay(tmp_path, recordings=True) as h:
+        session = await h.open()
+        lead = await h.joined("alice", session)
+        viewer = await h.joined("bob", session)
+        await lead.send({"type": "chat", "text": f"use {TOKEN[:12]}\x01{TOKEN[12:]} now"})
+        chat = await viewer.expect("chat")
+        assert chat["text"].startswith("use ghp_*") and chat["text"].endswith(" now")
+        assert TOKEN[12:] not in chat["text"] and TOKEN[4:12] not in chat["text"]
+        await lead.send({"type": "end", "reason": "done"})
+        await viewer.expect("ended")
+        await asyncio.sleep(0.3)
+        assert TOKEN[12:] not in recording_text(h)

@@ -19,7 +19,7 @@ from relay.masking.errors import PatternError
 from relay.masking.input import DEFAULT_PROMPT, InputGuard
 from relay.masking.patterns import DEFAULT_PATTERNS, SecretPattern, parse_patterns
 from relay.masking.stream import DEFAULT_MAX_HOLDBACK, SECRET_INPUT, Masking, OutputMasker
-from relay.masking.text import mask_text
+from relay.masking.text import mask_text, normalise
 
 __all__ = [
     "DEFAULT_MAX_HOLDBACK",
@@ -32,5 +32,6 @@ __all__ = [
     "PatternError",
     "SecretPattern",
     "mask_text",
+    "normalise",
     "parse_patterns",
 ]
