@@ -39,6 +39,7 @@ GL = token(20, ALNUM + "-_", 4)
 SLACK = "xoxb-" + "1234567890" + "-" + token(24, seed=5)
 HOOK = f"T{token(8, seed=6)}/B{token(8, seed=7)}/{token(24, seed=8)}"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0." + token(43, ALNUM + "_-", 9)
+LONG = token(300, ALNUM + "-_.", 30)
 PEM_BODY = [token(64, ALNUM + "+/", 10 + i) for i in range(4)] + [
     token(20, ALNUM + "+/", 20) + "=="
 ]
@@ -116,6 +117,21 @@ CASES = [
     ("password-assignment", "GET /cb?code=x&token=abc123def&state=1\r\n", "abc123def", "&state=1"),
     ("password-assignment", 'api_key: "k-9f8e7d"\r\n', "9f8e7d", 'api_key: "'),
     ("password-assignment", '{"password":"p@ss w0rd","user":"bob"}\r\n', "w0rd", '"user":"bob"'),
+    ("password-assignment", f"password={LONG}\r\n", LONG[-20:], "password="),
+    ("password-assignment", f"secret: '{LONG} tail'\r\n", "tail", "secret: '"),
+    ("password-assignment", "$ export MYSQL_PWD=Hunter2x\r\n", "Hunter2x", "MYSQL_PWD="),
+    ("password-assignment", "DB_PWD: 'Hunter2x'\r\n", "Hunter2x", "DB_PWD: '"),
+    ("url-password", "redis://default:p@ss@w0rd!@cache:6379/0\r\n", "ss@w0rd", "@cache:6379"),
+    ("command-password", "$ mysql -h db -u root -pHunter2x app\r\n", "Hunter2x", " app"),
+    ("command-password", "mysqldump -u root '-pHunter2x' app\r\n", "Hunter2x", "mysqldump"),
+    ("command-password", "sshpass -p Hunter2x ssh db1\r\n", "Hunter2x", " ssh db1"),
+    ("command-password", "sshpass -pHunter2x scp a b\r\n", "Hunter2x", " scp a b"),
+    ("command-password", "curl -u alice:Hunter2x https://x\r\n", "Hunter2x", "alice:"),
+    ("command-password", "curl -s --user 'alice:Hunter2x' x\r\n", "Hunter2x", "alice:"),
+    ("command-password", "docker login -u bob -p Hunter2x reg.io\r\n", "Hunter2x", " reg.io"),
+    ("command-password", "docker login --password Hunter2x reg\r\n", "Hunter2x", " reg"),
+    ("jwt", f"{JWT[:30]}\r\n{JWT[30:]}\r\n", JWT[30:50], "eyJ"),
+    ("jwt", f"{JWT[:60]}\n{JWT[60:]}\n", JWT[60:80], "eyJ"),
 ]
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from relay.masking.sequences import _ESC, _escape_cut
+from relay.masking.sequences import NOT_TEXT as _ESC
+from relay.masking.sequences import unfinished as _escape_cut
 
 # --------------------------------------------------------------------------
 # Password prompts

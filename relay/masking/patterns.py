@@ -20,13 +20,14 @@ from relay.masking.prefix import (
     _prefix_regex,
     _secret_min_width,
     _split_alternatives,
+    _tail_class,
     _Writer,
 )
 
 __all__ = ["CONTEXT_MAX", "DEFAULT_PATTERNS", "PatternError", "SecretPattern", "parse_patterns"]
 
 CONTEXT_MAX = 65536
-"""How much of a secret that runs past what was released is kept to mask its continuation."""
+"""The longest a candidate (a match cut short by the end of the text) is looked for."""
 
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
@@ -45,6 +46,12 @@ class SecretPattern:
     between frames), must not be able to match an empty string, and may not
     use backreferences.
 
+    A secret part that ends in a repeated character class (``[^\\s'"]{1,200}``)
+    has no end of its own: the masker goes on masking over further characters
+    of that class, so a value longer than the repeat's bound, or one that runs
+    on past what a frame released, is masked whole. ``tail`` (a regex for one
+    character) overrides the class found, for a secret that ends otherwise.
+
     A pattern that starts with ``(?i)`` is matched against the ASCII-lowercased
     text with a lowercased copy of the expression: the same matches, but at the
     speed of a case-sensitive search, which matters on the output hot path.
@@ -61,14 +68,24 @@ class SecretPattern:
     name: str
     regex: str
     triggers: tuple[bytes, ...] = ()
+    tail: str = ""
     _full: tuple[re.Pattern[bytes], ...] = field(init=False, repr=False)
     _partial: tuple[re.Pattern[bytes], ...] = field(init=False, repr=False)
     _group: str | int = field(init=False, repr=False)
     _lowered: bool = field(init=False, repr=False)
     _reach: int = field(init=False, repr=False)
+    _tail: re.Pattern[bytes] | None = field(init=False, repr=False)
+    _lines: int = field(init=False, repr=False)
+    _lead: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        full, partial, group, lowered = _compile(self.name, self.regex, "")
+        full, partial, group, lowered, tail = _compile(self.name, self.regex, "")
+        tail = self.tail or tail
+        # A pattern that spans a line break (JWT) names \n outside a class: its
+        # candidates are looked for on the last two lines, the others' on the last one.
+        outside_classes = re.sub(r"\[(?:\\.|[^\]])*\]", "", self.regex)
+        object.__setattr__(self, "_lines", 2 if "\\n" in outside_classes else 1)
+        object.__setattr__(self, "_tail", re.compile(f"(?:{tail})+".encode()) if tail else None)
         object.__setattr__(self, "_full", full)
         object.__setattr__(self, "_partial", partial)
         object.__setattr__(self, "_group", group)
@@ -76,8 +93,21 @@ class SecretPattern:
         # The longest a match can be: a candidate (a match cut short by the end of
         # the text) starts no further back, so only that much is searched for one.
         # This keeps a line full of near-matches ("token=token=...") linear.
-        width = int(_parser.parse(self.regex, 0).getwidth()[1])
+        parsed = _parser.parse(self.regex, 0)
+        width = int(parsed.getwidth()[1])
         object.__setattr__(self, "_reach", min(width, CONTEXT_MAX))
+        # The longest the part before the secret group can be: a match that ends in
+        # a new frame and begins before it has its lead within this much before the
+        # frame, or its secret had begun already (and was held back as a candidate).
+        secret = parsed.state.groupdict.get("secret")
+        lead = next(
+            (i for i, (op, av) in enumerate(parsed) if op is _c.SUBPATTERN and av[0] == secret),
+            None,
+        )
+        lead_width = int(parsed[:lead].getwidth()[1]) if secret is not None and lead else 0
+        if secret is not None and lead is None:
+            lead_width = width  # the group is nested: the whole match may be lead
+        object.__setattr__(self, "_lead", min(lead_width, CONTEXT_MAX))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SecretPattern):
@@ -119,8 +149,10 @@ def parse_patterns(
 
 def _compile(
     name: str, regex: str, where: str
-) -> tuple[tuple[re.Pattern[bytes], ...], tuple[re.Pattern[bytes], ...], str | int, bool]:
-    """The full regexes, the prefix ("partial") regexes, the masked group, lowered or not."""
+) -> tuple[
+    tuple[re.Pattern[bytes], ...], tuple[re.Pattern[bytes], ...], str | int, bool, str | None
+]:
+    """The full and prefix ("partial") regexes, the masked group, lowered or not, the tail class."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise PatternError(
             f"{where}.name" if where else "name",
@@ -169,7 +201,7 @@ def _compile(
     except (re.error, RecursionError) as exc:  # pragma: no cover - a writer bug, not user error
         raise PatternError(here, f"cannot derive the prefix pattern: {exc}") from None
     group: str | int = "secret" if secret is not None else 0
-    return full, partial, group, lowered
+    return full, partial, group, lowered, _tail_class(writer, items)
 
 
 # --------------------------------------------------------------------------
@@ -193,24 +225,29 @@ _NOT_SECRET_NAMES = (
     r"(?![\w.-]{0,20}?(?:count|type|types|id|ids|name|names|len|length|size|ttl|expiry|expires|expiration"
     r"|expires_in|expires_at|file|path|url|uri|endpoint|limit|usage|ref|s)[\"']?[ \t]{0,16}[:=])"
 )
-# A value: after an opening quote, up to the closing one (blanks included); otherwise up to
-# a blank, quote or separator. Not a placeholder ($VAR, <x>, ***, {{x}}, %x%), nor PEM
-# armour (-----BEGIN ..., masked by the private-key rules).
-_VALUE = (
-    r"(?![$<*{%]|-----)(?P<secret>(?<=[\"'])[^\"'\r\n]{1,200}(?=[\"'])|[^\s'\"`;,&)}\]<>]{1,200})"
-)
+# A value: after an opening quote, up to the closing one or the end of the line (blanks
+# included); otherwise up to a blank, quote or separator. Not a placeholder ($VAR, <x>,
+# ***, {{x}}, %x%), nor PEM armour (-----BEGIN ..., masked by the private-key rules).
+# A bare value longer than 200 characters is masked whole: the masker goes on over
+# the characters both branches allow (see SecretPattern and _tail_class).
+_VALUE = r"(?![$<*{%]|-----)(?P<secret>(?<=[\"'])[^\"'\r\n]{1,4096}|[^\s'\"`;,&)}\]<>]{1,200})"
+# A command-line argument that is a secret: -pSECRET, -p SECRET, -p 'SECRET'.
+_ARGUMENT = r"[\"']?(?![$<*{%]|-----)(?P<secret>[^\s'\"`;&|)<>]{1,200})"
+# Characters of a JWT part, and a line break inside one (a program folding the token).
+_JWT_PART = r"(?:[A-Za-z0-9/\\_-]|\r?\n(?=[A-Za-z0-9/\\_-]))"
+_JWT_SIGNATURE = r"(?:[A-Za-z0-9/\\_-]|\r?\n(?=[A-Za-z0-9/\\_-]{4,}={0,2}\r?\n))"
 
 _DEFAULTS: tuple[tuple[str, str], ...] = (
     # gitleaks "private-key":
     #   (?i)-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----[\s\S-]{64,}?KEY(?: BLOCK)?-----
     # detect-secrets PrivateKeyDetector:
     #   BEGIN (?: DSA | EC | OPENSSH | PGP | RSA | SSH2 ENCRYPTED | )PRIVATE KEY
-    # This is the one-line form (JSON "\n" escapes, or newlines lost to `echo $KEY`); the
-    # usual multi-line form is masked line by line by OutputMasker's private-key state.
+    # This is the JSON form ("\n" escapes); the others, multi-line or with blanks for
+    # line breaks (`echo $KEY`), are followed by relay.masking.keys.
     (
         "private-key",
-        r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----"
-        r"(?P<secret>(?:\\[nrt]|[A-Za-z0-9+/=:,. \t]|-(?!----)){16,})",
+        r"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----(?:\\r)?\\n"
+        r"(?P<secret>(?:\\[nrt]|[A-Za-z0-9+/=]|-(?!----)){16,})",
     ),
     # The same, base64-encoded, as `kubectl get secret -o yaml` prints a TLS key: "LS0tLS1CRUdJTi"
     # is base64 for "-----BEGIN", and the three others are "PRIVATE KEY" at each of the three
@@ -228,6 +265,13 @@ _DEFAULTS: tuple[tuple[str, str], ...] = (
         "aws-secret-key",
         r"(?i)secret_?(?:access_?)?key[\"']?[ \t]{0,16}(?:=>|:=|[:=])[ \t]{0,16}"
         r"[\"']?(?P<secret>[a-z0-9/+=]{40})(?![a-z0-9/+=])",
+    ),
+    # `aws configure get aws_secret_access_key` prints the key alone on the next line
+    # (bash may put a carriage return before it).
+    (
+        "aws-configure-get",
+        r"aws[ \t]{1,16}configure[ \t]{1,16}get[ \t]{1,16}(?:aws_)?secret_access_key\b"
+        r"[^\n]{0,200}\n\r?(?P<secret>[A-Za-z0-9/+=]{40})(?![A-Za-z0-9/+=])",
     ),
     # gitleaks "github-pat" / "github-oauth" / "github-app-token" / "github-refresh-token":
     # gh[pousr]_[0-9a-zA-Z]{36}; longer tokens are masked whole.
@@ -253,15 +297,24 @@ _DEFAULTS: tuple[tuple[str, str], ...] = (
     #   \b(ey[a-zA-Z0-9]{17,}\.ey[a-zA-Z0-9\/\\_-]{17,}\.(?:[a-zA-Z0-9\/\\_-]{10,}={0,2})?)
     # detect-secrets JwtTokenDetector: eyJ[A-Za-z0-9-_=]+\.[A-Za-z0-9-_=]+\.?...
     # A JOSE header is a JSON object, so it starts with eyJ ('{"').
+    # A program that folds long lines (base64, fold, a narrow log viewer) may break the
+    # token: a line break inside a part, or before a dot, is part of the token.
     (
         "jwt",
-        r"eyJ(?<!\weyJ)(?P<secret>[A-Za-z0-9_-]{14,}\.ey[A-Za-z0-9/\\_-]{17,}\.(?:[A-Za-z0-9/\\_-]{10,}={0,2})?)",
+        r"eyJ(?<!\weyJ)(?P<secret>"
+        + _JWT_PART
+        + r"{14,}(?:\r?\n)?\.(?:\r?\n)?ey"
+        + _JWT_PART
+        + r"{17,}\.(?:\r?\n)?(?:"
+        + _JWT_SIGNATURE
+        + r"{10,}={0,2})?)",
     ),
     # detect-secrets BasicAuthDetector: ://[^:]+:([^@]+)@ . A numeric "password" with no "@"
-    # yet is a port (http://host:8080), not held back or masked.
+    # yet is a port (http://host:8080), not held back or masked. The password runs to the
+    # last "@" before the host: it may hold "@" itself (p@ss@host).
     (
         "url-password",
-        r"://[^\s:/?#@'\"]{0,256}:(?!\d{1,5}(?:[/?#\s'\"]|$))(?P<secret>[^\s/?#@'\"]{1,256})@",
+        r"://[^\s:/?#@'\"]{0,256}:(?!\d{1,5}(?:[/?#\s'\"]|$))(?P<secret>[^\s/?#'\"]{1,256})@",
     ),
     # gitleaks "curl-auth-header": Authorization:[ \t]{0,5}(?:Basic[ \t]([a-z0-9+/]{8,}={0,3})
     # |(?:Bearer|(?:Api-)?Token)[ \t]([\w=~@.+/-]{8,})|([\w=~@.+/-]{8,})), for any header
@@ -282,6 +335,34 @@ _DEFAULTS: tuple[tuple[str, str], ...] = (
         r"(?:[\"']?[ \t]{0,16}(?:=>|:=|=)[ \t]{0,16}[\"']?|[\"']?[ \t]{0,16}:[ \t]{0,16}[\"']"
         r"|[\"']?[ \t]{0,16}:[ \t]{0,16}(?=[^\s'\"]*[0-9!#%+/=_@.^~-]|[^\s'\"]{12}))" + _VALUE,
     ),
+    # MYSQL_PWD, DB_PWD, ORACLE_PWD: "pwd" after an underscore is a password; PWD and
+    # OLDPWD alone are directories.
+    (
+        "pwd-assignment",
+        r"(?i)_pwd[\"']?[ \t]{0,16}(?:=>|:=|=|:)[ \t]{0,16}" + _ARGUMENT,
+    ),
+    # Passwords on command lines (the typed command's echo, shell history, ps output):
+    # mysql -pSECRET (mysql's -p takes no space: "-p db" asks for it), sshpass -p SECRET,
+    # curl -u user:SECRET, docker login -p SECRET / --password SECRET.
+    (
+        "command-password",
+        r"mysql(?:dump|admin|import|show|check|slap|binlog|sh)?\b[^\r\n|;&]{0,200}?[ \t][\"']?-p"
+        + _ARGUMENT,
+    ),
+    (
+        "command-password",
+        r"sshpass\b[^\r\n|;&]{0,100}?[ \t]-p[ \t]{0,16}" + _ARGUMENT,
+    ),
+    (
+        "command-password",
+        r"curl\b[^\r\n|;&]{0,300}?[ \t](?:-u|--user|--proxy-user|-U)(?:[ \t]{1,16}|=)?[\"']?"
+        r"[^\s:'\"]{0,256}:" + _ARGUMENT,
+    ),
+    (
+        "command-password",
+        r"docker\b[^\r\n|;&]{0,100}?[ \t]login\b[^\r\n|;&]{0,300}?[ \t]"
+        r"(?:-p|--password)(?:[ \t]{1,16}|=)" + _ARGUMENT,
+    ),
 )
 
 # Necessary literals of the costliest default patterns (see SecretPattern.triggers).
@@ -291,7 +372,11 @@ _TRIGGERS: dict[str, tuple[bytes, ...]] = {
     "authorization-header": (b"authorization",),
     "jwt": (b"eyJ",),
 }
+_TAILS: dict[str, str] = {"jwt": r"[A-Za-z0-9/\\_.=-]"}
+# Kinds found by more than one rule.
+_KINDS = {"pwd-assignment": "password-assignment", "aws-configure-get": "aws-secret-key"}
 DEFAULT_PATTERNS: tuple[SecretPattern, ...] = tuple(
-    SecretPattern(n, r, _TRIGGERS.get(n, ())) for n, r in _DEFAULTS
+    SecretPattern(_KINDS.get(n, n), r, _TRIGGERS.get(n, ()), _TAILS.get(n, ""))
+    for n, r in _DEFAULTS
 )
 """The patterns a relay uses unless configured otherwise (most specific first)."""

@@ -352,3 +352,54 @@ def _prefix_regex(writer: _Writer, items: list[Any]) -> str:
         whole, part = f"(?{flags}:{whole})", f"(?{flags}:{part})"
     trail = writer.prefix(items[index + 1 :])
     return f"{lead}(?P<s>)(?:{whole}{trail}|{part})\\Z"
+
+
+_ONE_CHARACTER = ("LITERAL", "NOT_LITERAL", "ANY", "IN", "CATEGORY")
+_ZERO_WIDTH = ("AT", "ASSERT", "ASSERT_NOT")
+
+
+def _tail_class(writer: _Writer, items: list[Any]) -> str | None:
+    """The character class that the secret part's last repeat is made of, if it ends in one.
+
+    ``password=(?P<secret>[^\\s'\\"]{1,200})`` gives ``[^\\s'\\"]``: a secret of
+    that pattern that runs on past the repeat's bound, or past the end of a
+    frame, goes on over further characters of that class. None when the
+    secret is followed by more than assertions (``://user:(?P<secret>...)@``:
+    its end is the ``@``) or does not end in a repeat of one character.
+    """
+    body = items
+    if writer.secret is not None:
+        index = next(
+            (
+                i
+                for i, (op, av) in enumerate(items)
+                if op is _c.SUBPATTERN and av[0] == writer.secret
+            ),
+            None,
+        )
+        if index is None or any(op.name not in _ZERO_WIDTH for op, _ in items[index + 1 :]):
+            return None
+        body = list(items[index][1][3])
+    while body and body[-1][0].name in _ZERO_WIDTH:
+        body = body[:-1]
+    if not body:
+        return None
+    op, av = body[-1]
+    if op in (_c.MAX_REPEAT, _c.MIN_REPEAT, _c.POSSESSIVE_REPEAT):
+        sub = list(av[2])
+        if (
+            len(sub) == 1
+            and sub[0][0].name in _ONE_CHARACTER
+            and (av[1] is _c.MAXREPEAT or av[1] > 1)
+        ):
+            return writer.item(*sub[0])
+        return None
+    if op is _c.BRANCH:
+        # Several ways to end: go on only over what every one of them allows.
+        classes = [_tail_class(_Writer(writer.where, None, writer.lowered), list(b)) for b in av[1]]
+        if any(c is None for c in classes):
+            return None
+        return "".join(f"(?={c})" for c in classes[1:]) + str(classes[0])
+    if op is _c.SUBPATTERN:
+        return _tail_class(_Writer(writer.where, None, writer.lowered), list(av[3]))
+    return None

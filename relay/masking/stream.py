@@ -21,44 +21,60 @@ prefix visible (``ghp_************``, ``AKIA****************``,
 
 How a stream is masked
 ----------------------
-Patterns are matched on the *text* of the output: escape sequences are
-stripped first (``ghp_\\x1b[31mABC...`` is the text ``ghp_ABC...``), matches
-are mapped back to byte positions, and only the text bytes are replaced.
+Patterns are matched on the *text* of the output, what a terminal draws:
+sequences and controls that draw nothing are removed first, by the terminal
+parser's own rules (:mod:`relay.masking.sequences`), so ``ghp_\\x1b[31mABC``
+and ``AKIA\\x00IOSF`` are the texts ``ghp_ABC`` and ``AKIAIOSF``. Matches are
+mapped back to byte positions, and only text bytes are replaced.
+
+String sequences carry text too. The body of every OSC, DCS, SOS, PM and APC
+(a window title, an OSC 8 link target) is masked like text; an OSC 52
+clipboard write is removed from the stream (a viewer's terminal must never set
+its clipboard from someone else's session), and so is a string sequence that
+grows past :data:`relay.masking.sequences.STRING_MAX` unterminated.
 
 A secret can arrive split over several frames, so :meth:`OutputMasker.feed`
 holds back the end of a frame when, and only when, it could be the beginning
 of a secret that is not complete yet. "Could be" is exact, not a guess: for
 every pattern the masker derives a second regex that matches the *prefixes*
-of its matches (see :func:`relay.masking.prefix._prefix_regex`), and holds back from where such a
-prefix of the secret part starts at the end of the text. So ordinary output,
-and the echo of ordinary typing, is released at once; ``ghp_`` followed by
-three token characters is held until the token is complete (and masked) or
-proves not to be one (and is released unchanged). The caller should call
-:meth:`OutputMasker.flush` when the output has been idle for a short while
-(50 ms is plenty): a held candidate is then masked if it is a secret or a
-prefix of one (failing closed), so that nothing is delayed for long.
+of its matches (:func:`relay.masking.prefix._prefix_regex`), and holds back
+from where such a prefix of the secret part starts at the end of the text. So
+ordinary output, and the echo of ordinary typing, is released at once;
+``ghp_`` followed by three token characters is held until the token is
+complete (and masked) or proves not to be one (and is released unchanged).
+The caller should call :meth:`OutputMasker.flush` when the output has been
+idle for a short while (50 ms is plenty): a held candidate is then masked if it
+is a secret or a prefix of one (failing closed), so that nothing is delayed
+for long.
 
-Patterns match within one line; multi-line private keys are handled by a
-small state machine (the ``-----BEGIN ... PRIVATE KEY-----`` line switches it
-on, every following base64 or header line is masked until the ``END`` line or
-a line that cannot belong to a key).
+A secret masked up to the end of what was released (by a flush, or because it
+outgrew ``max_holdback``) stays *open*: the next frame's characters of the
+secret's class (:class:`SecretPattern` tail) are masked as its continuation,
+so a password typed key by key shows ``*`` for every key.
+
+Multi-line private keys are followed by :mod:`relay.masking.keys`, which knows
+about line numbers, prefixes and cursor addressing.
+
+This masker sees the byte stream. What a full-screen program draws out of
+order (a password edited with the arrow keys, a line that wraps with bash's
+`` \\r``, a key drawn cell by cell) is caught by the second line of defence
+on the rendered screen, :mod:`relay.masking.screen`.
 
 Limits and cost
 ---------------
-``max_holdback`` (8 KiB by default) bounds the text held back. A candidate
-that grows longer than that (a JWT with a very large payload) is masked and
-released in pieces rather than held whole, and the masker keeps up to 64 KiB
-of it as context to recognise its continuation: only a secret longer than
-64 KiB on one line, split across frames, could have its tail released
-unmasked.
+Work per frame is bounded by the frame's size plus a constant: the masker
+keeps :data:`CONTEXT` bytes of released text to match the leads of secrets
+that straddle frames, and holds back at most ``max_holdback`` bytes (2 KiB
+by default). A candidate that grows longer than that is masked, released and
+left open. A line of nothing but near-matches (``passwordpassword...``)
+arriving a byte per frame costs each frame one pass over at most
+``CONTEXT + max_holdback`` bytes per pattern, never the whole line:
+:attr:`OutputMasker.scanned` counts the bytes handed to the regex engine,
+and the tests bound it.
 
 Every default pattern begins with a literal (``ghp_``, ``AKIA``, ``://``,
 ``token``...), which the re module finds by fast substring search, so plain
-output costs little: see ``bench/redaction.py`` (plain logs well above 100
-MB/s, coloured logs above 50 MB/s on the development machine). A line crafted
-to be nothing but near-matches (``eyJeyJeyJ...``) is slower, a few MB/s at
-worst; the masker is pure and per-stream, so a relay that must bound that can
-run it off its event loop.
+output costs little: see ``bench/redaction.py``.
 """
 
 from __future__ import annotations
@@ -69,20 +85,47 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from relay.masking.patterns import CONTEXT_MAX, DEFAULT_PATTERNS, SecretPattern
-from relay.masking.prefix import _parser, _Writer
-from relay.masking.sequences import _ESC, _escape_cut, _TextMap
+from relay.masking.keys import KIND as KEY_KIND
+from relay.masking.keys import KeyBlocks
+from relay.masking.patterns import DEFAULT_PATTERNS, SecretPattern
+from relay.masking.sequences import (
+    ESCAPES,
+    NOT_TEXT,
+    STRING_MAX,
+    TextMap,
+    strings,
+    unfinished,
+)
 
-__all__ = ["DEFAULT_MAX_HOLDBACK", "SECRET_INPUT", "Masking", "OutputMasker"]
+__all__ = ["CONTEXT", "DEFAULT_MAX_HOLDBACK", "SECRET_INPUT", "Masking", "OutputMasker"]
 
-DEFAULT_MAX_HOLDBACK = 8192
-"""Bytes of text a masker may hold back, and how far back on a line a secret may start."""
+DEFAULT_MAX_HOLDBACK = 2048
+"""Bytes of text a masker may hold back for a candidate before masking it (failing closed)."""
 
-_BODY_LINE_MAX = 8192
-"""A private-key body line longer than this is masked and released without its end."""
+CONTEXT = 512
+"""Bytes of released text kept to recognise a secret whose lead came in an earlier frame."""
 
+LOOKBEHIND = 32
+"""How far before new text a pattern's lookbehinds and word boundaries may look."""
+
+SECRET_INPUT = "secret-input"
+"""The kind of a :class:`Masking` for input that was kept out of the record."""
 
 _VISIBLE_ASCII = re.compile(rb"[\x20-\x7e]")
+# Bytes that never start a sequence or a control that draws nothing: a chunk made only
+# of them is its own text (bytes.translate deletes them at memory speed).
+_PLAIN_BYTES = bytes(range(0x08, 0x0E)) + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
+_C1 = re.compile(rb"\xc2[\x80-\x9f]")
+# Cursor moves to another row: line boundaries for private-key blocks.
+_MOVES = re.compile(
+    rb"(?:\x1b\[|\xc2\x9b)[\x30-\x3f]*[ABEFHdf]\Z|\x1b[DEM]\Z|\xc2[\x84\x85\x8d]\Z|\x1bc\Z"
+)
+_CLIPBOARD = re.compile(rb"52;")
+
+_Span = tuple[int, int, int, bool]
+"""(start, end, rank, counted): text to mask, the index of the pattern that found it
+(-1 for a private-key block, len(patterns) for an open secret's continuation), and
+whether it is a new secret rather than the continuation of one released before."""
 
 
 def _stars(chunk: bytes) -> bytes:
@@ -100,43 +143,6 @@ def _stars(chunk: bytes) -> bytes:
         else:
             out.append("*")
     return "".join(out).encode()
-
-
-# --------------------------------------------------------------------------
-# Multi-line private keys
-
-_KEY_HEADER = re.compile(rb"-----BEGIN[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----")
-_KEY_END_SOURCE = r"[ \t]*-----END[ A-Z0-9_-]{0,100}PRIVATE KEY(?: BLOCK)?-----[ \t]*\r?"
-# RFC 7468 / RFC 1421 body lines: base64, "Proc-Type: ..." style headers, blank lines.
-_KEY_BODY_SOURCE = r"[ \t]*(?:[A-Za-z0-9+/=]+|[A-Za-z][A-Za-z0-9-]*:[^\r\n]*)?[ \t]*\r?"
-_KEY_END = re.compile(_KEY_END_SOURCE.encode())
-_KEY_BODY = re.compile(_KEY_BODY_SOURCE.encode())
-
-
-def _prefix_of(source: str) -> re.Pattern[bytes]:
-    writer = _Writer("", None, lowered=False)
-    return re.compile(writer.prefix(list(_parser.parse(source, 0))).encode() + rb"\Z")
-
-
-_KEY_END_PREFIX = _prefix_of(_KEY_END_SOURCE)
-_KEY_BODY_PREFIX = _prefix_of(_KEY_BODY_SOURCE)
-
-_NONE, _HEADER_LINE, _BODY = 0, 1, 2
-_KEY_KIND = "private-key"
-
-_Span = tuple[int, int, int, bool, int]
-"""(start, end, rank, counted, origin): text to mask, the index of the pattern that
-found it (-1 for a private-key block), whether it is a new secret rather than the
-continuation of one released before, and where its match began (the lead, such as
-``eyJ``, that the next frame needs to see to recognise a continuation)."""
-
-
-# --------------------------------------------------------------------------
-# The streaming masker
-
-
-SECRET_INPUT = "secret-input"
-"""The kind of a :class:`Masking` for input the :class:`InputGuard` kept out of the record."""
 
 
 @dataclass(frozen=True)
@@ -161,9 +167,10 @@ class OutputMasker:
     ``feed(data)`` returns the bytes that are safe to release now and the
     maskings done in them; bytes that could be the beginning of a secret are
     held back and come out of a later ``feed`` or of ``flush``. Concatenated,
-    the released bytes are the input with secrets masked: nothing is lost,
-    reordered or doubled. Call ``flush()`` at the end of the stream and when
-    the output has been idle for a short while (see :attr:`pending`).
+    the released bytes are the input with secrets masked, clipboard writes and
+    overlong string sequences removed: nothing else is lost, reordered or
+    doubled. Call ``flush()`` at the end of the stream and when the output has
+    been idle for a short while (see :attr:`pending`).
 
     The masked stream is not the raw stream with some bytes changed: it comes
     out later (held bytes), and a masked non-ASCII character becomes as many
@@ -185,11 +192,16 @@ class OutputMasker:
         self.patterns = tuple(patterns)
         self.private_key_blocks = private_key_blocks
         self.max_holdback = max_holdback
+        self.scanned = 0
+        """Bytes handed to regex searches so far: the masker's work, for tests and benches."""
         self._needs_lower = any(p._lowered for p in self.patterns)
         self._held = b""  # raw bytes not released yet
-        self._context = b""  # released text of the current line, unmasked (for matching only)
-        self._block = _NONE
-        self._block_counted = False
+        self._context = b""  # released text (its last CONTEXT bytes), unmasked, for matching
+        self._open: re.Pattern[bytes] | None = None  # the tail of a secret cut by a release
+        self._open_kind = ""
+        self._dropping = False  # inside an overlong string sequence, dropped to its end
+        self._keys = KeyBlocks()
+        self._resume = [p._lead + LOOKBEHIND for p in self.patterns]  # see _process
 
     @property
     def pending(self) -> bool:
@@ -198,7 +210,7 @@ class OutputMasker:
         An unfinished escape sequence alone does not count: it is invisible,
         and an idle flush keeps it (see :meth:`flush`).
         """
-        return bool(self._held) and _escape_cut(self._held) > 0
+        return bool(self._held) and unfinished(self._held) > 0
 
     def feed(self, data: bytes) -> tuple[bytes, list[Masking]]:
         """Add output; return what may be released now and the maskings in it."""
@@ -212,7 +224,8 @@ class OutputMasker:
         For an idle flush an unfinished escape sequence at the very end stays
         held: it shows nothing, and releasing it would hide from the patterns a
         secret that continues after the rest of the sequence. At the end of the
-        stream (``end_of_stream=True``) everything is released.
+        stream (``end_of_stream=True``) everything is released, but an
+        unterminated string sequence, which could hold anything, is dropped.
         """
         raw, self._held = self._held, b""
         if not raw:
@@ -225,164 +238,205 @@ class OutputMasker:
         self, raw: bytes, final: bool, end_of_stream: bool = False
     ) -> tuple[bytes, list[Masking]]:
         """Mask and release ``raw``; ``final`` masks candidates instead of holding them."""
-        cut = len(raw) if end_of_stream else _escape_cut(raw)
+        if self._dropping:
+            raw = self._skip_string(raw)
+            if self._dropping:
+                return b"", []
+        cut = unfinished(raw)
+        if cut < len(raw) and (end_of_stream or len(raw) - cut > STRING_MAX):
+            # An unfinished sequence that will never end, or too long to hold. A string
+            # sequence could carry anything: it is dropped (to its terminator, if one
+            # comes). A runaway CSI or ESC draws nothing: it goes as it is.
+            if _STRING_INTRO.match(raw, cut):
+                raw = raw[:cut]
+                self._dropping = not end_of_stream
+            cut = len(raw)
         work = raw[:cut]
-        has_escapes = b"\x1b" in work
-        text = _ESC.sub(b"", work) if has_escapes else work
+
+        controls = work.translate(None, _PLAIN_BYTES)
+        c1 = b"\xc2" in work and _C1.search(work) is not None
+        plain = not controls and not c1
+        # The common case, colours and cursor moves: ESC is the only control.
+        grammar = ESCAPES if not c1 and controls.count(27) == len(controls) else NOT_TEXT
+        text = work if plain else grammar.sub(b"", work)
+        mapping: TextMap | None = None
+
         base = len(self._context)
         whole = self._context + text if base else text
         lower = whole.lower() if self._needs_lower else whole
         spans: list[_Span] = []
         hold = len(whole)
 
+        if self._open is not None:  # the continuation of a secret released open
+            m = self._open.match(whole, base)
+            if m is not None and m.end() > base:
+                spans.append((base, m.end(), len(self.patterns), False))
+            if (m is None or m.end() < len(whole)) and text:
+                self._open = None
+
         if self.private_key_blocks:
-            hold = min(hold, self._key_blocks(whole, base, final, spans))
+            moves: list[int] = []
+            if not plain and (self._keys.active or b"PRIVATE KEY" in whole):
+                mapping = TextMap(work, _MOVES, grammar)
+                moves = [base + p for p in mapping.moves]
+            key_spans: list[tuple[int, int, bool]] = []
+            self.scanned += len(whole) - base
+            hold = min(hold, self._keys.scan(whole, base, moves, final, key_spans))
+            spans += [(a, b, -1, counted) for a, b, counted in key_spans]
 
-        seen: dict[tuple[bool, bytes], bool] = {}  # each literal is looked for once per frame
-
-        def present(lowered: bool, literal: bytes, subject: bytes) -> bool:
-            key = (lowered, literal)
-            if key not in seen:
-                seen[key] = literal in subject
-            return seen[key]
-
+        # Where each pattern's searches begin. A match that ends in the new text but
+        # starts before it was a candidate (a match cut short) at the end of the last
+        # frame, so it starts no earlier than that pattern's leftmost candidate did;
+        # with no candidate, only a lookbehind reaches back. So each frame searches a
+        # bounded window, not the whole line again (a line of near-matches arriving
+        # a byte at a time stays linear).
+        resume = [max(0, base - back) for back in self._resume]
+        size = len(whole)
         for priority, pattern in enumerate(self.patterns):
             subject = lower if pattern._lowered else whole
-            lowered = pattern._lowered
-            if pattern.triggers and not any(present(lowered, t, subject) for t in pattern.triggers):
+            begin = resume[priority]
+            if pattern.triggers and not any(subject.find(t, begin) >= 0 for t in pattern.triggers):
                 continue  # no match is possible in this text (candidates are checked below)
             group = pattern._group
+            tail = pattern._tail
             for full in pattern._full:
-                for m in full.finditer(subject):
+                self.scanned += size - begin
+                for m in full.finditer(subject, begin):
                     start, end = m.span(group)
+                    if tail is not None and end < size:
+                        more = tail.match(subject, end)
+                        if more is not None:
+                            end = more.end()
                     if end > base and end > start:
                         # A match that starts in the released context continues one
                         # that was released masked (and counted) before.
-                        spans.append((start, end, priority, start >= base, m.start()))
+                        spans.append((start, end, priority, start >= base))
 
-        # Candidates: matches that the end of the text may cut short (on the last
-        # line: no pattern spans lines). They are held back, unless this is a
-        # flush or the earliest has grown past max_holdback: then they are all
-        # masked (fail closed), and their continuation is in the next frames.
-        line_start = whole.rfind(b"\n") + 1
+        # Candidates: matches that the end of the text may cut short. They are held
+        # back, unless this is a flush or the earliest has grown past max_holdback:
+        # then they are all masked (fail closed) and left open for the next frame.
         candidates: list[_Span] = []
+        leads = [size] * len(self.patterns)
+        last_line = whole.rfind(b"\n") + 1
+        line_starts = (0, last_line, whole.rfind(b"\n", 0, max(last_line - 1, 0)) + 1)
         for priority, pattern in enumerate(self.patterns):
             subject = lower if pattern._lowered else whole
-            search_from = max(line_start, len(whole) - pattern._reach)
+            search_from = max(line_starts[pattern._lines], size - pattern._reach, resume[priority])
             for partial in pattern._partial:
+                self.scanned += size - search_from
                 cut_short = partial.search(subject, search_from)
-                if cut_short is not None and cut_short.start("s") < len(whole):
-                    start = cut_short.start("s")
-                    candidates.append(
-                        (start, len(whole), priority, start >= base, cut_short.start())
-                    )
+                if cut_short is None:
+                    continue
+                leads[priority] = min(leads[priority], cut_short.start())
+                start = cut_short.start("s")
+                if start < size:  # the secret part has begun: hold it back
+                    candidates.append((start, size, priority, start >= base))
+        cut_ranks: set[int] = set()  # patterns whose candidates were masked: they may go on
         if candidates:
             first = min(c[0] for c in candidates)
-            if final or len(whole) - first > self.max_holdback:
+            if final or size - first > self.max_holdback:
                 spans += candidates
+                cut_ranks = {c[2] for c in candidates}
             else:
                 hold = min(hold, first)
         hold = max(hold, base)
+        if self.private_key_blocks:
+            self._keys.released(hold)
 
         # Release whole[base:hold] (= text[:hold - base]) with the spans inside it masked.
         release_text_end = hold - base
         maskings: dict[str, int] = {}
         intervals: list[tuple[int, int]] = []  # in `text` coordinates
-        for start, end, rank, counted, _origin in _merge(spans):
+        open_rank = -2
+        for start, end, rank, counted in _merge(spans):
             if end <= base or start >= hold:
                 continue
             if counted:
-                kind = _KEY_KIND if rank < 0 else self.patterns[rank].name
+                kind = KEY_KIND if rank < 0 else self.patterns[rank].name
                 maskings[kind] = maskings.get(kind, 0) + 1
+            # A secret masked up to the end may go on in the next frame: one cut
+            # short, or one whose pattern ends in a repeated class (see _tail).
+            if (
+                end >= hold == size
+                and 0 <= rank < len(self.patterns)
+                and (rank in cut_ranks or self.patterns[rank]._tail is not None)
+            ):
+                open_rank = rank
             a, b = max(start, base) - base, min(end, hold) - base
             while a > 0 and 0x80 <= text[a] < 0xC0:
                 a -= 1
             while b < len(text) and 0x80 <= text[b] < 0xC0 and b < release_text_end:
                 b += 1
             intervals.append((a, b))
+        # (An open secret's own continuation that ran to the end stays open as it is.)
+        if 0 <= open_rank < len(self.patterns):
+            pattern = self.patterns[open_rank]
+            self._open = pattern._tail or _ANY_TOKEN
+            self._open_kind = pattern.name
 
-        if has_escapes and (intervals or release_text_end < len(text)):
-            mapping = _TextMap(work)
+        edits: list[tuple[int, int, bytes]] = []  # (start, end, replacement) in `work`
+        if not plain and (c1 or _ESC_STRING.search(work) is not None):
+            edits = self._string_edits(work, maskings)
+        if not plain and (intervals or release_text_end < len(text)):
+            mapping = mapping or TextMap(work, None, grammar)
             raw_release = mapping.position(release_text_end)
-            raw_intervals = [iv for a, b in intervals for iv in mapping.intervals(a, b)]
-        else:  # no escapes, or nothing held back and nothing masked: release it all
+            edits += [(a, b, b"") for a, b in _raw(mapping, intervals)]
+        else:  # nothing held back and nothing masked, or no sequences: positions agree
             raw_release = len(work) if release_text_end == len(text) else release_text_end
-            raw_intervals = intervals
-        out = _apply(work, raw_release, raw_intervals)
+            edits += [(a, b, b"") for a, b in intervals]
+        out = _apply(work, raw_release, edits)
         self._held = raw[raw_release:]
 
-        # Keep the released text of the current line as context for the next frame:
-        # its last max_holdback bytes, and more if a secret runs up to the release
-        # point (it was too long to hold back whole), so that its continuation is
-        # still recognised, from its lead on.
+        # Keep the last CONTEXT bytes of released text to match the next frame against.
         released = whole[:hold]
-        line_start = released.rfind(b"\n") + 1
-        keep = max(line_start, len(released) - self.max_holdback)
-        for start, end, _rank, _counted, origin in spans:
-            if start < hold <= end and origin >= line_start:
-                keep = min(keep, max(origin, len(released) - CONTEXT_MAX))
-        self._context = released[keep:]
+        self._context = released[-CONTEXT:]
+        self._resume = [
+            (hold - lead if lead < hold else 0) if lead < size else pattern._lead + LOOKBEHIND
+            for lead, pattern in zip(leads, self.patterns, strict=True)
+        ]
         return out, [Masking(kind, count) for kind, count in maskings.items()]
 
-    def _key_blocks(self, whole: bytes, base: int, final: bool, spans: list[_Span]) -> int:
-        """Mask the body lines of multi-line private keys; return where to hold back from."""
-        n = len(whole)
-        pos = base
-        while True:
-            if self._block == _NONE:
-                m = _KEY_HEADER.search(whole, max(pos - 200, 0) if pos == base else pos)
-                while m is not None and m.end() <= base:
-                    m = _KEY_HEADER.search(whole, m.end())
-                if m is None:
-                    return n
-                self._block = _HEADER_LINE
-                self._block_counted = False
-                pos = m.end()
-            if self._block == _HEADER_LINE:
-                newline = whole.find(b"\n", pos)
-                rest = whole[pos : newline if newline >= 0 else n]
-                if rest.strip():
-                    self._block = _NONE  # the one-line form, left to the regex pattern
-                    continue
-                if newline < 0:
-                    return n
-                self._block = _BODY
-                pos = newline + 1
-            # _BODY: pos is at the start of a line
-            while True:
-                newline = whole.find(b"\n", pos)
-                if newline < 0:
-                    line = whole[pos:]
-                    if not line:
-                        return n
-                    if _KEY_END_PREFIX.match(line) and not final:
-                        return pos
-                    if _KEY_BODY_PREFIX.match(line):
-                        if final or len(line) > _BODY_LINE_MAX:
-                            self._mask_line(whole, pos, n, spans)
-                            return n
-                        return pos
-                    self._block = _NONE
-                    break
-                line = whole[pos:newline]
-                if _KEY_END.fullmatch(line):
-                    self._block = _NONE
-                    pos = newline + 1
-                    break
-                if _KEY_BODY.fullmatch(line):
-                    self._mask_line(whole, pos, newline, spans)
-                    pos = newline + 1
-                    continue
-                self._block = _NONE
-                break
+    def _string_edits(self, work: bytes, maskings: dict[str, int]) -> list[tuple[int, int, bytes]]:
+        """Mask inside string sequences; remove clipboard writes (OSC 52)."""
+        edits: list[tuple[int, int, bytes]] = []
+        for seq in strings(work):
+            body = work[seq.body : seq.end]
+            if seq.kind == "]" and _CLIPBOARD.match(body):
+                edits.append((seq.start, seq.stop, b"\x00"))  # removed whole
+                maskings["clipboard-write"] = maskings.get("clipboard-write", 0) + 1
+                continue
+            if not body:
+                continue
+            masker = OutputMasker(self.patterns, private_key_blocks=self.private_key_blocks)
+            masked, found = masker.feed(NOT_TEXT.sub(b"", body))
+            rest, more = masker.flush(end_of_stream=True)
+            self.scanned += masker.scanned
+            masked += rest
+            if found or more:
+                edits.append((seq.body, seq.end, masked))
+                for m in (*found, *more):
+                    maskings[m.kind] = maskings.get(m.kind, 0) + m.count
+        return edits
 
-    def _mask_line(self, whole: bytes, start: int, end: int, spans: list[_Span]) -> None:
-        """Mask one body line (not its line end); a key counts once, at its first line."""
-        while end > start and whole[end - 1] in b"\r":
-            end -= 1
-        if end > start:
-            spans.append((start, end, -1, not self._block_counted, start))
-            self._block_counted = True
+    def _skip_string(self, raw: bytes) -> bytes:
+        """Drop the rest of an overlong string sequence; return what follows it."""
+        m = _STRING_TERMINATOR.search(raw)
+        if m is None:
+            return b""
+        self._dropping = False
+        return raw[m.start() if m.group() == b"\x1b" else m.end() :]
+
+
+_ANY_TOKEN = re.compile(rb"[^\s'\"`;,&)}\]<>]+")
+"""The continuation of a secret whose pattern names no tail class: up to a blank or quote."""
+_STRING_TERMINATOR = re.compile(rb"[\x07\x18\x1a\x1b]|\xc2\x9c")
+_ESC_STRING = re.compile(rb"\x1b[\]PX^_]")
+_STRING_INTRO = re.compile(rb"\x1b[\]PX^_]|\xc2[\x9d\x90\x98\x9e\x9f]")
+
+
+def _raw(mapping: TextMap, intervals: list[tuple[int, int]]) -> Iterable[tuple[int, int]]:
+    for a, b in intervals:
+        yield from mapping.intervals(a, b)
 
 
 def _merge(spans: list[_Span]) -> list[_Span]:
@@ -392,28 +446,22 @@ def _merge(spans: list[_Span]) -> list[_Span]:
     span is counted if any of its parts is a new secret.
     """
     merged: list[_Span] = []
-    for start, end, rank, counted, origin in sorted(spans):
+    for start, end, rank, counted in sorted(spans):
         if merged and start < merged[-1][1]:
             last = merged[-1]
-            merged[-1] = (
-                last[0],
-                max(last[1], end),
-                min(last[2], rank),
-                last[3] or counted,
-                min(last[4], origin),
-            )
+            merged[-1] = (last[0], max(last[1], end), min(last[2], rank), last[3] or counted)
         else:
-            merged.append((start, end, rank, counted, origin))
+            merged.append((start, end, rank, counted))
     return merged
 
 
-def _apply(work: bytes, release: int, intervals: list[tuple[int, int]]) -> bytes:
-    """``work[:release]`` with every interval replaced by stars."""
-    if not intervals:
+def _apply(work: bytes, release: int, edits: list[tuple[int, int, bytes]]) -> bytes:
+    """``work[:release]`` with every edit applied: ``b""`` means stars, ``b"\\x00"`` removal."""
+    if not edits:
         return work[:release]
     parts: list[bytes] = []
     previous = 0
-    for start, end in sorted(intervals):
+    for start, end, replacement in sorted(edits):
         start = max(start, previous)
         if start >= release:
             break
@@ -421,7 +469,10 @@ def _apply(work: bytes, release: int, intervals: list[tuple[int, int]]) -> bytes
         if end <= start:
             continue
         parts.append(work[previous:start])
-        parts.append(_stars(work[start:end]))
+        if replacement == b"":
+            parts.append(_stars(work[start:end]))
+        elif replacement != b"\x00":
+            parts.append(replacement)
         previous = end
     parts.append(work[previous:release])
     return b"".join(parts)
