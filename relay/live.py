@@ -10,8 +10,9 @@ for every chunk the target prints. Terminal models are fed off that path
 Secrets (:mod:`relay.masking`): viewers, the snapshots they start from and
 the recording only ever see masked output. When the policy lets the driver see
 raw output, a second :class:`SessionOutput` carries it, read only by whoever
-drives; a change of driver moves both links to their new stream. Input that
-answers a password prompt reaches the shell but is never recorded.
+drives; a change of driver moves both links to their new stream. Input the
+target does not echo (a password at a prompt) reaches the shell but is never
+recorded (:class:`relay.masking.InputGuard`).
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ class LiveSession:
         self.links: dict[str, ClientLink] = {}
         self._flush_timer: asyncio.TimerHandle | None = None
         self._record_timer: asyncio.TimerHandle | None = None
+        self._input_timer: asyncio.TimerHandle | None = None
         self._reading_paused = False
         self._driver_seen: str | None = None  # the driver the links were last arranged for
         self._batch: list[bytes] = []  # output of this event-loop turn, not processed yet
@@ -148,13 +150,17 @@ class LiveSession:
             self.apply(self.core.shutdown("internal error while processing output", self.clock()))
 
     def _process_output(self, data: bytes) -> None:
-        self.guard.observe_output(data)
+        echo = self.guard.masking_echo  # before this output: the echo of a secret
+        self.guard.observe_output(data, self.clock())
+        self._decide_input()
         if self.raw is not None:
             self.raw.append(data)
             self._hold_for_driver()
         if self.masker is None:
             self._publish(data, [])
             return
+        if echo:
+            self.masker.mask_echo()
         masked, maskings = self.masker.feed(data)
         self._publish(masked, maskings)
         if self.masker.pending:
@@ -247,6 +253,8 @@ class LiveSession:
 
     def _flush_masker(self, end_of_stream: bool = False) -> None:
         self._flush_timer = None
+        if end_of_stream:
+            self._decide_input(flush=True)  # the end: what still waits for an echo is secret
         if self.masker is not None:
             self._publish(*self.masker.flush(end_of_stream))
         if self.input_masker is not None and self.input_masker.pending:
@@ -392,26 +400,47 @@ class LiveSession:
                 self._end(reason, now)
 
     def _forward(self, data: bytes, user: str, now: float) -> None:
-        """Keystrokes to the shell; a password typed at a prompt is never recorded."""
+        """Keystrokes to the shell; input the target does not echo is never recorded.
+
+        The guard (:class:`relay.masking.InputGuard`) holds each piece until its
+        echo shows in the output, or until it is clear that none will come
+        (then one ``secret-input`` marker stands for the whole secret).
+        """
         if self.shell is not None:
             self.shell.write(data)
-        if self.recorder is None:
-            return
-        for piece, secret in self.guard.split_input(data):
-            if secret:
+        self.guard.typed(data, user, now)
+        self._decide_input()
+
+    def _decide_input(self, flush: bool = False) -> None:
+        """Record the typed input the guard has decided on; wake up for the rest."""
+        now = self.clock()
+        decisions = self.guard.flush(now) if flush else self.guard.decide(now)
+        for decision in decisions:
+            if self.recorder is None:
+                continue
+            if decision.data is None:
                 self.recorder.event("s", Masking(SECRET_INPUT).marker(), now)
             elif self.input_masker is None:
-                self.recorder.input(piece, user, now)
+                self.recorder.input(decision.data, decision.user, now)
             else:  # a pasted secret is masked in the recorded input too
-                self._record_input(*self.input_masker.feed(piece), now)
+                self._record_input(*self.input_masker.feed(decision.data), now, decision.user)
                 if self.input_masker.pending:
                     self._schedule_flush()
+        if self._input_timer is not None:
+            self._input_timer.cancel()
+            self._input_timer = None
+        deadline = self.guard.deadline
+        if deadline is not None and not flush:
+            loop = asyncio.get_running_loop()
+            self._input_timer = loop.call_later(max(0.0, deadline - now), self._decide_input)
 
-    def _record_input(self, data: bytes, maskings: list[Masking], now: float) -> None:
+    def _record_input(
+        self, data: bytes, maskings: list[Masking], now: float, user: str = ""
+    ) -> None:
         if self.recorder is None:
             return
         if data:
-            self.recorder.input(data, "", now)
+            self.recorder.input(data, user, now)
         for masking in maskings:
             self._note_masking(masking, now)
 
@@ -445,10 +474,9 @@ class LiveSession:
         await self._closed.wait()
 
     async def _shutdown(self) -> None:
-        if self._flush_timer is not None:
-            self._flush_timer.cancel()
-        if self._record_timer is not None:
-            self._record_timer.cancel()
+        for timer in (self._flush_timer, self._record_timer, self._input_timer):
+            if timer is not None:
+                timer.cancel()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -183,3 +183,63 @@ async def test_a_control_character_inside_a_token_in_chat_does_not_hide_it(
         await viewer.expect("ended")
         await asyncio.sleep(0.3)
         assert TOKEN[12:] not in recording_text(h)
+
+
+async def _type_slowly(client: RelayClient, text: str) -> None:
+    for char in text:  # key by key, as a person types
+        await client.send_input(char.encode())
+        await asyncio.sleep(0.03)
+
+
+async def test_input_the_target_does_not_echo_is_never_recorded_with_a_job_printing(
+    tmp_path: Path,
+) -> None:
+    """``read -s`` at a prompt no list knows, while a background job prints lines."""
+    async with running_relay(tmp_path, recordings=True) as h:
+        session = await h.open()
+        lead = await h.joined("alice", session)
+        viewer = await h.joined("bob", session)
+        await lead.send_input(
+            b"(for i in $(seq 1 30); do echo tick-$i-hunter; sleep 0.1; done) &\r"
+        )
+        await read_until(lead, b"tick-2-")
+        await lead.send_input(b"read -s -p 'Frobnicator seed> ' pw; echo; echo LEN-${#pw}\r")
+        await read_until(lead, b"seed> ")
+        await _type_slowly(lead, PASSWORD)
+        await lead.send_input(b"\r")
+        await read_until(viewer, f"LEN-{len(PASSWORD)}".encode())
+        await read_until(viewer, b"tick-30-")
+        await lead.send_input(b"echo after-$((1+1))\r")
+        await read_until(viewer, b"after-2")
+        await lead.send({"type": "end", "reason": "done"})
+        await viewer.expect("ended")
+        await asyncio.sleep(0.3)
+        text = recording_text(h)
+        assert "secret-input" in text
+        for fragment in (PASSWORD, "r2-cor", "correct-h", "-horse"):
+            assert fragment not in text
+        assert '"i", "echo after' in text.replace("\\r", "")  # later typing is recorded again
+
+
+async def test_an_echoing_secret_prompt_is_masked_for_viewers_and_never_recorded(
+    tmp_path: Path,
+) -> None:
+    """``read -p 'AWS Secret Access Key [None]: '`` echoes what is typed."""
+    async with running_relay(tmp_path, recordings=True) as h:
+        session = await h.open()
+        lead = await h.joined("alice", session)
+        viewer = await h.joined("bob", session)
+        await lead.send_input(b"read -p 'AWS Secret Access Key [None]: ' k; echo LEN-${#k}\r")
+        await read_until(lead, b"[None]: ")
+        await _type_slowly(lead, PASSWORD)
+        await lead.send_input(b"\r")
+        seen = await read_until(viewer, f"LEN-{len(PASSWORD)}".encode())
+        raw = await read_until(lead, f"LEN-{len(PASSWORD)}".encode())
+        assert PASSWORD.encode() in raw.replace(b"\r", b"")  # the driver sees the echo
+        shown = seen[seen.index(b"[None]: ") :]
+        assert PASSWORD[:4].encode() not in shown and b"*" * 4 in shown
+        await lead.send({"type": "end", "reason": "done"})
+        await viewer.expect("ended")
+        await asyncio.sleep(0.3)
+        text = recording_text(h)
+        assert "secret-input" in text and PASSWORD[:4] not in text

@@ -15,7 +15,6 @@ import pytest
 
 from relay.masking import (
     DEFAULT_PATTERNS,
-    InputGuard,
     Masking,
     OutputMasker,
     PatternError,
@@ -633,121 +632,6 @@ def test_the_regex_writer_is_exact_and_its_prefixes_complete(source: str) -> Non
                 for cut in range(start + 1, end + 1):
                     held = [p.search(subject[:cut]) for p in pattern._partial]
                     assert min(h.start("s") for h in held if h) <= start, (text, cut)
-
-
-# --------------------------------------------------------------------------
-# Password prompts
-
-
-def test_sudo_password_is_secret_and_the_next_command_is_not() -> None:
-    guard = InputGuard()
-    guard.observe_output(b"alice@host:~$ ")
-    assert not guard.classify_input(b"sudo -k true\r")
-    guard.observe_output(b"sudo -k true\r\n[sudo] password for alice: ")
-    assert guard.armed
-    for ch in b"hunter2":
-        assert guard.classify_input(bytes([ch]))
-    assert guard.classify_input(b"\r")
-    assert not guard.armed
-    guard.observe_output(b"\r\nalice@host:~$ ")
-    assert not guard.classify_input(b"ls\r")
-
-
-def test_a_wrong_sudo_password_prompts_again() -> None:
-    guard = InputGuard()
-    guard.observe_output(b"[sudo] password for alice: ")
-    assert guard.classify_input(b"wrong\r")
-    guard.observe_output(b"\r\nSorry, try again.\r\n[sudo] password for alice: ")
-    assert guard.classify_input(b"right\r")
-    guard.observe_output(b"\r\n")
-    assert not guard.classify_input(b"ls\r")
-
-
-@pytest.mark.parametrize(
-    "prompt",
-    [
-        b"Password: ",
-        b"alice@db.example.com's password: ",
-        b"Enter passphrase for key '/home/alice/.ssh/id_ed25519': ",
-        b"Password for 'https://alice@github.com': ",
-        b"Enter PIN for 'PIV Card Holder pin (PIV_II)': ",
-        b"Verification code: ",
-        b"Enter OTP: ",
-        b"One-time password (OATH) for `alice': ",
-        b"Token: ",
-        b"Enter host password for user 'alice':",
-        b"\x1b[1mPassword:\x1b[0m ",
-    ],
-)
-def test_password_prompts_arm_the_guard(prompt: bytes) -> None:
-    guard = InputGuard()
-    guard.observe_output(b"$ some-command\r\n" + prompt)
-    assert guard.classify_input(b"123456")
-    assert guard.classify_input(b"\r")
-    assert not guard.classify_input(b"next\r")
-
-
-def test_an_otp_prompt_split_across_frames() -> None:
-    guard = InputGuard()
-    for piece in (b"Verifi", b"cation co", b"de:\x1b[", b"0m "):
-        guard.observe_output(piece)
-    assert guard.classify_input(b"481516")
-
-
-@pytest.mark.parametrize(
-    "output",
-    [
-        b"alice@host:~/secrets$ ",
-        b"~/tokens> ",
-        b"Password changed successfully.\r\nalice@host:~$ ",
-        b"Enter the name of the project: ",
-        b"Spinning up 3 workers:\r\n",
-    ],
-)
-def test_ordinary_prompts_do_not_arm_the_guard(output: bytes) -> None:
-    guard = InputGuard()
-    guard.observe_output(output)
-    assert not guard.classify_input(b"ls\r")
-
-
-def test_ctrl_c_and_ctrl_d_end_a_secret() -> None:
-    for key in (b"\x03", b"\x04"):
-        guard = InputGuard()
-        guard.observe_output(b"Password: ")
-        assert guard.classify_input(b"abc" + key)
-        assert not guard.armed
-
-
-def test_the_prompt_going_away_disarms() -> None:
-    guard = InputGuard()
-    guard.observe_output(b"Password: ")
-    guard.observe_output(b"\r\nTimeout, no password entered.\r\n$ ")
-    assert not guard.classify_input(b"ls\r")
-
-
-def test_feedback_stars_on_the_prompt_line_keep_it_armed() -> None:
-    guard = InputGuard()
-    guard.observe_output(b"[sudo] password for alice: ")
-    guard.classify_input(b"a")
-    guard.observe_output(b"*")
-    guard.classify_input(b"b")
-    guard.observe_output(b"*\x08 \x08")  # pwfeedback erasing a star
-    assert guard.classify_input(b"c")
-
-
-def test_escape_only_output_does_not_rearm_after_enter() -> None:
-    guard = InputGuard()
-    guard.observe_output(b"Password: ")
-    guard.classify_input(b"pw\r")
-    guard.observe_output(b"\x1b[?25h")
-    assert not guard.classify_input(b"ls")
-
-
-def test_split_input_separates_the_secret_from_what_follows() -> None:
-    guard = InputGuard()
-    guard.observe_output(b"Password: ")
-    assert guard.split_input(b"hunter2\rls -l\r") == [(b"hunter2\r", True), (b"ls -l\r", False)]
-    assert guard.split_input(b"pwd\r") == [(b"pwd\r", False)]
 
 
 @pytest.mark.parametrize(

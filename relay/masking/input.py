@@ -1,101 +1,247 @@
-"""Typed input that must not be recorded: the answer to a password prompt."""
+"""Typed input that must not be recorded: decided by what the target does with it.
+
+A password is typed where the target does not echo it: the tty has echo off
+(``read -s``, sudo, ssh's passphrase prompt, ``getpass``), so the keys reach
+the program and nothing comes back. The relay sees both directions, so it
+needs no list of prompts to know: input that the target does not echo back
+is secret input. :class:`InputGuard` holds each piece of typed input until
+its echo shows in the output (then it is recorded as typed) or until
+:data:`ECHO_WAIT` passes without it (then it is secret). A run of secret
+input is recorded as one ``secret-input`` marker: never its bytes, its
+length or how many keys.
+
+The echo is looked for where an echo appears: in the output's text (escape
+sequences removed), on the current line, before the output moves the cursor
+somewhere else. Output of a background job (complete lines) and a status
+line drawn at another place of the screen (tmux's clock) are not taken for
+an echo; a key the target does echo but in the middle of such output may be
+judged secret, which errs on the safe side (the recording keeps the output,
+masked, so nothing of an ordinary command is lost).
+
+Some programs read a secret *with* echo on (``read -p 'AWS Secret Access Key:
+'``, some installers). A recognised secret prompt (:data:`DEFAULT_PROMPT`:
+password, passphrase, PIN, token, key, recovery code..., in several
+languages; a newline after it is allowed) *arms* the guard: input is secret
+until Enter, Ctrl-C or Ctrl-D whatever the echo, and the relay masks the
+echo on the viewers' screens (:meth:`relay.masking.stream.OutputMasker.mask_echo`).
+
+What cannot be caught: text typed *ahead* of a prompt, before the program
+turned echo off, is echoed by the tty and so recorded like any typing; and a
+secret typed with echo on at a prompt the guard does not recognise is
+recorded and shown like any other input, as it was shown on the screen.
+"""
 
 from __future__ import annotations
 
 import re
+from collections import deque
+from dataclasses import dataclass
 
-from relay.masking.sequences import NOT_TEXT as _ESC
-from relay.masking.sequences import unfinished as _escape_cut
+from relay.masking.sequences import NOT_TEXT, unfinished
 
-# --------------------------------------------------------------------------
-# Password prompts
+__all__ = ["DEFAULT_PROMPT", "ECHO_WAIT", "Decision", "InputGuard"]
 
+ECHO_WAIT = 1.0
+"""Seconds to wait for the echo of typed input before it counts as secret."""
 
-DEFAULT_PROMPT = re.compile(
-    rb"(?i)\b(?:password|passwd|passphrase|pass phrase|passcode|pin|otp"
-    rb"|one[- ]time (?:password|code|pin)|verification code|security code"
-    rb"|authenticat(?:ion|or) code|2fa|mfa|token|secret)\b"
-    rb"[^\r\n]{0,100}?[:?][ \t*\x08]*\Z"
+_KEYWORDS = (
+    rb"password|passwd|passphrase|pass phrase|passcode|pin|otp|one[- ]time (?:password|code|pin)"
+    rb"|(?:verification|security|recovery|backup|authenticat(?:ion|or)|auth|access|mfa|2fa) code"
+    rb"|2fa|mfa|token|secret|(?:api|access|secret|private|unseal|recovery|license|encryption"
+    rb"|master|root|vault) key|credentials?"
+    # German, Dutch, French, Spanish, Portuguese, Italian, Swedish, Danish, Finnish,
+    # Polish, Russian, Chinese, Japanese, Korean.
+    rb"|passwort|kennwort|wachtwoord|mot de passe|contrase\xc3\xb1a|contrasena|senha"
+    rb"|parola|l\xc3\xb6senord|adgangskode|salasana|has\xc5\x82o|(?:\xd0\x9f|\xd0\xbf)\xd0\xb0\xd1\x80\xd0\xbe\xd0\xbb\xd1\x8c"
+    rb"|\xe5\xaf\x86\xe7\xa0\x81|\xe5\xaf\x86\xe7\xa2\xbc|\xe3\x83\x91\xe3\x82\xb9\xe3\x83\xaf\xe3\x83\xbc\xe3\x83\x89"
+    rb"|\xeb\xb9\x84\xeb\xb0\x80\xeb\xb2\x88\xed\x98\xb8"
 )
-"""A password prompt at the end of the output: ``Password:``, ``[sudo] password for
-alice:``, ``Enter passphrase for key '...':``, ``Enter PIN:``, ``Verification code:``,
-``OTP:``, ``Token:``. Stars and backspaces after it are sudo's ``pwfeedback`` echo."""
+DEFAULT_PROMPT = re.compile(
+    rb"(?i)(?:^|[^a-z])(?:" + _KEYWORDS + rb")(?![a-z])[^\r\n]{0,100}?(?::|\?|\xef\xbc\x9a|>)"
+    rb"[ \t*\x08]*(?:\r?\n)?\Z"
+)
+"""A secret prompt at the end of the output: ``Password:``, ``[sudo] password for
+alice:``, ``Enter passphrase for key '...':``, ``Unseal Key (will be hidden):``,
+``Enter API key:``, ``Passwort:``, a full-width colon after CJK. Stars and backspaces
+after it are sudo's ``pwfeedback`` echo; a line break after it is a prompt that reads
+on the next line."""
 
-# Output that leaves the prompt's line: a line feed, clearing the screen, moving the
-# cursor to an absolute position, or a terminal reset.
-_LEAVES_LINE = re.compile(rb"\n|\x1b\[[0-9;?]*[HfJ]|\x1bc")
 _INPUT_ENDS = re.compile(rb"[\r\n\x03\x04]")
+_ENDS_LINE = re.compile(rb"[\r\n]")
+_LINE_BREAK = re.compile(rb"\r\n|\r|\n")
+_PRINTABLE = re.compile(rb"[\x20-\x7e]|[\xc2-\xf4][\x80-\xbf]+")
+# Output that draws somewhere else than where the typing is: absolute moves, saving
+# and restoring the cursor, scroll regions, the alternate screen.
+_ELSEWHERE = re.compile(
+    rb"\x1b[78]|\x1b\[[0-9;?]*[HfdrsuJ]|\x1b\[\?(?:1049|1047|47)[hl]|\xc2\x9b[0-9;?]*[Hfd]"
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to record for typed input, in the order it was typed.
+
+    ``data`` is the input to record as typed, or ``None`` for a run of
+    secret input (one ``secret-input`` marker). ``user`` typed it at ``at``.
+    """
+
+    data: bytes | None
+    user: str
+    at: float
+
+
+@dataclass
+class _Typed:
+    data: bytes
+    user: str
+    at: float
+    expect: bytes  # the printable text its echo must show (empty: nothing to wait for)
+    secret: bool = False  # typed at an armed prompt
 
 
 class InputGuard:
-    """Tells whether typed input answers a password prompt.
+    """Holds typed input until the target shows whether it echoes it (see the module).
 
-    The relay shows it the shell's raw output (:meth:`observe_output`) and asks
-    about each piece of input (:meth:`classify_input`). After output that ends
-    with a password prompt, the guard is *armed*: input is secret, to be
-    forwarded to the shell but neither recorded nor shown to viewers, until the
-    input ends it (Enter, ctrl-c, ctrl-d) or the output leaves the prompt's
-    line (a new line, a cleared screen). Output on the prompt's own line, such
-    as sudo's ``*`` feedback or the echo of a program that reads with echo on,
-    keeps it armed. The relay marks the input it kept out of the record with a
-    ``Masking(SECRET_INPUT)``.
-
-    The guard errs on the side of secrecy: a command line that itself ends in
-    ``password:`` arms it too, until Enter.
+    Pure: time is passed in. The relay calls :meth:`typed` for each piece of
+    input it forwards, :meth:`observe_output` for the target's raw output,
+    then :meth:`decide` to get what to record; :attr:`deadline` says when to
+    call :meth:`decide` again if nothing else happens.
     """
 
-    def __init__(self, prompt: re.Pattern[bytes] = DEFAULT_PROMPT) -> None:
+    def __init__(self, prompt: re.Pattern[bytes] = DEFAULT_PROMPT, wait: float = ECHO_WAIT) -> None:
         self.prompt = prompt
+        self.wait = wait
+        self._pending: deque[_Typed] = deque()
         self._line = b""  # text of the output's last line, escapes removed
-        self._partial_escape = b""
+        self._partial = b""  # an unfinished escape sequence
         self._armed = False
+        self._echo_open = False  # the echo of input typed at an armed prompt may still come
+        self._in_secret = False  # a run of secret input is open (one marker for it)
+        self._decided: list[Decision] = []
 
     @property
     def armed(self) -> bool:
-        """Whether the next input is secret."""
+        """At a recognised secret prompt: input is secret and its echo must be masked."""
         return self._armed
 
-    def observe_output(self, data: bytes) -> None:
-        """Follow the shell's output (raw, before masking)."""
-        raw = self._partial_escape + data
-        cut = _escape_cut(raw)
-        raw, self._partial_escape = raw[:cut], raw[cut:]
-        left = _LEAVES_LINE.search(raw) is not None
-        text = _ESC.sub(b"", raw) if b"\x1b" in raw else raw
-        newline = text.rfind(b"\n")
-        if newline >= 0:
-            self._line = text[newline + 1 :]
-        elif left:
-            self._line = text
-        else:
-            self._line = (self._line + text)[-512:]
-        if text.strip(b"\x07") and self.prompt.search(self._line):
-            self._armed = True
-        elif left:
-            self._armed = False
+    @property
+    def masking_echo(self) -> bool:
+        """Whether the next output may hold the echo of a secret typed at a prompt.
 
-    def classify_input(self, data: bytes) -> bool:
-        """Whether ``data`` (or part of it) is secret; Enter, ctrl-c or ctrl-d disarms.
-
-        When ``data`` holds more than the end of the secret (a paste of
-        ``hunter2\\rls\\r``), all of it is reported secret; :meth:`split_input`
-        tells the parts apart.
+        From the recognised prompt until the output shows the line break that
+        the Enter ending the secret echoes.
         """
-        return any(secret for _, secret in self.split_input(data))
+        return self._echo_open
 
-    def split_input(self, data: bytes) -> list[tuple[bytes, bool]]:
-        """``data`` cut into (piece, is_secret), the secret piece ending with its Enter."""
-        if not self._armed or not data:
-            return [(data, False)] if data else []
-        m = _INPUT_ENDS.search(data)
-        if m is None:
-            return [(data, True)]
-        self._armed = False
-        pieces = [(data[: m.end()], True)]
-        if m.end() < len(data):
-            pieces.append((data[m.end() :], False))
-        return pieces
+    @property
+    def deadline(self) -> float | None:
+        """When the oldest input waiting for its echo counts as secret."""
+        for typed in self._pending:
+            if typed.expect:
+                return typed.at + self.wait
+        return None
 
-    def disarm(self) -> None:
-        """Forget a prompt (the relay knows better, e.g. the session was reset)."""
-        self._armed = False
+    def typed(self, data: bytes, user: str, now: float) -> None:
+        """Input forwarded to the target; what Enter, Ctrl-C and Ctrl-D end is split off."""
+        while data:
+            m = _INPUT_ENDS.search(data)
+            piece, data = (data, b"") if m is None else (data[: m.start()], data[m.start() :])
+            if piece:
+                expect = b"".join(_PRINTABLE.findall(piece))
+                self._pending.append(_Typed(piece, user, now, expect, self._armed))
+            if m is not None:  # the key that ends the line, a piece of its own
+                self._pending.append(_Typed(data[:1], user, now, b"", self._armed))
+                data = data[1:]
+                self._armed = False
+
+    def observe_output(self, data: bytes, now: float) -> None:
+        """The target's raw output: echoes confirm pending input; prompts arm the guard."""
+        raw = self._partial + data
+        cut = unfinished(raw)
+        raw, self._partial = raw[:cut], raw[cut:]
+        whole = NOT_TEXT.sub(b"", raw) if b"\x1b" in raw or b"\xc2" in raw else raw
+        if self._pending:
+            elsewhere = _ELSEWHERE.search(raw)
+            near = raw[: elsewhere.start()] if elsewhere is not None else raw
+            self._confirm(_LINE_BREAK.split(NOT_TEXT.sub(b"", near)))
+        end = len(whole) - 1 if whole.endswith(b"\n") else len(whole)
+        newline = whole.rfind(b"\n", 0, end)
+        self._line = (self._line + whole)[-512:] if newline < 0 else whole[newline + 1 :]
+        if self._echo_open and not self._armed and _ENDS_LINE.search(whole):
+            self._echo_open = False
+        if whole.strip(b"\x07") and self.prompt.search(self._line):
+            self._armed = self._echo_open = True
+
+    def decide(self, now: float) -> list[Decision]:
+        """What to record now, in typing order: confirmed input, and secret runs."""
+        while self._pending:
+            typed = self._pending[0]
+            if typed.secret:
+                self._secret(typed)
+            elif not typed.expect:
+                self._record(typed)
+            elif now >= typed.at + self.wait:
+                self._secret(typed)  # no echo came: the target kept it to itself
+            else:
+                break
+            self._pending.popleft()
+        decided, self._decided = self._decided, []
+        return decided
+
+    def flush(self, now: float) -> list[Decision]:
+        """Everything still waiting for its echo counts as secret (the session ends)."""
+        for typed in self._pending:
+            typed.secret = typed.secret or bool(typed.expect)
+        decided = self.decide(now)
+        if self._in_secret:
+            decided.append(Decision(None, "", now))
+            self._in_secret = False
+        return decided
+
+    # -- internals --------------------------------------------------------
+
+    def _confirm(self, lines: list[bytes]) -> None:
+        """Mark the pending input whose echo the output shows, in typing order.
+
+        ``lines`` is the output's text cut at line breaks. Typing that an Enter
+        follows is echoed on the line that Enter's echo (a line break) ends;
+        typing after the last Enter, on the last line: earlier lines without an
+        Enter to end them are someone else's output (a background job).
+        """
+        index, pos = 0, 0
+        pending = list(self._pending)
+        for i, typed in enumerate(pending):
+            ends_line = _ENDS_LINE.search(typed.data) is not None
+            if typed.secret or (not typed.expect and not ends_line):
+                continue
+            if ends_line:
+                if index + 1 >= len(lines):
+                    return  # its echo, the line break, has not come yet
+                for earlier in pending[:i]:  # typing its line break ended, never echoed
+                    earlier.secret = earlier.secret or bool(earlier.expect)
+                index, pos = index + 1, 0
+                typed.expect = b""
+                continue
+            if self._in_secret:
+                return  # a secret run goes on until Enter, whatever the output shows
+            line = index if any(_ENDS_LINE.search(t.data) for t in pending[i:]) else len(lines) - 1
+            if line != index:
+                index, pos = line, 0
+            found = lines[index].find(typed.expect, pos)
+            if found < 0:
+                return
+            pos = found + len(typed.expect)
+            typed.expect = b""  # its echo is there: record it as typed
+
+    def _record(self, typed: _Typed) -> None:
+        if self._in_secret:
+            self._decided.append(Decision(None, typed.user, typed.at))
+            self._in_secret = False
+        if typed.data:
+            self._decided.append(Decision(typed.data, typed.user, typed.at))
+
+    def _secret(self, typed: _Typed) -> None:
+        self._in_secret = True
+        if _INPUT_ENDS.search(typed.data):  # Enter (Ctrl-C, Ctrl-D) ends the run
+            self._decided.append(Decision(None, typed.user, typed.at))
+            self._in_secret = False

@@ -212,6 +212,15 @@ class OutputMasker:
         """
         return bool(self._held) and unfinished(self._held) > 0
 
+    def mask_echo(self) -> None:
+        """Mask what comes next up to a line break: the echo of a secret typed at a prompt.
+
+        The relay calls this before each frame while the input guard is armed
+        (a recognised secret prompt that reads with echo on).
+        """
+        self._open = _ECHO
+        self._open_kind = SECRET_INPUT
+
     def feed(self, data: bytes) -> tuple[bytes, list[Masking]]:
         """Add output; return what may be released now and the maskings in it."""
         raw = self._held + data if self._held else data
@@ -427,6 +436,7 @@ class OutputMasker:
         return raw[m.start() if m.group() == b"\x1b" else m.end() :]
 
 
+_ECHO = re.compile(rb"[^\r\n]+")
 _ANY_TOKEN = re.compile(rb"[^\s'\"`;,&)}\]<>]+")
 """The continuation of a secret whose pattern names no tail class: up to a blank or quote."""
 _STRING_TERMINATOR = re.compile(rb"[\x07\x18\x1a\x1b]|\xc2\x9c")
