@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from relay.connection import ClientLink
 from relay.masking import SECRET_INPUT, InputGuard, Masking, OutputMasker, SecretPattern
+from relay.masking.screen import ScreenCheck
 from relay.output import RAW_BASE, SessionOutput
 from relay.session import (
     Action,
@@ -39,6 +40,7 @@ from relay.session import (
     Send,
     Session,
 )
+from relay.terminal import TerminalModel
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,7 @@ class LiveSession:
                 output.stream.floor = lambda output=output: self._driver_floor(output)
         self.masker = OutputMasker(patterns) if patterns is not None else None
         self.input_masker = OutputMasker(patterns) if patterns is not None else None
+        self.screen = ScreenCheck(patterns) if patterns is not None else None
         self.guard = InputGuard()
         self.shell: Shell | None = None
         self.links: dict[str, ClientLink] = {}
@@ -169,7 +172,10 @@ class LiveSession:
     def _publish(self, data: bytes, maskings: list[Masking]) -> None:
         now = self.clock()
         if data:
-            self.output.append(data)
+            if self.screen is not None:  # the masked screen, checked as it is drawn
+                data = self.output.append_checked(data, self._check_screen)
+            else:
+                self.output.append(data)
             if self.recorder is not None:
                 self.recorder.output(data, now)
         for masking in maskings:
@@ -259,6 +265,14 @@ class LiveSession:
             self._publish(*self.masker.flush(end_of_stream))
         if self.input_masker is not None and self.input_masker.pending:
             self._record_input(*self.input_masker.flush(end_of_stream), self.clock())
+
+    def _check_screen(self, model: TerminalModel, frame: bytes) -> bytes:
+        """The correction for secrets the masked screen shows, and their markers."""
+        assert self.screen is not None
+        correction, maskings = self.screen.check(model, frame)
+        for masking in maskings:
+            self._note_masking(masking, self.clock())
+        return correction
 
     def _note_masking(self, masking: Masking, now: float) -> None:
         """A marker in the recording and the audit log: the kind, never the secret."""

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from relay.stream import OutputStream
@@ -86,6 +87,23 @@ class SessionOutput:
         if not self.lazy:
             self._wake.set()
 
+    def append_checked(self, data: bytes, check: Callable[[TerminalModel, bytes], bytes]) -> bytes:
+        """Keep ``data`` with the model fed at once, and what ``check`` adds after it.
+
+        For the masked stream: ``check`` looks at the screen the model now
+        shows and returns a correction (fed to the model already) that goes
+        out right behind ``data`` (:mod:`relay.masking.screen`). Returns what
+        was kept.
+        """
+        self._catch_up()
+        self.model.feed(data)
+        data += check(self.model, data)
+        self.stream.append(data)
+        self._model_cursor = self.stream.end
+        if self._marks and self._marks[0].offset < self.stream.start:
+            self._forget_marks()
+        return data
+
     def resize(self, cols: int, rows: int) -> None:
         """The PTY changed size here: the model and every client follow at this point."""
         self._seq += 1
@@ -135,6 +153,7 @@ class SessionOutput:
         return self._model_cursor, self.model.cols, self.model.rows, self.model.snapshot()
 
     def _catch_up(self) -> None:
+        """Feed the model up to the end of the stream (skipping ahead if far behind)."""
         while self._model_cursor < self.stream.end or self._resizes:
             if self.stream.end - self._model_cursor > 4 * MODEL_TAIL:
                 self._skip_model(self.stream.end - MODEL_TAIL)

@@ -58,7 +58,7 @@ async def test_viewers_and_the_recording_see_stars_the_driver_sees_the_secret(
         text = recording_text(h)
         assert TOKEN[10:] not in text.replace(f"{TOKEN[10:]} 42", "")  # but in the typed command
         assert TOKEN not in text  # neither in output nor in the recorded (pasted) input
-        assert '"s"' in text
+        assert '"s"' in text and "END-42" in text  # markers, and the output itself
         report = verify_file(next((h.data_dir / "recordings").glob("*.cast")), None)
         assert report.sealed
         masked_events = [
@@ -215,7 +215,7 @@ async def test_input_the_target_does_not_echo_is_never_recorded_with_a_job_print
         await viewer.expect("ended")
         await asyncio.sleep(0.3)
         text = recording_text(h)
-        assert "secret-input" in text
+        assert "secret-input" in text and f"LEN-{len(PASSWORD)}" in text  # output is recorded
         for fragment in (PASSWORD, "r2-cor", "correct-h", "-horse"):
             assert fragment not in text
         assert '"i", "echo after' in text.replace("\\r", "")  # later typing is recorded again
@@ -243,3 +243,4 @@ async def test_an_echoing_secret_prompt_is_masked_for_viewers_and_never_recorded
         await asyncio.sleep(0.3)
         text = recording_text(h)
         assert "secret-input" in text and PASSWORD[:4] not in text
+        assert f"LEN-{len(PASSWORD)}" in text and "[None]: " in text  # the output is there

@@ -55,14 +55,19 @@ _STRING = (
 _ESCAPE = rb"\x1b(?![\[\]PX^_])[\x20-\x2f]*[\x30-\x7e]?"
 _CONTROL = rb"[\x00-\x07\x0e-\x1a\x1c-\x1f\x7f]+|\xc2[\x80-\x8f\x91-\x97\x99\x9a\x9c]"
 
-NOT_TEXT = re.compile(b"|".join((_CSI, _OSC, _STRING, _ESCAPE, _CONTROL)))
-"""One sequence or run of controls that draws nothing (in a chunk without an unfinished tail)."""
+# bash/readline at the right margin: the next character wraps, then " \r" puts the
+# cursor on the new row's first column and the line goes on there. On the screen the
+# line is one piece; for the patterns it is too.
+_WRAP = rb" \r(?=[^\s])"
+NOT_TEXT = re.compile(b"|".join((_CSI, _OSC, _STRING, _ESCAPE, _CONTROL, _WRAP)))
+"""One sequence or run of controls that draws nothing (in a chunk without an unfinished tail),
+or readline's wrap at the margin."""
 
 ESCAPES = re.compile(
     rb"\x1b(?:\[[\x30-\x3f]*[\x20-\x2f]*(?:[\x40-\x7e]|[\x18\x1a])?"
     rb"|\]" + _OSC_BODY + rb"(?:[\x07\x18\x1a]|\xc2\x9c|(?=\x1b))"
     rb"|[PX^_]" + _STRING_BODY + rb"(?:[\x18\x1a]|\xc2\x9c|(?=\x1b))"
-    rb"|(?![\[\]PX^_])[\x20-\x2f]*[\x30-\x7e]?)"
+    rb"|(?![\[\]PX^_])[\x20-\x2f]*[\x30-\x7e]?)|" + _WRAP
 )
 """:data:`NOT_TEXT` for a chunk whose only control is ESC: the same matches, found faster
 (the regex engine skips to each ESC by a literal search)."""

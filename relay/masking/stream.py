@@ -264,7 +264,7 @@ class OutputMasker:
 
         controls = work.translate(None, _PLAIN_BYTES)
         c1 = b"\xc2" in work and _C1.search(work) is not None
-        plain = not controls and not c1
+        plain = not controls and not c1 and b" \r" not in work
         # The common case, colours and cursor moves: ESC is the only control.
         grammar = ESCAPES if not c1 and controls.count(27) == len(controls) else NOT_TEXT
         text = work if plain else grammar.sub(b"", work)
