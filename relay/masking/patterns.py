@@ -15,6 +15,7 @@ from typing import Any
 
 from relay.masking.errors import PatternError
 from relay.masking.prefix import (
+    _anchors,
     _c,
     _parser,
     _prefix_regex,
@@ -77,6 +78,7 @@ class SecretPattern:
     _tail: re.Pattern[bytes] | None = field(init=False, repr=False)
     _lines: int = field(init=False, repr=False)
     _lead: int = field(init=False, repr=False)
+    _anchors: tuple[bytes, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         full, partial, group, lowered, tail = _compile(self.name, self.regex, "")
@@ -108,6 +110,9 @@ class SecretPattern:
         if secret is not None and lead is None:
             lead_width = width  # the group is nested: the whole match may be lead
         object.__setattr__(self, "_lead", min(lead_width, CONTEXT_MAX))
+        # Literals one of which every match holds: what the prefilter looks for.
+        anchors = self.triggers or _anchors(_Writer("", None, self._lowered), list(parsed))
+        object.__setattr__(self, "_anchors", tuple(anchors or ()))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SecretPattern):

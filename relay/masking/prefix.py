@@ -403,3 +403,61 @@ def _tail_class(writer: _Writer, items: list[Any]) -> str | None:
     if op is _c.SUBPATTERN:
         return _tail_class(_Writer(writer.where, None, writer.lowered), list(av[3]))
     return None
+
+
+_MAX_ANCHORS = 64
+
+
+def _anchors(writer: _Writer, items: list[Any]) -> list[bytes] | None:
+    """Literals one of which begins every match (``gh`` ``p_``, ``AKIA``), or None.
+
+    Read from the front of the pattern: literals, small classes and
+    alternations of literal-led branches multiply out; zero-width assertions
+    are skipped; anything else ends the anchor. Lowered for a ``(?i)``
+    pattern (the scanner then ignores case). None when the anchors would be
+    shorter than two characters or too many to be worth scanning for.
+    """
+    prefixes: list[bytes] = [b""]
+    for op, av in items:
+        name = op.name
+        if name == "LITERAL":
+            prefixes = [p + _lit(writer, av) for p in prefixes]
+        elif name in _ZERO_WIDTH:
+            continue
+        elif name == "IN" and all(o.name == "LITERAL" for o, _ in av) and len(av) <= 6:
+            prefixes = [p + _lit(writer, a) for p in prefixes for _, a in av]
+        elif name == "BRANCH":
+            heads: list[bytes] = []
+            for branch in av[1]:
+                head = b""
+                for bop, bav in branch:
+                    if bop.name != "LITERAL":
+                        break
+                    head += _lit(writer, bav)
+                if not head:
+                    return _valid(prefixes)
+                heads.append(head)
+            prefixes = [p + h for p in prefixes for h in heads]
+            return _valid(prefixes)  # a branch's own rest may differ: stop here
+        elif name == "SUBPATTERN":
+            inner = _anchors(writer, list(av[3]))
+            if inner is None:
+                return _valid(prefixes)
+            return _valid([p + i for p in prefixes for i in inner])
+        else:
+            return _valid(prefixes)
+        if len(prefixes) > _MAX_ANCHORS:
+            return None
+    return _valid(prefixes)
+
+
+def _lit(writer: _Writer, code: int) -> bytes:
+    if writer.lowered and 0x41 <= code <= 0x5A:
+        code += 0x20
+    return bytes([code]) if code < 0x100 else chr(code).encode()
+
+
+def _valid(prefixes: list[bytes]) -> list[bytes] | None:
+    if len(prefixes) > _MAX_ANCHORS or any(len(p) < 2 for p in prefixes):
+        return None
+    return sorted(set(prefixes))

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ESCAPES",
+    "ESCAPES_AND_WRAPS",
     "NOT_TEXT",
     "STRING_MAX",
     "StringSequence",
@@ -67,10 +68,13 @@ ESCAPES = re.compile(
     rb"\x1b(?:\[[\x30-\x3f]*[\x20-\x2f]*(?:[\x40-\x7e]|[\x18\x1a])?"
     rb"|\]" + _OSC_BODY + rb"(?:[\x07\x18\x1a]|\xc2\x9c|(?=\x1b))"
     rb"|[PX^_]" + _STRING_BODY + rb"(?:[\x18\x1a]|\xc2\x9c|(?=\x1b))"
-    rb"|(?![\[\]PX^_])[\x20-\x2f]*[\x30-\x7e]?)|" + _WRAP
+    rb"|(?![\[\]PX^_])[\x20-\x2f]*[\x30-\x7e]?)"
 )
-""":data:`NOT_TEXT` for a chunk whose only control is ESC: the same matches, found faster
-(the regex engine skips to each ESC by a literal search)."""
+""":data:`NOT_TEXT` for a chunk whose only control is ESC and that holds no readline wrap:
+the same matches, found faster (the regex engine skips to each ESC by a literal search)."""
+
+ESCAPES_AND_WRAPS = re.compile(ESCAPES.pattern + b"|" + _WRAP)
+""":data:`ESCAPES` and readline's wraps, for a chunk that holds `` \r``."""
 
 # From an introducer to the end of the data, with no end in between.
 _OPEN = re.compile(

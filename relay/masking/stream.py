@@ -88,8 +88,10 @@ from typing import Any
 from relay.masking.keys import KIND as KEY_KIND
 from relay.masking.keys import KeyBlocks
 from relay.masking.patterns import DEFAULT_PATTERNS, SecretPattern
+from relay.masking.prefilter import Prefilter
 from relay.masking.sequences import (
     ESCAPES,
+    ESCAPES_AND_WRAPS,
     NOT_TEXT,
     STRING_MAX,
     TextMap,
@@ -202,6 +204,8 @@ class OutputMasker:
         self._dropping = False  # inside an overlong string sequence, dropped to its end
         self._keys = KeyBlocks()
         self._resume = [p._lead + LOOKBEHIND for p in self.patterns]  # see _process
+        self._prefilter = Prefilter(self.patterns, (_KEY_ANCHOR,))
+        self._key_id = len(self.patterns)
 
     @property
     def pending(self) -> bool:
@@ -264,15 +268,23 @@ class OutputMasker:
 
         controls = work.translate(None, _PLAIN_BYTES)
         c1 = b"\xc2" in work and _C1.search(work) is not None
-        plain = not controls and not c1 and b" \r" not in work
+        wraps = b" \r" in work
+        plain = not controls and not c1 and not wraps
         # The common case, colours and cursor moves: ESC is the only control.
-        grammar = ESCAPES if not c1 and controls.count(27) == len(controls) else NOT_TEXT
+        grammar = NOT_TEXT
+        if not c1 and controls.count(27) == len(controls):
+            grammar = ESCAPES_AND_WRAPS if wraps else ESCAPES
         text = work if plain else grammar.sub(b"", work)
         mapping: TextMap | None = None
 
         base = len(self._context)
         whole = self._context + text if base else text
-        lower = whole.lower() if self._needs_lower else whole
+        maybe = self._prefilter.scan(whole)  # the patterns that may match: one pass
+        self.scanned += len(whole)
+        lowered_needed = self._needs_lower and any(
+            self.patterns[i]._lowered for i in maybe if i < self._key_id
+        )
+        lower = whole.lower() if lowered_needed else whole
         spans: list[_Span] = []
         hold = len(whole)
 
@@ -285,12 +297,13 @@ class OutputMasker:
 
         if self.private_key_blocks:
             moves: list[int] = []
-            if not plain and (self._keys.active or b"PRIVATE KEY" in whole):
+            if not plain and (self._keys.active or self._key_id in maybe):
                 mapping = TextMap(work, _MOVES, grammar)
                 moves = [base + p for p in mapping.moves]
             key_spans: list[tuple[int, int, bool]] = []
-            self.scanned += len(whole) - base
-            hold = min(hold, self._keys.scan(whole, base, moves, final, key_spans))
+            if self._keys.active or self._key_id in maybe:
+                self.scanned += len(whole) - base
+                hold = min(hold, self._keys.scan(whole, base, moves, final, key_spans))
             spans += [(a, b, -1, counted) for a, b, counted in key_spans]
 
         # Where each pattern's searches begin. A match that ends in the new text but
@@ -302,10 +315,10 @@ class OutputMasker:
         resume = [max(0, base - back) for back in self._resume]
         size = len(whole)
         for priority, pattern in enumerate(self.patterns):
+            if priority not in maybe:
+                continue  # none of its anchors is here (candidates are checked below)
             subject = lower if pattern._lowered else whole
             begin = resume[priority]
-            if pattern.triggers and not any(subject.find(t, begin) >= 0 for t in pattern.triggers):
-                continue  # no match is possible in this text (candidates are checked below)
             group = pattern._group
             tail = pattern._tail
             for full in pattern._full:
@@ -436,6 +449,7 @@ class OutputMasker:
         return raw[m.start() if m.group() == b"\x1b" else m.end() :]
 
 
+_KEY_ANCHOR = b"PRIVATE KEY"
 _ECHO = re.compile(rb"[^\r\n]+")
 _ANY_TOKEN = re.compile(rb"[^\s'\"`;,&)}\]<>]+")
 """The continuation of a secret whose pattern names no tail class: up to a blank or quote."""

@@ -1,0 +1,94 @@
+"""Which patterns can match in a text: one pass of a compiled multi-literal scanner.
+
+Every default pattern begins with one of a few literals (``ghp_``, ``AKIA``,
+``eyJ``, ``://``, ``password``...): its *anchors* (:func:`relay.masking.prefix._anchors`,
+or its ``triggers``). Python's re finds one literal at a time, at one to three
+GB/s, so twenty patterns cost twenty passes over every frame: on the relay's
+hot path that was ~40% of its CPU (docs/performance.md). Hyperscan (Intel's
+regex engine, the ``hyperscan`` package) looks for all the anchors at once,
+in one pass, several GB/s; the masker then runs only the patterns whose
+anchors are in the frame. Ordinary output holds none, so it costs one pass.
+
+The prefilter only ever says "maybe": a pattern without anchors (a config
+pattern that starts with a class) is always run, and where the hyperscan
+package cannot be imported (it ships wheels for x86-64) every pattern is
+run, which gives the same result, slower. Case-insensitive patterns'
+anchors are matched ignoring case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from relay.masking.patterns import SecretPattern
+
+_hs: Any
+try:  # pragma: no cover - which branch runs depends on the platform
+    import hyperscan as _hs
+except ImportError:  # pragma: no cover
+    _hs = None
+
+__all__ = ["AVAILABLE", "Prefilter"]
+
+AVAILABLE = _hs is not None
+"""Whether the compiled scanner is there (otherwise every pattern is always run)."""
+
+
+class Prefilter:
+    """Scans a text once; says which patterns (by index) may match in it.
+
+    ``extra`` literals (case-sensitive) get ids after the patterns': the
+    masker uses one for the private-key header.
+    """
+
+    def __init__(
+        self,
+        patterns: Sequence[SecretPattern],
+        extra: Sequence[bytes] = (),
+        *,
+        compiled: bool = True,
+    ) -> None:
+        self.size = len(patterns)
+        self.always = frozenset(i for i, p in enumerate(patterns) if not p._anchors)
+        self._db: Any = None
+        self._scratch: Any = None
+        self._all = frozenset(range(self.size + len(extra)))
+        if not (compiled and AVAILABLE):
+            return
+        expressions: list[bytes] = []
+        ids: list[int] = []
+        flags: list[int] = []
+        for i, pattern in enumerate(patterns):
+            if pattern._anchors:
+                expressions.append(b"|".join(_escape(a) for a in pattern._anchors))
+                ids.append(i)
+                caseless = _hs.HS_FLAG_CASELESS if pattern._lowered else 0
+                flags.append(_hs.HS_FLAG_SINGLEMATCH | caseless)
+        for j, literal in enumerate(extra):
+            expressions.append(_escape(literal))
+            ids.append(self.size + j)
+            flags.append(_hs.HS_FLAG_SINGLEMATCH)
+        if not expressions:
+            return
+        db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
+        db.compile(expressions=expressions, ids=ids, elements=len(ids), flags=flags)
+        self._db = db
+        self._scratch = _hs.Scratch(db)
+
+    def scan(self, text: bytes) -> frozenset[int]:
+        """The indexes of the patterns (and extras) that may match in ``text``."""
+        if self._db is None:
+            return self._all
+        found: set[int] = set(self.always)
+
+        def hit(pattern_id: int, start: int, end: int, flags: int, context: object) -> None:
+            found.add(pattern_id)
+
+        self._db.scan(text, match_event_handler=hit, scratch=self._scratch)
+        return frozenset(found)
+
+
+def _escape(literal: bytes) -> bytes:
+    """``literal`` as a hyperscan expression that matches exactly it."""
+    return b"".join(b"\\x%02x" % byte for byte in literal)
