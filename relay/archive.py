@@ -2,7 +2,11 @@
 
 Two protocol messages (``docs/protocol.md``), answered by :meth:`Archive.handle`:
 
-* ``list_recordings {session?}`` → ``recordings {recordings: [...]}``, newest first;
+* ``list_recordings {session?, user?, target?, since?, until?, text?}`` →
+  ``recordings {recordings: [...]}``, newest first. What the header says comes
+  from here; what only reading the file tells (duration, drivers, the
+  verification state, a text search) from :mod:`relay.catalog`, in a worker
+  thread (:meth:`Archive.details`), after the checks here ran on the event loop;
 * ``fetch_recording {name, offset?}`` → ``recording_chunk {name, offset, size,
   data (base64), eof}``: at most :data:`CHUNK` bytes from ``offset``. The client
   asks for the next offset until ``eof``: transfer is pulled, so a 100 MB file
@@ -28,8 +32,10 @@ from pathlib import Path
 from typing import Any, NoReturn, Protocol
 
 from relay.asciicast import CastError, read_header
+from relay.catalog import Catalog, Filters, enrich
 from relay.chain import SEAL_PREFIX
 from relay.errors import ErrorCode, ProtocolError
+from relay.keys import VerifyKey
 from relay.roles import Role
 
 CHUNK = 256 * 1024  # 342 KiB of base64 per frame: well under a client's 4 MiB frame limit
@@ -81,9 +87,10 @@ class Scope:
 class Archive:
     """The recordings directory as reviewers see it; holds no state but download positions."""
 
-    def __init__(self, directory: Path, audit: Auditor) -> None:
+    def __init__(self, directory: Path, audit: Auditor, key: VerifyKey | None = None) -> None:
         self.directory = directory
         self.audit = audit
+        self.catalog = Catalog(key)
         self._reading: OrderedDict[str, tuple[str, int]] = OrderedDict()  # pid -> (name, next)
 
     def handle(
@@ -113,6 +120,13 @@ class Archive:
         visible.sort(key=lambda e: (e["started_at"] or 0, e["name"]), reverse=True)
         return {"type": "recordings", "recordings": visible}
 
+    def recorded(self, session: str | None) -> bool:
+        """Whether a recording of ``session`` is here (reviewer invites outlive sessions)."""
+        if not session:
+            return False
+        name = re.compile(re.escape(session) + r"-\d{8}T\d{6}Z\.cast")
+        return any(name.fullmatch(p.name) for p in self._files())
+
     def _files(self) -> list[Path]:
         if not self.directory.is_dir():
             return []
@@ -136,6 +150,15 @@ class Archive:
             "size": size,
             "sealed": _sealed(path, size),
         }
+
+    def details(
+        self, entries: list[dict[str, Any]], message: dict[str, Any], live: frozenset[str]
+    ) -> list[dict[str, Any]]:
+        """The listing's entries with their summaries, filtered and searched (thread-safe).
+
+        ``entries`` come from :meth:`listing`, which checked what the caller may see.
+        """
+        return enrich(self.catalog, self.directory, entries, Filters.of(message), live)
 
     # ------------------------------------------------------------ fetch
 

@@ -102,6 +102,7 @@ class Conversation:
         self.peer = str(ws.remote_address[0]) if ws.remote_address else "?"
         self.bucket = TokenBucket(MESSAGE_RATE, MESSAGE_BURST)
         self.opening: asyncio.Task[None] | None = None
+        self.listing: asyncio.Task[None] | None = None
 
     def send_error(self, code: ErrorCode, message: str, **extra: Any) -> None:
         """Refuse a message; refusals of what one may not do are audited (aggregated)."""
@@ -136,6 +137,8 @@ class Conversation:
             live.drop_link(self.pid)
         if self.opening is not None:
             self.opening.cancel()
+        if self.listing is not None:
+            self.listing.cancel()
 
     def refuse(self, code: ErrorCode, message: str) -> None:
         """Send the error and close: for refusals the connection cannot recover from."""
@@ -280,7 +283,9 @@ class Conversation:
             return who, message["token"]
         if method == "invite":
             claims = identity.verify(relay.verify_key, _need(message, "invite"), now, typ="invite")
-            if claims.ses is not None and claims.ses not in relay.sessions:
+            # A reviewer's invite is for the recording, which outlives the session.
+            reviewing = claims.role is Role.REVIEWER and relay.archive.recorded(claims.ses)
+            if claims.ses is not None and claims.ses not in relay.sessions and not reviewing:
                 raise identity.AuthError(
                     "wrong_session", f"the session {claims.ses!r} of this invite is not open"
                 )
@@ -385,11 +390,37 @@ class Conversation:
         elif kind.startswith("access_") or kind == "invite":
             self._access_message(kind, message)
         elif kind in ("list_recordings", "fetch_recording"):
+            if kind == "list_recordings" and self.listing is not None and not self.listing.done():
+                raise ProtocolError(
+                    ErrorCode.UNEXPECTED, "list_recordings: one at a time; wait for its answer"
+                )
             role, scope = self._review_rights()
             answer = self.relay.archive.handle(message, self._user() or "", role, scope, self.pid)
-            self.link.send_json(answer)
+            if kind == "list_recordings":
+                loop = asyncio.get_running_loop()
+                self.listing = loop.create_task(self._list_recordings(answer, message))
+            else:
+                self.link.send_json(answer)
         else:
             self._session_message(kind, message)
+
+    async def _list_recordings(self, answer: dict[str, Any], message: dict[str, Any]) -> None:
+        """Summaries, filters and search read files: in a thread, after the checks above."""
+        live = frozenset(
+            s for s, session in self.relay.sessions.items() if not session.ended.is_set()
+        )
+        entries = await asyncio.to_thread(
+            self.relay.archive.details, answer["recordings"], message, live
+        )
+        if message.get("text"):
+            self.relay.audit.record(
+                "recording.search",
+                user=self._user(),
+                text=self._masked(message["text"]),
+                session=message.get("session"),
+                matches=len(entries),
+            )
+        self.link.send_json({"type": "recordings", "recordings": entries})
 
     def _review_rights(self) -> tuple[Role, Scope]:
         """The role and scope for recordings: standing, or the union of reviewer grants.
@@ -607,7 +638,8 @@ class Conversation:
     def _invite(self, who: Identity, message: dict[str, Any]) -> dict[str, Any]:
         role = Role.parse(message["role"])
         session = message["session"]
-        if session not in self.relay.sessions:
+        reviewing = role is Role.REVIEWER and self.relay.archive.recorded(session)
+        if session not in self.relay.sessions and not reviewing:
             raise ProtocolError(ErrorCode.NO_SUCH_SESSION, f"no open session {session!r}")
         ttl = float(message["ttl"])
         self.relay.access.check_ttl(role.value, ttl, "invite")

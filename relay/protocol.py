@@ -168,12 +168,15 @@ MAX_INT_DIGITS = 20  # any integer the protocol uses fits; a 5000-digit one cost
 REASON_LENGTH = 500
 MAX_CHAT = 64 * 1024  # characters; the configured chat_length is checked before masking
 MAX_NAME = 63
+SEARCH_LENGTH = 200  # characters of a recordings search; each candidate file is read once
+MAX_TIME = 1e11  # unix seconds (year 5138): bounds a listing's since/until
 
 _ID = Text(MAX_ID, IDENT, what="an id (letters, digits, . _ : @ -)")
 _NAME = Text(MAX_NAME, IDENT, what="a name (letters, digits, . _ -)")
 _REASON = Text(REASON_LENGTH, code=ErrorCode.REASON_TOO_LONG)
 _TTL = Number(0, MAX_TTL, integer=False, low_open=True)
 _POSITION = Number(0, MAX_OFFSET)
+_TIME = Number(0, MAX_TIME, integer=False)
 _SIZE = Number(1, MAX_COLS)
 
 # type -> {field: (spec, required)}
@@ -188,7 +191,14 @@ _FIELDS: dict[str, dict[str, tuple[Spec, bool]]] = {
         "signature": (Text(16384, TOKEN_TEXT), False),
     },
     "list_sessions": {},
-    "list_recordings": {"session": (_ID, False)},
+    "list_recordings": {
+        "session": (_ID, False),
+        "user": (_ID, False),
+        "target": (_ID, False),
+        "since": (_TIME, False),
+        "until": (_TIME, False),
+        "text": (Text(SEARCH_LENGTH), False),
+    },
     "fetch_recording": {"name": (Text(255), True), "offset": (_POSITION, False)},
     "open": {"target": (_ID, True), "reason": (_REASON, True)},
     "join": {

@@ -91,7 +91,7 @@ class Relay:
         self.audit_log = audit
         self.audit = DenialAudit(audit, clock)  # refusals a client repeats: once per interval
         self.recorder_factory = recorder_factory
-        self.archive = Archive(config.data_dir / "recordings", self.audit)
+        self.archive = Archive(config.data_dir / "recordings", self.audit, signing_key.public)
         self.clock = clock
         self.sessions: dict[str, LiveSession] = {}
         self.access = AccessBook(dict(config.max_ttl))
