@@ -46,7 +46,8 @@ class Tmux:
 
     def window(self, name: str, command: list[str], first: bool = False) -> None:
         shell = " ".join(shlex.quote(part) for part in command)
-        shell = f"{shell}; echo EXITED; sleep 60"
+        # COLUMNS/LINES, when set, win over the window's real size (shutil.get_terminal_size).
+        shell = f"unset COLUMNS LINES; {shell}; echo EXITED; sleep 60"
         if first:
             self.run(
                 "new-session", "-d", "-s", "e2e", "-n", name, "-x", str(COLS), "-y", str(ROWS),

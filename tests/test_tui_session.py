@@ -9,7 +9,8 @@ from relay.roles import Role
 from tests.harness import Harness
 from tests.test_tui_helpers import app_for, screen_of, terminal_text, type_text, until
 from tui.app import WarroomApp
-from tui.handoff import PickRequestScreen, render_request, requests_for_me
+from tui.dialogs import ConfirmScreen
+from tui.handoff import DenyScreen, PickRequestScreen, render_request, requests_for_me
 
 
 async def test_lead_drives_and_sees_the_shell(harness: Harness) -> None:
@@ -65,8 +66,10 @@ async def test_viewer_watches_requests_and_gets_control(harness: Harness) -> Non
         await vp.press("enter")
         await until(lp, lambda: "bob-6" in terminal_text(lead), what="bob's echo at the lead")
 
-        # Take back: the lead is no longer driving, so t works directly.
+        # Take back: the lead is no longer driving, so t works directly, after a "y".
         await lp.press("t")
+        await until(lp, lambda: isinstance(lead.screen, ConfirmScreen), what="take asks")
+        await lp.press("y")
         await until(lp, lambda: lscreen.room.driving, what="alice to take control")
         await until(vp, lambda: not vscreen.room.driving, what="bob to lose control")
 
@@ -85,11 +88,14 @@ async def test_deny_and_release(harness: Harness) -> None:
         await vp.press("enter")
         await until(lp, lambda: lscreen.room.pending_for_me() is not None, what="request")
         await lp.press("ctrl+right_square_bracket", "n")
+        await until(lp, lambda: isinstance(lead.screen, DenyScreen), what="deny asks why")
+        await type_text(lp, "not now")
+        await lp.press("enter")
         await until(vp, lambda: not vscreen.room.has_requested, what="request answered")
         assert not vscreen.room.driving
         await until(
             vp,
-            lambda: any("denied" in n.message for n in viewer._notifications),
+            lambda: any("denied: not now" in n.message for n in viewer._notifications),
             what="denial shown",
         )
 
@@ -146,8 +152,10 @@ async def test_chat_participants_and_status(harness: Harness) -> None:
         await lp.press("escape")
         assert lead.focused is lscreen.terminal
 
-        # Bob leaves with d: alice sees him go.
+        # Bob leaves with d, once he says y: alice sees him go.
         await vp.press("escape", "d")
+        await until(vp, lambda: isinstance(viewer.screen, ConfirmScreen), what="leave asks")
+        await vp.press("y")
         await until(lp, lambda: lscreen.room.users() == ["alice"], what="bob gone")
 
 
@@ -267,7 +275,9 @@ async def test_lead_picks_which_request_to_deny_with_a_reason(harness: Harness) 
         assert bscreen.room.has_requested, "bob's request still waits"
         await until(lp, lambda: [r.user for r in lscreen.room.requests] == ["bob"], what="bob")
 
-        # One request left: ctrl+] n denies it at once, as before.
+        # One request left: ctrl+] n asks for an optional reason; Enter denies without one.
         await lp.press("ctrl+right_square_bracket", "n")
+        await until(lp, lambda: isinstance(lead.screen, DenyScreen), what="deny asks why")
+        await lp.press("enter")
         await until(bp, lambda: not bscreen.room.has_requested, what="bob answered")
         assert not isinstance(lead.screen, PickRequestScreen)

@@ -2,7 +2,9 @@
 
 The screens are fed canned relay messages instead of a live relay so that the
 pictures are deterministic; the pilot tests cover the same screens live.
-Update after an intended change with ``pytest tests/test_tui_snapshots.py --snapshot-update``.
+Each test's docstring says what its picture must show: review a changed
+picture against it. Update after an intended change with
+``pytest tests/test_tui_snapshots.py --snapshot-update``.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from relay.identity import parse_join_target
 from relay.protocol import SizeChange
 from tui.app import Connector, WarroomApp
 from tui.lobby import LobbyScreen
+from tui.recordings import RecordingsScreen
 from tui.room import Link
 from tui.session_screen import SessionScreen
 
 os.environ["TZ"] = "UTC"
 time.tzset()
 
-SIZE = (110, 30)
+SIZE = (130, 32)
+NARROW = (80, 24)
 T0 = 1_800_000_000.0
 SHELL = (
     b"$ systemctl status api\r\n"
@@ -55,6 +59,9 @@ class StaticSession(SessionScreen):
 
     def _start_link(self) -> None:
         pass
+
+    def _find_recording(self) -> None:  # type: ignore[override]
+        self.recording_note = "recorded as incident-42-20270115T080000Z.cast (sealed)"
 
 
 class SnapApp(WarroomApp):
@@ -94,6 +101,11 @@ async def play(pilot: Pilot[None], you: str, requests: list[dict[str, Any]] | No
 
 
 def test_session_lead_driving(snap_compare: Any) -> None:
+    """The lead drives: a heavy green frame titled DRIVING around the shell's coloured
+    output (a wide character included), REC and "alice lead DRIVING" in the status
+    bar, the People and Chat panels with their titles, and the key bar's words after
+    "ctrl+] then" (Release control, not Request control)."""
+
     async def run_before(pilot: Pilot[None]) -> None:
         await play(pilot, "c1", None)
 
@@ -101,13 +113,32 @@ def test_session_lead_driving(snap_compare: Any) -> None:
 
 
 def test_session_viewer(snap_compare: Any) -> None:
+    """A viewer watches: a thin frame titled "WATCHING · alice drives · r asks for
+    control", "alice drives" in the status bar, the driver marked ▶ in People, the
+    chat, and the single letters (Chat, Request control, …) in the key bar."""
+
     async def run_before(pilot: Pilot[None]) -> None:
         await play(pilot, "c2", None)
 
     assert snap_compare(session_app("c2"), terminal_size=SIZE, run_before=run_before)
 
 
+def test_session_driving_in_80_columns(snap_compare: Any) -> None:
+    """An 80x24 window: the side panel folds away and the driver's frame spans the
+    window (78 columns of shell); who drives is still in the status bar and the frame
+    title; the key bar still fits its most useful words and ? Help."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await play(pilot, "c1", None)
+
+    assert snap_compare(session_app("c1"), terminal_size=NARROW, run_before=run_before)
+
+
 def test_handoff_request_at_the_lead(snap_compare: Any) -> None:
+    """A request waits: the amber banner above the terminal names bob and his reason
+    in full, with "ctrl+] g grant" and "ctrl+] n deny" on a second line (nothing cut),
+    and bob is marked ◆ with his reason in People."""
+
     request = [{"id": "c2", "reason": "restart the api-8 worker", "at": T0}]
 
     async def run_before(pilot: Pilot[None]) -> None:
@@ -117,11 +148,43 @@ def test_handoff_request_at_the_lead(snap_compare: Any) -> None:
 
 
 def test_request_control_dialog(snap_compare: Any) -> None:
+    """The viewer pressed r and typed: a bordered dialog in the middle with who drives,
+    the reason typed so far ("disk full", no stray r in front), Request and Cancel."""
+
     async def run_before(pilot: Pilot[None]) -> None:
         await play(pilot, "c2", None)
         await pilot.press("r")
         await pilot.press(*"disk full")
         await pilot.pause(0.1)
+
+    assert snap_compare(session_app("c2"), terminal_size=SIZE, run_before=run_before)
+
+
+def test_session_ended_at_the_lead(snap_compare: Any) -> None:
+    """The session ended: ■ ENDED instead of ● REC and nobody shown driving in the
+    status bar, a red-edged banner saying why, where the recording went and how to
+    replay it (v, or the warroom replay command), the frame titled ENDED."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await play(pilot, "c1", None)
+        screen = pilot.app.screen
+        assert isinstance(screen, StaticSession)
+        screen.handle_message({"type": "ended", "reason": "fixed: api-8 restarted", "by": "alice"})
+        await pilot.pause(0.2)
+        pilot.app.clear_notifications()
+        await pilot.pause(0.1)
+
+    assert snap_compare(session_app("c1"), terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_overlay(snap_compare: Any) -> None:
+    """? opens the keys in a bordered panel: every letter with its line, the ones that
+    ask first marked *, nothing wrapped badly, no toast over it."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        await play(pilot, "c2", None)
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
 
     assert snap_compare(session_app("c2"), terminal_size=SIZE, run_before=run_before)
 
@@ -150,8 +213,61 @@ class StaticLobby(LobbyScreen):
 
 
 def test_lobby(snap_compare: Any) -> None:
+    """The lobby for a lead: the open session with owner, driver and why; the targets a
+    lead may open a session on, with the reason field; Recordings in the footer."""
+
     def factory(connector: Connector) -> LobbyScreen:
         connector.identity = {"user": "alice", "role": "lead"}
         return StaticLobby(connector)
+
+    assert snap_compare(SnapApp(factory), terminal_size=SIZE)
+
+
+RECORDINGS = [
+    {
+        "name": "incident-42-20270115T080000Z.cast",
+        "session": "incident-42",
+        "target": "prod-db-1",
+        "owner": "alice",
+        "started_at": T0,
+        "size": 48_213,
+        "duration": 754.2,
+        "drivers": ["alice", "bob"],
+        "participants": ["alice", "bob", "guest:maya"],
+        "verification": "verified",
+        "match_at": 312.5,
+        "match": "502 upstream api-8",
+    },
+    {
+        "name": "incident-41-20270114T220000Z.cast",
+        "session": "incident-41",
+        "target": "prod-api-8",
+        "owner": "carol",
+        "started_at": T0 - 36_000,
+        "size": 9_102,
+        "duration": 95.0,
+        "drivers": ["carol"],
+        "participants": ["carol"],
+        "verification": "interrupted",
+        "match_at": 12.0,
+        "match": "curl: (52) 502 upstream",
+    },
+]
+
+
+class StaticRecordings(RecordingsScreen):
+    def action_refresh(self) -> None:
+        self.show(RECORDINGS, searched=True)
+
+
+def test_recordings_browser(snap_compare: Any) -> None:
+    """The recordings browser: a titled panel with filter fields (user, target, day,
+    text), one row per recording with session, target, owner, start, length, who drove,
+    the verification state (✓ verified in green, ! interrupted in yellow) and where the
+    searched text matched; Replay, Search text and Filter in the footer."""
+
+    def factory(connector: Connector) -> RecordingsScreen:
+        connector.identity = {"user": "rita", "role": "reviewer"}
+        return StaticRecordings(connector)
 
     assert snap_compare(SnapApp(factory), terminal_size=SIZE)

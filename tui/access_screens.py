@@ -8,20 +8,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet
 
-from relay.access import AccessRequest
+from relay.access import REASON_LENGTH, AccessRequest
 from tui.access import DEFAULT_TTL, ROLES, format_left, parse_ttl
+from tui.dialogs import Dialog
 
 HERE = Path(__file__).parent  # CSS paths must not follow subclasses into other packages
+CSS: list[str | PurePath] = [HERE / "dialogs.tcss", HERE / "access_screens.tcss"]
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,10 @@ class Decision:
         return message
 
 
-class RequestAccessScreen(ModalScreen[AccessWish | None]):
+class RequestAccessScreen(Dialog[AccessWish | None]):
     """Asks which role and why; dismisses with an :class:`AccessWish`, or ``None``."""
 
-    CSS_PATH = HERE / "access_screens.tcss"
+    CSS_PATH = CSS
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, scope: str, role: str = "driver") -> None:
@@ -66,7 +67,7 @@ class RequestAccessScreen(ModalScreen[AccessWish | None]):
         self.initial = role if role in ROLES else ROLES[0]
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="access-dialog", classes="access-dialog"):
+        with Vertical(id="access-dialog", classes="dialog access-dialog"):
             yield Label("Request access", classes="access-title")
             yield Label(
                 f"For {self.scope}. A lead approves it for a limited time, or denies it.",
@@ -78,11 +79,13 @@ class RequestAccessScreen(ModalScreen[AccessWish | None]):
             yield Input(
                 placeholder="why? (e.g. INC-4211: checking slow queries)", id="access-reason"
             )
+            yield Label("", classes="dialog-error")
             with Horizontal(classes="access-buttons"):
                 yield Button("Request", variant="primary", id="access-send")
                 yield Button("Cancel", id="access-cancel")
 
     def on_mount(self) -> None:
+        self.query_one(".dialog-error", Label).display = False
         self.query_one("#access-reason", Input).focus()
 
     @property
@@ -94,8 +97,10 @@ class RequestAccessScreen(ModalScreen[AccessWish | None]):
     @on(Button.Pressed, "#access-send")
     def _send(self) -> None:
         reason = self.query_one("#access-reason", Input).value.strip()
-        if not reason:
-            self.notify("say why you need access", severity="warning")
+        problem = _reason_problem(reason, "say why you need access: a lead reads it")
+        if problem:
+            self.error(problem)
+            self.query_one("#access-reason", Input).focus()
             return
         self.dismiss(AccessWish(self.role, reason))
 
@@ -104,10 +109,10 @@ class RequestAccessScreen(ModalScreen[AccessWish | None]):
         self.dismiss(None)
 
 
-class DecideAccessScreen(ModalScreen[Decision | None]):
+class DecideAccessScreen(Dialog[Decision | None]):
     """A lead's answer to one request: approve for a TTL, or deny with a reason."""
 
-    CSS_PATH = HERE / "access_screens.tcss"
+    CSS_PATH = CSS
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Later")]
 
     def __init__(self, ask: AccessRequest, more: int = 0) -> None:
@@ -117,7 +122,7 @@ class DecideAccessScreen(ModalScreen[Decision | None]):
 
     def compose(self) -> ComposeResult:
         ask = self.ask
-        with Vertical(id="decide-dialog", classes="access-dialog"):
+        with Vertical(id="decide-dialog", classes="dialog access-dialog"):
             yield Label("Access request", classes="access-title")
             age = format_left(time.time() - ask.at) if ask.at else "?"
             yield Label(
@@ -135,10 +140,12 @@ class DecideAccessScreen(ModalScreen[Decision | None]):
                 yield Label("or", classes="access-label")
                 yield Input(placeholder="why deny? (told to the requester)", id="decide-reason")
                 yield Button("Deny", variant="error", id="decide-deny")
+            yield Label("", classes="dialog-error")
             with Horizontal(classes="access-buttons"):
                 yield Button("Later", id="decide-later")
 
     def on_mount(self) -> None:
+        self.query_one(".dialog-error", Label).display = False
         self.query_one("#decide-ttl", Input).focus()
 
     @on(Input.Submitted, "#decide-ttl")
@@ -148,17 +155,23 @@ class DecideAccessScreen(ModalScreen[Decision | None]):
         try:
             ttl = parse_ttl(text)
         except ValueError:
-            self.notify(f"not a duration: {text!r} (try 30m, 1h, 90s)", severity="warning")
+            self.error(f"not a duration: {text!r} (try 30m, 1h, 90s)")
+            self.query_one("#decide-ttl", Input).focus()
             return
         reason = self.query_one("#decide-reason", Input).value.strip()
+        problem = _reason_problem(reason or "-", "")
+        if problem:
+            self.error(problem)
+            return
         self.dismiss(Decision(self.ask.id, True, ttl, reason))
 
     @on(Input.Submitted, "#decide-reason")
     @on(Button.Pressed, "#decide-deny")
     def _deny(self) -> None:
         reason = self.query_one("#decide-reason", Input).value.strip()
-        if not reason:
-            self.notify("say why you deny it: the requester sees it", severity="warning")
+        problem = _reason_problem(reason, "say why you deny it: the requester sees it")
+        if problem:
+            self.error(problem)
             self.query_one("#decide-reason", Input).focus()
             return
         self.dismiss(Decision(self.ask.id, False, None, reason))
@@ -166,3 +179,12 @@ class DecideAccessScreen(ModalScreen[Decision | None]):
     @on(Button.Pressed, "#decide-later")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _reason_problem(reason: str, missing: str) -> str:
+    """What is wrong with a reason, or ``""``: the relay would refuse it otherwise."""
+    if not reason:
+        return missing
+    if len(reason) > REASON_LENGTH:
+        return f"at most {REASON_LENGTH} characters ({len(reason)} now)"
+    return ""

@@ -12,13 +12,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from textual import events
 from textual.app import App
 from textual.screen import Screen
 
 from relay.identity import JoinTarget, parse_join_target
 from tui.client import RelayClient
+from tui.dialogs import typed_before
 from tui.lobby import LobbyScreen
 from tui.login import authenticate, keep_token
+from tui.recordings import RecordingsScreen
 from tui.session_screen import SessionScreen
 
 # App actions that must not fire while driving: their keys belong to the shell.
@@ -83,17 +86,32 @@ class WarroomApp(App[None]):
         connect: Connector,
         session: str | None,
         client: RelayClient | None = None,
+        *,
+        browse: bool = False,
     ) -> None:
+        """``browse``: open on the recordings browser (``warroom replay URL``)."""
         super().__init__()
         self.connector = connect
         self.session_id = session
         self.first_client = client
+        self.browse = browse
 
     def on_mount(self) -> None:
         self.push_screen(self.first_screen())
 
     def first_screen(self) -> Screen[None]:
-        """The session given on the command line, or the lobby."""
+        """Reviewers' recordings; else the session given on the command line, or the lobby.
+
+        A reviewer has nothing to do in a live session (no control to ask for):
+        their invite or login opens the recordings they may replay.
+        """
+        who = self.connector.identity
+        if who.get("role") == "reviewer" or self.browse:
+            client, self.first_client = self.first_client, None
+            session = who.get("session") or self.session_id
+            return RecordingsScreen(
+                self.connector, client=client, session=str(session) if session else None
+            )
         if self.session_id is not None:
             return self.session_screen(self.session_id)
         return LobbyScreen(self.connector, self.first_client)
@@ -118,6 +136,12 @@ class WarroomApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action in SHELL_KEYS_WIN and self.driving)
+
+    async def on_event(self, event: events.Event) -> None:
+        # Keys typed before the dialog on top opened were meant for what was there before.
+        if self.screen_stack and typed_before(self.screen, event):
+            return
+        await super().on_event(event)
 
 
 async def run_join(

@@ -1,5 +1,5 @@
-"""Control hand-off: asking for control with a reason, the request shown to deciders,
-and, when several wait, the dialog where a decider picks which one to answer."""
+"""Control hand-off: asking for control with a reason, the banner deciders see until
+they answer, denying with a reason, and, when several wait, picking which one to answer."""
 
 from __future__ import annotations
 
@@ -8,54 +8,51 @@ from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from relay.access import REASON_LENGTH
+from tui.commands import CHORD_DISPLAY, help_text
+from tui.dialogs import Dialog, ReasonScreen
 from tui.room import Request, Room
 
 HERE = Path(__file__).parent  # CSS paths must not follow subclasses into other packages
 
 
-class RequestControlScreen(ModalScreen[str | None]):
+class RequestControlScreen(ReasonScreen):
     """Asks why you need control; dismisses with the reason, or ``None``."""
 
-    CSS_PATH = HERE / "handoff.tcss"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
-
     def __init__(self, driver: str | None) -> None:
-        super().__init__(id="request-control")
-        self.driver = driver
+        who = f"{driver} drives now" if driver else "nobody drives now"
+        super().__init__(
+            "Request control",
+            f"{who}; the lead or the driver will grant or deny.",
+            placeholder="why do you need control? (e.g. INC-4211: restart the worker)",
+            send="Request",
+            required=True,
+            missing="say why you need control: the lead sees it",
+            id="request-control",
+        )
 
-    def compose(self) -> ComposeResult:
-        with Vertical(id="request-dialog"):
-            yield Label("Request control", id="request-title")
-            who = f"{self.driver} drives now" if self.driver else "nobody drives now"
-            yield Label(f"{who}; the lead or the driver will grant or deny.", id="request-who")
-            yield Input(placeholder="why do you need control?", id="request-reason")
-            with Horizontal(id="request-buttons"):
-                yield Button("Request", variant="primary", id="request-send")
-                yield Button("Cancel", id="request-cancel")
 
-    def on_mount(self) -> None:
-        self.query_one(Input).focus()
+class DenyScreen(ReasonScreen):
+    """Denying one request: an optional reason, told to the requester."""
 
-    @on(Input.Submitted, "#request-reason")
-    @on(Button.Pressed, "#request-send")
-    def _send(self) -> None:
-        reason = self.query_one("#request-reason", Input).value.strip()
-        if not reason:
-            self.notify("say why you need control", severity="warning")
-            return
-        self.dismiss(reason)
-
-    @on(Button.Pressed, "#request-cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+    def __init__(self, request: Request) -> None:
+        super().__init__(
+            f"Deny {request.user}'s request",
+            f"{request.user} asked: {request.reason or 'no reason given'}",
+            placeholder="why not? (optional, told to them)",
+            send="Deny",
+            required=False,
+            variant="error",
+            id="deny-request",
+        )
+        self.request = request
 
 
 def requests_for_me(room: Room) -> list[Request]:
@@ -81,13 +78,13 @@ def request_label(request: Request) -> Text:
     return text
 
 
-class PickRequestScreen(ModalScreen[Answer | None]):
+class PickRequestScreen(Dialog[Answer | None]):
     """Several requests wait: pick the one to grant, or to deny (with an optional reason).
 
     Dismisses with an :class:`Answer`, or ``None`` when cancelled.
     """
 
-    CSS_PATH = HERE / "handoff.tcss"
+    CSS_PATH = HERE / "dialogs.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
     def __init__(self, requests: list[Request], *, deny: bool) -> None:
@@ -97,19 +94,21 @@ class PickRequestScreen(ModalScreen[Answer | None]):
 
     def compose(self) -> ComposeResult:
         verb = "deny" if self.deny else "grant"
-        with Vertical(id="pick-dialog"):
-            yield Label(f"{len(self.requests)} requests for control", id="pick-title")
+        with Vertical(id="pick-dialog", classes="dialog"):
+            yield Label(f"{len(self.requests)} requests for control", classes="dialog-title")
             yield Label(f"Pick the one to {verb} (↑/↓, Enter).", id="pick-hint")
             yield OptionList(
                 *(Option(request_label(r), id=r.id) for r in self.requests), id="pick-list"
             )
             if self.deny:
                 yield Input(placeholder="reason for the denial (optional)", id="pick-reason")
-            with Horizontal(id="pick-buttons"):
+            yield Label("", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
                 yield Button(verb.capitalize(), variant="primary", id="pick-send")
                 yield Button("Cancel", id="pick-cancel")
 
     def on_mount(self) -> None:
+        self.query_one(".dialog-error", Label).display = False
         options = self.query_one("#pick-list", OptionList)
         options.highlighted = 0
         options.focus()
@@ -133,9 +132,12 @@ class PickRequestScreen(ModalScreen[Answer | None]):
     def _send(self) -> None:
         request = self._picked()
         if request is None:
-            self.notify("pick a request first", severity="warning")
+            self.error("pick a request first")
             return
         reason = self.query_one("#pick-reason", Input).value.strip() if self.deny else ""
+        if len(reason) > REASON_LENGTH:
+            self.error(f"at most {REASON_LENGTH} characters ({len(reason)} now)")
+            return
         self.dismiss(Answer(request, reason))
 
     @on(Button.Pressed, "#pick-cancel")
@@ -143,35 +145,61 @@ class PickRequestScreen(ModalScreen[Answer | None]):
         self.dismiss(None)
 
 
+REQUEST_MARK = "◆"  # in every monospace font, unlike the emoji hand
+
+
 def render_request(room: Room, chord: bool) -> Text:
-    """The banner a decider sees while a request waits."""
+    """The banner a decider sees while a control request waits (empty when none does)."""
     request = room.pending_for_me()
     if request is None:
         return Text("")
-    prefix = "ctrl+] " if chord else ""
+    prefix = f"{CHORD_DISPLAY} " if chord else ""
     text = Text()
-    text.append(" ✋ ", style="bold")
+    text.append(f" {REQUEST_MARK} ", style="bold")
     text.append(request.user, style="bold")
     text.append(" asks for control: ")
     text.append(request.reason, style="italic")
-    text.append(f"   {prefix}g", style="bold reverse")
+    text.append("\n   ")
+    text.append(f" {prefix}g ", style="bold reverse")
     text.append(" grant  ")
-    text.append(f"{prefix}n", style="bold reverse")
+    text.append(f" {prefix}n ", style="bold reverse")
     text.append(" deny")
     more = len(requests_for_me(room)) - 1
     if more > 0:
-        text.append(f"   (+{more} more: g/n to pick one)", style="dim")
+        text.append(f"   +{more} more waiting: g/n let you pick", style="italic")
+    return text
+
+
+def render_access_requests(room: Room, chord: bool) -> Text:
+    """The banner a relay-wide lead sees while access requests wait (empty when none do)."""
+    waiting = room.access.to_decide()
+    if not waiting:
+        return Text("")
+    first = waiting[0]
+    prefix = f"{CHORD_DISPLAY} " if chord else ""
+    text = Text()
+    text.append(f" {REQUEST_MARK} ", style="bold")
+    text.append(first.user, style="bold")
+    text.append(f" asks for {first.role} on {first.scope}: ")
+    text.append(first.reason, style="italic")
+    text.append("\n   ")
+    text.append(f" {prefix}p ", style="bold reverse")
+    text.append(" approve or deny")
+    if len(waiting) > 1:
+        text.append(f"   +{len(waiting) - 1} more waiting", style="italic")
     return text
 
 
 class RequestBanner(Static):
-    """Shown above the terminal to leads and the driver while a request waits."""
+    """Above the terminal, until answered: control requests (deciders), access requests (leads)."""
 
     DEFAULT_CSS = """
     RequestBanner {
-        height: 1;
-        background: $warning 40%;
+        height: auto;
+        background: $warning;
+        color: #111111;
         display: none;
+        padding: 0 1;
     }
     RequestBanner.-shown {
         display: block;
@@ -179,43 +207,40 @@ class RequestBanner(Static):
     """
 
     def show(self, room: Room) -> None:
-        pending = room.pending_for_me()
-        self.set_class(pending is not None, "-shown")
-        self.update(render_request(room, chord=room.driving))
+        parts = [
+            part
+            for part in (
+                render_request(room, chord=room.driving),
+                render_access_requests(room, chord=room.driving),
+            )
+            if part.plain
+        ]
+        self.set_class(bool(parts), "-shown")
+        self.update(Text("\n").join(parts))
 
 
-HELP = """\
-[b]warroom keys[/b]
+class HelpScreen(Dialog[None]):
+    """A screen's keys (by default the session's, from :data:`tui.commands.SESSION`).
 
-While you [b]drive[/b], every key goes to the shell. To reach the
-window, press [b]ctrl+][/b] and then a letter. When you do not drive,
-press the letter alone.
+    Any key closes it, so it can never trap anyone.
+    """
 
-  [b]c[/b]  chat (Esc returns to the terminal)
-  [b]r[/b]  request control, or release it while driving
-  [b]g[/b]  grant the pending request (lead or driver); pick one if several
-  [b]n[/b]  deny the pending request (lead or driver); pick one, give a reason
-  [b]t[/b]  take control back (lead)
-  [b]d[/b]  leave the session
-  [b]a[/b]  request access (a role for a while, with a reason)
-  [b]p[/b]  approve or deny access requests (relay-wide leads)
-  [b]?[/b]  this help
+    CSS_PATH = HERE / "dialogs.tcss"
 
-[b]ctrl+][/b] twice sends a literal ctrl+] to the shell.
-"""
-
-
-class HelpScreen(ModalScreen[None]):
-    CSS_PATH = HERE / "handoff.tcss"
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,question_mark,q", "dismiss_help", "Close")
-    ]
+    def __init__(self, text: str | None = None) -> None:
+        super().__init__(id="help")
+        self.text = help_text() if text is None else text
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="help-dialog"):
-            yield Static(HELP, id="help-text")
-            yield Button("Close", id="help-close")
+        with VerticalScroll(id="help-dialog", classes="dialog") as box:
+            box.border_title = "Help"
+            yield Static(self.text, id="help-text")
+            yield Label("any key closes this help", classes="dialog-note")
 
-    @on(Button.Pressed, "#help-close")
-    def action_dismiss_help(self) -> None:
+    def on_key(self, event: events.Key) -> None:
+        event.stop()
+        event.prevent_default()
+        self.dismiss(None)
+
+    def on_click(self) -> None:
         self.dismiss(None)

@@ -48,6 +48,7 @@ class LobbyScreen(Screen[None]):
         Binding("u", "refresh", "Refresh"),
         Binding("a", "access", "Request access"),
         Binding("p", "access_requests", "Access requests"),
+        Binding("b", "recordings", "Recordings"),
         Binding("q", "app.quit", "Quit"),
     ]
 
@@ -72,17 +73,20 @@ class LobbyScreen(Screen[None]):
                 f"[b]{who.get('user', '?')}[/b] ({who.get('role', '?')})",
                 id="lobby-title",
             )
-            yield Label("Sessions you may join", classes="lobby-heading")
-            yield DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
-            yield Static("", id="no-sessions")
-            with Vertical(id="open-box"):
-                yield Label("Open a session on a target (leads)", classes="lobby-heading")
+            with Vertical(id="sessions-box", classes="lobby-panel") as box:
+                box.border_title = "Sessions you may join"
+                box.border_subtitle = "Enter joins"
+                yield DataTable(id="sessions", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="no-sessions")
+            with Vertical(id="open-box", classes="lobby-panel") as box:
+                box.border_title = "Open a session on a target (leads)"
                 yield DataTable(id="targets", cursor_type="row")
                 with Horizontal(id="open-row"):
                     yield Input(placeholder="why are you opening it? (required)", id="reason")
                     yield Button("Open", variant="primary", id="open")
-            with Vertical(id="access-box"):
-                yield Label("Access requests waiting for a lead", classes="lobby-heading")
+            with Vertical(id="access-box", classes="lobby-panel") as box:
+                box.border_title = "Access requests waiting for a lead"
+                box.border_subtitle = "p answers"
                 yield DataTable(id="access-requests", cursor_type="row")
         yield Footer()
 
@@ -183,9 +187,9 @@ class LobbyScreen(Screen[None]):
                 s.get("reason", ""),
                 key=s["id"],
             )
-        self.query_one("#no-sessions", Static).update(
-            "" if self.sessions else "No open sessions you may join."
-        )
+        empty = self.query_one("#no-sessions", Static)
+        empty.update("" if self.sessions else "No open sessions you may join.")
+        empty.display = not self.sessions
         targets = self.query_one("#targets", DataTable)
         targets.clear()
         for t in self.targets:
@@ -198,6 +202,8 @@ class LobbyScreen(Screen[None]):
         self.load()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "recordings":
+            return self.connect.identity.get("role") in ("lead", "reviewer")
         if action == "access_requests":
             if not self.access.lead:
                 return False
@@ -286,6 +292,12 @@ class LobbyScreen(Screen[None]):
         assert isinstance(app, WarroomApp)
         client, self.client = self.client, None
         app.open_session(session, client)
+
+    def action_recordings(self) -> None:
+        """The recordings browser, on a connection of its own (the lobby keeps this one)."""
+        from tui.recordings import RecordingsScreen
+
+        self.app.push_screen(RecordingsScreen(self.connect))
 
     def action_open(self) -> None:
         if self.targets:

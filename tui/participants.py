@@ -8,6 +8,10 @@ from textual.widgets import Static
 
 from tui.room import Link, Room
 
+# Marks every monospace font has (keyboard and hand emoji show as boxes in many).
+DRIVER_MARK = "▶"
+REQUEST_MARK = "◆"
+
 _LINK_STYLE = {
     Link.CONNECTING: ("◌ connecting", "yellow"),
     Link.LIVE: ("● connected", "green"),
@@ -28,9 +32,9 @@ def render_participants(room: Room) -> RenderableType:
     for member in sorted(room.members.values(), key=lambda m: (m.joined_at, m.id)):
         line = Text()
         if member.id == room.driver:
-            line.append("⌨ ", style="bold green")
+            line.append(f"{DRIVER_MARK} ", style="bold green")
         elif member.id in requested:
-            line.append("✋ ", style="bold yellow")
+            line.append(f"{REQUEST_MARK} ", style="bold yellow")
         else:
             line.append("  ")
         line.append(member.user, style="bold" if member.id == room.you else "")

@@ -1,6 +1,6 @@
 """What the TUI knows about the session it is in, built only from what the relay says.
 
-The TUI holds no authority (DESIGN.md): every role, the driver and the pending
+The TUI holds no authority: every role, the driver and the pending
 requests come from the relay's ``roster``; this module just keeps the latest one
 and answers the questions the panes ask ("am I driving?", "may I grant?").
 It is pure, so the panes' logic is testable without a relay or a screen.
@@ -133,8 +133,13 @@ class Room:
     # ------------------------------------------------------------ questions
 
     @property
+    def ended(self) -> bool:
+        """The session is over (the relay said so, or the link ended for good)."""
+        return self.ended_reason is not None or self.link is Link.ENDED
+
+    @property
     def driving(self) -> bool:
-        return self.you is not None and self.driver == self.you
+        return self.you is not None and self.driver == self.you and not self.ended
 
     @property
     def is_lead(self) -> bool:
@@ -155,8 +160,22 @@ class Room:
 
     @property
     def driver_name(self) -> str | None:
+        if self.ended:
+            return None
         member = self.members.get(self.driver or "")
         return member.user if member else None
+
+    @property
+    def is_guest(self) -> bool:
+        """Invite holders (``guest:<name>``) have exactly what their invite says."""
+        return self.user.startswith("guest:")
+
+    @property
+    def may_review(self) -> bool:
+        """Leads and reviewers read recordings (a reviewer grant counts; the relay checks)."""
+        return self.role in ("lead", "reviewer") or any(
+            g.role == "reviewer" for g in self.access.grants.values()
+        )
 
     def users(self) -> list[str]:
         return [m.user for m in self.members.values()]

@@ -1,10 +1,18 @@
 """The session screen: terminal, participants, chat, status, and the hand-off keys.
 
-Keys: while this client drives, the terminal pane sends every key to the shell
-and the window's own keys are reached with the escape chord ``ctrl+]`` then a
-letter (see :data:`tui.handoff.HELP`); when it does not drive, the letters work
-alone. The relay decides everything: these actions only ask, and what the
-panes show comes from the relay's answers.
+Keys (one table, :mod:`tui.commands`): while this client drives, the terminal
+pane sends every key to the shell and the window's own keys are reached with
+the escape chord ``ctrl+]`` then a letter; while it watches, the letters work
+alone, and the ones that leave, end, take or deny ask first (a word typed for
+a shell must not act), while the chord acts at once. The relay decides
+everything: these actions only ask, and what the panes show comes from the
+relay's answers.
+
+Watching and driving look different at a glance: the terminal's frame is
+green and titled DRIVING, or grey and titled WATCHING with who drives. The
+side panel (people and chat) folds away when the window is too narrow for it
+and an 80-column shell (``s`` toggles it), so a driver in an 80-column
+terminal gets 78 columns of shell, not 44.
 """
 
 from __future__ import annotations
@@ -14,25 +22,32 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
+from textual.reactive import var
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Static
 
 from relay.access import AccessRequest
 from relay.protocol import SizeChange, Snapshot
+from tui import commands
 from tui.access_screens import DecideAccessScreen, Decision, RequestAccessScreen
-from tui.chat import ChatPane
+from tui.alerts import alert
+from tui.chat import ChatPane, mentions
+from tui.commands import Command
+from tui.dialogs import ConfirmScreen, ReasonScreen, open_dialog
 from tui.handoff import (
     Answer,
+    DenyScreen,
     HelpScreen,
     PickRequestScreen,
     RequestBanner,
     RequestControlScreen,
     requests_for_me,
 )
+from tui.keybar import KeyBar
 from tui.participants import ParticipantsPane
 from tui.paused import PausedBanner
 from tui.room import ChatLine, Link, Request, Room
@@ -40,19 +55,6 @@ from tui.session_link import Connector, SessionLink
 from tui.status import StatusBar
 from tui.terminal_view import TerminalView
 
-# The escape chord's letters and the actions they run.
-CHORD_ACTIONS = {
-    "c": "chat",
-    "r": "control",
-    "g": "grant",
-    "n": "deny",
-    "t": "take",
-    "d": "leave",
-    "a": "access",
-    "p": "access_requests",
-    "question_mark": "help",
-    "?": "help",
-}
 # Errors that need no toast: the status bar and panes already say it.
 QUIET_ERRORS = frozenset({"not_driver", "paused"})
 # The messages of just-in-time access (tui.access keeps what they say).
@@ -70,25 +72,28 @@ ACCESS_MESSAGES = frozenset(
     }
 )
 PAUSED_HINT_EVERY = 3.0  # seconds between "input is paused" reminders while typing
+SIDEBAR_WIDTH = 36  # columns the side panel takes, border included
+SHELL_AT_LEAST = 80  # the side panel shows by itself only if the shell keeps this many columns
+WATCHING_HINT = "you are watching — r asks for control"
 
 HERE = Path(__file__).parent  # CSS paths must not follow subclasses into other packages
+
+
+def sidebar_fits(width: int) -> bool:
+    """Whether a window ``width`` columns wide has room for the side panel on its own.
+
+    The terminal's frame takes two columns; the panel shows only when the
+    shell still gets :data:`SHELL_AT_LEAST` columns beside it.
+    """
+    return width - SIDEBAR_WIDTH - 2 >= SHELL_AT_LEAST
 
 
 class SessionScreen(Screen[None]):
     CSS_PATH = HERE / "session.tcss"
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "chat", "Chat"),
-        Binding("r", "control", "Request control"),
-        Binding("g", "grant", "Grant"),
-        Binding("n", "deny", "Deny"),
-        Binding("t", "take", "Take back"),
-        Binding("d", "leave", "Leave"),
-        Binding("a", "access", "Request access"),
-        Binding("p", "access_requests", "Access requests"),
-        Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("ctrl+right_square_bracket", "chord", "then c/r/g/n/t/d/a/p/?", key_display="^]"),
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = commands.bindings()
+
+    sidebar_wanted: var[bool | None] = var(None)  # None: as the window's width allows
 
     def __init__(
         self,
@@ -101,9 +106,12 @@ class SessionScreen(Screen[None]):
     ) -> None:
         """``lead``: signed in as a relay-wide lead, who sees and decides access requests."""
         super().__init__()
+        self.connect = connect
         self.room = Room(session=session, user=user)
         self.room.access.lead = lead
         self._last_paused_hint = 0.0
+        self._alerted: set[str] = set()  # requests already rung for
+        self.recording_note = ""  # where the recording went, once the session ended
         self.link = SessionLink(
             connect,
             session,
@@ -123,11 +131,12 @@ class SessionScreen(Screen[None]):
             with Vertical(id="left"):
                 yield PausedBanner(id="paused-banner")
                 yield RequestBanner(id="request-banner")
+                yield Static(id="ended-banner")
                 yield TerminalView(id="terminal")
             with Vertical(id="sidebar"):
                 yield ParticipantsPane(id="participants")
                 yield ChatPane(id="chat")
-        yield Footer()
+        yield KeyBar(id="keys")
 
     @property
     def terminal(self) -> TerminalView:
@@ -138,6 +147,10 @@ class SessionScreen(Screen[None]):
         return self.query_one(ChatPane)
 
     def on_mount(self) -> None:
+        self.query_one("#participants").border_title = "People"
+        self.chat.border_title = "Chat"
+        self.chat.border_subtitle = "c to write · Esc back"
+        self._fit_sidebar()
         self.terminal.focus()
         self.refresh_room()
         self.set_interval(1.0, self._tick)
@@ -160,7 +173,31 @@ class SessionScreen(Screen[None]):
         access.expire(time.time())
         if len(access.grants) != before:
             self.refresh_room()
-        self.query_one(StatusBar).show(self.room, self.terminal.crop_note())
+        self.query_one(StatusBar).show(self.room, self._crop_note())
+
+    # ------------------------------------------------------------ the side panel
+
+    @property
+    def sidebar_shown(self) -> bool:
+        wanted = self.sidebar_wanted
+        return sidebar_fits(self.size.width) if wanted is None else wanted
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit_sidebar()
+
+    def watch_sidebar_wanted(self) -> None:
+        self._fit_sidebar()
+
+    def _fit_sidebar(self) -> None:
+        sidebar = self.query_one("#sidebar")
+        shown = self.sidebar_shown
+        if sidebar.display != shown:
+            sidebar.display = shown
+            if not shown and self.focused is not None and self.focused is not self.terminal:
+                self.terminal.focus()
+
+    def action_sidebar(self) -> None:
+        self.sidebar_wanted = not self.sidebar_shown
 
     # ------------------------------------------------------------ from the relay
 
@@ -168,6 +205,7 @@ class SessionScreen(Screen[None]):
         kind = message.get("type")
         if kind == "welcome_session":
             self.room.welcome(message)
+            self.chat.me = self.room.user
             self._send_soon({"type": "access_list"})  # your grants (all requests, for leads)
         elif kind in ACCESS_MESSAGES:
             self._access_message(message)
@@ -181,37 +219,26 @@ class SessionScreen(Screen[None]):
         elif kind == "roster":
             was_driving = self.room.driving
             self.room.apply_roster(message)
+            self.chat.me = self.room.user
             if self.room.driving != was_driving:
                 self._driving_changed()
         elif kind == "control_request":
             if message.get("id") != self.room.you:
-                prefix = "ctrl+] " if self.room.driving else ""
-                self.notify(
-                    f"{message.get('user')}: {message.get('reason')}\n"
-                    f"{prefix}g grant · {prefix}n deny",
-                    title="Control requested",
-                    timeout=10,
+                self._alert(
+                    f"control:{message.get('id')}:{message.get('reason')}",
+                    "Control requested",
+                    f"{message.get('user')}: {message.get('reason')}",
                 )
         elif kind == "control_denied":
             reason = message.get("reason") or "no reason given"
             self.notify(f"{message.get('by')} denied: {reason}", title="Request denied")
         elif kind == "chat":
-            self.chat.add(
-                ChatLine(
-                    str(message.get("user", "?")),
-                    str(message.get("text", "")),
-                    float(message.get("t") or time.time()),
-                    mine=message.get("id") == self.room.you,
-                )
-            )
+            self._chat_message(message)
         elif kind == "notice":  # the relay says it (a dropped driver, control coming back)
             when = float(message.get("t") or time.time())
             self.chat.add(ChatLine("", str(message.get("text", "")), when, system=True))
         elif kind == "ended":
-            self.room.ended_reason = str(message.get("reason", ""))
-            self.chat.add(
-                ChatLine("", f"session ended: {self.room.ended_reason}", time.time(), system=True)
-            )
+            self._ended(str(message.get("reason", "")))
         elif kind == "error":
             if message.get("code") not in QUIET_ERRORS:
                 self.notify(str(message.get("message")), title="Refused", severity="error")
@@ -219,16 +246,39 @@ class SessionScreen(Screen[None]):
                 self._send_soon({"type": "access_list"})  # another lead may have answered
         self.refresh_room()
 
+    def _chat_message(self, message: dict[str, Any]) -> None:
+        line = ChatLine(
+            str(message.get("user", "?")),
+            str(message.get("text", "")),
+            float(message.get("t") or time.time()),
+            mine=message.get("id") == self.room.you,
+        )
+        self.chat.add(line)
+        if line.mine:
+            return
+        if self.room.user and mentions(line.text, self.room.user):
+            self._alert(f"chat:{len(self.chat.lines)}", f"{line.user} mentions you", line.text)
+        elif not self.sidebar_shown:
+            self.notify(line.text, title=f"{line.user} (chat)", timeout=6)
+
+    def _alert(self, key: str, title: str, body: str) -> None:
+        """Ring once per request (the banner stays until it is answered), and toast it."""
+        if key in self._alerted:
+            return
+        self._alerted.add(key)
+        self.notify(body, title=title, severity="warning", timeout=10)
+        alert(self.app, title, body)
+
     def _access_message(self, message: dict[str, Any]) -> None:
         notice = self.room.access.apply(message, time.time())
         if notice is None:
             return
-        text = notice.text
         if message.get("type") == "access_request" and self.room.access.to_decide():
-            prefix = "ctrl+] " if self.room.driving else ""
-            text += f"\n{prefix}p to approve or deny"
+            ask = message.get("request") or {}
+            self._alert(f"access:{ask.get('id')}", notice.title, notice.text)
+            return
         severity: Any = notice.severity
-        self.notify(text, title=notice.title, severity=severity, timeout=10)
+        self.notify(notice.text, title=notice.title, severity=severity, timeout=10)
 
     def _send_soon(self, message: dict[str, Any]) -> None:
         """Send from a synchronous handler (the link's task is the one calling it)."""
@@ -248,11 +298,71 @@ class SessionScreen(Screen[None]):
         self.room.link = state
         self.room.link_detail = detail
         if state is Link.ENDED:
-            if self.room.driving:
-                self.room.driver = None
+            if self.terminal.driving:
                 self._driving_changed()
-            self.notify(detail or "disconnected", title="Session over", timeout=30)
+            if self.room.ended_reason is None:
+                self._ended(detail or "disconnected")
         self.refresh_room()
+
+    def _ended(self, reason: str) -> None:
+        """The session is over: say so once, and where its recording went."""
+        first = self.room.ended_reason is None
+        self.room.ended_reason = reason
+        self.room.driver = None
+        self.room.requests = []
+        if self.terminal.driving:
+            self._driving_changed()
+        if not first:
+            return
+        self.chat.add(ChatLine("", f"session ended: {reason}", time.time(), system=True))
+        self.notify(reason or "ended", title="Session over", timeout=30)
+        if self.room.may_review:
+            self._find_recording()
+        self.refresh_room()
+
+    @work(group="recording-note", exclusive=True, exit_on_error=False)
+    async def _find_recording(self) -> None:
+        """Ask the relay (on a new connection: this one is closed) where the recording is."""
+        from tui.fetch import list_recordings
+
+        session = self.room.session
+        self.recording_note = "looking for the recording…"
+        self.refresh_room()
+        try:
+            client = await self.connect()
+            try:
+                found = await list_recordings(client, session)
+            finally:
+                await client.close()
+        except Exception as exc:  # the relay is gone too: say how to find it later
+            self.recording_note = f"could not list the recording ({exc})"
+        else:
+            if found:
+                newest = found[0]
+                sealed = "sealed" if newest.get("sealed") else "not sealed"
+                self.recording_note = f"recorded as {newest['name']} ({sealed})"
+            else:
+                self.recording_note = "the relay kept no recording of this session"
+        self.refresh_room()
+
+    def ended_text(self) -> str:
+        """The banner after the end: why, where the recording is, how to replay it."""
+        room = self.room
+        lines = [f"Session over: {room.ended_reason or 'ended'}."]
+        if room.may_review:
+            url = getattr(getattr(self.connect, "target", None), "url", "") or "RELAY_URL"
+            invite = getattr(getattr(self.connect, "target", None), "invite", None)
+            if self.recording_note:
+                lines.append(self.recording_note[:1].upper() + self.recording_note[1:] + ".")
+            how = (
+                "warroom replay <your invite link>"
+                if invite
+                else f"warroom replay {url} {room.session}"
+            )
+            lines.append(f"Replay it: v here, or {how}.  d closes this window.")
+        else:
+            lines.append("d closes this window.")
+        return "\n".join(lines)
 
     def _driving_changed(self) -> None:
         driving = self.room.driving
@@ -264,14 +374,45 @@ class SessionScreen(Screen[None]):
         else:
             self.notify("You no longer drive.", timeout=4)
 
+    def _crop_note(self) -> str:
+        """What the terminal cannot show (nothing to say once the session is over)."""
+        return "" if self.room.ended else self.terminal.crop_note()
+
+    def frame_title(self) -> str:
+        room = self.room
+        if room.ended:
+            return "ENDED · the shell is closed"
+        if room.driving:
+            return "DRIVING · your keys go to the shell · ctrl+] then a letter for warroom"
+        who = f"{room.driver_name} drives" if room.driver_name else "nobody drives"
+        if room.role == "reviewer":
+            return f"WATCHING · {who}"
+        if room.has_requested:
+            return f"WATCHING · {who} · your request is waiting"
+        return f"WATCHING · {who} · r asks for control"
+
     def refresh_room(self) -> None:
         if not self.is_mounted:
             return
-        self.query_one(StatusBar).show(self.room, self.terminal.crop_note())
-        self.query_one(ParticipantsPane).show(self.room)
-        self.query_one(RequestBanner).show(self.room)
-        self.query_one(PausedBanner).show(self.room)
-        self.terminal.set_class(self.room.input_blocked, "-paused")
+        room = self.room
+        self.query_one(StatusBar).show(room, self._crop_note())
+        self.query_one(ParticipantsPane).show(room)
+        self.query_one(RequestBanner).show(room)
+        self.query_one(PausedBanner).show(room)
+        ended = self.query_one("#ended-banner", Static)
+        ended.display = room.ended
+        if room.ended:
+            ended.update(self.ended_text())
+        terminal = self.terminal
+        terminal.set_class(room.input_blocked, "-paused")
+        terminal.set_class(room.ended, "-ended")
+        terminal.border_title = self.frame_title()
+        self.query_one("#participants").border_title = f"People ({len(room.members)})"
+        self.query_one(KeyBar).show(
+            self.available,
+            driving=room.driving,
+            labels={"control": "Release control"} if room.driving else {},
+        )
         self.refresh_bindings()
 
     # ------------------------------------------------------------ from the panes
@@ -312,12 +453,17 @@ class SessionScreen(Screen[None]):
 
     @on(TerminalView.Chord)
     async def _chord(self, event: TerminalView.Chord) -> None:
-        action = CHORD_ACTIONS.get(event.key)
-        if action is None:
+        action = commands.chord_action(event.key)
+        command = commands.BY_ACTION.get(action or "")
+        if command is None:
             self.notify(f"ctrl+] {event.key}: not a warroom key (? for help)", timeout=3)
             return
-        # Call the action directly: check_action hides the letters while driving.
-        result = getattr(self, f"action_{action}")()
+        if not self.available(command):
+            self.notify(f"ctrl+] {command.shown}: {command.label.lower()} is not possible now")
+            return
+        # The chord is deliberate: what asks first for a single letter acts at once here.
+        method = getattr(self, f"action_{action}")
+        result = method(ask=False) if command.asks else method()
         if inspect.isawaitable(result):
             await result
 
@@ -335,38 +481,62 @@ class SessionScreen(Screen[None]):
 
     @on(TerminalView.NotDriving)
     def _not_driving(self) -> None:
-        who = self.room.driver_name
-        drives = f"{who} drives" if who else "nobody drives"
-        self.notify(f"You are watching ({drives}). Press r to request control.", timeout=3)
+        self._watching_hint()
+
+    def _watching_hint(self) -> None:
+        if self.room.ended or self.room.driving:
+            return
+        if self.room.role == "reviewer":
+            self.notify("you are watching: reviewers do not type here", timeout=3)
+        else:
+            self.notify(WATCHING_HINT, timeout=3)
 
     # ------------------------------------------------------------ actions
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+    def available(self, command: Command) -> bool:
+        """Whether ``command`` does something now (the key bar, the chord, the bindings)."""
         room = self.room
-        driving = room.driving
-        if action == "chord":
-            return driving
-        if action in CHORD_ACTIONS.values() and driving:
-            return False  # reached through the chord only; the shell gets the letter
+        action = command.action
+        if action in ("leave", "help", "sidebar"):
+            return True
+        if action == "recordings":
+            return room.may_review
+        if room.ended or room.you is None:
+            return False
+        if action == "chat":
+            return True
         if action == "control":
-            return None if room.role == "reviewer" else True
+            return room.role in ("lead", "viewer")
         if action in ("grant", "deny"):
-            if not room.may_decide:
-                return False
-            return True if room.pending_for_me() is not None else None
+            return bool(requests_for_me(room))
         if action == "take":
+            return room.is_lead and not room.driving
+        if action == "end":
             return room.is_lead
+        if action == "access":
+            return not room.is_guest and not room.access.lead
         if action == "access_requests":
-            if not room.access.lead:
-                return False
-            return True if room.access.to_decide() else None
-        return True
+            return bool(room.access.to_decide())
+        return False
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "chord":
+            return True
+        command = commands.BY_ACTION.get(action)
+        if command is None:
+            return True
+        if self.room.driving:
+            return False  # reached through the chord only; the shell gets the letter
+        return self.available(command)
 
     def action_chat(self) -> None:
+        if not self.sidebar_shown:
+            self.sidebar_wanted = True
         self.chat.focus_input()
 
     def action_chord(self) -> None:
         self.terminal.start_chord()
+        self.notify(commands.chord_toast(self.available), title="ctrl+] then", timeout=4)
 
     async def action_control(self) -> None:
         room = self.room
@@ -376,34 +546,47 @@ class SessionScreen(Screen[None]):
         if room.has_requested:
             self.notify("your request is waiting for an answer")
             return
-        self._ask_for_control()
+        open_dialog(self.app, RequestControlScreen(room.driver_name), self._request_control)
 
-    @work
-    async def _ask_for_control(self) -> None:
-        reason = await self.app.push_screen_wait(RequestControlScreen(self.room.driver_name))
-        if reason:
-            await self.link.send({"type": "request_control", "reason": reason})
+    async def _request_control(self, reason: str | None) -> None:
+        if reason and not await self.link.send({"type": "request_control", "reason": reason}):
+            self.notify("not connected: request not sent", severity="warning")
 
     async def action_grant(self) -> None:
-        await self._answer(deny=False)
-
-    async def action_deny(self) -> None:
-        await self._answer(deny=True)
-
-    async def _answer(self, *, deny: bool) -> None:
-        """One request waits: answer it at once. Several: let the decider pick one."""
         waiting = requests_for_me(self.room)
         if not waiting:
-            self.notify(f"no request to {'deny' if deny else 'grant'}")
-            return
-        if len(waiting) == 1:
-            await self._send_answer(Answer(waiting[0]), deny=deny)
-            return
-        self._pick_request(waiting, deny)
+            self.notify("no request to grant")
+        elif len(waiting) == 1:
+            await self._send_answer(Answer(waiting[0]), deny=False)
+        else:
+            open_dialog(
+                self.app,
+                PickRequestScreen(waiting, deny=False),
+                lambda answer: self._answered(answer, deny=False),
+            )
 
-    @work
-    async def _pick_request(self, waiting: list[Request], deny: bool) -> None:
-        answer = await self.app.push_screen_wait(PickRequestScreen(waiting, deny=deny))
+    def action_deny(self, ask: bool = True) -> None:
+        """Deny one request, with an optional reason (picking one when several wait)."""
+        waiting = requests_for_me(self.room)
+        if not waiting:
+            self.notify("no request to deny")
+        elif len(waiting) == 1:
+            request = waiting[0]
+            open_dialog(
+                self.app,
+                DenyScreen(request),
+                lambda reason: self._answered(
+                    None if reason is None else Answer(request, reason), deny=True
+                ),
+            )
+        else:
+            open_dialog(
+                self.app,
+                PickRequestScreen(waiting, deny=True),
+                lambda answer: self._answered(answer, deny=True),
+            )
+
+    async def _answered(self, answer: Answer | None, *, deny: bool) -> None:
         if answer is not None:
             await self._send_answer(answer, deny=deny)
 
@@ -415,55 +598,118 @@ class SessionScreen(Screen[None]):
         if not await self.link.send(message):
             self.notify("not connected: answer not sent", severity="warning")
 
-    async def action_take(self) -> None:
+    async def action_take(self, ask: bool = True) -> None:
+        driver = self.room.driver_name
+        if ask and driver is not None:
+            self._confirm(
+                f"Take control from {driver}?", "They stop driving at once.", "Take", "take"
+            )
+            return
+        await self._take()
+
+    async def _take(self) -> None:
         await self.link.send({"type": "take"})
 
-    async def action_leave(self) -> None:
+    def _confirm(self, question: str, detail: str, yes: str, what: str) -> None:
+        async def answered(confirmed: bool | None) -> None:
+            if not confirmed:
+                self._watching_hint()
+                return
+            if what == "take":
+                await self._take()
+            elif what == "leave":
+                await self._leave()
+
+        open_dialog(self.app, ConfirmScreen(question, detail, yes), answered)
+
+    async def action_leave(self, ask: bool = True) -> None:
+        if ask and not self.room.ended:
+            self._confirm(
+                f"Leave session {self.room.session}?",
+                "You can join again while it is open.",
+                "Leave",
+                "leave",
+            )
+            return
+        await self._leave()
+
+    async def _leave(self) -> None:
         await self.link.close()
         self.app.exit()
+
+    def action_end(self, ask: bool = True) -> None:
+        """End the session for everyone; the reason is optional (and asked either way)."""
+        open_dialog(
+            self.app,
+            ReasonScreen(
+                f"End session {self.room.session} for everyone?",
+                "The shell closes, everyone is disconnected and the recording is sealed.",
+                placeholder="why? (optional, recorded and audited)",
+                send="End session",
+                required=False,
+                variant="error",
+                id="end-session",
+            ),
+            self._end,
+        )
+
+    async def _end(self, reason: str | None) -> None:
+        if reason is None:
+            return
+        message: dict[str, Any] = {"type": "end"}
+        if reason:
+            message["reason"] = reason
+        if not await self.link.send(message):
+            self.notify("not connected: the session was not ended", severity="warning")
 
     def action_access(self) -> None:
         asked = self.room.access.asked()
         if asked:
             self.notify(f"your request for {asked[0].role} is waiting for a lead")
             return
-        self._ask_for_access()
-
-    @work
-    async def _ask_for_access(self) -> None:
         room = self.room
         role = "viewer" if room.role == "reviewer" else "driver"
-        wish = await self.app.push_screen_wait(RequestAccessScreen(f"session {room.session}", role))
+        open_dialog(
+            self.app, RequestAccessScreen(f"session {room.session}", role), self._ask_for_access
+        )
+
+    async def _ask_for_access(self, wish: Any) -> None:
         if wish is not None:
             await self.link.send(
                 {
                     "type": "access_request",
                     "role": wish.role,
                     "reason": wish.reason,
-                    "session": room.session,
+                    "session": self.room.session,
                 }
             )
 
-    async def action_access_requests(self) -> None:
+    def action_access_requests(self) -> None:
         waiting = self.room.access.to_decide()
         if not waiting:
             self.notify("no access requests waiting")
             return
-        self._decide_access(waiting[0], len(waiting) - 1)
+        open_dialog(self.app, DecideAccessScreen(waiting[0], len(waiting) - 1), self._decide_access)
 
-    @work
-    async def _decide_access(self, ask: AccessRequest, more: int) -> None:
-        decision: Decision | None = await self.app.push_screen_wait(DecideAccessScreen(ask, more))
-        if decision is None:
-            return
-        if not await self.link.send(decision.message()):
+    async def _decide_access(self, decision: Decision | None) -> None:
+        if decision is not None and not await self.link.send(decision.message()):
             self.notify("not connected: decision not sent", severity="warning")
 
+    def action_recordings(self) -> None:
+        from tui.recordings import RecordingsScreen
+
+        if any(isinstance(s, RecordingsScreen) for s in self.app.screen_stack):
+            return
+        self.app.push_screen(RecordingsScreen(self.connect, session=self.room.session))
+
     def action_help(self) -> None:
-        self.app.push_screen(HelpScreen())
+        open_dialog(self.app, HelpScreen())
 
     def on_key(self, event: Any) -> None:
         # Esc in the chat returns to the terminal.
         if getattr(event, "key", "") == "escape" and self.focused is not self.terminal:
             self.terminal.focus()
             event.stop()
+
+
+__all__ = ["AccessRequest", "Request", "SessionScreen"]

@@ -28,9 +28,11 @@ def _sep(text: Text) -> None:
 def render_status(room: Room, now: float, cropped: str = "") -> Text:
     """One line: what a glance at the top of the screen should tell."""
     text = Text(no_wrap=True, overflow="ellipsis")
-    if room.recording:
+    if room.ended:
+        text.append(" ■ ENDED ", style="bold white on grey35")
+    elif room.recording:
         text.append(" ● REC ", style="bold white on red")
-    if room.paused is not None:
+    if room.paused is not None and not room.ended:
         text.append(" ⏸ PAUSED ", style="bold black on yellow")  # the banner says why
     text.append(f" {room.session or '…'} ", style="bold")
     if room.target:
@@ -39,13 +41,15 @@ def render_status(room: Room, now: float, cropped: str = "") -> Text:
     if room.user:
         text.append(f"{room.user} ", style="bold")
     text.append(room.role or "…", style="cyan")
-    if room.driving:
+    if room.ended:
+        text.append(f" · {room.ended_reason or room.link_detail or 'ended'}", style="italic")
+    elif room.driving:
         text.append(" DRIVING", style="bold green")
     elif room.driver_name:
-        text.append(f" · {room.driver_name} drives", style="")
+        text.append(f" · {room.driver_name} drives", style="bold")
     else:
         text.append(" · nobody drives", style="dim")
-    control = room.control_left(now)
+    control = None if room.ended else room.control_left(now)
     if control is not None:
         _sep(text)
         style = "bold yellow" if control < 60 else ("yellow" if room.driving else "")
@@ -71,11 +75,11 @@ def render_status(room: Room, now: float, cropped: str = "") -> Text:
     waiting = room.access.to_decide()
     if waiting:
         _sep(text)
-        text.append(f"✋ {len(waiting)} access request{'s' if len(waiting) > 1 else ''}", "bold")
+        text.append(f"◆ {len(waiting)} access request{'s' if len(waiting) > 1 else ''}", "bold")
     if cropped:
         _sep(text)
         text.append(cropped, style="bold yellow")
-    if room.link is not Link.LIVE:
+    if room.link is not Link.LIVE and not room.ended:
         _sep(text)
         detail = f": {room.link_detail}" if room.link_detail else ""
         text.append(f"{room.link.value}{detail}", style="bold red")

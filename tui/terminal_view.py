@@ -44,14 +44,13 @@ from textual.timer import Timer
 from textual.widget import Widget
 
 from relay.terminal import Cell, TerminalModel
+from tui.commands import CHORD_KEY, WINDOW_LETTERS
 from tui.keys import key_to_bytes, paste_to_bytes
 
 FRAME = 1 / 60  # the shortest interval between two redraws
 FEED_BUDGET = 64 * 1024  # bytes fed to the model per frame (pyte feeds ≈ 1 MB/s)
 RESYNC_BACKLOG = 2 * 1024 * 1024  # a backlog this large is replaced by a snapshot
 RESIZE_DEBOUNCE = 0.15
-CHORD_KEY = "ctrl+right_square_bracket"
-WINDOW_LETTERS = frozenset({"c", "r", "g", "n", "t", "d", "a", "p", "question_mark"})
 
 OUTSIDE = Style(bgcolor="grey11")
 MARKER = Style(color="black", bgcolor="yellow", bold=True)
@@ -427,15 +426,9 @@ class TerminalView(Widget, can_focus=True):
     # ------------------------------------------------------------ input
 
     def start_chord(self) -> None:
+        """The next key goes to the window (the screen says which letters work)."""
         self.chord = True
         self.focus()
-        self.notify(
-            "c chat · r control · g grant · n deny · t take · d leave · a access"
-            " · p access requests · ? help"
-            " · ctrl+] again sends ctrl+]",
-            title="ctrl+]",
-            timeout=3,
-        )
 
     async def on_key(self, event: events.Key) -> None:
         key = event.key
@@ -469,6 +462,7 @@ class TerminalView(Widget, can_focus=True):
 
     def on_paste(self, event: events.Paste) -> None:
         if not self.driving:
+            self.post_message(self.NotDriving())
             return
         event.stop()
         event.prevent_default()
