@@ -231,11 +231,19 @@ def add_replay(sub: Subparsers) -> None:
             "Open a recording in the replay screen: the terminal, a timeline of the "
             "session's events, the chat and who drove at each moment. Plain asciicast "
             "v2/v3 files open too, marked unverified. Give a relay URL and a session "
-            "instead of a file to fetch the session's recording (reviewers and leads)."
+            "instead of a file to fetch the session's recording (reviewers and leads); "
+            "a reviewer's invite link needs no session, and a URL alone opens the "
+            "recordings browser."
         ),
     )
-    p.add_argument("source", help="a recording file, or a relay URL (ws[s]://host:port)")
-    p.add_argument("session", nargs="?", help="with a relay URL: the session to fetch")
+    p.add_argument(
+        "source", help="a recording file, a relay URL (ws[s]://host:port) or an invite link"
+    )
+    p.add_argument(
+        "session",
+        nargs="?",
+        help="with a relay URL: the session to fetch (default: the invite's, or browse)",
+    )
     p.add_argument("--at", type=float, default=0.0, metavar="SECONDS", help="start here")
     p.add_argument("--dump", action="store_true", help="print the screen at --at and exit")
     p.add_argument("--key", help="relay public key to verify with (text or file)")
@@ -251,6 +259,8 @@ def add_replay(sub: Subparsers) -> None:
 def cmd_replay(args: argparse.Namespace) -> int:
     from relay.asciicast import CastError
 
+    if "://" in args.source and not args.dump:
+        return _replay_from_relay(args)
     try:
         key = load_key(args.key) if args.key else None
     except ValueError as exc:
@@ -289,8 +299,6 @@ def _resolve_source(args: argparse.Namespace) -> Path | None:
         if args.session:
             raise ValueError("a session is given only with a relay URL")
         return Path(args.source)
-    if not args.session:
-        raise ValueError("with a relay URL, say which session to replay")
     import asyncio
 
     from tui.client import RelayError
@@ -309,6 +317,34 @@ def _resolve_source(args: argparse.Namespace) -> Path | None:
         )
     except RelayError as exc:
         raise ValueError(f"cannot fetch the recording: {exc.message}") from None
+
+
+def _replay_from_relay(args: argparse.Namespace) -> int:
+    """Fetch and replay (or browse) from a relay: the fetch, login and TUI all in one loop."""
+    import asyncio
+
+    from relay.asciicast import CastError
+    from tui.client import RelayError
+    from tui.replay_app import replay_from_relay
+
+    try:
+        key = load_key(args.key) if args.key else None
+        asyncio.run(
+            replay_from_relay(
+                args.source,
+                args.session,
+                user=args.user,
+                ssh_key=args.ssh_key,
+                directory=args.save_to,
+                at=args.at,
+                key=key,
+            )
+        )
+    except RelayError as exc:
+        return _fail(f"cannot fetch the recording: {exc.message or exc.code}")
+    except (OSError, ValueError, CastError) as exc:
+        return _fail(f"cannot replay: {exc}")
+    return EXIT_OK
 
 
 def _dump(path: Path, at: float) -> int:

@@ -53,30 +53,51 @@ async def download(client: RelayClient, name: str, target: Path) -> Path:
     return target
 
 
+async def fetch_newest(
+    client: RelayClient, session: str, directory: Path | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """Download the newest recording of ``session``; its local path and listing entry."""
+    recordings = await list_recordings(client, session)
+    if not recordings:
+        raise RelayError("no_such_recording", f"the relay has no recording of {session!r}")
+    newest = recordings[0]
+    path = await download(
+        client, newest["name"], (directory or default_directory()) / newest["name"]
+    )
+    state = "sealed" if newest.get("sealed") else "not sealed yet (live or interrupted)"
+    print(f"fetched {path} ({newest['size']} bytes, {state})", file=sys.stderr)
+    return path, newest
+
+
 async def fetch_session_recording(
     url: str,
-    session: str,
+    session: str | None,
     *,
     user: str = "",
     key: Path | None = None,
     directory: Path | None = None,
     ca_cert: Path | None = None,
 ) -> Path:
-    """Log in, find the session's newest recording, download it; return the local path."""
+    """Log in, find the session's newest recording, download it; return the local path.
+
+    Without ``session``, the one a session-bound credential (an invite) is for.
+    """
     target = parse_join_target(url)
     client = RelayClient(target.url, ca_cert=ca_cert)
     await client.connect()
     try:
-        await authenticate(client, target, user=user, key=key)
-        recordings = await list_recordings(client, session)
-        if not recordings:
-            raise RelayError("no_such_recording", f"the relay has no recording of {session!r}")
-        newest = recordings[0]
-        path = await download(
-            client, newest["name"], (directory or default_directory()) / newest["name"]
-        )
+        who = await authenticate(client, target, user=user, key=key)
+        session = session or target.session or _bound(who)
+        if session is None:
+            raise RelayError(
+                "no_session", "say which session to replay (warroom replay URL SESSION)"
+            )
+        path, _ = await fetch_newest(client, session, directory)
     finally:
         await client.close()
-    state = "sealed" if newest.get("sealed") else "not sealed yet (live or interrupted)"
-    print(f"fetched {path} ({newest['size']} bytes, {state})", file=sys.stderr)
     return path
+
+
+def _bound(who: dict[str, object]) -> str | None:
+    session = who.get("session")
+    return str(session) if session else None

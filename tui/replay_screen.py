@@ -5,10 +5,17 @@ there and the chat up to that moment; below, the timeline of session events
 and a status line. Everything shown is computed by :class:`relay.replay.Player`
 from the recording: this screen only moves the play head.
 
-Keys (as in asciinema's player, plus search and idle compression):
+Keys (as in asciinema's player, plus search and idle compression), listed in
+the footer and, all of them, in the ``?`` overlay (both from :data:`KEYS`):
 space play/pause · ←/→ 5 s · shift+←/→ 10 % · ``[``/``]`` previous/next event ·
-0-9 jump to 0-90 % · ``,``/``.`` step one output event · ``+``/``-`` speed
-(0.25x to 16x) · ``/`` search the output · ``i`` idle compression · ``q`` quit.
+0-9 jump to 0-90 % · ``,``/``.`` step one output event · ``<``/``>`` (or
+``-``/``+``) speed (0.25x to 16x) · ``/`` search the output · ``i`` idle
+compression · ``s`` side panel · ``q`` quit (back to the browser when opened
+from it).
+
+A recording wider than the window first folds the side panel away; what still
+does not fit is cropped around the cursor, and the terminal's last row and the
+status line say how many columns and rows are hidden.
 """
 
 from __future__ import annotations
@@ -25,11 +32,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Input, Static
+from textual.widgets import Footer, Input, Static
 
 from relay.keys import VerifyKey
 from relay.replay import Player, Recording, SessionState
 from relay.terminal import TerminalModel
+from tui.handoff import HelpScreen
 from tui.terminal_view import TerminalView
 from tui.timeline import Timeline, clock
 
@@ -39,6 +47,42 @@ SEEK_STEP = 5.0
 MIN_SPEED, MAX_SPEED = 0.25, 16.0
 IDLE_LIMIT = 2.0  # with idle compression, no pause between events lasts longer
 CHAT_SHOWN = 50
+SIDE_WIDTH = 36  # columns of the side panel, border included
+
+
+def _key(key: str, action: str, label: str, show: bool, display: str | None = None) -> Binding:
+    return Binding(key, action, label, show=show, key_display=display)
+
+
+# The player's keys: the footer shows the first ones, the ? overlay all of them.
+KEYS: list[Binding] = [
+    _key("space", "toggle_play", "play/pause", True),
+    _key("left", "seek(-5)", "back 5 s", False, "←"),
+    _key("right", "seek(5)", "forward 5 s", False, "→"),
+    _key("shift+left", "seek_fraction(-0.1)", "back 10 %", False, "shift+←"),
+    _key("shift+right", "seek_fraction(0.1)", "forward 10 %", False, "shift+→"),
+    _key("left_square_bracket", "mark(-1)", "previous event", True, "["),
+    _key("right_square_bracket", "mark(1)", "next event", True, "]"),
+    _key("comma", "step(-1)", "step back one output event", False, ","),
+    _key("full_stop", "step(1)", "step one output event", False, "."),
+    _key("less_than_sign,minus", "speed(0.5)", "slower", True, "<"),
+    _key("greater_than_sign,plus,equals_sign", "speed(2)", "faster", True, ">"),
+    _key("slash", "search", "search", True, "/"),
+    _key("i", "idle", "idle compression", False),
+    _key("s", "side", "side panel", False),
+    _key("question_mark", "help", "help", True, "?"),
+    _key("q", "quit_replay", "quit", True),
+]
+
+
+def keys_help() -> str:
+    """The ? overlay: every key of :data:`KEYS`, and the digits."""
+    lines = ["[b]replay keys[/b] (as in asciinema's player)", ""]
+    for binding in KEYS:
+        shown = binding.key_display or binding.key
+        lines.append(f"  [b]{shown:<8}[/b] {binding.description}")
+    lines.append(f"  [b]{'0-9':<8}[/b] jump to 0 %, 10 %, … 90 %")
+    return "\n".join(lines)
 
 
 def _titled(title: str, body: str) -> Text:
@@ -63,26 +107,19 @@ class ReplayScreen(Screen[None]):
 
     CSS_PATH = HERE / "replay_screen.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_play", "play/pause"),
-        Binding("left", "seek(-5)", "-5 s", show=False),
-        Binding("right", "seek(5)", "+5 s", show=False),
-        Binding("shift+left", "seek_fraction(-0.1)", "-10 %", show=False),
-        Binding("shift+right", "seek_fraction(0.1)", "+10 %", show=False),
-        Binding("left_square_bracket", "mark(-1)", "prev event"),
-        Binding("right_square_bracket", "mark(1)", "next event"),
-        Binding("comma", "step(-1)", "step back", show=False),
-        Binding("full_stop", "step(1)", "step", show=False),
-        Binding("plus,equals_sign", "speed(2)", "faster"),
-        Binding("minus", "speed(0.5)", "slower"),
-        Binding("slash", "search", "search"),
-        Binding("i", "idle", "idle"),
-        Binding("q", "quit_replay", "quit"),
+        *KEYS,
         *(Binding(str(n), f"jump({n})", show=False) for n in range(10)),
     ]
 
     def __init__(
-        self, recording: Recording, *, at: float = 0.0, key: VerifyKey | None = None
+        self,
+        recording: Recording,
+        *,
+        at: float = 0.0,
+        key: VerifyKey | None = None,
+        search: str = "",
     ) -> None:
+        """``search``: what a search that found this recording looked for (``/`` starts there)."""
         super().__init__()
         self.recording = recording
         self.player = Player(recording, at)
@@ -91,8 +128,9 @@ class ReplayScreen(Screen[None]):
         self.speed = 1.0
         self.idle_compression = False
         self.verification = "verifying…" if recording.is_warroom else self._plain_label()
-        self.last_search = ""
-        self.message = ""
+        self.last_search = search
+        self.side_wanted: bool | None = None  # None: as the recording's width allows
+        self.message = f"found {search!r} here" if search and at else ""
         self._timer: Timer | None = None
         self._last_tick = 0.0
 
@@ -116,6 +154,7 @@ class ReplayScreen(Screen[None]):
         yield Timeline(self.recording.marks, self.recording.duration, id="replay-timeline")
         yield Static(id="replay-status")
         yield Input(placeholder="search the output, enter to jump", id="replay-search")
+        yield Footer()
 
     def _title(self) -> str:
         info = self.recording.header.warroom or {}
@@ -126,6 +165,7 @@ class ReplayScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#replay-search", Input).display = False
+        self.query_one(ReplayTerminal).border_title = "REPLAY"
         self.refresh_view()
         if self.recording.is_warroom:
             self.verify()
@@ -153,7 +193,10 @@ class ReplayScreen(Screen[None]):
     def refresh_view(self) -> None:
         """Redraw everything that depends on the play head."""
         player = self.player
-        self.query_one(ReplayTerminal).show(player.model)
+        self._fit_side(player.model.cols)
+        terminal = self.query_one(ReplayTerminal)
+        terminal.show(player.model)
+        terminal.border_title = f"REPLAY · {player.model.cols}x{player.model.rows}"
         self.query_one(Timeline).position = player.time
         self._show_state(player.state())
         self.query_one("#replay-status", Static).update(Text(self.status_line()))
@@ -178,7 +221,36 @@ class ReplayScreen(Screen[None]):
         ]
         if self.message:
             parts.append(self.message)
+        if self.is_mounted:
+            cropped = self.query_one(ReplayTerminal).crop_note()
+            if cropped:
+                parts.append(f"{cropped} (enlarge the window, or s hides the side panel)")
+        parts.append("? keys")
         return " · ".join(parts)
+
+    # ------------------------------------------------------------ fitting
+
+    def _fit_side(self, cols: int) -> None:
+        """Fold the side panel when the recording needs its columns (unless ``s`` said)."""
+        if not self.is_mounted:
+            return
+        wanted = self.side_wanted
+        shown = self.size.width - SIDE_WIDTH - 2 >= cols if wanted is None else wanted
+        side = self.query_one("#replay-side")
+        if side.display != shown:
+            side.display = shown
+
+    def on_resize(self) -> None:
+        self.refresh_view()
+
+    def action_side(self) -> None:
+        self.side_wanted = not self.query_one("#replay-side").display
+        self.refresh_view()
+
+    def action_help(self) -> None:
+        if not isinstance(self.app.screen, HelpScreen):
+            self.pause()
+            self.app.push_screen(HelpScreen(keys_help()))
 
     def seek(self, to: float) -> None:
         self.player.advance(to)
@@ -299,4 +371,9 @@ class ReplayScreen(Screen[None]):
         self._close_search()
 
     def action_quit_replay(self) -> None:
-        self.app.exit()
+        """Back to where the replay was opened from (the browser), or out of the app."""
+        self.pause()
+        if len(self.app.screen_stack) > 2:
+            self.dismiss(None)
+        else:
+            self.app.exit()
