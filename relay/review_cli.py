@@ -324,11 +324,14 @@ def _replay_from_relay(args: argparse.Namespace) -> int:
     import asyncio
 
     from relay.asciicast import CastError
-    from tui.client import RelayError
+    from tui.client import RelayError, for_people
     from tui.replay_app import replay_from_relay
 
     try:
         key = load_key(args.key) if args.key else None
+    except (OSError, ValueError) as exc:
+        return _fail(f"--key: {exc}")
+    try:
         asyncio.run(
             replay_from_relay(
                 args.source,
@@ -338,12 +341,13 @@ def _replay_from_relay(args: argparse.Namespace) -> int:
                 directory=args.save_to,
                 at=args.at,
                 key=key,
+                ca_cert=args.ca_cert,
             )
         )
     except RelayError as exc:
-        return _fail(f"cannot fetch the recording: {exc.message or exc.code}")
+        return _fail(f"cannot fetch the recording: {for_people(exc)}")
     except (OSError, ValueError, CastError) as exc:
-        return _fail(f"cannot replay: {exc}")
+        return _fail(f"cannot replay: {for_people(exc)}")
     return EXIT_OK
 
 

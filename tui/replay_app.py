@@ -86,6 +86,7 @@ async def replay_from_relay(
     directory: Path | None = None,
     at: float = 0.0,
     key: VerifyKey | None = None,
+    ca_cert: Path | None = None,
 ) -> None:
     """``warroom replay URL [SESSION]``: one login, then the session's recording or the browser."""
     from relay.identity import parse_join_target
@@ -93,7 +94,7 @@ async def replay_from_relay(
     from tui.fetch import fetch_newest
 
     target = parse_join_target(url)
-    connector = Connector(target, user=user, key=ssh_key)
+    connector = Connector(target, user=user, key=ssh_key, ca_cert=ca_cert)
     client = await connector()
     wanted = session or target.session or connector.identity.get("session")
     if not wanted:
