@@ -155,7 +155,7 @@ async def test_screens_follow_the_pty_across_a_handoff_and_resizes(recorded: Har
 
         # Control goes back; sizes change again around it.
         await vp.resize_terminal(110, 36)
-        await lp.press("t")
+        await lp.press("t", "y")  # t asks first; y confirms
         await until(lp, lambda: lscreen.room.driving, what="alice to take control back")
         await lp.resize_terminal(130, 44)
         await run(lp, FILL)

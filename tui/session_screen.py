@@ -473,7 +473,7 @@ class SessionScreen(Screen[None]):
 
     @on(TerminalView.Reshaped)
     def _reshaped(self) -> None:
-        self.query_one(StatusBar).show(self.room, self.terminal.crop_note())
+        self.query_one(StatusBar).show(self.room, self._crop_note())
 
     @on(TerminalView.Behind)
     async def _behind(self) -> None:
