@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from relay.asciicast import CastError, CastHeader, iter_events, read_header
-from relay.chain import Finding, verify_file
+from relay.evidence import Verdict, check_recording
 from relay.keys import VerifyKey
 from relay.replay import plain_text
 
@@ -105,10 +105,11 @@ def summarize(path: Path, key: VerifyKey | None, live: bool = False) -> Summary:
 
 
 def _verdict(path: Path, key: VerifyKey | None, live: bool) -> Verification:
-    report = verify_file(path, key)
-    if report.ok and report.signer_ok is not False:
+    """``warroom verify``'s verdict (:mod:`relay.evidence`), against the relay's own key."""
+    verdict = check_recording(path, [key] if key else []).verdict
+    if verdict is Verdict.INTACT:
         return Verification.VERIFIED
-    if all(issue.finding is Finding.UNSEALED for issue in report.issues):
+    if verdict is Verdict.INTERRUPTED:
         return Verification.RECORDING if live else Verification.INTERRUPTED
     return Verification.TAMPERED
 
