@@ -2,7 +2,9 @@
 
 It signs tokens, invites, recording checkpoints and audit checkpoints, so
 that an auditor holding only the public key can check them offline. The key
-lives under ``<data-dir>/keys/`` and is generated on first start.
+lives under ``<data-dir>/keys/`` and is generated on first start (mode 0600).
+Like OpenSSH with a private key file, the relay refuses to load a key that
+group or others may read or write: whoever can read it can mint any token.
 """
 
 from __future__ import annotations
@@ -22,6 +24,27 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 KEY_FILE = "relay_ed25519"
 PUBLIC_KEY_FILE = "relay_ed25519.pub"
 PUBLIC_KEY_PREFIX = "warroom-ed25519:"
+PRIVATE_MODE_MASK = 0o077
+"""Permission bits for group and others: any of them on the key file is refused."""
+
+
+class KeyFileError(ValueError):
+    """The key file cannot be used as it is; the message says what to do."""
+
+
+def check_private(path: Path) -> None:
+    """Refuse ``path`` if group or others have any access to it, as OpenSSH does.
+
+    OpenSSH says "UNPROTECTED PRIVATE KEY FILE!" and ignores the key; a relay
+    without its key cannot serve, so it stops with the fix in the message.
+    """
+    mode = path.stat().st_mode & 0o777
+    if mode & PRIVATE_MODE_MASK:
+        raise KeyFileError(
+            f"permissions {mode:04o} for {path} are too open: the relay's signing key must "
+            f"not be accessible by group or others (it signs every token and invite). "
+            f"Run: chmod 600 {path}"
+        )
 
 
 @dataclass(frozen=True)
@@ -88,9 +111,13 @@ class SigningKey:
 
     @classmethod
     def load_or_create(cls, keys_dir: Path) -> SigningKey:
-        """Load the key from ``keys_dir``, generating it (mode 0600) on first start."""
+        """Load the key from ``keys_dir``, generating it (mode 0600) on first start.
+
+        Raises :class:`KeyFileError` when the file is readable by group or others.
+        """
         path = keys_dir / KEY_FILE
         if path.exists():
+            check_private(path)
             loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
             if not isinstance(loaded, Ed25519PrivateKey):
                 raise ValueError(f"{path}: not an ed25519 private key")

@@ -233,10 +233,14 @@ def recorder_factory(
     """Make the relay's per-session recorder: ``<directory>/<session>-<UTC time>.cast``.
 
     With ``audit``, each recording's start, signed states and seal are audited.
+    The directory is made private (0700) here and before each recording:
+    recordings hold everything typed and shown, so only the relay's user may
+    list or read them (reviewers fetch them through the relay).
     """
+    private_directory(directory)
 
     def make(session: Session, cols: int, rows: int) -> Recording:
-        directory.mkdir(parents=True, exist_ok=True)
+        private_directory(directory)
         now = clock()
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
         path = directory / f"{session.session_id}-{stamp}.cast"
@@ -245,3 +249,10 @@ def recorder_factory(
         )
 
     return make
+
+
+def private_directory(directory: Path) -> None:
+    """Create ``directory`` if needed and make it 0700, whatever it was before."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if directory.stat().st_mode & 0o777 != 0o700:
+        directory.chmod(0o700)
