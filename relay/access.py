@@ -6,11 +6,13 @@ while (``warroom grant bob --role driver --ttl 30m``), or an engineer asks for
 it with a reason and a lead approves with a time limit. Grants expire on
 their own; the relay enforces expiry live. Like the session core, this module
 is pure: no I/O, time passed in, and every decision is returned, not done.
+The grants and requests themselves live in :mod:`relay.store`.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
@@ -121,15 +123,16 @@ def parse_grant_role(value: str) -> GrantRole:
     return role
 
 
-@dataclass
-class AccessBook:
-    """Every live grant and pending request on the relay."""
+@dataclass(frozen=True)
+class AccessPolicy:
+    """The rules for grants and requests; the grants and requests themselves are in the store.
+
+    Every method is pure: it checks and builds records (time passed in), and
+    the relay keeps them in :mod:`relay.store`, which also enforces what
+    several relays could race on (one pending request per user and role).
+    """
 
     max_ttl: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_MAX_TTL))
-    grants: dict[str, Grant] = field(default_factory=dict)
-    requests: dict[str, AccessRequest] = field(default_factory=dict)
-
-    # ------------------------------------------------------------ grants
 
     def grant(
         self,
@@ -143,10 +146,10 @@ class AccessBook:
         target: str | None = None,
         reason: str = "",
     ) -> Grant:
-        """Record a grant; refuse a TTL over the configured maximum for the role."""
+        """A new grant; refuse a TTL over the configured maximum for the role."""
         checked = parse_grant_role(role)
         self.check_ttl(checked, ttl, "grant")
-        grant = Grant(
+        return Grant(
             secrets.token_hex(4),
             user,
             checked,
@@ -156,8 +159,6 @@ class AccessBook:
             by,
             reason[:REASON_LENGTH],
         )
-        self.grants[grant.id] = grant
-        return grant
 
     def check_ttl(self, role: str, ttl: float, what: str) -> None:
         """Refuse a lifetime over the role's maximum (an invite for a lead counts as driver)."""
@@ -169,74 +170,44 @@ class AccessBook:
                 f"(asked for {_hours(ttl)})"
             )
 
-    def revoke(self, user: str, session: str | None = None) -> list[Grant]:
-        """Remove ``user``'s grants (on ``session`` only, if given); return them."""
-        gone = [g for g in self.grants.values() if g.user == user and session in (None, g.session)]
-        for g in gone:
-            del self.grants[g.id]
-        return gone
-
-    def expire(self, now: float) -> list[Grant]:
-        """Remove and return the grants whose time is up."""
-        gone = [g for g in self.grants.values() if g.expires_at <= now]
-        for g in gone:
-            del self.grants[g.id]
-        return gone
-
-    def active(self, user: str, now: float) -> list[Grant]:
-        return [g for g in self.grants.values() if g.user == user and g.expires_at > now]
-
-    def admission(
-        self, user: str, base: Role | None, session: str, target: str, now: float
-    ) -> tuple[Role | None, float | None, Grant | None]:
-        """The role ``user`` joins ``session`` with, until when, and any driver grant.
-
-        The standing role wins when it is at least as high as the grants'; a
-        role that only a grant gives ends when the grant does.
-        """
-        covering = [g for g in self.active(user, now) if g.covers(session, target)]
-        role, until = base, None
-        for g in covering:
-            granted = join_role(g.role)
-            if higher(role, granted) is not role or role is None:
-                role, until = granted, g.expires_at
-            elif role is granted and until is not None:
-                until = max(until, g.expires_at)
-        driver = max(
-            (g for g in covering if g.role == "driver"), key=lambda g: g.expires_at, default=None
-        )
-        return role, until, driver
-
-    # ------------------------------------------------------------ requests
+    def default_ttl(self, role: str) -> float:
+        """How long an approved request lasts when the lead names no time: the maximum."""
+        return self.max_ttl.get(role, DEFAULT_MAX_TTL.get(role, 3600.0))
 
     def request(
         self, user: str, role: str, reason: str, now: float, session: str | None = None
     ) -> AccessRequest:
+        """A new access request, with the reason the leads will judge."""
         checked = parse_grant_role(role)
         reason = reason.strip()
         if not reason:
             raise AccessError("say why you need access (e.g. the incident number)")
         if len(reason) > REASON_LENGTH:
             raise AccessError(f"reasons are limited to {REASON_LENGTH} characters")
-        if any(r.user == user and r.role == checked for r in self.requests.values()):
-            raise AccessError(f"you already asked for {checked}; wait for a lead to answer")
-        request = AccessRequest(secrets.token_hex(4), user, checked, session, reason, now)
-        self.requests[request.id] = request
-        return request
+        return AccessRequest(secrets.token_hex(4), user, checked, session, reason, now)
 
-    def expire_requests(self, before: float) -> list[AccessRequest]:
-        """Remove and return requests made before ``before`` and never answered."""
-        gone = [r for r in self.requests.values() if r.at < before]
-        for r in gone:
-            del self.requests[r.id]
-        return gone
 
-    def take_request(self, request_id: str) -> AccessRequest:
-        """Remove a pending request to decide on it."""
-        request = self.requests.pop(request_id, None)
-        if request is None:
-            raise AccessError(f"no pending access request {request_id!r}")
-        return request
+def admission(
+    grants: Iterable[Grant], base: Role | None, session: str, target: str, now: float
+) -> tuple[Role | None, float | None, Grant | None]:
+    """The role someone joins ``session`` with, until when, and any driver grant.
+
+    ``grants`` are that person's grants; ``base`` their standing role. The
+    standing role wins when it is at least as high as the grants'; a role
+    that only a grant gives ends when the grant does.
+    """
+    covering = [g for g in grants if g.expires_at > now and g.covers(session, target)]
+    role, until = base, None
+    for g in covering:
+        granted = join_role(g.role)
+        if higher(role, granted) is not role or role is None:
+            role, until = granted, g.expires_at
+        elif role is granted and until is not None:
+            until = max(until, g.expires_at)
+    driver = max(
+        (g for g in covering if g.role == "driver"), key=lambda g: g.expires_at, default=None
+    )
+    return role, until, driver
 
 
 def _hours(seconds: float) -> str:

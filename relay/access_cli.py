@@ -68,32 +68,46 @@ def add_access_verbs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
     p = sub.add_parser(
         "revoke",
-        help="withdraw a user's temporary access at once (leads)",
-        description="End a user's grants now: control drops and sessions the grants "
-        "admitted them to are left. Naming a guest (guest:NAME) revokes their invite.",
+        help="void everything a user or guest holds, online or not (leads)",
+        description=(
+            "Without --session: remove USER's grants and void every token they hold, "
+            "connected or not; their connections end at once. For a guest (guest:NAME) "
+            "this closes the invite they came in with, and every guest of that invite "
+            "leaves. A config user can sign in again: remove them from relay.toml (and "
+            "send the relay SIGHUP) to keep them out. With --session or --grants-only: "
+            "only remove USER's grants (on that session), and leave their login alone."
+        ),
     )
-    p.add_argument("user", help="whose grants end (a user, or guest:NAME)")
-    p.add_argument("--session", help="only grants on this session")
+    p.add_argument("user", help="a user (bob) or a guest (guest:dave)")
+    p.add_argument("--session", help="only grants on this session; tokens stay valid")
+    p.add_argument(
+        "--grants-only",
+        action="store_true",
+        help="only remove USER's grants (temporary access); tokens stay valid",
+    )
     _relay_options(p)
     p.set_defaults(func=_cmd_revoke)
 
     p = sub.add_parser(
         "invite",
-        help="make an expiring invite link for a session (leads)",
-        description="Print a 'warroom join' command with a signed, expiring invite: "
-        "whoever has it joins the session with the role, as guest:NAME.",
+        help="make an expiring invite link for a session, or revoke one (leads)",
+        description=(
+            "Print a 'warroom join' command with a signed, expiring invite: whoever has it "
+            "joins the session with the role, as guest:NAME (the invite's id goes to "
+            "stderr). With --revoke ID: close that invite, used or not; every guest who "
+            "came in with it leaves."
+        ),
     )
     p.add_argument(
         "--role",
-        required=True,
         choices=["lead", "viewer", "reviewer"],
         help="what the guest may do in the session",
     )
-    p.add_argument("--session", required=True, help="the session the invite opens")
-    p.add_argument(
-        "--ttl", required=True, type=duration, help="how long the invite works, e.g. 30m"
-    )
+    p.add_argument("--session", help="the session the invite opens")
+    p.add_argument("--ttl", type=duration, help="how long the invite works, e.g. 30m")
     p.add_argument("--name", help="the guest's display name")
+    p.add_argument("--uses", type=int, help="how many guests may use it (default: any number)")
+    p.add_argument("--revoke", metavar="ID", help="revoke the invite with this id instead")
     _relay_options(p)
     p.set_defaults(func=_cmd_invite)
 
@@ -221,27 +235,66 @@ def _cmd_grant(args: argparse.Namespace) -> int:
 
 def _cmd_revoke(args: argparse.Namespace) -> int:
     async def revoke(client: Any) -> int:
-        await client.send(_message("access_revoke", user=args.user, session=args.session))
-        gone = (await client.expect("access_revoked"))["grants"]
-        if not gone:  # the relay refuses a revocation of nothing: this was a guest's invite
-            print(f"revoked the invite of {args.user}: they left, and it works no more")
-        else:
-            print(f"revoked {len(gone)} grant(s) of {args.user}")
+        await client.send(
+            _message(
+                "access_revoke",
+                user=args.user,
+                session=args.session,
+                grants_only=args.grants_only or None,
+            )
+        )
+        reply = await client.expect("access_revoked")
+        line = f"revoked {len(reply['grants'])} grant(s) of {args.user}"
+        if reply.get("tokens") or reply.get("invites") or not (args.session or args.grants_only):
+            line += f", {reply.get('tokens', 0)} token(s)"
+            invites = reply.get("invites") or []
+            if invites:
+                line += f" and invite(s) {', '.join(invites)}"
+        print(line)
         return 0
 
     return _with_relay(args, revoke)
 
 
 def _cmd_invite(args: argparse.Namespace) -> int:
+    if args.revoke is not None:
+        return _with_relay(args, lambda client: _revoke_invite(client, args.revoke))
+    missing = [f"--{name}" for name in ("role", "session", "ttl") if getattr(args, name) is None]
+    if missing:
+        return _fail(f"invite: {', '.join(missing)} required (or --revoke ID)")
+    if args.uses is not None and args.uses < 1:
+        return _fail("invite: --uses must be at least 1")
+
     async def invite(client: Any) -> int:
         await client.send(
-            _message("invite", role=args.role, session=args.session, ttl=args.ttl, name=args.name)
+            _message(
+                "invite",
+                role=args.role,
+                session=args.session,
+                ttl=args.ttl,
+                name=args.name,
+                uses=args.uses,
+            )
         )
         reply = await client.expect("invite")
         print(f"warroom join {reply['url']}")
+        uses = f"{reply['uses']} use(s)" if reply.get("uses") else "any number of uses"
+        until = time.strftime("%H:%M:%S", time.localtime(reply["expires_at"]))
+        print(
+            f"invite {reply['id']}: {uses} until {until}; "
+            f"revoke with: warroom invite --revoke {reply['id']}",
+            file=sys.stderr,
+        )
         return 0
 
     return _with_relay(args, invite)
+
+
+async def _revoke_invite(client: Any, invite_id: str) -> int:
+    await client.send({"type": "invite_revoke", "id": invite_id})
+    reply = await client.expect("invite_revoked")
+    print(f"revoked invite {invite_id} ({reply['tokens']} guest token(s) voided)")
+    return 0
 
 
 def _cmd_request(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +30,13 @@ def _add_relay(sub: Subparsers) -> None:
     p = sub.add_parser(
         "relay",
         help="run the relay from a TOML config",
-        description="Serve the warroom protocol: sessions, recordings and the audit log.",
+        description=(
+            "Serve the warroom protocol: sessions, recordings and the audit log. State that "
+            "outlives a restart (grants, requests, invites, revocations, the session "
+            "directory) is kept in <data-dir>/state.db. SIGHUP re-reads the config and "
+            "applies users and roles at once: a removed user's (or demoted lead's) "
+            "connections end."
+        ),
     )
     p.add_argument("--config", type=Path, required=True, help="the relay's TOML config file")
     p.add_argument(
@@ -138,31 +144,54 @@ def fail(message: str) -> int:
 # ---------------------------------------------------------------- relay side
 
 
-async def _serve_until_signalled() -> None:
+async def _serve_until_signalled(
+    reload: Callable[[], Awaitable[None]] | None = None,
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Serve until SIGINT or SIGTERM; on SIGHUP, run ``reload`` (one at a time).
+
+    ``ready`` runs once the handlers are in place (it prints the banner, so a
+    SIGHUP sent by whoever waited for it never meets the default action).
+    """
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    reloads: list[asyncio.Task[None]] = []
+    if reload is not None:
+        lock = asyncio.Lock()
+
+        async def reload_once() -> None:
+            async with lock:
+                await reload()
+
+        loop.add_signal_handler(
+            signal.SIGHUP, lambda: reloads.append(loop.create_task(reload_once()))
+        )
+    if ready is not None:
+        ready()
     try:
         await stop.wait()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+        for task in reloads:
+            task.cancel()
 
 
 def _cmd_relay(args: argparse.Namespace) -> int:
     from relay.audit import AuditLog
     from relay.config import ConfigError, load_config
-    from relay.keys import SigningKey
+    from relay.keys import KeyFileError, SigningKey
     from relay.recording import recorder_factory
     from relay.server import Relay
     from relay.witness import open_witness
 
     try:
         config = load_config(args.config)
-    except ConfigError as exc:
+        signing = SigningKey.load_or_create(config.data_dir / "keys")
+    except (ConfigError, KeyFileError) as exc:
         return fail(str(exc))
-    signing = SigningKey.load_or_create(config.data_dir / "keys")
     if args.print_key:
         print(signing.public.text())
         return 0
@@ -175,23 +204,40 @@ def _cmd_relay(args: argparse.Namespace) -> int:
             config.data_dir / "recordings", signing, audit=audit, max_loss=config.evidence.max_loss
         )
         relay = Relay(config, signing, audit, recorder)
+
+        async def reload() -> None:
+            """SIGHUP: read the config again; a bad one is reported and changes nothing."""
+            try:
+                fresh = load_config(args.config)
+            except ConfigError as exc:
+                audit.record("config.reload_failed", error=str(exc)[:500])
+                print(f"warroom: config not reloaded: {exc}", file=sys.stderr, flush=True)
+                return
+            await relay.reload(fresh)
+            print(f"warroom: config reloaded from {args.config}", file=sys.stderr, flush=True)
+
         if args.insecure:
             print("warroom: WARNING: serving plain ws:// without TLS (--insecure)", file=sys.stderr)
         await relay.start(insecure=args.insecure)
-        print(f"warroom relay listening on {relay.url} (data in {config.data_dir})", flush=True)
-        if warning is not None:  # after the banner, which scripts wait for
-            print(f"warroom: WARNING: {warning}", file=sys.stderr, flush=True)
+
+        def ready() -> None:
+            print(f"warroom relay listening on {relay.url} (data in {config.data_dir})", flush=True)
+            if warning is not None:  # after the banner, which scripts wait for
+                print(f"warroom: WARNING: {warning}", file=sys.stderr, flush=True)
+
         try:
-            await _serve_until_signalled()
+            await _serve_until_signalled(reload, ready)
         finally:
             await relay.close()
             audit.close("relay stopped")
             if witness is not None:
                 witness.close()
 
+    from relay.store import StoreError
+
     try:
         asyncio.run(run())
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, StoreError) as exc:
         return fail(str(exc))
     return 0
 
@@ -235,7 +281,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(run())
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a key file with loose permissions
         return fail(f"cannot start the demo: {exc}")
     return 0
 

@@ -13,6 +13,10 @@ Each phase refuses what does not belong to it:
 
 Messages inside a session go to :class:`relay.session.Session`; relay-wide
 decisions (open, grant, revoke, access requests) go to :class:`relay.server.Relay`.
+
+The credential is re-checked on every text message (config and store) and
+on every input frame (config; a revocation ends the connection at once), so
+that what a connection may do never outlives what its holder may do now.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from relay.masking import mask_text
 from relay.ratelimit import TokenBucket
 from relay.roles import Role
 from relay.session import Send, error
+from relay.store import InviteRefused, TokenRecord
 from relay.text import clean
 
 if TYPE_CHECKING:
@@ -50,6 +55,11 @@ MESSAGE_RATE = 20.0  # control messages per second per connection (chat has its 
 MESSAGE_BURST = 60.0
 REASON_LENGTH = 500
 GUEST_PREFIX = "guest:"
+INVITE_REFUSALS: dict[str, identity.AuthErrorCode] = {
+    "unknown": "unknown_credential",
+    "revoked": "revoked",
+    "used_up": "used_up",
+}
 AUDITED_REFUSALS = frozenset(
     {ErrorCode.FORBIDDEN, ErrorCode.ACCESS, ErrorCode.BAD_FRAME, ErrorCode.RATE_LIMITED}
 )
@@ -64,8 +74,9 @@ class Identity:
     session: str | None  # None: not bound to one session
     expires_at: float
     via: str  # "token", "invite" or "ssh"
+    token_id: str  # the jti of the token this connection holds (checked in the store)
     invite: str | None = None  # the jti of the invite a guest came in with
-    invited_by: str | None = None  # the lead who issued that invite
+    invited_by: str | None = None  # who made that invite (None: the relay's operator)
 
     @property
     def principal(self) -> str:
@@ -103,6 +114,7 @@ class Conversation:
         self.bucket = TokenBucket(MESSAGE_RATE, MESSAGE_BURST)
         self.opening: asyncio.Task[None] | None = None
         self.listing: asyncio.Task[None] | None = None
+        self.cut_off = False  # set when the credential stopped standing; nothing more is done
 
     def send_error(self, code: ErrorCode, message: str, **extra: Any) -> None:
         """Refuse a message; refusals of what one may not do are audited (aggregated)."""
@@ -130,6 +142,25 @@ class Conversation:
         self.leave("expired")
         self.refuse(ErrorCode.AUTH_FAILED, "your access expired; log in again")
 
+    def cut(self, problem: identity.AuthError) -> None:
+        """End a connection whose credential no longer stands (revoked, user removed, demoted)."""
+        if self.cut_off:
+            return
+        self.cut_off = True
+        who = self.who
+        self.relay.audit.record(
+            "auth.revoked",
+            user=who.user if who else None,
+            code=problem.code,
+            session=self.live.session_id if self.live else None,
+            peer=self.peer,
+        )
+        self.leave("access ended")
+        if self.opening is not None:
+            self.opening.cancel()
+        self.link.send_json(error(ErrorCode.AUTH_FAILED, problem.message))
+        self.link.close(1008, f"{ErrorCode.AUTH_FAILED}: {problem.message}")
+
     def close(self) -> None:
         """The connection is over without a ``leave``: a driver keeps control a while."""
         if self.live is not None:
@@ -154,10 +185,12 @@ class Conversation:
             self.ws.outgoing_cap = OUTGOING
         async for frame in self.ws:
             await self.link.room()  # answers pile up no further than REPLY_BUDGET
+            if self.cut_off:
+                break
             if isinstance(frame, bytes):
                 self._input(frame)
             else:
-                self._message(frame)
+                await self._message(frame)
 
     # ------------------------------------------------------------ phase 1 and 2
 
@@ -224,7 +257,7 @@ class Conversation:
             self.refuse(ErrorCode.AUTH_THROTTLED, f"{throttled}; wait a minute and try again")
             return False
         try:
-            who, token = self._check_credentials(message, now)
+            who, token = await self._check_credentials(message, now)
             # The same token rejoining is the same person coming back (a driver's grace).
             self.credential = hashlib.sha256(token.encode()).hexdigest()
         except identity.AuthError as exc:
@@ -234,7 +267,7 @@ class Conversation:
                 method=message["method"],
                 code=exc.code,
                 peer=self.peer,
-                user=_printable_name(message.get("user") or message.get("name")),
+                user=exc.subject or _printable_name(message.get("user") or message.get("name")),
             )
             self.refuse(ErrorCode.AUTH_FAILED, exc.message)
             return False
@@ -270,60 +303,86 @@ class Conversation:
         )
         return True
 
-    def _check_credentials(self, message: dict[str, Any], now: float) -> tuple[Identity, str]:
-        relay = self.relay
+    async def _check_credentials(self, message: dict[str, Any], now: float) -> tuple[Identity, str]:
         method = message["method"]
         if method == "token":
-            claims = identity.verify(relay.verify_key, _need(message, "token"), now, typ="token")
-            via = "invite" if claims.inv else "token"
-            self._check_not_revoked(claims.inv)
-            who = Identity(
-                claims.sub, claims.role, claims.ses, claims.exp, via, claims.inv, claims.by
-            )
-            return who, message["token"]
+            return await self._check_token(_need(message, "token"), now), message["token"]
         if method == "invite":
-            claims = identity.verify(relay.verify_key, _need(message, "invite"), now, typ="invite")
-            # A reviewer's invite is for the recording, which outlives the session.
-            reviewing = claims.role is Role.REVIEWER and relay.archive.recorded(claims.ses)
-            if claims.ses is not None and claims.ses not in relay.sessions and not reviewing:
-                raise identity.AuthError(
-                    "wrong_session", f"the session {claims.ses!r} of this invite is not open"
-                )
-            self._check_not_revoked(claims.jti)
-            name = _guest_name(message.get("name"), claims.sub)
-            if name != f"{GUEST_PREFIX}{claims.sub}":  # a name the guest chose, not the lead
-                taken = relay.name_taken(name, f"invite:{claims.jti}")
-                if taken is not None:
-                    raise identity.AuthError(
-                        "name_taken",
-                        f"the name {name!r} could pass for {taken!r}, who is already here; "
-                        "pick another name",
-                    )
-            ttl = min(claims.exp - now, relay.config.token_ttl)
-            token = identity.issue(
-                relay.signing_key,
-                "token",
-                name,
-                claims.role,
-                claims.ses,
-                ttl,
-                now,
-                invite=claims.jti,
-                by=claims.by,
-            )
-            who = Identity(
-                name, claims.role, claims.ses, now + ttl, "invite", claims.jti, claims.by
-            )
-            return who, token
+            return await self._check_invite(_need(message, "invite"), message.get("name"), now)
         if method == "ssh":
-            return self._check_ssh_key(message, now)
+            return await self._check_ssh_key(message, now)
         raise identity.AuthError("malformed", f"unknown auth method {method!r}")
 
-    def _check_not_revoked(self, invite: str | None) -> None:
-        if invite is not None and invite in self.relay.revoked_invites:
-            raise identity.AuthError("expired", "this invite was revoked by a lead")
+    async def _check_token(self, token: str, now: float) -> Identity:
+        """A token is honoured while its signature, its record and the config all agree."""
+        relay = self.relay
+        claims = identity.verify(
+            relay.verify_key, token, now, typ="token", audience=relay.config.name
+        )
+        via = "invite" if claims.inv else "token"
+        who = Identity(
+            claims.sub, claims.role, claims.ses, claims.exp, via, claims.jti, claims.inv, claims.by
+        )
+        problem = await relay.recheck(who)
+        if problem is not None:
+            raise problem
+        return who
 
-    def _check_ssh_key(self, message: dict[str, Any], now: float) -> tuple[Identity, str]:
+    async def _check_invite(
+        self, credential: str, requested_name: Any, now: float
+    ) -> tuple[Identity, str]:
+        """An invite admits while it is open, unused up, and its maker still a lead."""
+        relay = self.relay
+        claims = identity.verify(
+            relay.verify_key, credential, now, typ="invite", audience=relay.config.name
+        )
+        # A reviewer's invite is for the recording, which outlives the session.
+        reviewing = claims.role is Role.REVIEWER and relay.archive.recorded(claims.ses)
+        if claims.ses is not None and not reviewing:
+            try:
+                await relay.live_session(claims.ses)
+            except ProtocolError as exc:
+                raise identity.AuthError(
+                    "wrong_session", f"this invite is for a session that is not open: {exc.message}"
+                ) from None
+        name = _guest_name(requested_name, claims.sub)
+        if name != f"{GUEST_PREFIX}{claims.sub}":  # a name the guest chose, not the lead
+            taken = relay.name_taken(name, f"invite:{claims.jti}")
+            if taken is not None:
+                raise identity.AuthError(
+                    "name_taken",
+                    f"the name {name!r} could pass for {taken!r}, who is already here; "
+                    "pick another name",
+                )
+        ttl = min(claims.exp - now, relay.config.token_ttl)
+        if ttl <= 0:
+            raise identity.AuthError("expired", "this invite has just expired; ask for a new one")
+        token = identity.new_claims(
+            "token",
+            name,
+            claims.role,
+            claims.ses,
+            ttl,
+            now,
+            audience=relay.config.name,
+            invite=claims.jti,
+            by=claims.by,
+        )
+        who = Identity(
+            name, claims.role, claims.ses, token.exp, "invite", token.jti, claims.jti, claims.by
+        )
+        problem = relay.standing(who)
+        if problem is not None:
+            raise problem
+        try:
+            await relay.store.use_invite(
+                claims.jti, TokenRecord(token.jti, name, claims.jti, now, token.exp)
+            )
+        except InviteRefused as exc:
+            raise identity.AuthError(INVITE_REFUSALS[exc.reason], str(exc), name) from None
+        return who, identity.encode(relay.signing_key, token)
+
+    async def _check_ssh_key(self, message: dict[str, Any], now: float) -> tuple[Identity, str]:
         relay = self.relay
         name = _need(message, "user")
         user = relay.config.users.get(name)
@@ -337,13 +396,12 @@ class Conversation:
                 "bad_signature", f"no key of a user {name!r} on this relay signed the challenge"
             )
         role = _highest(user.roles)
-        ttl = relay.config.token_ttl
-        token = identity.issue(relay.signing_key, "token", name, role, None, ttl, now)
-        return Identity(name, role, None, now + ttl, "ssh"), token
+        token, claims = await relay.issue_token(name, role, None, relay.config.token_ttl, now)
+        return Identity(name, role, None, claims.exp, "ssh", claims.jti), token
 
     # ------------------------------------------------------------ phase 3
 
-    def _message(self, text: str) -> None:
+    async def _message(self, text: str) -> None:
         """One text frame: counted, parsed, carried out; a failure stays with this message.
 
         Every frame counts against the connection's rate, malformed ones and
@@ -360,8 +418,10 @@ class Conversation:
                     ErrorCode.RATE_LIMITED,
                     f"too many messages: at most {MESSAGE_RATE:g} per second; slow down",
                 )
+            if not await self._still_stands():
+                return
             message = protocol.parse_client_text(text)
-            self._dispatch(message)
+            await self._dispatch(message)
         except ProtocolError as exc:
             self.send_error(exc.code, exc.message, ref=exc.ref)
         except Exception:
@@ -370,10 +430,18 @@ class Conversation:
                 ErrorCode.INTERNAL_ERROR, "the relay could not handle this message; it was dropped"
             )
 
+    async def _still_stands(self) -> bool:
+        """Re-check the credential before acting on a message: config, then the store."""
+        assert self.who is not None
+        problem = await self.relay.recheck(self.who)
+        if problem is not None:
+            self.cut(problem)
+        return not self.cut_off
+
     def _user(self) -> str | None:
         return self.who.user if self.who else None
 
-    def _dispatch(self, message: dict[str, Any]) -> None:
+    async def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind in ("hello", "auth"):
             raise ProtocolError(ErrorCode.UNEXPECTED, f"{kind} was already done")
@@ -384,17 +452,17 @@ class Conversation:
                 raise ProtocolError(ErrorCode.UNEXPECTED, "open: one session is already opening")
             self.opening = asyncio.get_running_loop().create_task(self._open(message))
         elif kind == "join":
-            self._join(message)
+            await self._join(message)
         elif kind == "leave":
             self.leave("left")
-        elif kind.startswith("access_") or kind == "invite":
-            self._access_message(kind, message)
+        elif kind.startswith("access_") or kind in ("invite", "invite_revoke"):
+            await self._access_message(kind, message)
         elif kind in ("list_recordings", "fetch_recording"):
             if kind == "list_recordings" and self.listing is not None and not self.listing.done():
                 raise ProtocolError(
                     ErrorCode.UNEXPECTED, "list_recordings: one at a time; wait for its answer"
                 )
-            role, scope = self._review_rights()
+            role, scope = await self._review_rights()
             answer = self.relay.archive.handle(message, self._user() or "", role, scope, self.pid)
             if kind == "list_recordings":
                 loop = asyncio.get_running_loop()
@@ -422,7 +490,7 @@ class Conversation:
             )
         self.link.send_json({"type": "recordings", "recordings": entries})
 
-    def _review_rights(self) -> tuple[Role, Scope]:
+    async def _review_rights(self) -> tuple[Role, Scope]:
         """The role and scope for recordings: standing, or the union of reviewer grants.
 
         Read afresh for every request, so a grant that expired or was revoked
@@ -435,7 +503,7 @@ class Conversation:
             return who.role, scope
         grants = [
             g
-            for g in self.relay.access.active(who.user, self.relay.clock())
+            for g in await self.relay.store.active_grants(self.relay.clock(), who.user)
             if g.role == "reviewer"
         ]
         if grants:
@@ -470,12 +538,11 @@ class Conversation:
             return
         self.link.send_json({"type": "opened", "session": live.session_id})
 
-    def _join(self, message: dict[str, Any]) -> None:
+    async def _join(self, message: dict[str, Any]) -> None:
         assert self.who is not None
         if self.live is not None:
             raise ProtocolError(ErrorCode.ALREADY_JOINED, "leave the current session first")
         session_id = message["session"]
-        live = self.relay.sessions.get(session_id)
         if self.who.session not in (None, session_id):
             self.relay.audit.record(
                 "auth.failed",
@@ -487,9 +554,10 @@ class Conversation:
             raise ProtocolError(
                 ErrorCode.FORBIDDEN, f"your access is for session {self.who.session!r} only"
             )
-        if live is None or live.ended.is_set():
-            raise ProtocolError(ErrorCode.NO_SUCH_SESSION, f"no open session {session_id!r}")
-        admission = self.relay.admission(self.who, live)
+        live = await self.relay.live_session(session_id)
+        admission = await self.relay.admission(self.who, live)
+        if self.cut_off or self.live is not None:
+            return
         if admission is None:
             self.relay.audit.record(
                 "session.join_denied", user=self.who.user, session=session_id, peer=self.peer
@@ -563,24 +631,26 @@ class Conversation:
 
     # ------------------------------------------------------------ access
 
-    def _access_message(self, kind: str, message: dict[str, Any]) -> None:
+    async def _access_message(self, kind: str, message: dict[str, Any]) -> None:
         """Just-in-time access: grants and revocations by leads, requests by anyone."""
         who = self.who
         assert who is not None
         if kind not in ("access_request", "access_list") and not who.relay_wide_lead:
             raise ProtocolError(ErrorCode.FORBIDDEN, f"{kind}: only a lead can do this")
         try:
-            reply = self._access_reply(kind, message, who)
+            reply = await self._access_reply(kind, message, who)
         except AccessError as exc:
             raise ProtocolError(ErrorCode.ACCESS, str(exc)) from None
         self.link.send_json(reply)
 
-    def _access_reply(self, kind: str, message: dict[str, Any], who: Identity) -> dict[str, Any]:
+    async def _access_reply(
+        self, kind: str, message: dict[str, Any], who: Identity
+    ) -> dict[str, Any]:
         relay = self.relay
         get = message.get
         match kind:
             case "access_grant":
-                grant = relay.grant_access(
+                grant = await relay.grant_access(
                     who.user,
                     message["user"],
                     message["role"],
@@ -591,20 +661,27 @@ class Conversation:
                 )
                 return {"type": "access_granted", "grant": grant.public()}
             case "access_revoke":
-                gone = relay.revoke_access(who.user, message["user"], get("session"))
-                return {"type": "access_revoked", "grants": [g.public() for g in gone]}
+                gone, revoked = await relay.revoke_access(
+                    who.user, message["user"], get("session"), get("grants_only", False)
+                )
+                return {
+                    "type": "access_revoked",
+                    "grants": [g.public() for g in gone],
+                    "tokens": len(revoked.tokens),
+                    "invites": [i.id for i in revoked.invites],
+                }
             case "access_request":
                 if who.via == "invite":
                     raise AccessError(
                         "guests have what their invite gives; ask the lead for a new one"
                     )
-                request = relay.request_access(
+                request = await relay.request_access(
                     who, message["role"], self._reason(message["reason"]), get("session")
                 )
                 return {"type": "access_requested", "request": request.public()}
             case "access_decide":
                 ttl = get("ttl")
-                decided = relay.decide_access(
+                decided = await relay.decide_access(
                     who.user,
                     message["id"],
                     message["approve"],
@@ -617,40 +694,67 @@ class Conversation:
                     "grant": decided.public() if decided else None,
                 }
             case "access_list":
-                return self._access_list(who)
+                return await self._access_list(who)
             case "invite":
-                return self._invite(who, message)
+                return await self._invite(who, message)
+            case "invite_revoke":
+                revoked = await relay.revoke_invite(who.user, message["id"])
+                return {
+                    "type": "invite_revoked",
+                    "id": message["id"],
+                    "tokens": len(revoked.tokens),
+                }
         raise ProtocolError(ErrorCode.BAD_FRAME, f"unhandled message type {kind!r}")
 
-    def _access_list(self, who: Identity) -> dict[str, Any]:
-        book, now = self.relay.access, self.relay.clock()
-        grants: list[Grant] = [g for g in book.grants.values() if g.expires_at > now]
-        requests = list(book.requests.values())
-        if not who.relay_wide_lead:
-            grants = [g for g in grants if g.user == who.user]
-            requests = [r for r in requests if r.user == who.user]
-        return {
+    async def _access_list(self, who: Identity) -> dict[str, Any]:
+        store, now = self.relay.store, self.relay.clock()
+        mine = None if who.relay_wide_lead else who.user
+        grants: list[Grant] = await store.active_grants(now, mine)
+        requests = await store.pending_requests(mine)
+        listing: dict[str, Any] = {
             "type": "access",
             "grants": [g.public() for g in grants],
             "requests": [r.public() for r in requests],
         }
+        if who.relay_wide_lead:
+            listing["invites"] = [i.public() for i in await store.live_invites(now)]
+        return listing
 
-    def _invite(self, who: Identity, message: dict[str, Any]) -> dict[str, Any]:
-        role = Role.parse(message["role"])
+    async def _invite(self, who: Identity, message: dict[str, Any]) -> dict[str, Any]:
+        try:
+            role = Role.parse(message["role"])
+        except ValueError as exc:
+            raise AccessError(str(exc)) from None
         session = message["session"]
         reviewing = role is Role.REVIEWER and self.relay.archive.recorded(session)
-        if session not in self.relay.sessions and not reviewing:
-            raise ProtocolError(ErrorCode.NO_SUCH_SESSION, f"no open session {session!r}")
+        if not reviewing:  # a reviewer's invite is for the recording, which outlives the session
+            await self.relay.live_session(session)
         ttl = float(message["ttl"])
-        self.relay.access.check_ttl(role.value, ttl, "invite")
+        self.relay.policy.check_ttl(role.value, ttl, "invite")
+        uses = message.get("uses")  # 1 to protocol.MAX_INVITE_USES, checked on parsing
         name = message.get("name") or role.value
         if not NAME_PATTERN.fullmatch(name):
             raise AccessError(f"invite names are like user names (a-z, 0-9, . _ -), not {name!r}")
-        url = self.relay.invite(role, session, ttl, name, by=who.user)
-        self.relay.audit.record(
-            "access.invite", by=who.user, role=role.value, session=session, ttl=ttl, name=name
+        record, url = await self.relay.create_invite(
+            role, session, ttl, name, by=who.user, uses=uses
         )
-        return {"type": "invite", "url": url, "expires_at": self.relay.clock() + ttl}
+        self.relay.audit.record(
+            "access.invite",
+            by=who.user,
+            role=role.value,
+            session=session,
+            ttl=ttl,
+            name=name,
+            invite=record.id,
+            uses=uses,
+        )
+        return {
+            "type": "invite",
+            "url": url,
+            "id": record.id,
+            "uses": uses,
+            "expires_at": record.expires_at,
+        }
 
     def _masked(self, text: str) -> str:
         """Chat and reasons are masked like output, before anyone sees or records them."""
@@ -685,6 +789,11 @@ class Conversation:
         return self._masked(text)
 
     def _input(self, frame: bytes) -> None:
+        assert self.who is not None
+        problem = self.relay.standing(self.who)  # the store's word arrives by enforce()
+        if problem is not None:
+            self.cut(problem)
+            return
         try:
             data = protocol.parse_client_binary(frame)
         except ProtocolError as exc:

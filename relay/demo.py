@@ -15,6 +15,7 @@ can), and the banner says so.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from relay.roles import Role
 from relay.sandbox import SandboxTarget
 from relay.server import Relay
 
-SESSION_ID = "demo"
+SESSION_PREFIX = "demo"
 INVITE_TTL = 12 * 3600.0
 TARGET_KEY_FILE = "target_client_ed25519"
 SANDBOX_HOME = "sandbox-home"
@@ -52,6 +53,7 @@ class Demo:
     sandbox: SandboxTarget
     audit: AuditLog
     home: Path
+    session_id: str
     invites: dict[Role, str] = field(default_factory=dict)
 
     def commands(self) -> list[str]:
@@ -117,15 +119,17 @@ async def start_demo(data_dir: Path, port: int = 0, cols: int = 80, rows: int = 
     recorder = recorder_factory(data_dir / "recordings", signing, audit=audit)
     relay = Relay(config, signing, audit, recorder)
     await relay.start()
-    demo = Demo(relay, sandbox, audit, home)
+    # Session ids are never reused (the relay remembers ended sessions), so
+    # each demo run opens a new one: demo-<random>.
+    demo = Demo(relay, sandbox, audit, home, f"{SESSION_PREFIX}-{secrets.token_hex(3)}")
     try:
         # the lead comes in with an invite, so as a guest: guests' names are "guest:<name>"
         await relay.open_session(
-            "sandbox", f"{GUEST_PREFIX}lead", "warroom demo", SESSION_ID, cols, rows
+            "sandbox", f"{GUEST_PREFIX}lead", "warroom demo", demo.session_id, cols, rows
         )
+        for role in (Role.LEAD, Role.VIEWER, Role.REVIEWER):
+            demo.invites[role] = await relay.invite(role, demo.session_id, INVITE_TTL, role.value)
     except BaseException:
         await demo.close()
         raise
-    for role in (Role.LEAD, Role.VIEWER, Role.REVIEWER):
-        demo.invites[role] = relay.invite(role, SESSION_ID, INVITE_TTL, role.value)
     return demo

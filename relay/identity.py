@@ -39,8 +39,26 @@ from relay.roles import Role
 
 CredentialType = Literal["token", "invite"]
 AuthErrorCode = Literal[
-    "malformed", "bad_signature", "expired", "wrong_type", "wrong_session", "name_taken"
+    "malformed",
+    "bad_signature",
+    "expired",
+    "not_yet_valid",
+    "wrong_type",
+    "wrong_relay",
+    "wrong_session",
+    "unknown_credential",
+    "revoked",
+    "used_up",
+    "unknown_user",
+    "role_changed",
+    "name_taken",
 ]
+"""Why a credential was refused, as the audit log names it (``auth.failed`` ``code``).
+
+The first seven are decided here from the credential alone; the rest by the
+relay, which checks each credential against its store and config on every use
+(``name_taken``: a guest asked for a name that could pass for someone else's).
+"""
 
 CREDENTIAL_PREFIX = "wr1"
 MAX_CREDENTIAL_LENGTH = 4096
@@ -51,6 +69,14 @@ MIN_NONCE_LENGTH = 16
 MAX_SIGNATURE_LENGTH = 8192
 """Far above any SSH signature (RSA 16384 is ~2 KiB); bounds work on garbage input."""
 MIN_RSA_BITS = 2048
+
+CLOCK_SKEW = 5.0
+"""Seconds of clock difference tolerated between relays and with an auditor's clock.
+
+A credential is accepted up to this long after its ``exp`` and refused if
+its ``iat`` is further than this in the future. Relays that share a store
+and a key (a cluster) must keep their clocks within it (NTP does).
+"""
 
 ACCEPTED_SIGNATURE_ALGORITHMS = frozenset(
     {
@@ -92,21 +118,28 @@ _SHELL_SAFE = re.compile(r"[A-Za-z0-9._~:/@%+=,-]+")
 
 
 class AuthError(Exception):
-    """A credential was refused; ``code`` is for programs, ``message`` for people."""
+    """A credential was refused; ``code`` is for programs, ``message`` for people.
 
-    def __init__(self, code: AuthErrorCode, message: str) -> None:
+    ``subject`` is set once the credential's signature was good: the audit
+    log can then name the user whose (stale, revoked) credential it was.
+    """
+
+    def __init__(self, code: AuthErrorCode, message: str, subject: str | None = None) -> None:
         super().__init__(message)
         self.code: AuthErrorCode = code
         self.message = message
+        self.subject = subject  # whom a signed credential named, for the audit log
 
 
 @dataclass(frozen=True)
 class Claims:
     """What a relay vouches for in a token or an invite.
 
-    ``ses`` is ``None`` when the credential admits to any session. ``inv`` is
-    the ``jti`` of the invite a token was exchanged for, so the audit log can
-    trace a guest's token back to the lead's invite.
+    ``ses`` is ``None`` when the credential admits to any session. ``aud`` is
+    the name of the relay that issued it (its audience): another relay that
+    happens to hold the same key still refuses it. ``inv`` is the ``jti`` of
+    the invite a token was exchanged for, so the audit log can trace a
+    guest's token back to the lead's invite.
     """
 
     typ: CredentialType
@@ -116,6 +149,7 @@ class Claims:
     iat: float
     exp: float
     jti: str
+    aud: str
     inv: str | None = None
     by: str | None = None  # who issued the invite (for a token: the invite's issuer)
 
@@ -145,20 +179,43 @@ def issue(
     ttl: float,
     now: float,
     *,
+    audience: str,
     invite: str | None = None,
     by: str | None = None,
 ) -> str:
     """Sign a new credential valid for ``ttl`` seconds from ``now``.
 
-    ``invite`` is the ``jti`` of the invite a token is being exchanged for;
-    ``by`` the user who issued the invite (shown beside a guest's name, and
-    a guest invited by the driver is not a second pair of eyes).
+    ``audience`` is the issuing relay's name; ``invite`` is the ``jti`` of the
+    invite a token is being exchanged for; ``by`` the user who issued the
+    invite (shown beside a guest's name, and a guest invited by the driver is
+    not a second pair of eyes).
+    """
+    claims = new_claims(typ, sub, role, session, ttl, now, audience=audience, invite=invite, by=by)
+    return encode(signing_key, claims)
+
+
+def new_claims(
+    typ: CredentialType,
+    sub: str,
+    role: Role,
+    session: str | None,
+    ttl: float,
+    now: float,
+    *,
+    audience: str,
+    invite: str | None = None,
+    by: str | None = None,
+) -> Claims:
+    """The claims of a new credential with a fresh ``jti``; sign them with :func:`encode`.
+
+    The relay keeps the ``jti`` in its store before it hands the credential
+    out, so that it can revoke it later.
     """
     if not (math.isfinite(ttl) and ttl > 0):
         raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
     if typ not in get_args(CredentialType):
         raise ValueError(f"typ must be 'token' or 'invite', got {typ!r}")
-    claims = Claims(
+    return Claims(
         typ=typ,
         sub=sub,
         role=Role(role),
@@ -166,10 +223,10 @@ def issue(
         iat=now,
         exp=now + ttl,
         jti=secrets.token_urlsafe(9),
+        aud=audience,
         inv=invite,
         by=by,
     )
-    return encode(signing_key, claims)
 
 
 def encode(signing_key: SigningKey, claims: Claims) -> str:
@@ -191,20 +248,29 @@ def verify(
     now: float,
     *,
     typ: CredentialType,
+    audience: str,
     session: str | None = None,
 ) -> Claims:
     """Return the claims of ``credential`` or raise ``AuthError``.
 
-    Checks, in order: shape, signature, claim types, credential type, expiry,
-    session. With ``session=None`` the session check is skipped: the caller
-    then owns ``claims.ses`` (for example, to route the client into it), and
-    must not treat a session-bound credential as relay-wide.
+    Checks, in order: shape, signature, claim types, credential type,
+    audience (the relay's name), issue time (not in the future), expiry
+    (both with ``CLOCK_SKEW`` of leeway), session. With ``session=None`` the
+    session check is skipped: the caller then owns ``claims.ses`` (for
+    example, to route the client into it), and must not treat a
+    session-bound credential as relay-wide.
+
+    A valid signature only says this relay once issued the credential; the
+    relay still checks it against its store (revocation, invite uses) and its
+    current config (the user and role) on every use.
     """
     signed_part, signature = _split(credential, typ)
     if not verify_key.verify(signature, signed_part.encode("ascii")):
         raise AuthError("bad_signature", _not_ours_message(typ))
     claims = _parse_claims(signed_part.split(".")[1], typ)
     _check_type(claims, typ)
+    _check_audience(claims, audience)
+    _check_issued(claims, now)
     _check_expiry(claims, now)
     _check_session(claims, session)
     return claims
@@ -250,6 +316,7 @@ def _claims_from_fields(fields: Any) -> Claims:
         iat=_claim_time(fields["iat"]),
         exp=_claim_time(fields["exp"]),
         jti=_claim_str(fields["jti"]),
+        aud=_claim_str(fields["aud"]),
         inv=_claim_optional_str(fields.get("inv")),
         by=_claim_optional_str(fields.get("by")),
     )
@@ -281,8 +348,34 @@ def _check_type(claims: Claims, expected: CredentialType) -> None:
     raise AuthError("wrong_type", message)
 
 
+def _check_audience(claims: Claims, audience: str) -> None:
+    if claims.aud == audience:
+        return
+    noun = "this invite" if claims.typ == "invite" else "your login token"
+    raise AuthError(
+        "wrong_relay",
+        f"{noun} was issued by relay {claims.aud!r}, not by this relay ({audience!r}); "
+        + (
+            "ask the lead for an invite to this relay"
+            if claims.typ == "invite"
+            else "sign in to this relay with `warroom login`"
+        ),
+    )
+
+
+def _check_issued(claims: Claims, now: float) -> None:
+    """Refuse a credential dated in the future: a clock gone wrong, or a forgery attempt."""
+    if claims.iat <= now + CLOCK_SKEW:
+        return
+    raise AuthError(
+        "not_yet_valid",
+        f"this credential is dated {describe_duration(claims.iat - now)} in the future; "
+        "check the relay's clock",
+    )
+
+
 def _check_expiry(claims: Claims, now: float) -> None:
-    if now < claims.exp:
+    if now < claims.exp + CLOCK_SKEW:
         return
     ago = describe_duration(now - claims.exp)
     if claims.typ == "invite":

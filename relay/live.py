@@ -113,6 +113,8 @@ class LiveSession:
         self._batch: list[bytes] = []  # output of this event-loop turn, not processed yet
         self._tasks: list[asyncio.Task[None]] = []
         self.ended = asyncio.Event()
+        self.end_reason: str | None = None  # why, once ``ended`` is set (for the directory)
+        self.ended_at: float | None = None
         self._closed = asyncio.Event()
 
     @property
@@ -479,6 +481,7 @@ class LiveSession:
         if self.recorder is not None:
             self.recorder.close(reason, now)
             self.recorder = None
+        self.end_reason, self.ended_at = reason, now
         self.ended.set()
         asyncio.get_running_loop().create_task(self._shutdown())
 

@@ -170,6 +170,7 @@ MAX_CHAT = 64 * 1024  # characters; the configured chat_length is checked before
 MAX_NAME = 63
 SEARCH_LENGTH = 200  # characters of a recordings search; each candidate file is read once
 MAX_TIME = 1e11  # unix seconds (year 5138): bounds a listing's since/until
+MAX_INVITE_USES = 1000  # guests one invite may admit (`warroom invite --uses N`)
 
 _ID = Text(MAX_ID, IDENT, what="an id (letters, digits, . _ : @ -)")
 _NAME = Text(MAX_NAME, IDENT, what="a name (letters, digits, . _ -)")
@@ -224,7 +225,7 @@ _FIELDS: dict[str, dict[str, tuple[Spec, bool]]] = {
         "target": (_ID, False),
         "reason": (_REASON, False),
     },
-    "access_revoke": {"user": (_ID, True), "session": (_ID, False)},
+    "access_revoke": {"user": (_ID, True), "session": (_ID, False), "grants_only": (Flag(), False)},
     "access_request": {"role": (_ID, True), "reason": (_REASON, True), "session": (_ID, False)},
     "access_decide": {
         "id": (_ID, True),
@@ -233,11 +234,13 @@ _FIELDS: dict[str, dict[str, tuple[Spec, bool]]] = {
         "reason": (_REASON, False),
     },
     "access_list": {},
+    "invite_revoke": {"id": (_ID, True)},
     "invite": {
         "role": (_ID, True),
         "session": (_ID, True),
         "ttl": (_TTL, True),
         "name": (_NAME, False),
+        "uses": (Number(1, MAX_INVITE_USES), False),
     },
 }
 

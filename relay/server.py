@@ -1,10 +1,18 @@
 """The relay: its listening socket, its sessions, and relay-wide access.
 
 Each connection is a :class:`relay.conversation.Conversation`; this module
-holds what they share — the open sessions, the just-in-time access book, the
-audit log — and carries out the relay-wide decisions (opening a session,
-granting or revoking access) on the live sessions they affect. Nothing here
-decides a permission inside a session: that is :mod:`relay.session`.
+holds what they share — the open sessions, the store (grants, requests,
+invites, tokens, the session directory), the audit log — and carries out the
+relay-wide decisions (opening a session, granting or revoking access) on the
+live sessions they affect. Nothing here decides a permission inside a
+session: that is :mod:`relay.session`.
+
+A credential is a claim, checked on every use: each authentication and each
+message re-checks the user and role against the current config and the
+token against the store, and :meth:`Relay.enforce` re-checks every open
+connection after a revocation, after a config reload (SIGHUP) and every
+half second — so a revocation made by another relay sharing the store
+reaches this relay's connections too.
 """
 
 from __future__ import annotations
@@ -26,12 +34,12 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from relay import identity
-from relay.access import AccessBook, AccessError, AccessRequest, Grant
+from relay.access import AccessError, AccessPolicy, AccessRequest, Grant, admission
 from relay.archive import Archive
 from relay.audit import AuditLog
 from relay.config import RelayConfig, TargetConfig
 from relay.connection import BoundedConnection, ClientLink, cancel
-from relay.conversation import Admission, Conversation, Identity
+from relay.conversation import GUEST_PREFIX, Admission, Conversation, Identity
 from relay.errors import ErrorCode, ProtocolError
 from relay.keys import SigningKey
 from relay.live import LiveSession, Recorder
@@ -42,6 +50,17 @@ from relay.session import FourEyes, Session
 from relay.session import Limits as SessionLimits
 from relay.ssh import TargetAddress, TargetShell, TargetUnavailable
 from relay.stall import LoopWatch, watched_connection
+from relay.store import (
+    Conflict,
+    InviteRecord,
+    LimitReached,
+    Revocation,
+    SessionRecord,
+    Store,
+    StoreError,
+    TokenRecord,
+)
+from relay.store.sqlite import FILE_NAME, SqliteStore
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +69,19 @@ CLOSE_TIMEOUT = 2.0  # a peer that does not answer our close in this time is cut
 RecorderFactory = Callable[[Session, int, int], Recorder | None]
 MAX_PENDING_REQUESTS = 100  # relay-wide: each is pushed to every lead
 REQUEST_TTL = 3600.0  # an unanswered access request lapses after an hour
+HOUSEKEEPING_INTERVAL = 0.5  # expiry, re-checking connections, audit checkpoints
+SESSION_ID_ATTEMPTS = 5  # generated ids are random; ids are never reused, so retry
+RESTART_REASON = "the relay stopped before the session ended"
+RESTART_FIXED = (
+    "listen_host",
+    "listen_port",
+    "name",
+    "public_url",
+    "data_dir",
+    "tls_cert",
+    "tls_key",
+)
+"""Config fields a reload cannot change (they need a restart); a reload keeps the old values."""
 
 
 def _session_limits(config: RelayConfig) -> SessionLimits:
@@ -84,7 +116,13 @@ class Relay:
         audit: AuditLog,
         recorder_factory: RecorderFactory | None = None,
         clock: Callable[[], float] = time.time,
+        store: Store | None = None,
     ) -> None:
+        """``store`` defaults to SQLite under the data dir, opened by :meth:`start`.
+
+        A store passed in belongs to the caller (who closes it); one the relay
+        opened, the relay closes.
+        """
         self.config = config
         self.signing_key = signing_key
         self.verify_key = signing_key.public
@@ -94,15 +132,23 @@ class Relay:
         self.archive = Archive(config.data_dir / "recordings", self.audit, signing_key.public)
         self.clock = clock
         self.sessions: dict[str, LiveSession] = {}
-        self.access = AccessBook(dict(config.max_ttl))
+        self.policy = AccessPolicy(dict(config.max_ttl))
         self.conversations: set[Conversation] = set()
-        self.revoked_invites: set[str] = set()
         self.logins = LoginGuard(set(config.users))
+        self._store = store
+        self._owns_store = store is None
         self._server: Server | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self.watch = LoopWatch()
         self._watching: asyncio.Task[None] | None = None
+        self._forgetting: set[asyncio.Task[None]] = set()
         self._connections = 0
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("the relay's store is opened by start()")
+        return self._store
 
     # ------------------------------------------------------------ lifecycle
 
@@ -114,6 +160,21 @@ class Relay:
                 f"refusing to serve plain ws:// on {self.config.listen_host}: configure "
                 "relay.tls_cert and relay.tls_key, or pass --insecure"
             )
+        if self._store is None:
+            self._store = await SqliteStore.open(self.config.data_dir / FILE_NAME)
+        try:
+            await self._serve(ssl_context)
+        except BaseException:
+            if self._owns_store:
+                await self.store.close()
+                self._store = None
+            raise
+
+    async def _serve(self, ssl_context: ssl.SSLContext | None) -> None:
+        for record in await self.store.end_sessions_of(
+            self.config.name, self.clock(), RESTART_REASON
+        ):
+            self.audit.record("session.close", session=record.id, reason=RESTART_REASON)
         limits = self.config.limits
         self._watching = asyncio.create_task(self.watch.run(), name="loop-watch")
         self._server = await serve(
@@ -140,24 +201,29 @@ class Relay:
         self._housekeeping = asyncio.create_task(self._flush_audit_often())
 
     async def _flush_audit_often(self) -> None:
-        """Expire what has run out and checkpoint the audit log (a crash loses ≤ 1 s).
+        """Expire what has run out, re-check every connection's credential, and
+        checkpoint the audit log (a crash loses ≤ 1 s).
 
         A failing round is logged and the next one runs: expiry must not stop
         silently because one audit write or one session misbehaved.
         """
         while True:
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
             try:
-                self._expire(self.clock())
+                await self._expire(self.clock())
+                await self.enforce()
                 self.audit.tick()
             except Exception:
-                log.exception("housekeeping failed; retrying in 0.5 s")
+                log.exception("housekeeping failed; retrying in %g s", HOUSEKEEPING_INTERVAL)
 
-    def _expire(self, now: float) -> None:
-        for grant in self.access.expire(now):
+    async def _expire(self, now: float) -> None:
+        expired = await self.store.expire(
+            now, requests_before=now - REQUEST_TTL, forget_before=now - identity.CLOCK_SKEW
+        )
+        for grant in expired.grants:
             self.audit.record("access.expire", **_grant_fields(grant))
             self.notify(grant.user, {"type": "access_expired", "grant": grant.public()})
-        for request in self.access.expire_requests(now - REQUEST_TTL):
+        for request in expired.requests:
             self.audit.record(
                 "access.request_expired",
                 user=request.user,
@@ -205,6 +271,10 @@ class Relay:
             await self._server.wait_closed()
         for live in list(self.sessions.values()):
             await live.wait_closed()
+        await asyncio.gather(*self._forgetting, return_exceptions=True)
+        if self._owns_store and self._store is not None:
+            await self._store.close()
+            self._store = None
 
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         """Answer ``/healthz`` over plain HTTP on the websocket port."""
@@ -227,8 +297,8 @@ class Relay:
         target = self.config.targets.get(target_name)
         if target is None:
             raise ProtocolError(ErrorCode.NO_SUCH_TARGET, f"no target named {target_name!r}")
-        session_id = session_id or f"{target_name}-{secrets.token_hex(3)}"
         now = self.clock()
+        session_id = await self._claim_session_id(session_id, target_name, owner, reason, now)
         core = Session(
             session_id,
             target_name,
@@ -270,48 +340,213 @@ class Relay:
             )
             if recorder is not None:
                 recorder.close(f"target unavailable: {exc}", self.clock())
+            await self.store.end_session(session_id, self.clock(), f"target unavailable: {exc}")
             raise ProtocolError(ErrorCode.TARGET_UNAVAILABLE, str(exc)) from None
         self.sessions[session_id] = live
         live.start(shell)
-        asyncio.get_running_loop().create_task(self._forget_when_ended(live))
+        forgetting = asyncio.get_running_loop().create_task(self._forget_when_ended(live))
+        self._forgetting.add(forgetting)
+        forgetting.add_done_callback(self._forgetting.discard)
         self.audit.record(
             "session.open", session=session_id, target=target_name, user=owner, reason=reason
         )
         return live
 
+    async def _claim_session_id(
+        self, wanted: str | None, target: str, owner: str, reason: str, now: float
+    ) -> str:
+        """Put the session in the directory under a fresh id (ids are never reused)."""
+        for _ in range(1 if wanted else SESSION_ID_ATTEMPTS):
+            session_id = wanted or f"{target}-{secrets.token_hex(3)}"
+            record = SessionRecord(session_id, target, owner, reason, self.config.name, now)
+            try:
+                await self.store.add_session(record)
+            except Conflict:
+                continue
+            return session_id
+        raise ProtocolError(
+            ErrorCode.SESSION_ENDED,
+            f"the session id {wanted or target!r} was used before; session ids are never reused",
+        )
+
     async def _forget_when_ended(self, live: LiveSession) -> None:
+        """Once a session ends: remember it as ended in the directory, then drop it."""
         await live.ended.wait()
+        try:
+            await self.store.end_session(
+                live.session_id, live.ended_at or self.clock(), live.end_reason or "ended"
+            )
+        except StoreError:
+            log.exception("session %s: could not record its end", live.session_id)
         await live.wait_closed()
         self.sessions.pop(live.session_id, None)
 
-    def invite(
+    async def live_session(self, session_id: str) -> LiveSession:
+        """The open session ``session_id``, or the right refusal: ended, or unknown."""
+        live = self.sessions.get(session_id)
+        if live is not None and not live.ended.is_set():
+            return live
+        record = await self.store.session(session_id)
+        if record is not None and record.ended_at is not None:
+            raise ProtocolError(
+                ErrorCode.SESSION_ENDED,
+                f"the session {session_id!r} has ended: {record.end_reason}",
+            )
+        if live is not None:  # ended a moment ago; the directory is being told
+            raise ProtocolError(
+                ErrorCode.SESSION_ENDED,
+                f"the session {session_id!r} has ended: {live.end_reason}",
+            )
+        raise ProtocolError(ErrorCode.NO_SUCH_SESSION, f"no open session {session_id!r}")
+
+    async def create_invite(
+        self,
+        role: Role,
+        session: str | None,
+        ttl: float,
+        name: str,
+        *,
+        by: str | None = None,
+        uses: int | None = None,
+    ) -> tuple[InviteRecord, str]:
+        """Sign an invite, keep it in the store (its uses are counted there), make its link.
+
+        ``by`` is who asked for it (``None``: the relay's operator, as in the
+        demo); ``uses`` caps how many guests may come in with it.
+        """
+        now = self.clock()
+        claims = identity.new_claims(
+            "invite", name, role, session, ttl, now, audience=self.config.name, by=by
+        )
+        record = InviteRecord(claims.jti, role.value, session, name, by, now, claims.exp, uses)
+        await self.store.add_invite(record)
+        return record, identity.invite_url(self.url, identity.encode(self.signing_key, claims))
+
+    async def invite(
         self, role: Role, session: str | None, ttl: float, name: str, by: str | None = None
     ) -> str:
-        """A signed invite link for ``session`` (the lead's ``warroom invite``), naming
-        the lead who issued it (``by``)."""
-        credential = identity.issue(
-            self.signing_key, "invite", name, role, session, ttl, self.clock(), by=by
+        """A signed invite link for ``session``, made by ``by`` (``None``: the relay's
+        operator, as in the demo)."""
+        return (await self.create_invite(role, session, ttl, name, by=by))[1]
+
+    async def issue_token(
+        self, subject: str, role: Role, session: str | None, ttl: float, now: float
+    ) -> tuple[str, identity.Claims]:
+        """A login token for a config user, kept in the store so it can be revoked."""
+        claims = identity.new_claims(
+            "token", subject, role, session, ttl, now, audience=self.config.name
         )
-        return identity.invite_url(self.url, credential)
+        await self.store.add_token(TokenRecord(claims.jti, subject, None, now, claims.exp))
+        return identity.encode(self.signing_key, claims), claims
+
+    # ------------------------------------------------------------ credentials on every use
+
+    def standing(self, who: Identity) -> identity.AuthError | None:
+        """What the current config says about ``who``: ``None`` while they still stand.
+
+        A config user must still be in the config with the role their token
+        claims; a guest's invite must come from someone who is still a lead
+        (or from the relay's operator, or from a guest, whose own invite the
+        store revokes along with what they made).
+        """
+        if who.via == "invite":
+            issuer = who.invited_by
+            if issuer is None or issuer.startswith(GUEST_PREFIX):
+                return None
+            user = self.config.users.get(issuer)
+            if user is not None and Role.LEAD in user.roles:
+                return None
+            return identity.AuthError(
+                "revoked",
+                f"your invite was made by {issuer}, who is no longer a lead on this relay; "
+                "ask a lead for a new one",
+                who.user,
+            )
+        user = self.config.users.get(who.user)
+        if user is None:
+            return identity.AuthError(
+                "unknown_user", f"the user {who.user!r} is no longer on this relay", who.user
+            )
+        if who.role not in user.roles:
+            held = ", ".join(sorted(r.value for r in user.roles))
+            return identity.AuthError(
+                "role_changed",
+                f"{who.user} no longer holds the {who.role.value} role on this relay "
+                f"(now: {held}); sign in again with `warroom login`",
+                who.user,
+            )
+        return None
+
+    async def recheck(self, who: Identity) -> identity.AuthError | None:
+        """``standing`` plus the token's record in the store: revoked, or unknown."""
+        problem = self.standing(who)
+        if problem is not None:
+            return problem
+        records = await self.store.tokens([who.token_id])
+        return token_problem(records.get(who.token_id), who)
+
+    async def enforce(self) -> None:
+        """Re-check every authenticated connection; end, audited, those that no longer stand."""
+        checked = [c for c in self.conversations if c.who is not None and not c.cut_off]
+        records = await self.store.tokens([c.who.token_id for c in checked if c.who])
+        for conversation in checked:
+            who = conversation.who
+            if who is None or conversation.cut_off:
+                continue
+            problem = self.standing(who) or token_problem(records.get(who.token_id), who)
+            if problem is not None:
+                conversation.cut(problem)
+
+    async def reload(self, config: RelayConfig) -> None:
+        """Apply a new config at once (SIGHUP): users, roles, targets, limits, TTLs.
+
+        Fields that need a restart (listen address, name, URLs, data dir,
+        TLS) keep their old values, and the audit entry says so. Every
+        connection is then re-checked: a removed user's, or a demoted lead's,
+        connections end.
+        """
+        old = self.config
+        kept = [f for f in RESTART_FIXED if getattr(config, f) != getattr(old, f)]
+        config = replace(config, **{f: getattr(old, f) for f in RESTART_FIXED})
+        removed = sorted(set(old.users) - set(config.users))
+        changed = sorted(
+            name
+            for name, user in config.users.items()
+            if name in old.users and old.users[name].roles != user.roles
+        )
+        self.config = config
+        self.policy = AccessPolicy(dict(config.max_ttl))
+        self.logins.users = set(config.users)
+        self.audit.record(
+            "config.reload",
+            users_removed=", ".join(removed) or None,
+            roles_changed=", ".join(changed) or None,
+            users=len(config.users),
+            targets=len(config.targets),
+            needs_restart=", ".join(kept) or None,
+        )
+        if kept:
+            log.warning("config reload: %s change(s) only on restart", ", ".join(kept))
+        await self.enforce()
 
     # ------------------------------------------------------------ access
 
-    def admission(self, who: Identity, live: LiveSession) -> Admission | None:
+    async def admission(self, who: Identity, live: LiveSession) -> Admission | None:
         """The role ``who`` joins ``live`` with: standing role or a live grant, if any."""
-        if who.expires_at <= self.clock() or (who.invite in self.revoked_invites):
+        now = self.clock()
+        if who.expires_at <= now:
             return None
         base = who.role if who.session in (None, live.session_id) else None
         if who.via == "invite":  # guests have exactly what their invite says
             return Admission(who.role, who.expires_at, None) if base else None
-        role, until, driver = self.access.admission(
-            who.user, base, live.session_id, live.core.target, self.clock()
-        )
+        grants = await self.store.active_grants(now, who.user)
+        role, until, driver = admission(grants, base, live.session_id, live.core.target, now)
         if role is None:
             return None
         expires = who.expires_at if until is None else min(until, who.expires_at)
         return Admission(role, expires, driver)
 
-    def grant_access(
+    async def grant_access(
         self,
         by: str,
         user: str,
@@ -321,20 +556,21 @@ class Relay:
         target: str | None,
         reason: str,
     ) -> Grant:
-        """Record a just-in-time grant and apply it where ``user`` already is.
+        """Keep a just-in-time grant and apply it where ``user`` already is.
 
         A reviewer grant may name a session that has ended: reviewing its
         recording is the point.
         """
-        self._check_scope(None if role == "reviewer" else session, target)
+        await self._check_scope(None if role == "reviewer" else session, target)
         if user not in self.config.users:
             raise AccessError(
                 f"no user {user!r} on this relay (guests have what their invite gives)"
             )
         now = self.clock()
-        grant = self.access.grant(
+        grant = self.policy.grant(
             user, role, ttl, by, now, session=session, target=target, reason=reason
         )
+        await self.store.add_grant(grant)
         self.audit.record("access.grant", **_grant_fields(grant))
         for live in self._covered(grant):
             for p in [q for q in live.core.participants.values() if q.user == user]:
@@ -344,41 +580,84 @@ class Relay:
         self.notify(user, {"type": "access_granted", "grant": grant.public()})
         return grant
 
-    def revoke_access(self, by: str, user: str, session: str | None) -> list[Grant]:
+    async def revoke_access(
+        self, by: str, user: str, session: str | None, grants_only: bool = False
+    ) -> tuple[list[Grant], Revocation]:
         """Remove grants; whoever they admitted loses control or leaves, at once.
 
-        Naming a guest (``guest:dave``) revokes the invite they came in with.
+        Without a session (and without ``grants_only``) this is a full
+        revocation, online or not: every token of ``user`` is void; a guest's
+        invite closes, with every guest who came in with it; invites ``user``
+        made close too. Their connections end now, here and (through the
+        store) on every relay. A guest holds nothing but an invite, so
+        revoking a guest is always full.
         """
-        gone = self.access.revoke(user, session)
+        full = (session is None and not grants_only) or user.startswith(GUEST_PREFIX)
+        if user == by and full:
+            raise AccessError("you cannot revoke yourself; another lead can")
+        now = self.clock()
+        gone = await self.store.remove_grants(user, session)
         for grant in gone:
             self.audit.record("access.revoke", by=by, **_grant_fields(grant))
-        invites = self._revoke_invites_of(user, by)
-        if not gone and not invites:  # a typo must not look like a revocation
+        revocation = Revocation()
+        if full:
+            revocation = await self.store.revoke_subject(user, by, now)
+            self._audit_revocation(by, user, revocation)
+        if not gone and not revocation.tokens and not revocation.invites:
+            # a typo must not look like a revocation
             if user in self.config.users:
-                raise AccessError(f"{user} holds no grants{' on ' + session if session else ''}")
-            raise AccessError(f"no user {user!r} on this relay, and no guest of that name is here")
-        now = self.clock()
+                held = (
+                    f"grants on {session}"
+                    if session
+                    else "grants"
+                    if grants_only
+                    else "grants and no valid tokens"
+                )
+                raise AccessError(f"{user} holds no {held}")
+            raise AccessError(
+                f"no user {user!r} on this relay, and no guest of that name holds anything"
+            )
         reason = f"access revoked by {by}"
         for live in list(self.sessions.values()):
             live.apply(live.core.revoke_grant(user, reason, now))
             for p in [q for q in live.core.participants.values() if q.user == user]:
-                self._reconsider(live, p.pid, by, now)
+                await self._reconsider(live, p.pid, by, now)
         self.notify(user, {"type": "access_revoked", "by": by, "grants": [g.id for g in gone]})
-        return gone
+        await self.enforce()
+        return gone, revocation
 
-    def _revoke_invites_of(self, user: str, by: str) -> set[str]:
-        """Revoke the invites ``user`` (a guest) came in with; return those newly revoked."""
-        invites = {
-            c.who.invite
-            for c in self.conversations
-            if c.who is not None and c.who.user == user and c.who.invite is not None
-        } - self.revoked_invites
-        for invite in invites:
-            self.revoked_invites.add(invite)
-            self.audit.record("access.invite_revoke", by=by, user=user, invite=invite)
-        return invites
+    async def revoke_invite(self, by: str, invite_id: str) -> Revocation:
+        """Close an invite, used or not: it admits nobody again, and its guests leave."""
+        try:
+            revocation = await self.store.revoke_invite(invite_id, by, self.clock())
+        except StoreError as exc:
+            raise AccessError(str(exc)) from None
+        self._audit_revocation(by, None, revocation)
+        await self.enforce()
+        return revocation
 
-    def _reconsider(self, live: LiveSession, pid: str, by: str, now: float) -> None:
+    def _audit_revocation(self, by: str, user: str | None, revocation: Revocation) -> None:
+        for invite in revocation.invites:
+            guests = sum(t.invite == invite.id for t in revocation.tokens)
+            self.audit.record(
+                "access.invite_revoke",
+                by=by,
+                user=user,
+                invite=invite.id,
+                session=invite.session,
+                uses=invite.uses,
+                guests_out=guests,
+            )
+        if revocation.tokens:
+            self.audit.record(
+                "access.token_revoke",
+                by=by,
+                user=user,
+                tokens=len(revocation.tokens),
+                subjects=", ".join(sorted({t.subject for t in revocation.tokens}))[:500],
+            )
+
+    async def _reconsider(self, live: LiveSession, pid: str, by: str, now: float) -> None:
         """After a revocation: drop control or membership the participant no longer has.
 
         A participant whose role came from the revoked grant leaves (they may
@@ -386,20 +665,30 @@ class Relay:
         already dropped by ``Session.revoke_grant``.
         """
         conversation = next((c for c in self.conversations if c.pid == pid), None)
-        participant = live.core.participants.get(pid)
-        if conversation is None or conversation.who is None or participant is None:
+        if conversation is None or conversation.who is None:
             return
-        admission = self.admission(conversation.who, live)
+        admitted = await self.admission(conversation.who, live)
+        participant = live.core.participants.get(pid)
+        if participant is None:
+            return
         reason = f"access revoked by {by}"
-        if admission is None or admission.role is not participant.role:
+        if admitted is None or admitted.role is not participant.role:
             live.apply(live.core.remove(pid, reason, now))
 
-    def request_access(
+    async def request_access(
         self, who: Identity, role: str, reason: str, session: str | None
     ) -> AccessRequest:
-        if len(self.access.requests) >= MAX_PENDING_REQUESTS:
-            raise AccessError("too many access requests are waiting; try again later")
-        request = self.access.request(who.user, role, reason, self.clock(), session)
+        if session is not None:
+            await self.live_session(session)
+        request = self.policy.request(who.user, role, reason, self.clock(), session)
+        try:
+            await self.store.add_request(request, MAX_PENDING_REQUESTS)
+        except Conflict:
+            raise AccessError(
+                f"you already asked for {request.role}; wait for a lead to answer"
+            ) from None
+        except LimitReached:
+            raise AccessError("too many access requests are waiting; try again later") from None
         self.audit.record(
             "access.request",
             user=who.user,
@@ -414,14 +703,16 @@ class Relay:
                 conversation.link.send_json(notice)
         return request
 
-    def decide_access(
+    async def decide_access(
         self, by: str, request_id: str, approve: bool, ttl: float | None, reason: str
     ) -> Grant | None:
-        request = self.access.take_request(request_id)
+        request = await self.store.take_request(request_id)
+        if request is None:
+            raise AccessError(f"no pending access request {request_id!r}")
         grant = None
         if approve:
-            ttl = ttl or self.access.max_ttl.get(request.role, 3600.0)
-            grant = self.grant_access(
+            ttl = ttl or self.policy.default_ttl(request.role)
+            grant = await self.grant_access(
                 by, request.user, request.role, ttl, request.session, None, request.reason
             )
         self.audit.record(
@@ -474,9 +765,9 @@ class Relay:
             if conversation.who is not None and conversation.who.user == user:
                 conversation.link.send_json(message)
 
-    def _check_scope(self, session: str | None, target: str | None) -> None:
-        if session is not None and session not in self.sessions:
-            raise ProtocolError(ErrorCode.NO_SUCH_SESSION, f"no open session {session!r}")
+    async def _check_scope(self, session: str | None, target: str | None) -> None:
+        if session is not None:
+            await self.live_session(session)
         if target is not None and target not in self.config.targets:
             raise ProtocolError(ErrorCode.NO_SUCH_TARGET, f"no target named {target!r}")
 
@@ -525,6 +816,26 @@ class Relay:
 def _address(target: TargetConfig) -> TargetAddress:
     return TargetAddress(
         target.name, target.host, target.port, target.user, target.key, target.known_hosts
+    )
+
+
+def token_problem(record: TokenRecord | None, who: Identity) -> identity.AuthError | None:
+    """Why the store no longer honours ``who``'s token, if it does not."""
+    if record is None:
+        return identity.AuthError(
+            "unknown_credential",
+            "your token is not on record at this relay (its state was reset); sign in again",
+            who.user,
+        )
+    if record.revoked_at is None:
+        return None
+    again = (
+        "ask a lead for a new invite"
+        if who.via == "invite"
+        else "sign in again with `warroom login` if you still may"
+    )
+    return identity.AuthError(
+        "revoked", f"your access was revoked by {record.revoked_by}; {again}", who.user
     )
 
 

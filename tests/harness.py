@@ -69,9 +69,9 @@ class Harness:
             await client.close()
 
 
-def _user_config(name: str, key: asyncssh.SSHKey) -> UserConfig:
+def user_config(name: str, key: asyncssh.SSHKey, role: Role) -> UserConfig:
     line = key.export_public_key("openssh").decode().strip()
-    return UserConfig(name=name, keys=(line,), roles=frozenset({USERS[name]}))
+    return UserConfig(name=name, keys=(line,), roles=frozenset({role}))
 
 
 @asynccontextmanager
@@ -86,11 +86,17 @@ async def running_relay(
     recordings: bool = False,
     tls: tuple[Path, Path, Path] | None = None,
     redaction: RedactionConfig | None = None,
+    users: dict[str, Role] | None = None,
+    user_keys: dict[str, asyncssh.SSHKey] | None = None,
+    name: str = "warroom",
 ) -> AsyncIterator[Harness]:
     """A relay with a sandbox target (plus ``targets``) and four users with SSH keys.
 
     With ``recordings`` every session is recorded under ``<data>/recordings``.
     With ``tls`` (certificate, key, and the CA clients trust) it serves ``wss://``.
+    ``users`` replaces the four users and their roles; ``user_keys`` reuses
+    keys (a test restarting the relay on the same ``tmp`` passes the first
+    run's ``h.user_keys``, so its users sign in with the same keys).
     """
     relay_key = asyncssh.generate_private_key("ssh-ed25519")
     key_path = tmp / "relay_client_key"
@@ -116,10 +122,14 @@ async def running_relay(
         ),
         **(targets or {}),
     }
-    user_keys = {name: asyncssh.generate_private_key("ssh-ed25519") for name in USERS}
+    roles = USERS if users is None else users
+    keys = dict(user_keys or {})
+    for user in roles:
+        keys.setdefault(user, asyncssh.generate_private_key("ssh-ed25519"))
     config = RelayConfig(
         listen_host="127.0.0.1",
         listen_port=0,
+        name=name,
         data_dir=tmp / "data",
         limits=limits or Limits(),
         token_ttl=token_ttl,
@@ -127,7 +137,7 @@ async def running_relay(
         tls_key=tls[1] if tls else None,
         redaction=redaction or RedactionConfig(),
         targets=all_targets,
-        users={name: _user_config(name, key) for name, key in user_keys.items()},
+        users={user: user_config(user, keys[user], role) for user, role in roles.items()},
     )
     signing = SigningKey.load_or_create(config.data_dir / "keys")
     audit = AuditLog(config.data_dir / "audit", signing)
@@ -138,7 +148,7 @@ async def running_relay(
     )
     relay = Relay(config, signing, audit, recorder)
     await relay.start()
-    harness = Harness(relay, config.data_dir, user_keys, ca_cert=tls[2] if tls else None)
+    harness = Harness(relay, config.data_dir, keys, ca_cert=tls[2] if tls else None)
     try:
         yield harness
     finally:

@@ -189,7 +189,7 @@ async def test_one_invite_cannot_fill_a_session_and_leads_keep_their_places(
     limits = Limits(clients_per_session=8, lead_slots=2, connections_per_user=4)
     async with running_relay(tmp_path, limits=limits) as h:
         session = await h.open()
-        invite = identity.parse_join_target(h.relay.invite(Role.VIEWER, session, 600, "x"))
+        invite = identity.parse_join_target(await h.relay.invite(Role.VIEWER, session, 600, "x"))
         codes: list[str] = []
         for number in range(6):
             guest = RelayClient(invite.url)

@@ -303,8 +303,8 @@ async def test_access_verbs_from_the_command_line(harness: Harness) -> None:
         "INC-1",
     )
     assert done.returncode == 0 and "granted driver to bob" in done.stdout, done.stderr
-    done = await asyncio.to_thread(warroom, alice_token, "revoke", "bob")
-    assert done.returncode == 0 and "revoked 1 grant(s) of bob" in done.stdout
+    done = await asyncio.to_thread(warroom, alice_token, "revoke", "bob", "--session", session)
+    assert done.returncode == 0 and "revoked 1 grant(s) of bob" in done.stdout, done.stderr
     done = await asyncio.to_thread(
         warroom, alice_token, "invite", "--role", "viewer", "--session", session, "--ttl", "10m"
     )

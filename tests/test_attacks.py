@@ -194,7 +194,7 @@ async def test_a_scoped_reviewer_grant_lists_and_fetches_only_what_it_covers(
         async def grant(**scope: str) -> None:
             nonlocal granted
             if granted:  # one grant at a time
-                await lead.send({"type": "access_revoke", "user": "bob"})
+                await lead.send({"type": "access_revoke", "user": "bob", "grants_only": True})
                 await lead.expect("access_revoked")
             granted = True
             await lead.send(
@@ -231,7 +231,7 @@ async def test_a_scoped_reviewer_grant_lists_and_fetches_only_what_it_covers(
         for session, name in names.items():
             assert await fetch(name) == ("ok" if session == one else "forbidden")
 
-        await lead.send({"type": "access_revoke", "user": "bob"})  # and a revoked grant
+        await lead.send({"type": "access_revoke", "user": "bob", "grants_only": True})
         await lead.expect("access_revoked")
         assert await fetch(names[one]) == "forbidden"
         assert events(h, "recording.denied")
@@ -246,7 +246,7 @@ async def test_a_guest_cannot_take_a_name_that_passes_for_someone_here(harness: 
 
     session = await harness.open()
     await harness.joined("alice", session)
-    link = harness.relay.invite(Role.VIEWER, session, 600, "viewer", by="alice")
+    link = await harness.relay.invite(Role.VIEWER, session, 600, "viewer", by="alice")
     target = identity.parse_join_target(link)
     for name in ("alice", "a1ice", "bob", "rita"):
         guest = RelayClient(target.url)

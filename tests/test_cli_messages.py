@@ -126,9 +126,10 @@ def test_revoking_nobody_is_an_error(relay: LiveRelay) -> None:
     one_line(
         run("revoke", "nobody", *as_alice),
         2,
-        "no user 'nobody' on this relay, and no guest of that name is here",
+        "no user 'nobody' on this relay, and no guest of that name holds anything",
     )
-    one_line(run("revoke", "alice", *as_alice), 2, "alice holds no grants")
+    one_line(run("revoke", "alice", "--session", "s1", *as_alice), 2, "alice holds no grants on s1")
+    one_line(run("revoke", "alice", *as_alice), 2, "you cannot revoke yourself; another lead can")
 
 
 # ---------------------------------------------------------------- arguments

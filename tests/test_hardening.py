@@ -77,7 +77,7 @@ async def test_guests_are_never_config_users_and_a_revoked_invite_is_dead(
 ) -> None:
     session = await harness.open()
     lead = await harness.joined("alice", session)
-    target = identity.parse_join_target(harness.relay.invite(Role.LEAD, session, 600, "bob"))
+    target = identity.parse_join_target(await harness.relay.invite(Role.LEAD, session, 600, "bob"))
     guest = RelayClient(target.url)
     await guest.connect()
     harness.clients.append(guest)

@@ -11,6 +11,7 @@ import asyncssh
 import pytest
 
 from relay.identity import (
+    CLOCK_SKEW,
     MAX_CREDENTIAL_LENGTH,
     AuthError,
     Claims,
@@ -33,6 +34,7 @@ from relay.roles import Role
 NOW = 1_700_000_000.0
 RELAY_KEY = SigningKey.generate()
 OTHER_RELAY_KEY = SigningKey.generate()
+AUD = "relay-a"
 
 
 def b64(data: bytes) -> str:
@@ -48,7 +50,7 @@ def auth_error(
 ) -> AuthError:
     """Verify ``credential`` expecting a refusal, and return it."""
     with pytest.raises(AuthError) as caught:
-        verify(RELAY_KEY.public, credential, now, typ=typ, session=session)
+        verify(RELAY_KEY.public, credential, now, typ=typ, audience=AUD, session=session)
     return caught.value
 
 
@@ -56,8 +58,10 @@ def auth_error(
 
 
 def test_token_round_trips() -> None:
-    token = issue(RELAY_KEY, "token", "alice", Role.LEAD, "s1", 3600, NOW, invite="inv123")
-    claims = verify(RELAY_KEY.public, token, NOW + 10, typ="token", session="s1")
+    token = issue(
+        RELAY_KEY, "token", "alice", Role.LEAD, "s1", 3600, NOW, invite="inv123", audience=AUD
+    )
+    claims = verify(RELAY_KEY.public, token, NOW + 10, typ="token", audience=AUD, session="s1")
 
     assert claims == Claims(
         typ="token",
@@ -67,6 +71,7 @@ def test_token_round_trips() -> None:
         iat=NOW,
         exp=NOW + 3600,
         jti=claims.jti,
+        aud=AUD,
         inv="inv123",
     )
     assert len(claims.jti) == 12
@@ -74,26 +79,28 @@ def test_token_round_trips() -> None:
 
 
 def test_invite_for_any_session_round_trips() -> None:
-    invite = issue(RELAY_KEY, "invite", "guest", Role.VIEWER, None, 600, NOW)
-    claims = verify(RELAY_KEY.public, invite, NOW, typ="invite", session="anything")
+    invite = issue(RELAY_KEY, "invite", "guest", Role.VIEWER, None, 600, NOW, audience=AUD)
+    claims = verify(RELAY_KEY.public, invite, NOW, typ="invite", audience=AUD, session="anything")
     assert (claims.typ, claims.ses, claims.inv, claims.role) == ("invite", None, None, Role.VIEWER)
 
 
 def test_each_credential_gets_a_fresh_id() -> None:
-    first = issue(RELAY_KEY, "token", "alice", Role.LEAD, None, 60, NOW)
-    second = issue(RELAY_KEY, "token", "alice", Role.LEAD, None, 60, NOW)
-    jtis = {verify(RELAY_KEY.public, c, NOW, typ="token").jti for c in (first, second)}
+    first = issue(RELAY_KEY, "token", "alice", Role.LEAD, None, 60, NOW, audience=AUD)
+    second = issue(RELAY_KEY, "token", "alice", Role.LEAD, None, 60, NOW, audience=AUD)
+    jtis = {
+        verify(RELAY_KEY.public, c, NOW, typ="token", audience=AUD).jti for c in (first, second)
+    }
     assert len(jtis) == 2
 
 
 def test_issue_refuses_nonsense_lifetimes() -> None:
     for ttl in (0, -1, float("inf"), float("nan")):
         with pytest.raises(ValueError):
-            issue(RELAY_KEY, "token", "alice", Role.LEAD, None, ttl, NOW)
+            issue(RELAY_KEY, "token", "alice", Role.LEAD, None, ttl, NOW, audience=AUD)
 
 
 def test_another_relays_signature_is_refused() -> None:
-    forged = issue(OTHER_RELAY_KEY, "token", "alice", Role.LEAD, None, 60, NOW)
+    forged = issue(OTHER_RELAY_KEY, "token", "alice", Role.LEAD, None, 60, NOW, audience=AUD)
     error = auth_error(forged)
     assert error.code == "bad_signature"
     assert "not issued by this relay" in error.message
@@ -101,7 +108,7 @@ def test_another_relays_signature_is_refused() -> None:
 
 def test_flipped_payload_byte_is_refused() -> None:
     prefix, payload, signature = issue(
-        RELAY_KEY, "invite", "guest", Role.VIEWER, None, 60, NOW
+        RELAY_KEY, "invite", "guest", Role.VIEWER, None, 60, NOW, audience=AUD
     ).split(".")
     middle = len(payload) // 2
     flipped = payload[:middle] + ("A" if payload[middle] != "A" else "B") + payload[middle + 1 :]
@@ -109,9 +116,9 @@ def test_flipped_payload_byte_is_refused() -> None:
 
 
 def test_escalated_role_with_copied_signature_is_refused() -> None:
-    prefix, payload, signature = issue(RELAY_KEY, "token", "bob", Role.VIEWER, None, 60, NOW).split(
-        "."
-    )
+    prefix, payload, signature = issue(
+        RELAY_KEY, "token", "bob", Role.VIEWER, None, 60, NOW, audience=AUD
+    ).split(".")
     claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
     claims["role"] = "lead"
     tampered = b64(json.dumps(claims).encode())
@@ -119,17 +126,45 @@ def test_escalated_role_with_copied_signature_is_refused() -> None:
 
 
 def test_expired_invite_says_how_long_ago_and_what_to_do() -> None:
-    invite = issue(RELAY_KEY, "invite", "guest", Role.VIEWER, None, 60, NOW)
+    invite = issue(RELAY_KEY, "invite", "guest", Role.VIEWER, None, 60, NOW, audience=AUD)
     error = auth_error(invite, now=NOW + 60 + 180, typ="invite")
     assert error.code == "expired"
     assert error.message == "this invite expired 3 minutes ago; ask the lead for a new one"
-    at_expiry = auth_error(invite, now=NOW + 60, typ="invite")
+    # a few seconds of leeway for clocks that disagree, and not a moment more
+    assert verify(
+        RELAY_KEY.public, invite, NOW + 60 + CLOCK_SKEW - 0.01, typ="invite", audience=AUD
+    )
+    at_expiry = auth_error(invite, now=NOW + 60 + CLOCK_SKEW, typ="invite")
     assert at_expiry.code == "expired"
-    assert "expired less than a second ago" in at_expiry.message
+    assert "expired 5 seconds ago" in at_expiry.message
+
+
+def test_a_credential_dated_in_the_future_is_refused_past_the_skew() -> None:
+    token = issue(RELAY_KEY, "token", "alice", Role.LEAD, None, 60, NOW + CLOCK_SKEW, audience=AUD)
+    assert verify(RELAY_KEY.public, token, NOW, typ="token", audience=AUD).sub == "alice"
+    early = issue(RELAY_KEY, "token", "alice", Role.LEAD, None, 600, NOW + 120, audience=AUD)
+    error = auth_error(early)
+    assert error.code == "not_yet_valid"
+    assert error.message == (
+        "this credential is dated 2 minutes in the future; check the relay's clock"
+    )
+
+
+def test_a_credential_is_bound_to_the_relay_that_issued_it() -> None:
+    """Two relays that share a key (a copied data dir) still refuse each other's tokens."""
+    token = issue(RELAY_KEY, "token", "alice", Role.LEAD, None, 60, NOW, audience="relay-b")
+    error = auth_error(token)
+    assert error.code == "wrong_relay"
+    assert error.message == (
+        "your login token was issued by relay 'relay-b', not by this relay ('relay-a'); "
+        "sign in to this relay with `warroom login`"
+    )
+    invite = issue(RELAY_KEY, "invite", "g", Role.VIEWER, None, 60, NOW, audience="relay-b")
+    assert "ask the lead for an invite to this relay" in auth_error(invite, typ="invite").message
 
 
 def test_expired_token_asks_to_sign_in_again() -> None:
-    token = issue(RELAY_KEY, "token", "alice", Role.LEAD, None, 60, NOW)
+    token = issue(RELAY_KEY, "token", "alice", Role.LEAD, None, 60, NOW, audience=AUD)
     error = auth_error(token, now=NOW + 60 + 86400 * 2)
     assert (error.code, str(error)) == (
         "expired",
@@ -138,19 +173,19 @@ def test_expired_token_asks_to_sign_in_again() -> None:
 
 
 def test_invite_is_not_a_token_and_vice_versa() -> None:
-    invite = issue(RELAY_KEY, "invite", "guest", Role.VIEWER, None, 60, NOW)
-    token = issue(RELAY_KEY, "token", "guest", Role.VIEWER, None, 60, NOW)
+    invite = issue(RELAY_KEY, "invite", "guest", Role.VIEWER, None, 60, NOW, audience=AUD)
+    token = issue(RELAY_KEY, "token", "guest", Role.VIEWER, None, 60, NOW, audience=AUD)
     assert auth_error(invite, typ="token").code == "wrong_type"
     assert auth_error(token, typ="invite").code == "wrong_type"
 
 
 def test_session_bound_credential_admits_only_to_its_session() -> None:
-    invite = issue(RELAY_KEY, "invite", "guest", Role.VIEWER, "incident-42", 60, NOW)
+    invite = issue(RELAY_KEY, "invite", "guest", Role.VIEWER, "incident-42", 60, NOW, audience=AUD)
     error = auth_error(invite, typ="invite", session="incident-7")
     assert error.code == "wrong_session"
     assert "'incident-42'" in error.message and "'incident-7'" in error.message
     # Without a session to compare, the caller gets the claims and routes by claims.ses.
-    assert verify(RELAY_KEY.public, invite, NOW, typ="invite").ses == "incident-42"
+    assert verify(RELAY_KEY.public, invite, NOW, typ="invite", audience=AUD).ses == "incident-42"
 
 
 @pytest.mark.parametrize(
@@ -176,7 +211,7 @@ def test_garbage_is_malformed(garbage: str) -> None:
 
 
 def test_oversized_credential_is_malformed_before_decoding() -> None:
-    token = issue(RELAY_KEY, "token", "alice", Role.LEAD, None, 60, NOW)
+    token = issue(RELAY_KEY, "token", "alice", Role.LEAD, None, 60, NOW, audience=AUD)
     padded = token + "A" * (MAX_CREDENTIAL_LENGTH + 1 - len(token))
     assert auth_error(padded).code == "malformed"
 
@@ -195,11 +230,15 @@ GOOD_FIELDS: dict[str, object] = {
     "iat": NOW,
     "exp": NOW + 60,
     "jti": "abc",
+    "aud": AUD,
 }
 
 
 def test_raw_claims_helper_makes_valid_tokens() -> None:
-    assert verify(RELAY_KEY.public, sign_raw_claims(GOOD_FIELDS), NOW, typ="token").sub == "alice"
+    assert (
+        verify(RELAY_KEY.public, sign_raw_claims(GOOD_FIELDS), NOW, typ="token", audience=AUD).sub
+        == "alice"
+    )
 
 
 @pytest.mark.parametrize(
@@ -209,6 +248,8 @@ def test_raw_claims_helper_makes_valid_tokens() -> None:
         "token",
         {k: v for k, v in GOOD_FIELDS.items() if k != "exp"},
         {k: v for k, v in GOOD_FIELDS.items() if k != "sub"},
+        {k: v for k, v in GOOD_FIELDS.items() if k != "aud"},
+        {**GOOD_FIELDS, "aud": ""},
         {**GOOD_FIELDS, "typ": "cookie"},
         {**GOOD_FIELDS, "role": "driver"},
         {**GOOD_FIELDS, "exp": "tomorrow"},
@@ -222,15 +263,18 @@ def test_signed_but_missing_or_mistyped_claims_are_malformed(fields: object) -> 
 
 
 def test_encode_signs_prebuilt_claims() -> None:
-    claims = Claims("token", "alice", Role.REVIEWER, None, NOW, NOW + 5, "fixed-id")
-    assert verify(RELAY_KEY.public, encode(RELAY_KEY, claims), NOW, typ="token") == claims
+    claims = Claims("token", "alice", Role.REVIEWER, None, NOW, NOW + 5, "fixed-id", AUD)
+    assert (
+        verify(RELAY_KEY.public, encode(RELAY_KEY, claims), NOW, typ="token", audience=AUD)
+        == claims
+    )
 
 
 # --- join URLs -------------------------------------------------------------------------------
 
 
 def test_invite_url_pastes_unquoted_and_parses_back() -> None:
-    invite = issue(RELAY_KEY, "invite", "guest", Role.VIEWER, None, 60, NOW)
+    invite = issue(RELAY_KEY, "invite", "guest", Role.VIEWER, None, 60, NOW, audience=AUD)
     url = invite_url("ws://127.0.0.1:8422/", invite)
 
     assert url == f"ws://127.0.0.1:8422/invite/{invite}"
@@ -239,7 +283,7 @@ def test_invite_url_pastes_unquoted_and_parses_back() -> None:
 
 
 def test_invite_url_refuses_what_a_shell_would_mangle_or_is_no_invite() -> None:
-    invite = issue(RELAY_KEY, "invite", "guest", Role.VIEWER, None, 60, NOW)
+    invite = issue(RELAY_KEY, "invite", "guest", Role.VIEWER, None, 60, NOW, audience=AUD)
     with pytest.raises(ValueError, match=r"host name in relay\.public_url"):
         invite_url("ws://[::1]:8422", invite)
     with pytest.raises(ValueError, match="not a warroom invite"):

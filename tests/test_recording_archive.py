@@ -90,7 +90,7 @@ async def test_viewers_and_other_sessions_are_refused(tmp_path: Path) -> None:
             await bob.expect("recordings")
         assert refused.value.code == "forbidden"
         other = await h.open()
-        invite = h.relay.invite(Role.REVIEWER, other, 600, "guest")
+        invite = await h.relay.invite(Role.REVIEWER, other, 600, "guest")
         guest = RelayClient(h.url)
         await guest.connect()
         h.clients.append(guest)

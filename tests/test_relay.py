@@ -321,10 +321,13 @@ async def test_forged_expired_and_wrong_session_credentials_are_refused(harness:
     session = await harness.open()
     other = SigningKey.generate()
     now = relay.clock()
-    forged = identity.issue(other, "token", "alice", Role.LEAD, None, 3600, now)
-    expired = identity.issue(relay.signing_key, "token", "alice", Role.LEAD, None, 10, now - 60)
+    aud = relay.config.name
+    forged = identity.issue(other, "token", "alice", Role.LEAD, None, 3600, now, audience=aud)
+    expired = identity.issue(
+        relay.signing_key, "token", "alice", Role.LEAD, None, 10, now - 60, audience=aud
+    )
     invite_as_token = identity.issue(
-        relay.signing_key, "invite", "x", Role.VIEWER, session, 60, now
+        relay.signing_key, "invite", "x", Role.VIEWER, session, 60, now, audience=aud
     )
     for token, _code in [
         (forged, "bad_signature"),
@@ -335,12 +338,12 @@ async def test_forged_expired_and_wrong_session_credentials_are_refused(harness:
         refused = await expect_auth_failure(harness, token=token)
         assert refused.code == "auth_failed"
     stale_invite = identity.issue(
-        relay.signing_key, "invite", "g", Role.VIEWER, session, 5, now - 10
+        relay.signing_key, "invite", "g", Role.VIEWER, session, 5, now - 10, audience=aud
     )
     refused = await expect_auth_failure(harness, invite=stale_invite)
     assert "expired" in refused.message
     # a token bound to one session cannot join another
-    invite = relay.invite(Role.VIEWER, session, 600, "guest")
+    invite = await relay.invite(Role.VIEWER, session, 600, "guest")
     guest = await harness.client()
     await guest.auth_invite(identity.parse_join_target(invite).invite or "")
     other_session = await harness.open()
@@ -368,7 +371,7 @@ async def test_unknown_ssh_key_is_refused(harness: Harness) -> None:
 async def test_invite_lets_a_guest_watch(harness: Harness) -> None:
     session = await harness.open()
     lead = await harness.joined("alice", session)
-    link = harness.relay.invite(Role.VIEWER, session, 600, "guest")
+    link = await harness.relay.invite(Role.VIEWER, session, 600, "guest")
     target = identity.parse_join_target(link)
     guest = RelayClient(target.url)
     await guest.connect()

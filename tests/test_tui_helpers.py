@@ -16,11 +16,18 @@ from tui.terminal_view import TerminalView
 
 
 def app_for(harness: Harness, session: str, role: Role, name: str) -> WarroomApp:
-    """A TUI for ``name``: a harness user logs in with their SSH key; anyone else
-    (or a user in another role) joins with an invite, as ``warroom join <invite>``."""
-    if USERS.get(name) is role:
-        return user_app(harness, session, name)
-    url = harness.relay.invite(role, session, 600, name)
+    """A TUI for harness user ``name``, logged in with their SSH key in their own role.
+
+    Anyone else (or a user in another role) joins with an invite: ``guest_app``.
+    """
+    if USERS.get(name) is not role:
+        raise ValueError(f"{name} is not a {role} in the harness: use guest_app")
+    return user_app(harness, session, name)
+
+
+async def guest_app(harness: Harness, session: str, role: Role, name: str) -> WarroomApp:
+    """A TUI for a guest, as ``warroom join <invite>`` would open it."""
+    url = await harness.relay.invite(role, session, 600, name)
     return WarroomApp(Connector(parse_join_target(url)), session)
 
 

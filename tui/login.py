@@ -30,13 +30,21 @@ async def authenticate(
     if target.invite is not None:
         return await client.auth_invite(target.invite, name)
     token = token or load_token(target.url)
+    refused: RelayError | None = None
     if token is not None and key is None:
         try:
             return await client.auth_token(token)
-        except RelayError:
+        except RelayError as exc:
+            refused = exc  # expired, revoked...: say so if there is nothing else to try
             await client.close()
-            await client.connect()  # an expired token closes the connection: start afresh
+            await client.connect()  # a refused token closes the connection: start afresh
     if not user:
+        if refused is not None:
+            raise RelayError(
+                "auth_failed",
+                f"your stored login was refused ({refused.message}); "
+                "pass --user (and --key) to log in again",
+            )
         raise RelayError("auth_failed", "no stored login; pass --user (and --key) to log in")
     if key is not None:
         return await client.auth_ssh_key(user, asyncssh.read_private_key(str(key)))
