@@ -151,6 +151,7 @@ async def test_only_the_current_driver_reads_raw_output_across_every_change(
                 grant["ttl"] = ttl
             await lead.send(grant)
             await _now_driving(viewer, bob)
+            await _now_driving(lead, bob)  # past any roster of before, kept by expect()
 
         await hand_to_bob()  # hand-off: alice is the former driver
         await secret_reaches(viewer, lead)
