@@ -80,6 +80,7 @@ RESTART_FIXED = (
     "data_dir",
     "tls_cert",
     "tls_key",
+    "evidence",  # the witness is opened once, at start
 )
 """Config fields a reload cannot change (they need a restart); a reload keeps the old values."""
 
