@@ -10,12 +10,18 @@ throwaway home (``<data dir>/sandbox-home``, emptied at every start): what
 people type in the demo lands there, not in the real home's dotfiles and
 history. It is no isolation (the shell can still reach everything the user
 can), and the banner says so.
+
+The relay's state (``<data dir>/state.db``: invites, tokens, grants, the
+session directory) also starts empty at every start. That is what lets each
+demo open its session under the same id, ``demo``, although a relay never
+reuses a session id: invites and tokens of an earlier demo are unknown to
+the fresh state, so an old link is refused rather than let into the new
+session.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +36,9 @@ from relay.recording import recorder_factory
 from relay.roles import Role
 from relay.sandbox import SandboxTarget
 from relay.server import Relay
+from relay.store.sqlite import FILE_NAME as STATE_FILE
 
-SESSION_PREFIX = "demo"
+SESSION_ID = "demo"
 INVITE_TTL = 12 * 3600.0
 TARGET_KEY_FILE = "target_client_ed25519"
 SANDBOX_HOME = "sandbox-home"
@@ -53,7 +60,6 @@ class Demo:
     sandbox: SandboxTarget
     audit: AuditLog
     home: Path
-    session_id: str
     invites: dict[Role, str] = field(default_factory=dict)
 
     def commands(self) -> list[str]:
@@ -117,18 +123,18 @@ async def start_demo(data_dir: Path, port: int = 0, cols: int = 80, rows: int = 
     )
     audit = AuditLog(data_dir / "audit", signing)
     recorder = recorder_factory(data_dir / "recordings", signing, audit=audit)
+    for stale in (STATE_FILE, f"{STATE_FILE}-wal", f"{STATE_FILE}-shm"):
+        (data_dir / stale).unlink(missing_ok=True)
     relay = Relay(config, signing, audit, recorder)
     await relay.start()
-    # Session ids are never reused (the relay remembers ended sessions), so
-    # each demo run opens a new one: demo-<random>.
-    demo = Demo(relay, sandbox, audit, home, f"{SESSION_PREFIX}-{secrets.token_hex(3)}")
+    demo = Demo(relay, sandbox, audit, home)
     try:
         # the lead comes in with an invite, so as a guest: guests' names are "guest:<name>"
         await relay.open_session(
-            "sandbox", f"{GUEST_PREFIX}lead", "warroom demo", demo.session_id, cols, rows
+            "sandbox", f"{GUEST_PREFIX}lead", "warroom demo", SESSION_ID, cols, rows
         )
         for role in (Role.LEAD, Role.VIEWER, Role.REVIEWER):
-            demo.invites[role] = await relay.invite(role, demo.session_id, INVITE_TTL, role.value)
+            demo.invites[role] = await relay.invite(role, SESSION_ID, INVITE_TTL, role.value)
     except BaseException:
         await demo.close()
         raise

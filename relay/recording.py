@@ -230,7 +230,8 @@ def recorder_factory(
     audit: Auditor | None = None,
     max_loss: float = MAX_LOSS,
 ) -> Callable[[Session, int, int], Recording]:
-    """Make the relay's per-session recorder: ``<directory>/<session>-<UTC time>.cast``.
+    """Make the relay's per-session recorder: ``<directory>/<session>-<UTC time>.cast``
+    (``-2``, ``-3``… added if that name is taken; a recording is never appended to).
 
     With ``audit``, each recording's start, signed states and seal are audited.
     The directory is made private (0700) here and before each recording:
@@ -244,6 +245,9 @@ def recorder_factory(
         now = clock()
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
         path = directory / f"{session.session_id}-{stamp}.cast"
+        again = 2  # the demo reopens its session id "demo" at every start, maybe within a second
+        while path.exists():
+            path, again = directory / f"{session.session_id}-{stamp}-{again}.cast", again + 1
         return Recording(
             path, signing_key, session, cols, rows, now, audit=audit, max_loss=max_loss
         )

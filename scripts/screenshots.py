@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from textual.pilot import Pilot  # noqa: E402
 
-from relay.demo import start_demo  # noqa: E402
+from relay.demo import SESSION_ID, start_demo  # noqa: E402
 from relay.identity import parse_join_target  # noqa: E402
 from relay.roles import Role  # noqa: E402
 from tui.app import Connector, WarroomApp  # noqa: E402
@@ -66,7 +66,7 @@ async def main(out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         demo = await start_demo(Path(tmp), 0)
         try:
-            await _session_shots(demo.invites, demo.session_id, out)
+            await _session_shots(demo.invites, out)
             lobby_invite = await demo.relay.invite(Role.LEAD, None, 600, "lead")
             await _lobby_shot(lobby_invite, out)
         finally:
@@ -75,9 +75,9 @@ async def main(out: Path) -> None:
         print(out / f"{name}.svg")
 
 
-async def _session_shots(invites: dict[Role, str], session: str, out: Path) -> None:
-    lead = WarroomApp(Connector(parse_join_target(invites[Role.LEAD])), session)
-    viewer = WarroomApp(Connector(parse_join_target(invites[Role.VIEWER]), name="maya"), session)
+async def _session_shots(invites: dict[Role, str], out: Path) -> None:
+    lead = WarroomApp(Connector(parse_join_target(invites[Role.LEAD])), SESSION_ID)
+    viewer = WarroomApp(Connector(parse_join_target(invites[Role.VIEWER]), name="maya"), SESSION_ID)
     async with lead.run_test(size=SIZE) as lp, viewer.run_test(size=SIZE) as vp:
         ls, vs = session_of(lead), session_of(viewer)
         await until(lp, lambda: ls.room.driving)

@@ -699,3 +699,32 @@ async def test_the_recordings_directory_is_private(tmp_path: Path) -> None:
         await h.open()
         assert recordings.stat().st_mode & 0o777 == 0o700
         assert list(recordings.glob("*.cast"))
+
+
+async def test_a_restarted_demo_reuses_its_session_id_but_refuses_old_links(
+    tmp_path: Path,
+) -> None:
+    """The demo's state starts empty, so the id ``demo`` is new each time: an earlier run's
+    invite (same key, same session id) is unknown to it, not let into the new session."""
+    from relay.demo import SESSION_ID, start_demo
+
+    first = await start_demo(tmp_path / "demo", 0)
+    old = first.invites[Role.VIEWER]
+    await first.close()
+    second = await start_demo(tmp_path / "demo", 0)
+    try:
+        client = RelayClient(second.relay.url)
+        await client.connect()
+        with pytest.raises(RelayError) as info:
+            await client.auth_invite(_invite_of(old))
+        assert info.value.message.startswith("this invite is not on record at this relay")
+        await client.close()
+        fresh = RelayClient(second.relay.url)
+        await fresh.connect()
+        assert (await fresh.auth_invite(_invite_of(second.invites[Role.VIEWER])))[
+            "session"
+        ] == SESSION_ID
+        await fresh.join(SESSION_ID)
+        await fresh.close()
+    finally:
+        await second.close()

@@ -112,8 +112,8 @@ async def test_headless_demo_prints_three_invites_serves_them_and_stops_cleanly(
             client = RelayClient(target.url)
             await client.connect()
             who = await client.auth_invite(target.invite or "")
-            assert who["role"] == role and who["session"].startswith("demo-")
-            await client.join(who["session"])
+            assert who["role"] == role and who["session"] == "demo"
+            await client.join("demo")
             clients[role] = client
         await clients["lead"].send_input(b"echo DEMO-$((6*7))\r")
         await read_until(clients["viewer"], b"DEMO-42")

@@ -87,8 +87,8 @@ async def test_sigkill_of_the_relay_leaves_a_verifiable_prefix(tmp_path: Path) -
         target = parse_join_target(await asyncio.to_thread(_lead_invite, process))
         lead = RelayClient(target.url)
         await lead.connect()
-        who = await lead.auth_invite(target.invite or "")
-        await lead.join(who["session"])
+        await lead.auth_invite(target.invite or "")
+        await lead.join("demo")
         await lead.send_input(b"echo BEFORE-$((6*7))\r")
         await read_until(lead, b"BEFORE-42")
         await asyncio.sleep(1.5)  # the recorder flushes at least once a second
