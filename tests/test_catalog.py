@@ -159,7 +159,7 @@ async def test_a_bound_credential_searches_only_its_session(tmp_path: Path) -> N
         first = await record(h, "alice", b"echo FIRST-$((6*7))\r", b"FIRST-42")
         second = await record(h, "alice", b"echo SECOND-$((5*5))\r", b"SECOND-25")
         guest = await h.client()
-        invite = parse_join_target(h.relay.invite(Role.REVIEWER, second, 600, "rev")).invite
+        invite = parse_join_target(await h.relay.invite(Role.REVIEWER, second, 600, "rev")).invite
         assert invite is not None
         await guest.auth_invite(invite)
         assert await listed(guest, text="FIRST-42") == []  # in a session it may not see

@@ -184,7 +184,7 @@ async def test_monkey_as_a_driver_granted_control(relay: Harness) -> None:
 
     async def make() -> App[None]:
         session = await open_session(relay)
-        relay.relay.grant_access("alice", "bob", "driver", 600, session, None, "monkey")
+        await relay.relay.grant_access("alice", "bob", "driver", 600, session, None, "monkey")
         return user_app(relay, session, "bob")
 
     await run_monkey(make, STEPS, seed_for("driver"))
@@ -210,7 +210,7 @@ async def test_monkey_as_a_reviewer(relay: Harness) -> None:
     await read_until(alice, b"monkey's recording")
     await alice.send({"type": "end", "reason": "recorded for the monkey"})
     await live.wait_closed()
-    url = relay.relay.invite(Role.REVIEWER, session, 3600, "monkey")
+    url = await relay.relay.invite(Role.REVIEWER, session, 3600, "monkey")
 
     async def make() -> App[None]:
         connector = Connector(parse_join_target(url))

@@ -43,7 +43,7 @@ async def recorded(h: Harness, text: bytes, needle: bytes) -> str:
 
 async def invited(h: Harness, role: Role, session: str) -> WarroomApp:
     """``warroom join <invite>``: authenticate first, then open the window."""
-    connector = Connector(parse_join_target(h.relay.invite(role, session, 600, "rev")))
+    connector = Connector(parse_join_target(await h.relay.invite(role, session, 600, "rev")))
     client = await connector()
     return WarroomApp(connector, session, client=client)
 
@@ -146,7 +146,7 @@ async def test_a_lead_opens_the_recordings_from_the_lobby(harness: Harness) -> N
 async def test_warroom_replay_takes_a_reviewer_invite_without_a_session(tmp_path: Path) -> None:
     async with running_relay(tmp_path, recordings=True) as h:
         session = await recorded(h, b"echo INVITED-$((6*7))\r", b"INVITED-42")
-        url = h.relay.invite(Role.REVIEWER, session, 600, "auditor")
+        url = await h.relay.invite(Role.REVIEWER, session, 600, "auditor")
         argv = ["replay", url, "--dump", "--at", "1000", "--save-to", str(tmp_path / "got")]
         out = tmp_path / "out.txt"
 
