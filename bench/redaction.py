@@ -7,7 +7,12 @@ up to 32 KiB at a time):
 
 * plain: log lines with timestamps, ``key=value`` pairs, paths, no secrets;
 * coloured: the same lines with SGR colour codes around every field;
-* secrets: a secret (of a rotating kind) on every other line.
+* secrets: a secret (of a rotating kind) on every other line;
+
+and the attack of issue 11 item 7: a long line of near-matches
+(``passwordpassword...``) arriving one byte per frame, reported as time and
+work (bytes handed to the regex engine, :attr:`OutputMasker.scanned`) per
+frame: both must stay flat however long the line grows.
 
 Run: ``python bench/redaction.py [--mb N]``.
 """
@@ -130,6 +135,18 @@ def main() -> None:
     for name, data in workloads.items():
         rates = [measure(data, frame) for frame in frames]
         print(f"{name:<16}" + "".join(f"{r:>11.1f}" for r in rates))
+    print()
+    print(f"{'near-matches, 1 byte/frame':<30}{'line':>10}{'us/frame':>10}{'work/frame':>12}")
+    for unit in (b"password", b"eyJ", b"token="):
+        for length in (4000, 16000):
+            line = unit * (length // len(unit))
+            masker = OutputMasker()
+            start = time.perf_counter()
+            for i in range(len(line)):
+                masker.feed(line[i : i + 1])
+            per_frame = (time.perf_counter() - start) / len(line) * 1e6
+            work = masker.scanned / len(line)
+            print(f"{unit.decode():<30}{len(line):>10}{per_frame:>10.0f}{work:>12.0f}")
 
 
 if __name__ == "__main__":

@@ -174,7 +174,7 @@ class LiveSession:
     def _publish(self, data: bytes, maskings: list[Masking]) -> None:
         now = self.clock()
         if data:
-            if self.screen is not None:  # the masked screen, checked as it is drawn
+            if self.screen is not None and self.screen.wants(data):  # drawn out of order?
                 data = self.output.append_checked(data, self._check_screen)
             else:
                 self.output.append(data)

@@ -8,11 +8,12 @@ overwrite the last one, a full-screen program draws a key's lines bottom-up
 or a token cell by cell. The screen then shows a secret that never was one
 piece of the byte stream. So after masking, the relay renders the masked
 stream (the same :class:`relay.terminal.TerminalModel` late joiners get their
-snapshots from), looks for secrets on the screen, and when it finds one,
-sends a *correction* right behind the frame: bytes that overwrite those cells
-with ``*`` in their own colours and put the cursor and pen back where they
-were. Viewers, snapshots and the recording get the frame and its correction
-together, so no rendering of the masked stream between two frames shows it.
+snapshots from, brought up to date at once for this), looks for secrets on the
+screen, and when it finds one, sends a *correction* right behind the frame:
+bytes that overwrite those cells with ``*`` in their own colours and put the
+cursor and pen back where they were. Viewers, snapshots and the recording get
+the frame and its correction together, so no rendering of the masked stream
+between two frames shows it.
 
 The screen is read as text row by row; a row whose last cell is not blank
 continues on the next one (a wrapped line). Stars already on the screen are
@@ -25,7 +26,8 @@ cannot find anything new: when the frame only appends text (text, line
 feeds, colours, erase-to-the-right) to a row that a line feed started and
 only appending filled since, with nothing after the cursor. Then the screen
 shows what the byte stream said, in order, and the streaming masker has seen
-it. Floods of log lines take that path; after anything else (a prompt that
+it, and the model is left to be fed in the background as before. Floods of
+log lines take that path; after anything else (a prompt that
 sets a mode, a cursor move, a lone carriage return) every frame is checked
 until a line feed starts a fresh row again.
 
@@ -73,9 +75,18 @@ class ScreenCheck:
         self._clean = True  # nothing on the screen after the cursor: appending is safe
         self.checks = 0  # how many frames were checked (the rest took the fast path)
 
+    def wants(self, frame: bytes) -> bool:
+        """Whether ``frame`` must be checked on the screen (else it only appends).
+
+        A frame that does not need it leaves the model to be fed later, in
+        the background (:mod:`relay.output`): a flood of log lines costs no
+        synchronous rendering.
+        """
+        return not (self._clean and appends_only(frame))
+
     def check(self, model: TerminalModel, frame: bytes) -> tuple[bytes, list[Masking]]:
         """After ``model`` was fed ``frame``: the correction for what it shows, and maskings."""
-        if self._clean and appends_only(frame):
+        if not self.wants(frame):
             return b"", []
         self.checks += 1
         spans, maskings = self.find(model)
