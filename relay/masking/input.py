@@ -44,6 +44,9 @@ __all__ = ["DEFAULT_PROMPT", "ECHO_WAIT", "Decision", "InputGuard"]
 ECHO_WAIT = 1.0
 """Seconds to wait for the echo of typed input before it counts as secret."""
 
+ECHO_WINDOW = 16384
+"""Bytes at the start of each output chunk where an echo is looked for."""
+
 _KEYWORDS = (
     rb"password|passwd|passphrase|pass phrase|passcode|pin|otp|one[- ]time (?:password|code|pin)"
     rb"|(?:verification|security|recovery|backup|authenticat(?:ion|or)|auth|access|mfa|2fa) code"
@@ -66,6 +69,7 @@ alice:``, ``Enter passphrase for key '...':``, ``Unseal Key (will be hidden):``,
 after it are sudo's ``pwfeedback`` echo; a line break after it is a prompt that reads
 on the next line."""
 
+_PROMPT_ENDS = (b":", b"?", b">", b"\xef\xbc\x9a")  # what DEFAULT_PROMPT's last character is
 _INPUT_ENDS = re.compile(rb"[\r\n\x03\x04]")
 _ENDS_LINE = re.compile(rb"[\r\n]")
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
@@ -159,17 +163,24 @@ class InputGuard:
         raw = self._partial + data
         cut = unfinished(raw)
         raw, self._partial = raw[:cut], raw[cut:]
-        whole = NOT_TEXT.sub(b"", raw) if b"\x1b" in raw or b"\xc2" in raw else raw
         if self._pending:
-            elsewhere = _ELSEWHERE.search(raw)
-            near = raw[: elsewhere.start()] if elsewhere is not None else raw
+            near = raw[:ECHO_WINDOW]  # an echo comes first: a flood after it is not read
+            elsewhere = _ELSEWHERE.search(near)
+            if elsewhere is not None:
+                near = near[: elsewhere.start()]
             self._confirm(_LINE_BREAK.split(NOT_TEXT.sub(b"", near)))
-        end = len(whole) - 1 if whole.endswith(b"\n") else len(whole)
-        newline = whole.rfind(b"\n", 0, end)
-        self._line = (self._line + whole)[-512:] if newline < 0 else whole[newline + 1 :]
-        if self._echo_open and not self._armed and _ENDS_LINE.search(whole):
+        # Only the last line can hold a prompt: the rest of a flood is not looked at.
+        newline = raw.rfind(b"\n", 0, len(raw) - 1 if raw.endswith(b"\n") else len(raw))
+        tail = raw[newline + 1 :]
+        text = NOT_TEXT.sub(b"", tail) if b"\x1b" in tail or b"\xc2" in tail else tail
+        self._line = (self._line + text)[-512:] if newline < 0 else text[-512:]
+        if self._echo_open and not self._armed and (b"\n" in raw or b"\r" in raw):
             self._echo_open = False
-        if whole.strip(b"\x07") and self.prompt.search(self._line):
+        if (
+            text.strip(b"\x07")
+            and self._line.rstrip(b" \t*\x08\r\n").endswith(_PROMPT_ENDS)
+            and self.prompt.search(self._line)
+        ):
             self._armed = self._echo_open = True
 
     def decide(self, now: float) -> list[Decision]:
@@ -224,13 +235,25 @@ class InputGuard:
                 continue
             if self._in_secret:
                 return  # a secret run goes on until Enter, whatever the output shows
-            line = index if any(_ENDS_LINE.search(t.data) for t in pending[i:]) else len(lines) - 1
-            if line != index:
-                index, pos = line, 0
-            found = lines[index].find(typed.expect, pos)
-            if found < 0:
-                return
-            pos = found + len(typed.expect)
+            if not any(_ENDS_LINE.search(t.data) for t in pending[i:]):
+                if index != len(lines) - 1:
+                    index, pos = len(lines) - 1, 0
+                found = lines[index].find(typed.expect, pos)
+                if found < 0:
+                    return
+                pos = found + len(typed.expect)
+            else:
+                # A line an Enter ends may wrap (a long command): its echo may run
+                # over several rows before the line break of the Enter.
+                joined = b"".join(lines[index:])
+                found = joined.find(typed.expect, pos)
+                if found < 0:
+                    return
+                end = found + len(typed.expect)
+                while index + 1 < len(lines) and end > len(lines[index]):
+                    end -= len(lines[index])
+                    index += 1
+                pos = end
             typed.expect = b""  # its echo is there: record it as typed
 
     def _record(self, typed: _Typed) -> None:

@@ -18,7 +18,9 @@ anchors are matched ignoring case.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 from relay.masking.patterns import SecretPattern
@@ -29,7 +31,7 @@ try:  # pragma: no cover - which branch runs depends on the platform
 except ImportError:  # pragma: no cover
     _hs = None
 
-__all__ = ["AVAILABLE", "Prefilter"]
+__all__ = ["AVAILABLE", "Prefilter", "prefilter_for"]
 
 AVAILABLE = _hs is not None
 """Whether the compiled scanner is there (otherwise every pattern is always run)."""
@@ -52,7 +54,7 @@ class Prefilter:
         self.size = len(patterns)
         self.always = frozenset(i for i, p in enumerate(patterns) if not p._anchors)
         self._db: Any = None
-        self._scratch: Any = None
+        self._local = threading.local()  # one hyperscan scratch space per thread
         self._all = frozenset(range(self.size + len(extra)))
         if not (compiled and AVAILABLE):
             return
@@ -74,7 +76,6 @@ class Prefilter:
         db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
         db.compile(expressions=expressions, ids=ids, elements=len(ids), flags=flags)
         self._db = db
-        self._scratch = _hs.Scratch(db)
 
     def scan(self, text: bytes) -> frozenset[int]:
         """The indexes of the patterns (and extras) that may match in ``text``."""
@@ -85,8 +86,18 @@ class Prefilter:
         def hit(pattern_id: int, start: int, end: int, flags: int, context: object) -> None:
             found.add(pattern_id)
 
-        self._db.scan(text, match_event_handler=hit, scratch=self._scratch)
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = _hs.Scratch(self._db)
+        self._db.scan(text, match_event_handler=hit, scratch=scratch)
         return frozenset(found)
+
+
+@lru_cache(maxsize=32)
+def prefilter_for(patterns: tuple[SecretPattern, ...], extra: tuple[bytes, ...]) -> Prefilter:
+    """One compiled prefilter per pattern set: compiling takes milliseconds, and
+    a masker is made for every chat message and string sequence."""
+    return Prefilter(patterns, extra)
 
 
 def _escape(literal: bytes) -> bytes:

@@ -154,7 +154,7 @@ def appends_only(frame: bytes) -> bool:
         # carriage returns only as part of CRLF; ESC only for SGR and EL 0
         if rest.replace(b"\r", b"").replace(b"\x1b", b""):
             return False
-        if frame.count(b"\r") != frame.count(b"\r\n"):
+        if b"\r" in rest and rest.count(b"\r") != frame.count(b"\r\n"):
             return False
         if b"\x1b" in rest and _OTHER_ESCAPE.search(frame):
             return False

@@ -88,7 +88,7 @@ from typing import Any
 from relay.masking.keys import KIND as KEY_KIND
 from relay.masking.keys import KeyBlocks
 from relay.masking.patterns import DEFAULT_PATTERNS, SecretPattern
-from relay.masking.prefilter import Prefilter
+from relay.masking.prefilter import prefilter_for
 from relay.masking.sequences import (
     ESCAPES,
     ESCAPES_AND_WRAPS,
@@ -204,7 +204,7 @@ class OutputMasker:
         self._dropping = False  # inside an overlong string sequence, dropped to its end
         self._keys = KeyBlocks()
         self._resume = [p._lead + LOOKBEHIND for p in self.patterns]  # see _process
-        self._prefilter = Prefilter(self.patterns, (_KEY_ANCHOR,))
+        self._prefilter = prefilter_for(self.patterns, (_KEY_ANCHOR,))
         self._key_id = len(self.patterns)
 
     @property
