@@ -67,6 +67,12 @@ def _add_demo(sub: Subparsers) -> None:
     p.add_argument("--headless", action="store_true", help="no TUI: print the invites and serve")
     p.add_argument("--data-dir", type=Path, help="where recordings, audit log and keys go")
     p.add_argument("--port", type=int, default=8422, help="relay port (0: any free port)")
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve wss:// with a certificate from a CA made for the demo (kept under the "
+        "data dir); the printed commands trust it with --ca-cert",
+    )
     p.set_defaults(func=_cmd_demo)
 
 
@@ -256,7 +262,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     data_dir = _demo_data_dir(args)
 
     async def run() -> None:
-        demo = await start_demo(data_dir, args.port)
+        demo = await start_demo(data_dir, args.port, tls=args.tls)
         try:
             print(f"warroom demo: relay on {demo.relay.url}, data in {data_dir}")
             print(
@@ -275,7 +281,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 from relay.roles import Role
                 from tui.app import run_join
 
-                await run_join(demo.invites[Role.LEAD], name=None, user="", key=None)
+                await run_join(
+                    demo.invites[Role.LEAD], name=None, user="", key=None, ca_cert=demo.ca_cert
+                )
         finally:
             await demo.close()
 

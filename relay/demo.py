@@ -29,6 +29,7 @@ from pathlib import Path
 import asyncssh
 
 from relay.audit import AuditLog
+from relay.certificates import demo_certificate
 from relay.config import RelayConfig, TargetConfig
 from relay.conversation import GUEST_PREFIX
 from relay.keys import SigningKey
@@ -61,10 +62,12 @@ class Demo:
     audit: AuditLog
     home: Path
     invites: dict[Role, str] = field(default_factory=dict)
+    ca_cert: Path | None = None  # with --tls: the demo CA that clients trust
 
     def commands(self) -> list[str]:
         """One ready-to-paste command per invite, in the form ``lead: warroom join ...``."""
-        return [f"{role.value}: warroom join {url}" for role, url in self.invites.items()]
+        trust = f" --ca-cert {self.ca_cert}" if self.ca_cert is not None else ""
+        return [f"{role.value}: warroom join {url}{trust}" for role, url in self.invites.items()]
 
     async def close(self) -> None:
         await self.relay.close("the demo is shutting down")
@@ -94,9 +97,16 @@ def fresh_home(data_dir: Path) -> Path:
     return home
 
 
-async def start_demo(data_dir: Path, port: int = 0, cols: int = 80, rows: int = 24) -> Demo:
-    """Start everything and open the ``demo`` session; the caller owns ``close()``."""
+async def start_demo(
+    data_dir: Path, port: int = 0, cols: int = 80, rows: int = 24, tls: bool = False
+) -> Demo:
+    """Start everything and open the ``demo`` session; the caller owns ``close()``.
+
+    With ``tls`` the relay serves ``wss://`` with a certificate from a CA made
+    for the demo (:func:`relay.certificates.demo_certificate`).
+    """
     keys_dir = data_dir / "keys"
+    server_cert, ca_cert = demo_certificate(keys_dir / "tls") if tls else (None, None)
     signing = SigningKey.load_or_create(keys_dir)
     target_key, target_key_path = _target_key(keys_dir)
     home = fresh_home(data_dir)
@@ -109,6 +119,8 @@ async def start_demo(data_dir: Path, port: int = 0, cols: int = 80, rows: int = 
         listen_port=port,
         name="warroom-demo",
         data_dir=data_dir,
+        tls_cert=server_cert.cert if server_cert else None,
+        tls_key=server_cert.key if server_cert else None,
         targets={
             "sandbox": TargetConfig(
                 name="sandbox",
@@ -127,7 +139,7 @@ async def start_demo(data_dir: Path, port: int = 0, cols: int = 80, rows: int = 
         (data_dir / stale).unlink(missing_ok=True)
     relay = Relay(config, signing, audit, recorder)
     await relay.start()
-    demo = Demo(relay, sandbox, audit, home)
+    demo = Demo(relay, sandbox, audit, home, ca_cert=ca_cert)
     try:
         # the lead comes in with an invite, so as a guest: guests' names are "guest:<name>"
         await relay.open_session(

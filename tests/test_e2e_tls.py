@@ -201,3 +201,56 @@ def test_ssl_cert_file_is_trusted_like_ca_cert(tls_relay: TlsRelay) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert f"logged in to {tls_relay.url} as alice (lead)" in done.stderr
+
+
+def test_the_demo_serves_wss_with_a_ca_of_its_own(tmp_path: Path) -> None:
+    """README: warroom demo --headless --tls, then paste the printed commands."""
+    require_tool(shutil.which("tmux") is not None, "tmux is not installed")
+    data = tmp_path / "demo"
+    process = subprocess.Popen(
+        [*WARROOM, "demo", "--headless", "--tls", "--port", "0", "--data-dir", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
+    )
+    tmux = Tmux(f"warroom-tls-demo-{os.getpid()}")
+    try:
+        assert process.stdout is not None
+        commands: dict[str, list[str]] = {}
+        while len(commands) < 3:
+            line = process.stdout.readline()
+            assert line, "the demo exited early"
+            role, sep, command = line.strip().partition(": warroom join ")
+            if sep:
+                commands[role] = command.split()
+        ca = data / "keys" / "tls" / "warroom-demo-CA.pem"
+        for role, command in commands.items():
+            assert command[0].startswith("wss://127.0.0.1:") and "/invite/" in command[0], role
+            assert command[1:] == ["--ca-cert", str(ca)]
+
+        # without the CA: refused in one line
+        refused = subprocess.run(
+            [*WARROOM, "join", commands["viewer"][0]],
+            capture_output=True, text=True, timeout=60, env=_env(), check=False,
+        )  # fmt: skip
+        assert refused.returncode == 2 and "is not trusted" in refused.stderr
+        assert len(refused.stderr.splitlines()) == 1
+
+        tmux.window("lead", [*WARROOM, "join", *commands["lead"]], first=True)
+        tmux.window("viewer", [*WARROOM, "join", *commands["viewer"], "--name", "vic"])
+
+        def both() -> str:
+            return f"{tmux.capture('lead')}\n---\n{tmux.capture('viewer')}"
+
+        wait_for(lambda: "DRIVING" in tmux.capture("lead"), "the lead to drive", show=both)
+        tmux.type("lead", "echo over-tls-$((6*7))")
+        tmux.keys("lead", "Enter")
+        wait_for(lambda: "over-tls-42" in tmux.capture("viewer"), "the viewer to see it", show=both)
+    finally:
+        tmux.kill()
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
