@@ -384,7 +384,8 @@ class Session:
         if new.role not in (Role.LEAD, Role.VIEWER):  # their access changed meanwhile
             return [*actions, *self._pass_control_back(away, how="link lost")]
         gone = now - (away.away_since or now)
-        text = f"{new.user} is back after {gone:.0f} s and drives again"
+        after = f" after {gone:.0f} s" if gone >= 1 else ""
+        text = f"{new.user} is back{after} and drives again"
         self.driver = new.pid
         self.pty = (new.cols, new.rows)
         return [
