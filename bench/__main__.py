@@ -111,7 +111,7 @@ async def _run(args: argparse.Namespace, rig: Rig) -> list[Row]:
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
     if os.geteuid() != 0:
-        sys.exit("python -m bench needs root: sshd allocates PTYs as root here (see DESIGN.md)")
+        sys.exit("python -m bench needs root: sshd allocates PTYs as root (docs/architecture.md)")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="warroom-bench-") as tmp:
         rig = Rig.start(Path(tmp))

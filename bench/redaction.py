@@ -1,7 +1,7 @@
 """How fast the output masker is, in MB/s of terminal output.
 
 The masker sits on the relay's output hot path; a PTY delivers 23-58 MB/s here
-(see docs/DESIGN facts), so the masker must keep above that on ordinary output.
+(docs/architecture.md), so the masker must keep above that on ordinary output.
 Three workloads, each fed in frames of several sizes (an SSH channel delivers
 up to 32 KiB at a time):
 
