@@ -268,6 +268,7 @@ class ChainWriter:
         except BaseException:
             os.close(self._fd)
             raise
+        self._size = len(header)
 
     @property
     def lines(self) -> int:
@@ -282,6 +283,11 @@ class ChainWriter:
     @property
     def closed(self) -> bool:
         return self._fd is None
+
+    @property
+    def size(self) -> int:
+        """Bytes handed to the OS so far: in ``on_checkpoint``, the file up to that line's end."""
+        return self._size
 
     @property
     def due(self) -> float | None:
@@ -339,6 +345,7 @@ class ChainWriter:
             self._buffer.clear()
             self._buffered = 0
             _write_all(self._fd, data)
+            self._size += len(data)
 
     def seal(self, reason: str, now: float) -> None:
         """Write the final signed seal, ``fsync`` and close; the file is complete from here on."""

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.harness import Harness, Targets, running_relay, sshd_target
+from tests.s3 import moto, own_moto  # noqa: F401  (re-exported fixtures)
 from tests.sshd import sshd  # noqa: F401  (re-exported fixture)
 
 # Property tests: in `make test` (and CI) a fixed seed and a bounded number of
