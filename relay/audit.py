@@ -86,7 +86,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from relay.chain import ChainWriter, Checkpoint
 from relay.keys import SigningKey
@@ -98,6 +98,12 @@ AUDIT_VERSION = 1
 FILE_PATTERN = re.compile(r"audit-(\d{4}-\d{2}-\d{2})-(\d+)\.log")
 
 AuditValue = str | int | float | bool | None
+
+
+class Replica(Protocol):
+    """Where else the file goes (:class:`relay.storage.Replica`: the bucket)."""
+
+    def checkpoint(self, size: int, sealed: bool) -> None: ...
 
 
 class AuditLog:
@@ -121,7 +127,10 @@ class AuditLog:
         *,
         checkpoint_every_seconds: float = 1.0,
         witness: Witness | None = None,
+        replicate: Callable[[Path], Replica] | None = None,
     ) -> None:
+        """``replicate`` (the relay's object storage) gets the file's size after each
+        checkpoint and the seal."""
         dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._clock = clock
         self._witness = witness
@@ -131,6 +140,7 @@ class AuditLog:
         self._writer = _create(
             dir, now, signing_key, link, checkpoint_every_seconds, self._witnessed
         )
+        self._replica = replicate(self._writer.path) if replicate is not None else None
         self._witness_state(0, self._writer.hash, False, now)
         if previous_report is not None and not previous_report.ok:
             self.record(
@@ -170,6 +180,8 @@ class AuditLog:
         self._writer.flush()
 
     def _witnessed(self, checkpoint: Checkpoint) -> None:
+        if self._replica is not None:
+            self._replica.checkpoint(self._writer.size, checkpoint.is_seal)
         self._witness_state(checkpoint.n, checkpoint.hash, checkpoint.is_seal, checkpoint.t)
 
     def _witness_state(self, n: int, hash: str, seal: bool, t: float) -> None:

@@ -23,6 +23,8 @@ from relay.arguments import Parser, attach_negative_values, quiet_broken_pipe
 from relay.review_cli import VERBS as review_verbs
 
 if TYPE_CHECKING:
+    from relay.storage.service import ObjectStorage
+
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
@@ -203,13 +205,30 @@ def _cmd_relay(args: argparse.Namespace) -> int:
         return 0
 
     witness, warning = open_witness(config.evidence.witness)
+    storage = None
+    if config.storage is not None:
+        from relay.storage.service import ObjectStorage
+
+        storage = ObjectStorage.open(config.storage, config.name, config.data_dir)
 
     async def run() -> None:
-        audit = AuditLog(config.data_dir / "audit", signing, witness=witness)
-        recorder = recorder_factory(
-            config.data_dir / "recordings", signing, audit=audit, max_loss=config.evidence.max_loss
+        warnings = [warning] if warning is not None else []
+        if storage is not None:
+            warnings += await _start_storage(storage, config.data_dir)
+        audit = AuditLog(
+            config.data_dir / "audit",
+            signing,
+            witness=witness,
+            replicate=storage.uploader.audit if storage is not None else None,
         )
-        relay = Relay(config, signing, audit, recorder)
+        recorder = recorder_factory(
+            config.data_dir / "recordings",
+            signing,
+            audit=audit,
+            max_loss=config.evidence.max_loss,
+            replicate=storage.uploader.recording if storage is not None else None,
+        )
+        relay = Relay(config, signing, audit, recorder, storage=storage)
 
         async def reload() -> None:
             """SIGHUP: read the config again; a bad one is reported and changes nothing."""
@@ -228,8 +247,8 @@ def _cmd_relay(args: argparse.Namespace) -> int:
 
         def ready() -> None:
             print(f"warroom relay listening on {relay.url} (data in {config.data_dir})", flush=True)
-            if warning is not None:  # after the banner, which scripts wait for
-                print(f"warroom: WARNING: {warning}", file=sys.stderr, flush=True)
+            for text in warnings:  # after the banner, which scripts wait for
+                print(f"warroom: WARNING: {text}", file=sys.stderr, flush=True)
 
         try:
             await _serve_until_signalled(reload, ready)
@@ -238,6 +257,15 @@ def _cmd_relay(args: argparse.Namespace) -> int:
             audit.close("relay stopped")
             if witness is not None:
                 witness.close()
+            if storage is not None:
+                left = await asyncio.to_thread(storage.close, STORAGE_DRAIN)
+                if left:
+                    print(
+                        f"warroom: WARNING: {len(left)} file(s) not fully uploaded to "
+                        f"{storage.config.s3.url}; the next start uploads them: {', '.join(left)}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
 
     from relay.store import StoreError
 
@@ -246,6 +274,27 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     except (OSError, ValueError, StoreError) as exc:
         return fail(str(exc))
     return 0
+
+
+STORAGE_DRAIN = 30.0  # seconds a stopping relay waits for its last uploads (seals first)
+
+
+async def _start_storage(storage: ObjectStorage, data_dir: Path) -> list[str]:
+    """Start uploading; queue what earlier runs left; say (not fail) if the bucket is down.
+
+    A relay whose bucket does not answer still starts: it refuses new sessions
+    until the bucket answers (``/healthz`` says why), as it would if the bucket
+    failed later.
+    """
+    from relay.storage.bucket import StorageError
+
+    storage.start()
+    try:
+        await asyncio.to_thread(storage.bucket.probe)
+        await asyncio.to_thread(storage.backfill, data_dir)
+    except StorageError as exc:
+        return [f"object storage: {exc}; no session can be opened until it answers"]
+    return []
 
 
 def _demo_data_dir(args: argparse.Namespace) -> Path:

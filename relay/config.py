@@ -26,6 +26,7 @@ from relay.access import DEFAULT_MAX_TTL
 from relay.identity import parse_authorized_key, relay_base_url
 from relay.masking import DEFAULT_PATTERNS, PatternError, SecretPattern, parse_patterns
 from relay.roles import Role
+from relay.storage import config as storage
 from relay.witness import parse_address
 
 T = TypeVar("T")
@@ -37,7 +38,17 @@ DEFAULT_TOKEN_TTL = 8 * 3600.0
 MIN_OUTPUT_BUFFER = 1024 * 1024
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
-ROOT_KEYS = ("relay", "limits", "access", "redaction", "recording", "audit", "targets", "users")
+ROOT_KEYS = (
+    "relay",
+    "limits",
+    "access",
+    "redaction",
+    "recording",
+    "audit",
+    "storage",
+    "targets",
+    "users",
+)
 RECORDING_KEYS = ("max_loss",)
 AUDIT_KEYS = ("witness",)
 REDACTION_KEYS = ("enabled", "driver_sees_raw", "patterns")
@@ -210,6 +221,8 @@ class RelayConfig:
     redaction: RedactionConfig = field(default_factory=RedactionConfig)
     """Longest just-in-time grant per role (viewer, driver, reviewer), in seconds."""
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
+    storage: storage.StorageConfig | None = None
+    """Object storage for recordings and audit files (``[storage]``); None: the disk only."""
     targets: dict[str, TargetConfig] = field(default_factory=dict)
     users: dict[str, UserConfig] = field(default_factory=dict)
 
@@ -291,10 +304,17 @@ def parse_config(data: Mapping[str, Any], source: str, base_dir: Path | None = N
     max_ttl = _parse_access(root.optional_table("access"))
     redaction = _parse_redaction(root.optional_table("redaction"))
     evidence = _parse_evidence(root.optional_table("recording"), root.optional_table("audit"))
+    object_storage = _parse_storage(root.optional_table("storage"))
     if not targets:
         raise root.error("targets", "define at least one [targets.<name>] for the relay to reach")
     config = _parse_relay(relay, limits, targets, users)
-    return replace(config, max_ttl=max_ttl, redaction=redaction, evidence=evidence)
+    return replace(
+        config,
+        max_ttl=max_ttl,
+        redaction=redaction,
+        evidence=evidence,
+        storage=object_storage,
+    )
 
 
 def _parse_relay(
@@ -463,6 +483,40 @@ def _parse_evidence(recording: _Table | None, audit: _Table | None) -> EvidenceC
         audit.allow(AUDIT_KEYS)
         witness = audit.optional("witness", witness, _witness)
     return EvidenceConfig(max_loss=max_loss, witness=witness)
+
+
+def _parse_storage(table: _Table | None) -> storage.StorageConfig | None:
+    """``[storage]``: ``s3 = {endpoint, bucket, prefix, region, path_style}`` and the limits."""
+    if table is None:
+        return None
+    table.allow(storage.STORAGE_KEYS)
+    s3 = table.optional_table("s3")
+    if s3 is None:
+        raise table.error("s3", 'required: s3 = { bucket = "...", endpoint = "https://..." }')
+    s3.allow(storage.S3_KEYS)
+    bucket = storage.S3Config(
+        bucket=s3.required("bucket", storage.parse_bucket),
+        endpoint=s3.optional("endpoint", None, storage.parse_endpoint),
+        prefix=s3.optional("prefix", "", storage.parse_prefix),
+        region=s3.optional("region", None, storage.parse_region),
+        path_style=s3.optional("path_style", None, _parse_bool),
+    )
+    interval = table.optional("interval", storage.DEFAULT_INTERVAL, _duration_or_zero)
+    max_lag = table.optional("max_lag", storage.DEFAULT_MAX_LAG, parse_duration)
+    if max_lag < 2 * interval or max_lag < 1:
+        raise table.error(
+            "max_lag",
+            f"must be at least 1s and twice storage.interval ({interval:g}s): "
+            "a recording is uploaded once an interval, and a lag of one interval is normal",
+        )
+    return storage.StorageConfig(
+        s3=bucket,
+        interval=interval,
+        max_lag=max_lag,
+        cache_size=table.optional(
+            "cache_size", storage.DEFAULT_CACHE_SIZE, storage.parse_cache_size
+        ),
+    )
 
 
 def _max_loss(value: Any) -> float:

@@ -45,6 +45,7 @@ class ErrorCode(StrEnum):
     # connection health
     TOO_SLOW = "too_slow"
     TARGET_UNAVAILABLE = "target_unavailable"
+    UNAVAILABLE = "unavailable"  # a service the relay depends on (its bucket...) fails
     INTERNAL_ERROR = "internal_error"
 
 

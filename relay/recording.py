@@ -40,6 +40,7 @@ short from one whose relay crashed.
 from __future__ import annotations
 
 import codecs
+import functools
 import json
 import logging
 import math
@@ -66,6 +67,19 @@ class Auditor(Protocol):
     def record(self, event: str, **fields: str | int | float | bool | None) -> None: ...
 
 
+class Replica(Protocol):
+    """Where else the file goes (:class:`relay.storage.Replica`: the bucket), told its size
+    after each signed checkpoint and the seal."""
+
+    def checkpoint(self, size: int, sealed: bool) -> None: ...
+
+
+class Replicator(Protocol):
+    """Makes a recording's replica (:meth:`relay.storage.Uploader.recording`)."""
+
+    def __call__(self, path: Path, session: str) -> Replica: ...
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
@@ -84,6 +98,7 @@ class Recording:
         *,
         audit: Auditor | None = None,
         max_loss: float = MAX_LOSS,
+        replicate: Callable[[Path], Replica] | None = None,
     ) -> None:
         header = {
             "version": 3,
@@ -113,6 +128,7 @@ class Recording:
             checkpoint_every_seconds=max_loss,
             on_checkpoint=self._checkpointed,
         )
+        self._replica = replicate(path) if replicate is not None else None
         self._audit_state("recording.start", 0, self._chain.hash, key=signing_key.public.text())
         self._last = now
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -195,7 +211,10 @@ class Recording:
         return self._chain.due
 
     def _checkpointed(self, checkpoint: Checkpoint) -> None:
-        """Copy the seal, and a checkpoint about once a second, to the audit log."""
+        """Copy the seal, and a checkpoint about once a second, to the audit log; hand the
+        file's new signed length to its replica."""
+        if self._replica is not None:
+            self._replica.checkpoint(self._chain.size, checkpoint.is_seal)
         if checkpoint.is_seal:
             self._audit_state(
                 "recording.seal", checkpoint.n, checkpoint.hash, reason=checkpoint.reason
@@ -229,11 +248,14 @@ def recorder_factory(
     *,
     audit: Auditor | None = None,
     max_loss: float = MAX_LOSS,
+    replicate: Replicator | None = None,
 ) -> Callable[[Session, int, int], Recording]:
     """Make the relay's per-session recorder: ``<directory>/<session>-<UTC time>.cast``
     (``-2``, ``-3``… added if that name is taken; a recording is never appended to).
 
-    With ``audit``, each recording's start, signed states and seal are audited.
+    With ``audit``, each recording's start, signed states and seal are audited;
+    with ``replicate`` (path, session id: the relay's object storage), each
+    signed state and the seal are also uploaded.
     The directory is made private (0700) here and before each recording:
     recordings hold everything typed and shown, so only the relay's user may
     list or read them (reviewers fetch them through the relay).
@@ -248,8 +270,19 @@ def recorder_factory(
         again = 2  # the demo reopens its session id "demo" at every start, maybe within a second
         while path.exists():
             path, again = directory / f"{session.session_id}-{stamp}-{again}.cast", again + 1
+        replica: Callable[[Path], Replica] | None = None
+        if replicate is not None:
+            replica = functools.partial(replicate, session=session.session_id)
         return Recording(
-            path, signing_key, session, cols, rows, now, audit=audit, max_loss=max_loss
+            path,
+            signing_key,
+            session,
+            cols,
+            rows,
+            now,
+            audit=audit,
+            max_loss=max_loss,
+            replicate=replica,
         )
 
     return make

@@ -62,7 +62,11 @@ def add_verify(sub: Subparsers) -> None:
             "prefix is reported). 2: the file cannot be checked."
         ),
     )
-    p.add_argument("file", type=Path, help="the recording (.cast) or audit log (.log)")
+    p.add_argument(
+        "file",
+        help="the recording (.cast) or audit log (.log): a file, or s3://BUCKET/KEY in object "
+        "storage (a sealed object, or the segments of one still growing or left by a crash)",
+    )
     _key_option(p)
     p.add_argument(
         "--audit",
@@ -71,6 +75,13 @@ def add_verify(sub: Subparsers) -> None:
         help="the relay's data directory (or its audit/): check the file against the audit "
         "log's record of it, which tells a file cut short from a crashed session",
     )
+    p.add_argument(
+        "--s3-endpoint",
+        metavar="URL",
+        help="with s3://: the S3-compatible server (default: AWS_ENDPOINT_URL_S3, or AWS S3); "
+        "credentials and region come from the usual AWS variables and files",
+    )
+    p.add_argument("--s3-region", metavar="REGION", help="with s3://: the bucket's region")
     p.set_defaults(func=cmd_verify)
 
 
@@ -90,23 +101,75 @@ def load_key(text: str) -> VerifyKey:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from relay.evidence import Verdict, check_recording
-
     try:
         keys = [load_key(args.key)] if args.key else []
     except (OSError, ValueError) as exc:
         return _fail(f"--key: {exc}")
+    if not args.file.startswith(S3_SCHEME):
+        return _verify(Path(args.file), keys, args.audit, args.file)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="warroom-verify-") as directory:
+        try:
+            path = _download_s3(args.file, args.s3_endpoint, args.s3_region, Path(directory))
+        except ValueError as exc:
+            return _fail(str(exc))
+        return _verify(path, keys, args.audit, args.file)
+
+
+def _verify(path: Path, keys: list[VerifyKey], audit: Path | None, shown: str) -> int:
+    """Verify ``path``, naming it ``shown`` (an s3:// URL for a downloaded copy)."""
+    from relay.evidence import Verdict, check_recording
+
     try:
-        check = check_recording(args.file, keys, args.audit)
+        check = check_recording(path, keys, audit)
     except OSError as exc:
-        return _fail(f"cannot read {args.file}: {exc.strerror or exc}")
+        return _fail(f"cannot read {shown}: {exc.strerror or exc}")
     if not check.report.ok:
         not_chain = _not_a_chain(check.report)
         if not_chain is not None:
-            return _fail(not_chain)
+            return _fail(not_chain.replace(str(path), shown))
     verdict = check.verdict
-    print(check.text(), file=sys.stdout if verdict is Verdict.INTACT else sys.stderr)
+    text = check.text().replace(str(path), shown)
+    print(text, file=sys.stdout if verdict is Verdict.INTACT else sys.stderr)
     return int(verdict)
+
+
+S3_SCHEME = "s3://"
+
+
+def _download_s3(url: str, endpoint: str | None, region: str | None, directory: Path) -> Path:
+    """Copy ``s3://bucket/key`` (its sealed object, or its segments) into ``directory``.
+
+    Raises ``ValueError`` with a sentence for a bad URL or option, or a
+    bucket that cannot be read.
+    """
+    from relay.storage.bucket import Bucket, StorageError
+    from relay.storage.config import S3Config, parse_bucket, parse_endpoint, parse_region
+    from relay.storage.reader import download
+
+    bucket, _, key = url[len(S3_SCHEME) :].partition("/")
+    name = key.rsplit("/", 1)[-1]
+    if not name or name in (".", ".."):
+        raise ValueError(f"{url}: name an object, as in s3://bucket/prod/recordings/NAME.cast")
+    try:
+        config = S3Config(
+            bucket=parse_bucket(bucket),
+            endpoint=parse_endpoint(endpoint) if endpoint else None,
+            region=parse_region(region) if region else None,
+        )
+        dest = directory / name
+        stored = download(Bucket(config), key, dest)
+    except StorageError as exc:
+        raise ValueError(f"cannot read {url}: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(f"{url}: {exc}") from None
+    if stored.sealed:
+        how = "its sealed object"
+    else:
+        how = f"{len(stored.segments)} segment(s) (no sealed object: still recording, or cut off)"
+    print(f"{url}: read {stored.size} bytes, {how}", file=sys.stderr)
+    return dest
 
 
 def _not_a_chain(report: VerifyReport) -> str | None:

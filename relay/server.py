@@ -21,13 +21,15 @@ import asyncio
 import contextlib
 import http
 import ipaddress
+import json
 import logging
 import secrets
 import ssl
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -62,11 +64,16 @@ from relay.store import (
 )
 from relay.store.sqlite import FILE_NAME, SqliteStore
 
+if TYPE_CHECKING:
+    from relay.storage.service import ObjectStorage
+
 log = logging.getLogger(__name__)
 
 HANDSHAKE_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 2.0  # a peer that does not answer our close in this time is cut off
 RecorderFactory = Callable[[Session, int, int], Recorder | None]
+HealthCheck = Callable[[], dict[str, Any]]
+"""One dependency's state for ``/healthz``: a JSON object with at least ``ok`` (bool)."""
 MAX_PENDING_REQUESTS = 100  # relay-wide: each is pushed to every lead
 REQUEST_TTL = 3600.0  # an unanswered access request lapses after an hour
 HOUSEKEEPING_INTERVAL = 0.5  # expiry, re-checking connections, audit checkpoints
@@ -81,6 +88,7 @@ RESTART_FIXED = (
     "tls_cert",
     "tls_key",
     "evidence",  # the witness is opened once, at start
+    "storage",  # so is the bucket
 )
 """Config fields a reload cannot change (they need a restart); a reload keeps the old values."""
 
@@ -118,11 +126,15 @@ class Relay:
         recorder_factory: RecorderFactory | None = None,
         clock: Callable[[], float] = time.time,
         store: Store | None = None,
+        storage: ObjectStorage | None = None,
     ) -> None:
         """``store`` defaults to SQLite under the data dir, opened by :meth:`start`.
 
         A store passed in belongs to the caller (who closes it); one the relay
-        opened, the relay closes.
+        opened, the relay closes. ``storage`` (the bucket, also the caller's)
+        serves recordings that are only there to reviewers, and the relay fails
+        closed on it: no new session while it fails, and a session whose
+        recording cannot reach it within ``max_lag`` ends.
         """
         self.config = config
         self.signing_key = signing_key
@@ -130,7 +142,11 @@ class Relay:
         self.audit_log = audit
         self.audit = DenialAudit(audit, clock)  # refusals a client repeats: once per interval
         self.recorder_factory = recorder_factory
+        self.storage = storage
         self.archive = Archive(config.data_dir / "recordings", self.audit, signing_key.public)
+        self.checks: dict[str, HealthCheck] = {}
+        if storage is not None:
+            self.checks["storage"] = lambda: storage.uploader.health().fields()
         self.clock = clock
         self.sessions: dict[str, LiveSession] = {}
         self.policy = AccessPolicy(dict(config.max_ttl))
@@ -213,6 +229,7 @@ class Relay:
             try:
                 await self._expire(self.clock())
                 await self.enforce()
+                self._end_unrecordable()
                 self.audit.tick()
             except Exception:
                 log.exception("housekeeping failed; retrying in %g s", HOUSEKEEPING_INTERVAL)
@@ -240,6 +257,32 @@ class Relay:
             if idle >= self.config.limits.empty_session_timeout:
                 reason = f"nobody joined for {idle / 60:.0f} min"
                 live.apply(live.core.shutdown(reason, now))
+
+    def _end_unrecordable(self) -> None:
+        """Fail closed: end each session whose recording waited too long for the bucket."""
+        if self.storage is None:
+            return
+        limit = self.storage.config.max_lag
+        for late in self.storage.uploader.overdue():
+            live = self.sessions.get(late.session)
+            if live is None or live.ended.is_set():
+                continue
+            reason = (
+                f"the recording cannot be stored: {late.lag:.0f} s of it have not reached "
+                f"{self.storage.config.s3.url} (the limit is {limit:g} s)"
+            )
+            if late.error:
+                reason += f": {late.error}"
+            log.warning("session %s: %s", late.session, reason)
+            live.apply(live.core.shutdown(reason[:500], self.clock()))
+
+    def _unavailable(self) -> str | None:
+        """Why no session can be opened now (a dependency failing), or None."""
+        for name, check in self.checks.items():
+            state = check()
+            if not state.get("ok"):
+                return f"{name} ({state.get('where') or 'unknown'}): {state.get('error')}"
+        return None
 
     @property
     def port(self) -> int:
@@ -278,10 +321,26 @@ class Relay:
             self._store = None
 
     def _process_request(self, conn: ServerConnection, request: Request) -> Response | None:
-        """Answer ``/healthz`` over plain HTTP on the websocket port."""
-        if request.path == "/healthz":
-            return conn.respond(http.HTTPStatus.OK, "ok\n")
-        return None
+        """Answer ``/healthz`` over plain HTTP on the websocket port.
+
+        ``ok`` (200), or 503 with the failing dependencies, one a line;
+        ``/healthz?format=json`` gives every dependency's state as JSON.
+        """
+        url = urlsplit(request.path)
+        if url.path != "/healthz":
+            return None
+        checks = {name: check() for name, check in self.checks.items()}
+        ok = all(state.get("ok") for state in checks.values())
+        status = http.HTTPStatus.OK if ok else http.HTTPStatus.SERVICE_UNAVAILABLE
+        if parse_qs(url.query).get("format") == ["json"]:
+            body = json.dumps({"ok": ok, "relay": self.config.name, "checks": checks})
+            response = conn.respond(status, body + "\n")
+            response.headers["Content-Type"] = "application/json"
+            return response
+        failing = [
+            f"{name}: {state.get('error')}" for name, state in checks.items() if not state.get("ok")
+        ]
+        return conn.respond(status, "ok\n" if ok else "".join(f"{line}\n" for line in failing))
 
     # ------------------------------------------------------------ sessions
 
@@ -298,6 +357,12 @@ class Relay:
         target = self.config.targets.get(target_name)
         if target is None:
             raise ProtocolError(ErrorCode.NO_SUCH_TARGET, f"no target named {target_name!r}")
+        down = self._unavailable()
+        if down is not None:
+            raise ProtocolError(
+                ErrorCode.UNAVAILABLE,
+                f"no new session can be recorded now: {down}",
+            )
         now = self.clock()
         session_id = await self._claim_session_id(session_id, target_name, owner, reason, now)
         core = Session(

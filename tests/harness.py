@@ -17,6 +17,8 @@ from relay.recording import recorder_factory
 from relay.roles import Role
 from relay.sandbox import SandboxTarget
 from relay.server import Relay
+from relay.storage.config import StorageConfig
+from relay.storage.service import ObjectStorage
 from tui.client import RelayClient
 
 USERS = {"alice": Role.LEAD, "bob": Role.VIEWER, "carol": Role.VIEWER, "rita": Role.REVIEWER}
@@ -37,6 +39,7 @@ class Harness:
     user_keys: dict[str, asyncssh.SSHKey]
     clients: list[RelayClient] = field(default_factory=list)
     ca_cert: Path | None = None  # with a TLS relay: the CA its clients trust
+    storage: ObjectStorage | None = None  # with object storage: the relay's bucket
 
     @property
     def url(self) -> str:
@@ -89,6 +92,7 @@ async def running_relay(
     users: dict[str, Role] | None = None,
     user_keys: dict[str, asyncssh.SSHKey] | None = None,
     name: str = "warroom",
+    storage: StorageConfig | None = None,
 ) -> AsyncIterator[Harness]:
     """A relay with a sandbox target (plus ``targets``) and four users with SSH keys.
 
@@ -97,6 +101,7 @@ async def running_relay(
     ``users`` replaces the four users and their roles; ``user_keys`` reuses
     keys (a test restarting the relay on the same ``tmp`` passes the first
     run's ``h.user_keys``, so its users sign in with the same keys).
+    With ``storage`` recordings and the audit log also go to that bucket.
     """
     relay_key = asyncssh.generate_private_key("ssh-ed25519")
     key_path = tmp / "relay_client_key"
@@ -140,21 +145,35 @@ async def running_relay(
         users={user: user_config(user, keys[user], role) for user, role in roles.items()},
     )
     signing = SigningKey.load_or_create(config.data_dir / "keys")
-    audit = AuditLog(config.data_dir / "audit", signing)
+    bucket = ObjectStorage.open(storage, name, config.data_dir) if storage else None
+    if bucket is not None:
+        bucket.start()
+    audit = AuditLog(
+        config.data_dir / "audit",
+        signing,
+        replicate=bucket.uploader.audit if bucket is not None else None,
+    )
     recorder = (
-        recorder_factory(config.data_dir / "recordings", signing, audit=audit)
+        recorder_factory(
+            config.data_dir / "recordings",
+            signing,
+            audit=audit,
+            replicate=bucket.uploader.recording if bucket is not None else None,
+        )
         if recordings
         else None
     )
-    relay = Relay(config, signing, audit, recorder)
+    relay = Relay(config, signing, audit, recorder, storage=bucket)
     await relay.start()
-    harness = Harness(relay, config.data_dir, keys, ca_cert=tls[2] if tls else None)
+    harness = Harness(relay, config.data_dir, keys, ca_cert=tls[2] if tls else None, storage=bucket)
     try:
         yield harness
     finally:
         await harness.close()
         await relay.close()
         audit.close("test finished")
+        if bucket is not None:
+            await asyncio.to_thread(bucket.close, 30.0)
         await sandbox.close()
 
 

@@ -277,6 +277,27 @@ BAD_CONFIGS = {
         VALID.replace("[limits]", "[limits.x]"),
         "limits.x: unknown key",
     ),
+    "storage without s3": (VALID + '[storage]\ninterval = "1s"\n', "storage.s3: required"),
+    "storage bad bucket": (
+        VALID + '[storage]\ns3 = { bucket = "Warroom_Prod" }\n',
+        "storage.s3.bucket: expected an S3 bucket name",
+    ),
+    "storage endpoint with path": (
+        VALID + '[storage]\ns3 = { bucket = "wr1", endpoint = "https://s3.example.com/wr" }\n',
+        "storage.s3.endpoint: expected the server's URL alone",
+    ),
+    "storage prefix without slash": (
+        VALID + '[storage]\ns3 = { bucket = "wr1", prefix = "prod" }\n',
+        "storage.s3.prefix: end the prefix with '/'",
+    ),
+    "storage unknown s3 key": (
+        VALID + '[storage]\ns3 = { bucket = "wr1", secret_key = "x" }\n',
+        "storage.s3.secret_key: unknown key",
+    ),
+    "storage lag under two intervals": (
+        VALID + '[storage]\ns3 = { bucket = "wr1" }\ninterval = "5s"\nmax_lag = "6s"\n',
+        "storage.max_lag: must be at least 1s and twice storage.interval (5s)",
+    ),
 }
 
 
@@ -377,3 +398,30 @@ def test_keepalive_limits_are_durations(config_dir: Path) -> None:
     bad = VALID.replace("control_queue = 100", 'control_queue = 100\ndriver_grace = "-5s"')
     with pytest.raises(ConfigError, match=r"limits\.driver_grace: expected a duration"):
         load_config(write(config_dir, bad))
+
+
+def test_storage_section_takes_the_bucket_and_defaults(config_dir: Path) -> None:
+    from relay.storage.config import DEFAULT_CACHE_SIZE, S3Config
+
+    assert load_config(write(config_dir, VALID)).storage is None  # the disk only
+    text = VALID + (
+        '[storage]\ns3 = { endpoint = "https://s3.example.com", bucket = "warroom", '
+        'prefix = "prod/" }\n'
+    )
+    storage = load_config(write(config_dir, text)).storage
+    assert storage is not None
+    assert storage.s3 == S3Config("warroom", "https://s3.example.com", "prod/")
+    assert (storage.interval, storage.max_lag, storage.cache_size) == (
+        1.0,
+        30.0,
+        DEFAULT_CACHE_SIZE,
+    )
+    assert storage.s3.url == "s3://warroom/prod/ at https://s3.example.com"
+    text = VALID + (
+        '[storage]\ns3 = { bucket = "wr1", region = "eu-west-1", path_style = false }\n'
+        'interval = 0\nmax_lag = "2m"\ncache_size = 0\n'
+    )
+    storage = load_config(write(config_dir, text)).storage
+    assert storage is not None and storage.s3.endpoint is None and storage.s3.region == "eu-west-1"
+    assert storage.s3.path_style is False
+    assert (storage.interval, storage.max_lag, storage.cache_size) == (0.0, 120.0, 0)
