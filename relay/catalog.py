@@ -23,6 +23,7 @@ import json
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -255,7 +256,7 @@ def _names(user: str) -> set[str]:
 
 def enrich(
     catalog: Catalog,
-    directory: Path,
+    path_of: Callable[[str], Path],
     entries: list[dict[str, Any]],
     filters: Filters,
     live: frozenset[str] = frozenset(),
@@ -263,11 +264,13 @@ def enrich(
     """Add each entry's summary, keep those the filters pass, and search their text.
 
     ``entries`` are the listing's, already limited to what the caller may see;
-    ``live`` names the sessions still open (their recordings have no seal yet).
+    ``path_of`` gives the file to read for a name (the recordings directory's,
+    or a copy from the bucket); ``live`` names the sessions still open (their
+    recordings have no seal yet).
     """
     kept = []
     for entry in entries:
-        path = directory / str(entry["name"])
+        path = path_of(str(entry["name"]))
         summary = catalog.summary(path, entry.get("session") in live)
         full = {**entry, **(summary.fields() if summary else {"verification": None})}
         if not filters.keeps(full):

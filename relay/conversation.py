@@ -337,7 +337,7 @@ class Conversation:
             relay.verify_key, credential, now, typ="invite", audience=relay.config.name
         )
         # A reviewer's invite is for the recording, which outlives the session.
-        reviewing = claims.role is Role.REVIEWER and relay.archive.recorded(claims.ses)
+        reviewing = claims.role is Role.REVIEWER and await relay.archive.recorded(claims.ses)
         if claims.ses is not None and not reviewing:
             try:
                 await relay.live_session(claims.ses)
@@ -463,7 +463,8 @@ class Conversation:
                     ErrorCode.UNEXPECTED, "list_recordings: one at a time; wait for its answer"
                 )
             role, scope = await self._review_rights()
-            answer = self.relay.archive.handle(message, self._user() or "", role, scope, self.pid)
+            user = self._user() or ""
+            answer = await self.relay.archive.handle(message, user, role, scope, self.pid)
             if kind == "list_recordings":
                 loop = asyncio.get_running_loop()
                 self.listing = loop.create_task(self._list_recordings(answer, message))
@@ -726,7 +727,7 @@ class Conversation:
         except ValueError as exc:
             raise AccessError(str(exc)) from None
         session = message["session"]
-        reviewing = role is Role.REVIEWER and self.relay.archive.recorded(session)
+        reviewing = role is Role.REVIEWER and await self.relay.archive.recorded(session)
         if not reviewing:  # a reviewer's invite is for the recording, which outlives the session
             await self.relay.live_session(session)
         ttl = float(message["ttl"])

@@ -143,7 +143,12 @@ class Relay:
         self.audit = DenialAudit(audit, clock)  # refusals a client repeats: once per interval
         self.recorder_factory = recorder_factory
         self.storage = storage
-        self.archive = Archive(config.data_dir / "recordings", self.audit, signing_key.public)
+        self.archive = Archive(
+            config.data_dir / "recordings",
+            self.audit,
+            signing_key.public,
+            mirror=storage.mirror if storage is not None else None,
+        )
         self.checks: dict[str, HealthCheck] = {}
         if storage is not None:
             self.checks["storage"] = lambda: storage.uploader.health().fields()
