@@ -14,9 +14,10 @@ pure:
 2. :func:`clean` — at the relay, on everything a client wrote that another
    person sees: line breaks and tabs become spaces, other control and format
    characters are dropped. What is left prints on one line, as written.
-3. :func:`escape` — again in every text output (``warroom audit``, the TUI),
+3. :func:`escape` — again in every text output (``warroom audit``),
    whatever the source: the log may hold entries from an older relay, and a
-   reader must never depend on a writer's care.
+   reader must never depend on a writer's care. The TUI draws such text with
+   :func:`printable` and never as markup (``tui/shown.py``).
 """
 
 from __future__ import annotations
@@ -54,13 +55,27 @@ def clean(text: str) -> str:
     """
     if text.isascii() and text.isprintable():
         return text.strip()  # the common case, without a per-character walk
+    return printable(text).strip()
+
+
+def printable(text: str, newlines: bool = False) -> str:
+    """``text`` with control and format characters dropped, and nothing else changed.
+
+    What :func:`clean` does, without stripping: for text whose layout is the
+    reader's own (an indented list, a message of several lines). Line breaks
+    and tabs become spaces, except ``\n`` with ``newlines``.
+    """
+    if text.isascii() and text.isprintable():
+        return text
     kept = []
     for char in text:
-        if char in _SPACE_LIKE:
+        if char == "\n" and newlines:
+            kept.append(char)
+        elif char in _SPACE_LIKE:
             kept.append(" ")
         elif char in _KEPT_FORMAT or unicodedata.category(char) not in _DROPPED:
             kept.append(char)
-    return "".join(kept).strip()
+    return "".join(kept)
 
 
 def escape(value: object) -> str:
@@ -85,8 +100,3 @@ def escape(value: object) -> str:
             out.append(char)
     out.append('"')
     return "".join(out)
-
-
-def shown(text: str) -> str:
-    """Text for a one-line display (the TUI): cleaned, with anything left unsafe escaped."""
-    return clean(text) if not SURROGATE.search(text) else escape(text)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -20,6 +21,7 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet
 from relay.access import REASON_LENGTH, AccessRequest
 from tui.access import DEFAULT_TTL, ROLES, format_left, parse_ttl
 from tui.dialogs import Dialog
+from tui.shown import plain
 
 HERE = Path(__file__).parent  # CSS paths must not follow subclasses into other packages
 CSS: list[str | PurePath] = [HERE / "dialogs.tcss", HERE / "access_screens.tcss"]
@@ -70,7 +72,9 @@ class RequestAccessScreen(Dialog[AccessWish | None]):
         with Vertical(id="access-dialog", classes="dialog access-dialog"):
             yield Label("Request access", classes="access-title")
             yield Label(
-                f"For {self.scope}. A lead approves it for a limited time, or denies it.",
+                Text(
+                    f"For {plain(self.scope)}. A lead approves it for a limited time, or denies it."
+                ),
                 classes="access-note",
             )
             with RadioSet(id="access-role"):
@@ -126,10 +130,17 @@ class DecideAccessScreen(Dialog[Decision | None]):
             yield Label("Access request", classes="access-title")
             age = format_left(time.time() - ask.at) if ask.at else "?"
             yield Label(
-                f"[b]{ask.user}[/b] asks for [b]{ask.role}[/b] on {ask.scope} ({age} ago)",
+                Text.assemble(
+                    (plain(ask.user), "bold"),
+                    " asks for ",
+                    (plain(ask.role), "bold"),
+                    f" on {plain(ask.scope)} ({age} ago)",
+                ),
                 id="decide-who",
             )
-            yield Label(f"“{ask.reason}”", id="decide-reason-given", classes="access-note")
+            yield Label(
+                Text(f"“{plain(ask.reason)}”"), id="decide-reason-given", classes="access-note"
+            )
             if self.more:
                 yield Label(f"{self.more} more waiting after this one", classes="access-note")
             with Horizontal(classes="access-row"):

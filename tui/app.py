@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from textual import events
-from textual.app import App
 from textual.screen import Screen
 
 from relay.identity import JoinTarget, parse_join_target
@@ -23,6 +22,7 @@ from tui.lobby import LobbyScreen
 from tui.login import authenticate, keep_token
 from tui.recordings import RecordingsScreen
 from tui.session_screen import SessionScreen
+from tui.shown import PlainApp
 
 # App actions that must not fire while driving: their keys belong to the shell.
 SHELL_KEYS_WIN = frozenset({"quit", "command_palette", "help_quit"})
@@ -75,7 +75,7 @@ class Connector:
         return client
 
 
-class WarroomApp(App[None]):
+class WarroomApp(PlainApp):
     """One engineer's window on a shared shell."""
 
     TITLE = "warroom"

@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from relay import identity, protocol
 from relay.protocol import OutputChunk, SizeChange, Snapshot
+from relay.text import printable
 from tui import dial
 
 CLIENT_NAME = "warroom-tui/0.1"
@@ -44,10 +45,11 @@ class RelayError(Exception):
 
 
 def for_people(exc: BaseException) -> str:
-    """What to print about a failure: the relay's message without its code."""
+    """What to print about a failure: the relay's message without its code, and without
+    control characters (it goes to someone's terminal; see :mod:`tui.shown`)."""
     if isinstance(exc, RelayError):
-        return exc.message or exc.code
-    return str(exc) or type(exc).__name__
+        return printable(exc.message or exc.code)
+    return printable(str(exc) or type(exc).__name__)
 
 
 @dataclass

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -25,14 +26,21 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed
 from websockets.exceptions import ConnectionClosed
 
 from relay.access import AccessRequest
+from tui import shown
 from tui.access import Access, format_left
 from tui.access_screens import DecideAccessScreen, Decision, RequestAccessScreen
 from tui.client import RelayClient, RelayError, for_people
+from tui.shown import plain
 
 if TYPE_CHECKING:
     from tui.app import Connector
 
 HERE = Path(__file__).parent  # CSS paths must not follow subclasses into other packages
+
+
+def _cells(*values: object) -> list[Text]:
+    """Table cells as text: a ``DataTable`` reads a plain string as markup."""
+    return [Text(plain(value)) for value in values]
 
 
 def _age(opened_at: float, now: float) -> str:
@@ -69,8 +77,12 @@ class LobbyScreen(Screen[None]):
         who = self.connect.identity
         with Vertical(id="lobby"):
             yield Static(
-                f"[b]warroom[/b] lobby on {self.connect.target.url} — signed in as "
-                f"[b]{who.get('user', '?')}[/b] ({who.get('role', '?')})",
+                Text.assemble(
+                    ("warroom", "bold"),
+                    f" lobby on {plain(self.connect.target.url)} — signed in as ",
+                    (plain(who.get("user", "?")), "bold"),
+                    f" ({plain(who.get('role', '?'))})",
+                ),
                 id="lobby-title",
             )
             with Vertical(id="sessions-box", classes="lobby-panel") as box:
@@ -119,7 +131,7 @@ class LobbyScreen(Screen[None]):
             await client.send({"type": "access_list"})
             while True:
                 event = await client.recv()
-                if isinstance(event, dict) and self.dispatch_message(event):
+                if isinstance(event, dict) and self.dispatch_message(shown.message(event)):
                     return
         except (RelayError, OSError, ConnectionClosed) as exc:
             self.client = None
@@ -167,7 +179,7 @@ class LobbyScreen(Screen[None]):
         now = time.time()
         for ask in waiting:
             age = format_left(now - ask.at) if ask.at else "?"
-            table.add_row(ask.user, ask.role, ask.scope, age, ask.reason, key=ask.id)
+            table.add_row(*_cells(ask.user, ask.role, ask.scope, age, ask.reason), key=ask.id)
         self.refresh_bindings()
 
     def show(self, listing: dict[str, Any]) -> None:
@@ -178,13 +190,15 @@ class LobbyScreen(Screen[None]):
         table.clear()
         for s in self.sessions:
             table.add_row(
-                s["id"],
-                s.get("target", ""),
-                s.get("owner", ""),
-                s.get("driver") or "—",
-                str(s.get("participants", 0)),
-                _age(float(s.get("opened_at") or now), now),
-                s.get("reason", ""),
+                *_cells(
+                    s["id"],
+                    s.get("target", ""),
+                    s.get("owner", ""),
+                    s.get("driver") or "—",
+                    s.get("participants", 0),
+                    _age(float(s.get("opened_at") or now), now),
+                    s.get("reason", ""),
+                ),
                 key=s["id"],
             )
         empty = self.query_one("#no-sessions", Static)
@@ -193,7 +207,7 @@ class LobbyScreen(Screen[None]):
         targets = self.query_one("#targets", DataTable)
         targets.clear()
         for t in self.targets:
-            targets.add_row(t["name"], t.get("description", ""), key=t["name"])
+            targets.add_row(*_cells(t["name"], t.get("description", "")), key=t["name"])
         self.query_one("#open-box").display = bool(self.targets)
         if self.sessions:
             table.focus()

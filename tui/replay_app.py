@@ -18,15 +18,15 @@ import sys
 from pathlib import Path
 
 from textual import events
-from textual.app import App
 
 from relay.keys import VerifyKey
 from relay.replay import Recording
 from tui.dialogs import typed_before
 from tui.replay_screen import ReplayScreen
+from tui.shown import PlainApp
 
 
-class ReplayApp(App[None]):
+class ReplayApp(PlainApp):
     """Replays one recording and exits with ``q``."""
 
     TITLE = "warroom replay"

@@ -38,6 +38,7 @@ from relay.keys import VerifyKey
 from relay.replay import Player, Recording, SessionState
 from relay.terminal import TerminalModel
 from tui.handoff import HelpScreen
+from tui.shown import plain
 from tui.terminal_view import TerminalView
 from tui.timeline import Timeline, clock
 
@@ -86,8 +87,9 @@ def keys_help() -> str:
 
 
 def _titled(title: str, body: str) -> Text:
-    """A bold title and plain text: recorded chat must never be read as markup."""
-    return Text.assemble((title, "bold"), body)
+    """A bold title and plain text: recorded chat must never be read as markup, nor reach
+    the terminal as controls (a recording may come from anywhere: :mod:`tui.shown`)."""
+    return Text.assemble((title, "bold"), plain(body, lines=True))
 
 
 class ReplayTerminal(TerminalView):
@@ -161,7 +163,7 @@ class ReplayScreen(Screen[None]):
         name = self.recording.path.name
         if info:
             name = f"{info.get('session')} on {info.get('target')} · {info.get('reason')}"
-        return f" replay · {name} · {self.verification}"
+        return plain(f" replay · {name} · {self.verification}")
 
     def on_mount(self) -> None:
         self.query_one("#replay-search", Input).display = False

@@ -33,6 +33,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed
 
 from relay.protocol import OutputChunk, SizeChange, Snapshot
+from tui import shown
 from tui.client import OutputTracker, RelayClient, RelayError
 from tui.dial import Unreachable
 from tui.room import Link
@@ -87,9 +88,9 @@ class SessionLink:
         self.connect = connect
         self.session = session
         self.size = size
-        self.on_message = on_message
+        self._deliver = on_message
         self.on_output = on_output
-        self.on_state = on_state
+        self._report = on_state
         self.client = client
         self.backoff = backoff
         self.tracker = OutputTracker()
@@ -105,6 +106,14 @@ class SessionLink:
         self._sent = 0  # input bytes sent on this connection
         self._confirmed = 0  # of which the relay had read all, as of the last answered ping
         self._unconfirmed_since: float | None = None  # wall time of the first unconfirmed key
+
+    def on_message(self, event: dict[str, Any]) -> None:
+        """Hand a message to the app, its strings made fit to draw (:mod:`tui.shown`)."""
+        self._deliver(shown.message(event))
+
+    def on_state(self, state: Link, detail: str) -> None:
+        """Tell the app how the link is; ``detail`` may quote the relay's close reason."""
+        self._report(state, shown.plain(detail))
 
     @property
     def live(self) -> bool:
