@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -203,3 +204,26 @@ async def read_until(client: RelayClient, needle: bytes, timeout: float = 10.0) 
             if isinstance(event, OutputChunk):
                 seen += event.data
     return bytes(seen)
+
+
+def sink_shell(sink: Path) -> list[str]:
+    """A target shell that only records: ``cat`` on a raw PTY (no echo, no signals from
+    ^C or ^D) writing every byte it receives to a file of its own in ``sink``.
+
+    What is in those files is exactly what reached the shell, the oracle for
+    "input never reaches the target"; the session prints nothing.
+    """
+    return ["/bin/sh", "-c", f"stty raw -echo && exec cat > {shlex.quote(str(sink))}/in.$$"]
+
+
+def sunk(sink: Path) -> bytes:
+    """Everything the shells of :func:`sink_shell` received so far."""
+    return b"".join(path.read_bytes() for path in sorted(sink.glob("in.*")))
+
+
+async def until_sunk(sink: Path, marker: bytes, timeout: float = 30.0) -> bytes:
+    """Wait until ``marker`` reached a sink shell; everything typed before it has too."""
+    async with asyncio.timeout(timeout):
+        while marker not in (received := sunk(sink)):
+            await asyncio.sleep(0.02)
+    return received
