@@ -39,6 +39,9 @@ FRAME_BYTES = 256 * 1024  # largest output frame; big enough to amortise per-fra
 READING_GRACE = 2.0
 """Seconds a frame may take to leave for a client before it no longer counts as reading
 (a four-eyes watcher whose connection stalled is not watching)."""
+READ_AHEAD = 4
+"""Frames websockets reads ahead of a connection's handler: with ``max_frame``, what one
+connection's inbound messages can cost while its answers wait (4 MiB by default)."""
 REPLY_BUDGET = 512 * 1024
 """Bytes of JSON queued for one client above which the relay reads no more of its requests:
 a client pipelining requests (``fetch_recording``, 342 KiB each) without reading the answers

@@ -40,7 +40,7 @@ from relay.access import AccessError, AccessPolicy, AccessRequest, Grant, admiss
 from relay.archive import Archive
 from relay.audit import AuditLog
 from relay.config import RelayConfig, TargetConfig
-from relay.connection import BoundedConnection, ClientLink, cancel
+from relay.connection import READ_AHEAD, BoundedConnection, ClientLink, cancel
 from relay.conversation import GUEST_PREFIX, Admission, Conversation, Identity
 from relay.errors import ErrorCode, ProtocolError
 from relay.keys import SigningKey
@@ -209,7 +209,7 @@ class Relay:
             write_limit=64 * 1024,
             # frames read ahead of the handler: max_queue x max_frame bounds a connection's
             # inbound memory (4 MiB by default) while its answers wait (REPLY_BUDGET)
-            max_queue=4,
+            max_queue=READ_AHEAD,
             create_connection=watched_connection(self.watch, BoundedConnection),
             # No permessage-deflate: it would compress the same output once per
             # client (50 viewers, 50 zlib streams) on the fan-out hot path.
