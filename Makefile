@@ -24,9 +24,13 @@ lint: $(VENV)/.installed
 test: lint
 	$(BIN)/python -m pytest -q
 
-# Property tests only, with many more generated examples and fresh seeds.
+# The property tests with the "fuzz" hypothesis profile: fresh random examples,
+# many more of them (tests/conftest.py). Runs for a long while; a failure
+# prints the example that reproduces it.
+FUZZ_TESTS ?= tests/test_masking_properties.py tests/test_masking_text.py \
+	tests/test_message_properties.py
 fuzz: $(VENV)/.installed
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_masking_properties.py tests/test_masking_text.py
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q $(FUZZ_TESTS)
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench
