@@ -33,6 +33,7 @@ from tests.harness import Harness
 from tests.test_tui_helpers import screen_of, until, user_app
 from tui.access_screens import DecideAccessScreen
 from tui.app import Connector, WarroomApp
+from tui.handoff import DenyScreen
 from tui.shown import message, plain
 
 SIZE = (160, 50)
@@ -99,6 +100,24 @@ async def test_markup_a_viewer_writes_shows_as_written_at_the_lead(harness: Harn
         await until(pilot, lambda: isinstance(lead.screen, DecideAccessScreen), what="dialog")
         await until(pilot, lambda: shows_all(lead, f"“{reason}”", "bob asks for"), what="quote")
         no_controls(lead)
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(lead.screen, DecideAccessScreen), what="closed")
+        await pilot.press("ctrl+right_square_bracket", "n")  # denying quotes the request
+        await until(pilot, lambda: isinstance(lead.screen, DenyScreen), what="the deny dialog")
+        await until(pilot, lambda: shows_all(lead, f"asked: ctl {MARKUP[1]}"), what="its note")
+        no_controls(lead)
+
+
+async def test_an_end_reason_in_markup_shows_as_written_to_everyone(harness: Harness) -> None:
+    session = await harness.open()
+    viewer = await connected(user_app(harness, session, "bob"))
+    async with viewer.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: screen_of(viewer).room.you is not None, what="bob in")
+        lead = await harness.joined("alice", session)
+        reason = f"done {MARKUP[1]} {MARKUP[2]}"
+        await lead.send({"type": "end", "reason": reason})
+        await until(pilot, lambda: shows_all(viewer, f"Session over: {reason}."), what="banner")
+        no_controls(viewer)
 
 
 async def test_a_reason_in_markup_shows_as_written_in_the_lobby(harness: Harness) -> None:
@@ -174,6 +193,10 @@ async def relay_that_cleans_nothing() -> AsyncIterator[str]:
                         "targets": [{"name": NAME, "description": REASON}],
                     }
                 ]
+            elif kind == "list_recordings":
+                entry = {"name": "s1.cast", "session": NAME, "target": NAME, "owner": NAME}
+                found = {"drivers": [NAME], "match": REASON, "match_at": 1.0, "started_at": 0}
+                answers = [{"type": "recordings", "recordings": [{**entry, **found}]}]
             elif kind == "access_list":
                 ask = {"id": "r1", "user": NAME, "role": "driver", "session": "s1", "at": 1.0}
                 answers = [
@@ -198,6 +221,15 @@ async def test_names_and_reasons_from_a_relay_that_cleans_nothing_stay_text() ->
             await until(pilot, lambda: isinstance(app.screen, DecideAccessScreen), what="dialog")
             await until(pilot, lambda: shows_all(app, "[link=https://evil.example]"), what="ask")
             await asyncio.sleep(0)
+            no_controls(app)
+
+
+async def test_the_recordings_of_a_relay_that_cleans_nothing_stay_text() -> None:
+    async with relay_that_cleans_nothing() as url:
+        target = parse_join_target(url)
+        app = await connected(WarroomApp(Connector(target), None, browse=True))
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: shows_all(app, "eve[b]", "[link="), what="the listing")
             no_controls(app)
 
 

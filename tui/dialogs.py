@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
+from rich.text import Text
 from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -30,6 +31,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from relay.access import REASON_LENGTH
+from tui.shown import plain
 
 HERE = Path(__file__).parent  # CSS paths must not follow subclasses into other packages
 T = TypeVar("T")
@@ -46,7 +48,7 @@ class Dialog(ModalScreen[T]):
     def error(self, text: str) -> None:
         """Say what is wrong, inside the dialog; nothing typed is lost."""
         for label in self.query(".dialog-error").results(Label):
-            label.update(text)
+            label.update(Text(plain(text)))
             label.display = bool(text)
             return
         self.notify(text, severity="warning")
@@ -88,9 +90,9 @@ class ConfirmScreen(Dialog[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.question, classes="dialog-title")
+            yield Label(Text(plain(self.question)), classes="dialog-title")
             if self.detail:
-                yield Label(self.detail, classes="dialog-note")
+                yield Label(Text(plain(self.detail, lines=True)), classes="dialog-note")
             yield Label(
                 "[b]y[/b] to confirm · any other key cancels", classes="dialog-note", markup=True
             )
@@ -153,8 +155,9 @@ class ReasonScreen(Dialog[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self.title_text, classes="dialog-title")
-            yield Static(self.note, classes="dialog-note")
+            # a title or a note may quote someone (``bob asked: ...``): text, not markup
+            yield Label(Text(plain(self.title_text)), classes="dialog-title")
+            yield Static(Text(plain(self.note, lines=True)), classes="dialog-note")
             yield Input(placeholder=self.placeholder, classes="dialog-reason")
             yield Label("", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):

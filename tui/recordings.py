@@ -33,6 +33,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tui.client import RelayClient, RelayError
 from tui.fetch import default_directory, download
+from tui.shown import plain
 from tui.timeline import clock
 
 HERE = Path(__file__).parent  # CSS paths must not follow subclasses into other packages
@@ -86,6 +87,11 @@ def verification(entry: dict[str, Any]) -> Text:
     return Text(label, style=style)
 
 
+def _cell(value: object) -> Text:
+    """A table cell as text: a ``DataTable`` reads a plain string as markup."""
+    return value if isinstance(value, Text) else Text(plain(value))
+
+
 class RecordingsScreen(Screen[None]):
     """Browse the recordings this credential may read, and open one in the replay screen."""
 
@@ -122,9 +128,8 @@ class RecordingsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         url = getattr(getattr(self.connect, "target", None), "url", "the relay")
         with Vertical(id="recordings-box") as box:
-            box.border_title = f"Recordings on {url}" + (
-                f" · session {self.session}" if self.session else ""
-            )
+            title = f"Recordings on {url}" + (f" · session {self.session}" if self.session else "")
+            box.border_title = Text(plain(title))
             with Horizontal(id="recordings-filters"):
                 yield Input(placeholder="user", id="filter-user")
                 yield Input(placeholder="target", id="filter-target")
@@ -209,7 +214,7 @@ class RecordingsScreen(Screen[None]):
             match = ""
             if "match_at" in entry:
                 match = f"{clock(float(entry['match_at']))} {entry.get('match', '')}"
-            table.add_row(
+            cells = (
                 entry.get("session") or "?",
                 entry.get("target") or "",
                 entry.get("owner") or "",
@@ -217,9 +222,9 @@ class RecordingsScreen(Screen[None]):
                 clock(float(entry.get("duration") or 0.0)),
                 ", ".join(entry.get("drivers") or []) or "—",
                 verification(entry),
-                match,
-                key=str(entry["name"]),
+                match,  # what the terminal showed: brackets are text, not markup
             )
+            table.add_row(*(_cell(cell) for cell in cells), key=str(entry["name"]))
         count = len(recordings)
         found = "matching" if searched else "you may replay"
         self.status = (
@@ -231,7 +236,7 @@ class RecordingsScreen(Screen[None]):
         self.refresh_status()
 
     def refresh_status(self) -> None:
-        self.query_one("#recordings-status", Static).update(self.status)
+        self.query_one("#recordings-status", Static).update(Text(plain(self.status)))
 
     # ------------------------------------------------------------ keys
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
@@ -402,11 +403,11 @@ class SessionScreen(Screen[None]):
         ended = self.query_one("#ended-banner", Static)
         ended.display = room.ended
         if room.ended:
-            ended.update(self.ended_text())
+            ended.update(Text(self.ended_text()))  # quotes the reason: text, not markup
         terminal = self.terminal
         terminal.set_class(room.input_blocked, "-paused")
         terminal.set_class(room.ended, "-ended")
-        terminal.border_title = self.frame_title()
+        terminal.border_title = Text(self.frame_title())  # names the driver: not markup
         self.query_one("#participants").border_title = f"People ({len(room.members)})"
         self.query_one(KeyBar).show(
             self.available,
