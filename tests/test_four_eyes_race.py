@@ -77,7 +77,9 @@ async def test_a_keystroke_sent_as_the_only_watcher_goes_never_reaches_the_shell
 
             with pytest.raises(RelayError) as refused:
                 await driver.expect("never")
-            assert refused.value.code == "paused", refused.value
+            # (stale_input: the relay itself stalled for seconds, as a loaded machine can make
+            # it; the key is refused too, by another rule)
+            assert refused.value.code in ("paused", "stale_input"), refused.value
             await driver.wait_for(paused(True))
             assert watcher.ws is not None
             await asyncio.wait_for(watcher.ws.wait_closed(), 10)
