@@ -1,4 +1,4 @@
-"""Fixtures shared by the test suite: a real sshd and a real relay on loopback."""
+"""Fixtures shared by the test suite: a real sshd, PostgreSQL and relay on loopback."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from tests.harness import Harness, Targets, running_relay, sshd_target
+from tests.postgres import postgres_dsn, postgres_server  # noqa: F401  (re-exported fixtures)
 from tests.s3 import moto, own_moto  # noqa: F401  (re-exported fixtures)
 from tests.sshd import sshd  # noqa: F401  (re-exported fixture)
 

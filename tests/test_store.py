@@ -1,9 +1,13 @@
 """The store's contract, run against every implementation of :class:`relay.store.Store`.
 
 Each implementation joins the ``opener`` fixture's parameters; every test
-then holds for it. Times are small made-up numbers: a store never reads a
-clock, so a test that passed ``now = 1000`` and saw wall-clock behaviour
-would fail here.
+then holds for it: SQLite (one file) and PostgreSQL (a real server, a fresh
+database per test, :mod:`tests.postgres`). Each call of the opener is another
+relay: another SQLite connection to the same file, another pool of
+PostgreSQL connections to the same database, so the racing tests race
+separate connections, as relays of a cluster do. Times are small made-up
+numbers: a store never reads a clock, so a test that passed ``now = 1000``
+and saw wall-clock behaviour would fail here.
 """
 
 from __future__ import annotations
@@ -27,20 +31,29 @@ from relay.store import (
     StoreError,
     TokenRecord,
 )
+from relay.store.postgres import PostgresStore
 from relay.store.sqlite import FILE_NAME, MIGRATIONS, SqliteStore
 
 Opener = Callable[[], Awaitable[Store]]
 T0 = 1000.0
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", "postgres"])
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Opener:
-    """Opens a store on the same backing state each time it is called (a relay restarting)."""
+    """Opens a store on the same backing state each time it is called (a relay restarting,
+    or another relay of the cluster)."""
+    if request.param == "postgres":
+        dsn = request.getfixturevalue("postgres_dsn")
+
+        async def open_postgres() -> Store:
+            return await PostgresStore.open(dsn)
+
+        return open_postgres
 
     async def open_sqlite() -> Store:
         return await SqliteStore.open(tmp_path / FILE_NAME)
 
-    return {"sqlite": open_sqlite}[request.param]
+    return open_sqlite
 
 
 @pytest.fixture
@@ -162,6 +175,100 @@ async def test_concurrent_uses_never_pass_the_limit_across_connections(opener: O
         assert record is not None and record.uses == 5
         known = await relays[0].tokens([f"t{n}" for n in range(40)])
         assert set(known) == {f"t{n}" for n in range(40) if admitted[n]}
+    finally:
+        for relay in relays:
+            await relay.close()
+
+
+async def racing(opener: Opener, relays: int = 2) -> list[Store]:
+    return [await opener() for _ in range(relays)]
+
+
+async def test_the_pending_requests_bound_is_exact_when_relays_race(opener: Opener) -> None:
+    """20 users ask at once through two relays; the relay-wide bound of 5 lets in 5."""
+    relays = await racing(opener)
+    try:
+
+        async def ask(n: int) -> bool:
+            request = AccessRequest(f"r{n}", f"user{n}", "driver", None, "x", T0 + n)
+            try:
+                await relays[n % 2].add_request(request, limit=5)
+            except LimitReached:
+                return False
+            return True
+
+        admitted = await asyncio.gather(*(ask(n) for n in range(20)))
+        assert sum(admitted) == 5
+        pending = await relays[1].pending_requests()
+        assert sorted(r.id for r in pending) == sorted(f"r{n}" for n in range(20) if admitted[n])
+    finally:
+        for relay in relays:
+            await relay.close()
+
+
+async def test_an_expired_grant_is_reported_to_exactly_one_relay(opener: Opener) -> None:
+    relays = await racing(opener)
+    try:
+        for n in range(12):
+            await relays[0].add_grant(grant(f"g{n}", user=f"u{n}", expires_at=T0 + n))
+        rounds = await asyncio.gather(*(relays[k % 2].expire(T0 + 6 + k, 0, 0) for k in range(8)))
+        reported = [g.id for expired in rounds for g in expired.grants]
+        assert sorted(reported) == sorted(f"g{n}" for n in range(12))
+        assert len(reported) == len(set(reported))
+    finally:
+        for relay in relays:
+            await relay.close()
+
+
+async def test_a_session_id_is_opened_once_when_relays_race(opener: Opener) -> None:
+    relays = await racing(opener)
+    try:
+
+        async def claim(n: int) -> str | None:
+            record = SessionRecord("s1", "db", "alice", "x", f"node-{n % 2}", T0 + n)
+            try:
+                await relays[n % 2].add_session(record)
+            except Conflict:
+                return None
+            return record.home + f"/{n}"
+
+        claimed = [c for c in await asyncio.gather(*(claim(n) for n in range(10))) if c]
+        assert len(claimed) == 1
+        record = await relays[1].session("s1")
+        assert record is not None and f"{record.home}/" in claimed[0]
+    finally:
+        for relay in relays:
+            await relay.close()
+
+
+async def test_no_guest_keeps_a_token_when_a_revocation_races_their_arrival(
+    opener: Opener,
+) -> None:
+    """Guests arrive through one relay while a lead revokes the invite through another:
+    whoever got in before the revocation is revoked with it; nobody gets in after."""
+    relays = await racing(opener)
+    try:
+        await relays[0].add_invite(invite("i1"))
+
+        async def arrive(n: int) -> bool:
+            try:
+                await relays[0].use_invite("i1", token(f"t{n}", f"guest:{n}", "i1"))
+            except InviteRefused as refused:
+                assert refused.reason == "revoked"
+                return False
+            return True
+
+        async def revoke() -> list[str]:
+            await asyncio.sleep(0)
+            done = await relays[1].revoke_invite("i1", "alice", T0 + 1)
+            return [t.id for t in done.tokens]
+
+        *arrived, voided = await asyncio.gather(*(arrive(n) for n in range(20)), revoke())
+        let_in = {f"t{n}" for n in range(20) if arrived[n]}
+        assert set(voided) == let_in
+        records = await relays[0].tokens([f"t{n}" for n in range(20)])
+        assert set(records) == let_in
+        assert all(record.revoked_by == "alice" for record in records.values())
     finally:
         for relay in relays:
             await relay.close()

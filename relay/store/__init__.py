@@ -32,14 +32,21 @@ one relay) and a server database (several relays) are interchangeable:
 * values are plain: strings, floats (unix seconds), ints and ``None`` — no
   row ids, no engine-specific types or errors reach the caller.
 
-This package may import :mod:`relay.access` (the pure record types) and the
-standard library; nothing from the relay's I/O layers.
+Implementations: :mod:`relay.store.sqlite` (the default, one relay) and
+:mod:`relay.store.postgres` (``[cluster] database``, several relays);
+:func:`open_store` picks one. The PostgreSQL database also holds the audit
+log's cluster-wide copy and witness (:mod:`relay.store.pg_audit`), beside the
+state, so that one database is all a cluster's state needs.
+
+This package may import :mod:`relay.access` (the pure record types), the
+standard library and its database drivers; nothing from the relay's I/O layers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from relay.access import AccessRequest, Grant
@@ -57,6 +64,7 @@ __all__ = [
     "Store",
     "StoreError",
     "TokenRecord",
+    "open_store",
 ]
 
 
@@ -158,6 +166,13 @@ class Store(Protocol):
 
     async def close(self) -> None:
         """Release the connection(s); no method may be called afterwards."""
+        ...
+
+    async def ping(self) -> str:
+        """Check that the store answers; say what it is (for ``/healthz``).
+
+        Raises :class:`StoreError`, saying why, when it does not.
+        """
         ...
 
     # ------------------------------------------------------------ grants
@@ -272,3 +287,15 @@ class Store(Protocol):
     async def end_sessions_of(self, home: str, now: float, reason: str) -> list[SessionRecord]:
         """End every session still open whose home is ``home`` (a relay restarting)."""
         ...
+
+
+async def open_store(data_dir: Path, database: str | None, node: str) -> Store:
+    """The store a relay's config asks for: PostgreSQL at ``database``, else SQLite in
+    ``data_dir``. Raises :class:`StoreError` saying why it cannot be opened."""
+    if database is not None:
+        from relay.store.postgres import PostgresStore
+
+        return await PostgresStore.open(database, node=node)
+    from relay.store.sqlite import FILE_NAME, SqliteStore
+
+    return await SqliteStore.open(data_dir / FILE_NAME)

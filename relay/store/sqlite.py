@@ -150,6 +150,13 @@ class SqliteStore:
         self._closed = True
         self._executor.shutdown(wait=True)
 
+    async def ping(self) -> str:
+        def ask(conn: sqlite3.Connection) -> str:
+            (version,) = _one(conn.execute("PRAGMA user_version"))
+            return f"SQLite {sqlite3.sqlite_version}, schema {version}"
+
+        return await self._read(ask)
+
     # ------------------------------------------------------------ plumbing
 
     async def _call(self, fn: Callable[[], T]) -> T:
