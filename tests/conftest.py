@@ -21,10 +21,17 @@ settings.register_profile(
     "ci",
     max_examples=60,
     derandomize=True,
+    database=None,
     deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-settings.register_profile("fuzz", max_examples=5000, deadline=None)
+settings.register_profile(
+    "fuzz",
+    max_examples=5000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 os.environ.pop("http_proxy", None)
