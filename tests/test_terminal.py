@@ -1,4 +1,4 @@
-"""The terminal model and its snapshots (relay/terminal.py, relay/snapshot.py).
+"""The terminal model and its snapshots (relay/terminal/).
 
 The property the relay relies on is checked for every stream below: a fresh
 model fed ``snapshot()`` is in exactly the same state (every cell, cursor,
@@ -18,8 +18,8 @@ import pyte
 import pytest
 from pyte.screens import wcwidth
 
-from relay.snapshot import _as_drawn as as_drawn
 from relay.terminal import BLANK, Cell, TerminalModel
+from relay.terminal.snapshot import _as_drawn as as_drawn
 
 STREAMS = Path(__file__).parent / "data" / "streams"
 
@@ -73,7 +73,7 @@ def fed(data: bytes, cols: int = 80, rows: int = 24) -> TerminalModel:
 def comparable(model: TerminalModel, like: TerminalModel) -> dict[str, Any]:
     """``state(model)``, minus REP's character where a snapshot cannot carry it.
 
-    That is (see relay/snapshot.py): nothing printed since power-on (REP
+    That is (see relay/terminal/snapshot.py): nothing printed since power-on (REP
     repeats nothing; a receiver sent a snapshot has printed its content), or
     the cursor in the pending-wrap state while the last cell, which the
     snapshot must rewrite to get there, no longer shows the last character.
@@ -85,7 +85,7 @@ def comparable(model: TerminalModel, like: TerminalModel) -> dict[str, Any]:
 
 
 def rep_reproducible(model: TerminalModel) -> bool:
-    """Whether a snapshot can give the receiver REP's character (relay/snapshot.py)."""
+    """Whether a snapshot can give the receiver REP's character (relay/terminal/snapshot.py)."""
     s = model.screen
     if not s.last_char:
         return False  # nothing printed since power-on, but the receiver printed the snapshot

@@ -47,8 +47,8 @@ from pyte import modes as mo
 
 from relay.masking.patterns import DEFAULT_PATTERNS, SecretPattern
 from relay.masking.stream import Masking, OutputMasker
-from relay.snapshot import _cup, _Renderer
 from relay.terminal import BLANK, TerminalModel
+from relay.terminal.snapshot import _cup, _Renderer
 
 __all__ = ["ScreenCheck", "appends_only", "correct"]
 

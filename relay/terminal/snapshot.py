@@ -42,7 +42,7 @@ from typing import Any
 from pyte import modes as mo
 from pyte.screens import wcwidth
 
-from relay.terminal import (
+from relay.terminal.screen import (
     ANSI_COLOURS,
     BLANK,
     DEFAULT_MODES,

@@ -1,0 +1,459 @@
+"""The terminal model: output bytes in, the screen they draw out.
+
+:class:`TerminalModel` parses the byte stream (escape sequences, UTF-8 split
+across feeds) and applies it to a :class:`relay.terminal.screen.TerminalScreen`;
+renderers read the screen through the model's accessors, and
+:meth:`TerminalModel.snapshot` gives the bytes that rebuild it
+(:mod:`relay.terminal.snapshot`).
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from pyte import modes as mo
+
+from relay.terminal.screen import (
+    _RUN,
+    BLANK,
+    BRACKETED_PASTE,
+    DECCKM,
+    FOCUS_EVENTS,
+    Cell,
+    TerminalScreen,
+    _num,
+    printable,
+)
+from relay.terminal.snapshot import render
+
+log = logging.getLogger("relay.terminal")
+
+
+_TEXT = re.compile(r"[^\x00-\x1f\x7f-\x9f]+")
+_CSI = re.compile(r"([0-?]*)([ -/]*)([@-~])")
+_CSI_PREFIX = re.compile(r"[0-?]*[ -/]*")
+_PRIVATE = ("<", "=", ">", "?")  # CSI parameter prefixes that make a sequence not SGR
+_ESC = re.compile(r"([ -/]*)([0-~])")
+_ESC_PREFIX = re.compile(r"[ -/]*")
+_OSC_END = re.compile(r"[\x07\x18\x1a\x1b\x9c]")
+_STRING_END = re.compile(r"[\x18\x1a\x1b\x9c]")
+_STRING_KEEP = 4096  # characters of an OSC kept (titles); the rest is swallowed unread
+_PENDING_MAX = 4096  # an unfinished CSI/ESC sequence longer than this is garbage, dropped
+_STRINGS = {"]": "\x1b]", "P": "\x1bP", "_": "\x1b_", "^": "\x1b^", "X": "\x1bX"}
+_C1_STRINGS = {"\x9d": "\x1b]", "\x90": "\x1bP", "\x9f": "\x1b_", "\x9e": "\x1b^", "\x98": "\x1bX"}
+
+
+class TerminalModel:
+    """A terminal of ``cols`` x ``rows`` fed with the shell's output bytes.
+
+    ``feed`` accepts any chunking (split UTF-8 characters and escape sequences
+    are carried over); ``snapshot`` returns bytes that rebuild this exact state
+    in a fresh model or an xterm of the same size, including an unfinished
+    sequence at the end so that the continuation applies the same way.
+    """
+
+    #: Take runs of plain text and SGR through :meth:`TerminalScreen.draw_run`.
+    #: ``fast=False`` is the reference path the differential tests compare with.
+    fast = True
+
+    def __init__(self, cols: int = 80, rows: int = 24, *, fast: bool = True) -> None:
+        if cols < 1 or rows < 1:
+            raise ValueError(f"a terminal needs at least one cell, not {cols}x{rows}")
+        self.fast = fast
+        self.screen = TerminalScreen(cols, rows)
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._pending = ""  # an escape sequence cut by the end of a feed
+        self._string: str | None = None  # introducer of an unterminated OSC/DCS/APC/PM/SOS
+        self._string_body = ""
+        self._resume = 0
+        s = self.screen
+        self._controls: dict[str, Callable[[], None]] = {
+            "\x08": s.backspace,
+            "\x09": s.tab,
+            "\x0a": s.linefeed,
+            "\x0b": s.linefeed,
+            "\x0c": s.linefeed,
+            "\x0d": s.carriage_return,
+            "\x0e": s.shift_out,
+            "\x0f": s.shift_in,
+            "\x84": s.index,
+            "\x85": s.next_line,
+            "\x88": s.set_tab_stop,
+            "\x8d": s.reverse_index,
+        }
+        self._escapes: dict[str, Callable[[], None]] = {
+            "7": s.save_cursor,
+            "8": s.restore_cursor,
+            "c": s.reset,
+            "D": s.index,
+            "E": s.next_line,
+            "H": s.set_tab_stop,
+            "M": s.reverse_index,
+        }
+        # final byte -> (method, how many parameters it takes)
+        self._csi: dict[str, tuple[Callable[..., None], int]] = {
+            "@": (s.insert_characters, 1),
+            "A": (s.cursor_up, 1),
+            "B": (s.cursor_down, 1),
+            "C": (s.cursor_forward, 1),
+            "D": (s.cursor_back, 1),
+            "E": (s.cursor_down1, 1),
+            "F": (s.cursor_up1, 1),
+            "G": (s.cursor_to_column, 1),
+            "H": (s.cursor_position, 2),
+            "I": (s.tab_forward, 1),
+            "J": (s.erase_in_display, 1),
+            "K": (s.erase_in_line, 1),
+            "L": (s.insert_lines, 1),
+            "M": (s.delete_lines, 1),
+            "P": (s.delete_characters, 1),
+            "S": (s.scroll_up, 1),
+            "X": (s.erase_characters, 1),
+            "Z": (s.tab_back, 1),
+            "`": (s.cursor_to_column, 1),
+            "a": (s.cursor_forward, 1),
+            "b": (s.repeat_char, 1),
+            "d": (s.cursor_to_line, 1),
+            "e": (s.cursor_down, 1),
+            "f": (s.cursor_position, 2),
+            "g": (s.clear_tab_stop, 1),
+            "r": (s.set_margins, 2),
+        }
+
+    # ------------------------------------------------------------ public API
+
+    @property
+    def cols(self) -> int:
+        return self.screen.columns
+
+    @property
+    def rows(self) -> int:
+        return self.screen.lines
+
+    @property
+    def cursor(self) -> tuple[int, int]:
+        """(x, y), 0-based; x is clamped in the pending-wrap state after the last column."""
+        c = self.screen.cursor
+        return min(c.x, self.cols - 1), c.y
+
+    @property
+    def cursor_visible(self) -> bool:
+        return mo.DECTCEM in self.screen.mode
+
+    @property
+    def alternate(self) -> bool:
+        """True while a full-screen program (vim, less, top) has the alternate screen."""
+        return self.screen.alternate
+
+    @property
+    def app_cursor_keys(self) -> bool:
+        """DECCKM: arrows must be sent as ``ESC O A`` rather than ``ESC [ A``."""
+        return DECCKM in self.screen.mode
+
+    @property
+    def app_keypad(self) -> bool:
+        """DECKPAM (``ESC =``) or DECNKM: the keypad sends application sequences."""
+        return self.screen.keypad_app
+
+    @property
+    def bracketed_paste(self) -> bool:
+        """Mode 2004: a paste must be wrapped in ``ESC [200~`` … ``ESC [201~``."""
+        return BRACKETED_PASTE in self.screen.mode
+
+    @property
+    def autowrap(self) -> bool:
+        return mo.DECAWM in self.screen.mode
+
+    @property
+    def reverse_video(self) -> bool:
+        """DECSCNM: the renderer swaps default foreground and background for the screen."""
+        return mo.DECSCNM in self.screen.mode
+
+    @property
+    def mouse_tracking(self) -> int:
+        """0, or the xterm mouse mode the program asked for (9, 1000, 1002, 1003)."""
+        return self.screen.mouse_tracking
+
+    @property
+    def mouse_encoding(self) -> int:
+        """0 (X10 bytes), or 1005 (UTF-8), 1006 (SGR), 1015 (urxvt), 1016 (SGR pixels)."""
+        return self.screen.mouse_encoding
+
+    @property
+    def focus_events(self) -> bool:
+        return FOCUS_EVENTS in self.screen.mode
+
+    @property
+    def title(self) -> str:
+        return self.screen.title
+
+    @property
+    def dirty(self) -> set[int]:
+        """Rows changed since the renderer last cleared this set (the same set object)."""
+        return self.screen.dirty
+
+    def line_cells(self, y: int) -> list[Cell]:
+        """The ``cols`` cells of row ``y``; a wide character's right half has data ``""``."""
+        line = self.screen.buffer.get(y)
+        if line is None:
+            return [BLANK] * self.cols
+        return [line[x] for x in range(self.cols)]
+
+    def line_runs(self, y: int) -> list[tuple[str, Cell]]:
+        """Row ``y`` as (text, pen) runs of one pen each, for a renderer's ``Strip``.
+
+        The pen is a :class:`Cell` with ``data=""``; right halves of wide
+        characters are left out, so each run's text is as wide as its cells.
+        """
+        runs: list[tuple[str, Cell]] = []
+        text: list[str] = []
+        pen: tuple[Any, ...] = ()
+        for cell in self.line_cells(y):
+            if not cell.data:
+                continue
+            if cell[1:] != pen:
+                if text:
+                    runs.append(("".join(text), Cell("", *pen)))
+                text = []
+                pen = cell[1:]
+            text.append(cell.data)
+        if text:
+            runs.append(("".join(text), Cell("", *pen)))
+        return runs
+
+    def line_text(self, y: int) -> str:
+        """Row ``y`` as plain text, ``cols`` cells wide (wide characters count twice)."""
+        return "".join(cell.data for cell in self.line_cells(y))
+
+    def display(self) -> list[str]:
+        """Every row as plain text, like :attr:`pyte.Screen.display`."""
+        return [self.line_text(y) for y in range(self.rows)]
+
+    def resize(self, cols: int, rows: int) -> None:
+        if cols < 1 or rows < 1:
+            raise ValueError(f"a terminal needs at least one cell, not {cols}x{rows}")
+        self.screen.resize(rows, cols)
+
+    def snapshot(self) -> bytes:
+        """ANSI bytes that rebuild this state in a fresh terminal of the same size.
+
+        See :mod:`relay.terminal.snapshot` for what it contains and in which order.
+        """
+        return render(self.screen) + self.unfinished()
+
+    def unfinished(self) -> bytes:
+        """The input the parser holds: an unterminated sequence or a split UTF-8 character.
+
+        Appended to a snapshot so that a receiver resumes mid-sequence exactly as
+        this model does.
+        """
+        text = self._pending
+        if self._string is not None:
+            text = self._string + self._string_body
+        return text.encode() + self._decoder.getstate()[0]
+
+    def discontinuity(self) -> None:
+        """Forget a half-parsed sequence: the next feed does not continue this one.
+
+        The relay calls this when it skips output the model could not keep up
+        with, so that a title or escape sequence cut by the skip cannot swallow
+        the text that follows.
+        """
+        self._decoder.reset()
+        self._pending = ""
+        self._string = None
+        self._string_body = ""
+
+    # ------------------------------------------------------------ parsing
+
+    def feed(self, data: bytes) -> None:
+        """Apply output bytes; chunk boundaries anywhere give the same result."""
+        text = self._decoder.decode(data)
+        if not text:
+            return
+        if self._string is not None:
+            text = self._continue_string(text)
+        if self._pending:
+            text = self._pending + text
+            self._pending = ""
+        start = 0
+        while start < len(text):
+            try:
+                self._parse(text, start)
+                return
+            except Exception:  # a sequence the screen choked on must not stop the model
+                log.exception("terminal model: skipping a sequence it could not apply")
+                start = max(self._resume, start + 1)
+
+    def _continue_string(self, text: str) -> str:
+        end = (_OSC_END if self._string == "\x1b]" else _STRING_END).search(text)
+        if end is None:
+            if self._string == "\x1b]":
+                self._string_body = (self._string_body + text)[:_STRING_KEEP]
+            return ""
+        self._finish_string(self._string_body + text[: end.start()], end.group())
+        return text[end.start() if end.group() == "\x1b" else end.end() :]
+
+    def _finish_string(self, body: str, terminator: str) -> None:
+        kind, self._string, self._string_body = self._string, None, ""
+        if kind == "\x1b]" and terminator not in "\x18\x1a":
+            code, _, value = body.partition(";")
+            if code in ("0", "2"):
+                self.screen.set_title(printable(value))
+            if code in ("0", "1"):
+                self.screen.set_icon_name(printable(value))
+
+    def _parse(self, text: str, pos: int) -> None:
+        n = len(text)
+        screen = self.screen
+        draw = screen.draw
+        text_match = _TEXT.match
+        run_match = _RUN.match
+        csi_match = _CSI.match
+        sgr = screen.sgr
+        controls = self._controls
+        # Where to look for the next run for the fast path: a run with no line
+        # feed is cheaper token by token, and is not looked at twice.
+        runs_from = pos if self.fast else n
+        lf = -1  # the next line feed at or after pos, once looked up (n: none)
+        while pos < n:
+            if pos >= runs_from:
+                if lf < pos:
+                    lf = text.find("\n", pos)
+                    if lf < 0:
+                        lf = n
+                m = run_match(text, pos) if lf < n and screen.fast_ready() else None
+                if m is None:
+                    runs_from = pos + 1 if lf < n else n
+                else:
+                    end = m.end()
+                    if end > lf:
+                        screen.draw_run(m.group())
+                        pos = self._resume = end
+                        continue
+                    runs_from = end
+            m = text_match(text, pos)
+            if m is not None:
+                pos = self._resume = m.end()
+                draw(m.group())
+                continue
+            char = text[pos]
+            if char == "\x1b":
+                if pos + 1 == n:
+                    self._pending = "\x1b"
+                    return
+                nxt = text[pos + 1]
+                if nxt == "[":
+                    m = csi_match(text, pos + 2)
+                    if m is None:
+                        pos = self._parse_csi(text, pos, pos + 2)
+                        continue
+                    params, inter, final = m.groups()
+                    pos = self._resume = m.end()
+                    if final == "m" and not inter and params[:1] not in _PRIVATE:
+                        sgr(params)  # the commonest sequence, without a dispatch
+                    else:
+                        self._dispatch_csi(params, inter, final)
+                elif nxt in _STRINGS:
+                    pos = self._parse_string(text, _STRINGS[nxt], pos + 2)
+                else:
+                    pos = self._parse_esc(text, pos)
+            elif char == "\x9b":
+                pos = self._parse_csi(text, pos, pos + 1)
+            elif char in _C1_STRINGS:
+                pos = self._parse_string(text, _C1_STRINGS[char], pos + 1)
+            else:
+                pos = self._resume = pos + 1
+                action = controls.get(char)
+                if action is not None:
+                    action()
+
+    def _parse_csi(self, text: str, start: int, body: int) -> int:
+        m = _CSI.match(text, body)
+        if m is None:
+            end = _CSI_PREFIX.match(text, body).end()  # type: ignore[union-attr]
+            if end == len(text):
+                if end - start <= _PENDING_MAX:
+                    self._pending = text[start:]
+                return end
+            # Not a CSI after all (a control or non-ASCII inside it): drop what was
+            # read; CAN and SUB abort it by definition and are consumed too.
+            return end + 1 if text[end] in "\x18\x1a" else end
+        self._resume = m.end()
+        self._dispatch_csi(*m.groups())
+        return m.end()
+
+    def _parse_esc(self, text: str, start: int) -> int:
+        m = _ESC.match(text, start + 1)
+        if m is None:
+            end = _ESC_PREFIX.match(text, start + 1).end()  # type: ignore[union-attr]
+            if end == len(text) and end - start <= _PENDING_MAX:
+                self._pending = text[start:]
+            return end
+        self._resume = m.end()
+        inter, final = m.groups()
+        s = self.screen
+        if not inter:
+            action = self._escapes.get(final)
+            if action is not None:
+                action()
+            elif final in "=>":
+                s.keypad_app = final == "="
+        elif inter in ("(", ")"):
+            s.define_charset(final, inter)
+        elif inter == "#" and final == "8":
+            s.alignment_display()
+        return m.end()
+
+    def _parse_string(self, text: str, kind: str, body: int) -> int:
+        end = (_OSC_END if kind == "\x1b]" else _STRING_END).search(text, body)
+        self._string = kind
+        if end is None:
+            if kind == "\x1b]":  # only an OSC's body is ever read (titles)
+                self._string_body = text[body : body + _STRING_KEEP]
+            return len(text)
+        self._resume = end.start()
+        self._finish_string(text[body : end.start()], end.group())
+        return end.start() if end.group() == "\x1b" else end.end()
+
+    def _dispatch_csi(self, params: str, inter: str, final: str) -> None:
+        s = self.screen
+        if inter:
+            if inter == " " and final == "q":  # DECSCUSR cursor shape
+                s.cursor_style = min(_num(params), 6)
+            elif inter == "!" and final == "p":
+                s.soft_reset()
+            return
+        if params[:1] in ("<", "=", ">"):
+            return  # xterm/kitty keyboard and DA2 requests, not SGR or modes
+        if params[:1] == "?":
+            if final in "hl":
+                modes = [_num(p.partition(":")[0]) for p in params[1:].split(";")]
+                (s.set_mode if final == "h" else s.reset_mode)(*modes, private=True)
+            elif final == "J":  # DECSED/DECSEL: selective erase, without protection
+                s.erase_in_display(_num(params[1:].partition(";")[0]))
+            elif final == "K":
+                s.erase_in_line(_num(params[1:].partition(";")[0]))
+            return
+        if final == "m":
+            s.sgr(params)
+            return
+        args = [_num(p.partition(":")[0]) for p in params.split(";")] if params else []
+        if final in "hl":
+            (s.set_mode if final == "h" else s.reset_mode)(*args)
+        elif final == "s" and not params:
+            s.save_cursor()  # SCOSC
+        elif final == "u" and not params:
+            s.restore_cursor()  # SCORC
+        elif final == "T":
+            if len(args) <= 1:  # with five it is xterm's highlight mouse tracking
+                s.scroll_down(*args)
+        else:
+            entry = self._csi.get(final)
+            if entry is not None:
+                method, arity = entry
+                method(*args[:arity])
