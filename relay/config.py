@@ -36,6 +36,9 @@ NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 
 DEFAULT_TOKEN_TTL = 8 * 3600.0
 MIN_OUTPUT_BUFFER = 1024 * 1024
+# A scrollback line costs up to ~1 KiB (a pointer per cell), so the largest
+# scrollback bounds one terminal model near 100 MB; the default near 10 MB.
+MAX_SCROLLBACK = 100_000
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
 ROOT_KEYS = (
@@ -130,6 +133,8 @@ class Limits:
     driver_grace: float = 30.0
     """Seconds a driver whose connection dropped keeps control, so they can come back
     (0: control returns to the owner at once)."""
+    scrollback: int = 10_000
+    """Lines of scrollback each of a session's terminal models keeps (0 to ``MAX_SCROLLBACK``)."""
 
 
 LIMIT_KEYS = tuple(f.name for f in fields(Limits))
@@ -394,10 +399,11 @@ def _parse_limits(table: _Table | None) -> Limits:
     sizes = {
         name: table.optional(name, getattr(defaults, name), _positive_int)
         for name in LIMIT_KEYS
-        if name not in DURATION_LIMITS and name != "driver_grace"
+        if name not in DURATION_LIMITS and name not in ("driver_grace", "scrollback")
     }
     grace = table.optional("driver_grace", defaults.driver_grace, _duration_or_zero)
-    limits = Limits(driver_grace=grace, **durations, **sizes)
+    scrollback = table.optional("scrollback", defaults.scrollback, _scrollback_lines)
+    limits = Limits(driver_grace=grace, scrollback=scrollback, **durations, **sizes)
     if limits.lead_slots >= limits.clients_per_session:
         raise table.error("lead_slots", "must be less than limits.clients_per_session")
     if limits.max_input > limits.max_frame:
@@ -599,6 +605,12 @@ def _parse_any_string(value: Any) -> str:
 def _parse_bool(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _scrollback_lines(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SCROLLBACK:
+        raise ValueError(f"expected a number of lines from 0 to {MAX_SCROLLBACK}, got {value!r}")
     return value
 
 

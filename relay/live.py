@@ -85,14 +85,15 @@ class LiveSession:
         clock: Callable[[], float] = time.time,
         patterns: tuple[SecretPattern, ...] | None = None,
         driver_sees_raw: bool = True,
+        scrollback: int = 10_000,
     ) -> None:
         self.core = core
         self.audit = audit
         self.recorder = recorder
         self.clock = clock
-        self.output = SessionOutput(output_buffer, cols, rows)
+        self.output = SessionOutput(output_buffer, cols, rows, scrollback=scrollback)
         self.raw = (
-            SessionOutput(output_buffer, cols, rows, base=RAW_BASE, lazy=True)
+            SessionOutput(output_buffer, cols, rows, RAW_BASE, lazy=True, scrollback=scrollback)
             if patterns is not None and driver_sees_raw
             else None
         )

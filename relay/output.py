@@ -58,11 +58,17 @@ class SessionOutput:
     """An offset-addressed output stream plus its lazily fed terminal model."""
 
     def __init__(
-        self, capacity: int, cols: int, rows: int, base: int = 0, lazy: bool = False
+        self,
+        capacity: int,
+        cols: int,
+        rows: int,
+        base: int = 0,
+        lazy: bool = False,
+        scrollback: int = 10_000,
     ) -> None:
         self.stream = OutputStream(capacity, base)
         self.lazy = lazy  # fed only when a snapshot is asked for (see snapshot())
-        self.model = TerminalModel(cols, rows)
+        self.model = TerminalModel(cols, rows, scrollback)
         self._model_cursor = base
         self.skips = 0
         self._resizes: deque[SizeMark] = deque()  # size changes the model has yet to apply

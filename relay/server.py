@@ -395,6 +395,7 @@ class Relay:
             self.clock,
             patterns=redaction.patterns if redaction.enabled else None,
             driver_sees_raw=redaction.driver_sees_raw,
+            scrollback=self.config.limits.scrollback,
         )
         try:
             shell = await TargetShell.open(

@@ -41,6 +41,7 @@ clients_per_session = 10
 output_buffer = 1048576
 stall_timeout = 45
 control_queue = 100
+scrollback = 2000
 
 [targets.prod-db]
 host = "10.0.0.5"
@@ -100,6 +101,7 @@ def test_full_config_round_trips(config_dir: Path) -> None:
         output_buffer=1048576,
         stall_timeout=45.0,
         control_queue=100,
+        scrollback=2000,
     )
     db = config.targets["prod-db"]
     assert (db.host, db.port, db.user) == ("10.0.0.5", 2222, "warroom")
@@ -272,6 +274,14 @@ BAD_CONFIGS = {
     "input larger than frame": (
         replace("max_input = 32768", "max_input = 4194304"),
         "limits.max_input: must not exceed limits.max_frame",
+    ),
+    "scrollback too large": (
+        replace("scrollback = 2000", "scrollback = 1000000"),
+        "limits.scrollback: expected a number of lines from 0 to 100000, got 1000000",
+    ),
+    "scrollback not a number": (
+        replace("scrollback = 2000", 'scrollback = "10k"'),
+        "limits.scrollback: ",
     ),
     "nested table in limits": (
         VALID.replace("[limits]", "[limits.x]"),

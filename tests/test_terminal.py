@@ -55,12 +55,13 @@ def state(model: TerminalModel) -> dict[str, Any]:
         "margins": s.margins and tuple(s.margins),
         "tabstops": sorted(s.tabstops),
         "charsets": (s.g0, s.g1, s.charset),
-        "mouse": (s.mouse_tracking, s.mouse_encoding),
+        "mouse": (s.mouse_protocol, s.mouse_encoding),
         "keypad": s.keypad_app,
         "cursor_style": s.cursor_style,
         "title": (s.title, s.icon_name),
         "last_char": s.last_char,
         "parser": model.unfinished(),
+        "history": list(s.history),
     }
 
 
@@ -130,7 +131,7 @@ def assert_wide_cells_whole(model: TerminalModel) -> None:
 
 
 def assert_round_trip(model: TerminalModel, continuation: bytes = b"") -> bytes:
-    snap = model.snapshot()
+    snap = model.snapshot(history_lines=len(model.history))
     fresh = TerminalModel(model.cols, model.rows)
     fresh.feed(snap)
     assert_same(fresh, model)
@@ -475,14 +476,14 @@ def test_modes_are_exposed() -> None:
     model = fed(b(_modes()))
     assert model.app_cursor_keys and model.bracketed_paste and model.app_keypad
     assert not model.cursor_visible and not model.autowrap
-    assert (model.mouse_tracking, model.mouse_encoding) == (1002, 1006)
+    assert (model.mouse_protocol, model.mouse_encoding) == (1002, 1006)
     assert model.focus_events
     assert model.title == "prod-db-01: ~"
     assert rows(model)[0] == ("no autowrap: " + "y" * 100)[:79] + "y"
     model.feed(b(f"{CSI}?1l{CSI}?2004l{CSI}?25h{CSI}?7h{CSI}?1006l{CSI}?1002l{ESC}>"))
     assert not (model.app_cursor_keys or model.bracketed_paste or model.app_keypad)
     assert model.cursor_visible and model.autowrap
-    assert (model.mouse_tracking, model.mouse_encoding) == (0, 0)
+    assert (model.mouse_protocol, model.mouse_encoding) == (0, 0)
 
 
 def test_dec_special_graphics() -> None:
@@ -536,9 +537,14 @@ def test_resize_keeps_the_cursor_line_and_both_screens() -> None:
     model = fed(b"\r\n" * 22 + b"prompt$ ")
     model.resize(80, 10)
     assert rows(model)[-1] == "prompt$" and model.cursor == (8, 9)
-    model.resize(100, 30)
-    assert model.line_text(9).rstrip() == "prompt$" and model.cursor == (8, 9)
+    assert len(model.history) == 13  # the rows above the cursor went to the scrollback
+    model.resize(100, 30)  # and come back, as in xterm.js: the prompt stays at the bottom
+    assert model.line_text(22).rstrip() == "prompt$" and model.cursor == (8, 22)
+    assert len(model.history) == 0
     assert_round_trip(model, b"typed")
+    model = fed(b"".join(b"%d\r\n" % i for i in range(40)) + b"\x1b[5H")
+    model.resize(80, 30)  # the cursor is not on the last row: rows are added below it
+    assert model.cursor == (0, 4) and len(model.history) == 17 and rows(model)[22] == "39"
 
 
 def test_resize_cuts_wide_characters_cleanly() -> None:
@@ -645,7 +651,7 @@ def test_snapshot_mid_stream_resync(name: str) -> None:
         prefix.feed(data[pos:cut])
         pos = cut
         fresh = TerminalModel(80, 24)
-        fresh.feed(prefix.snapshot())
+        fresh.feed(prefix.snapshot(history_lines=len(prefix.history)))
         if not rep_reproducible(prefix):
             fresh.screen.last_char = prefix.screen.last_char  # see comparable()
         fresh.feed(data[cut:])
@@ -787,7 +793,7 @@ def test_fuzz_round_trip_and_splits(seed: int, caplog: pytest.LogCaptureFixture)
         prefix.feed(data[cut:])
         assert state(prefix) == state(whole), f"split at {cut}"
         fresh, original = TerminalModel(cols, rows_), fed(data[:cut], cols, rows_)
-        fresh.feed(original.snapshot())
+        fresh.feed(original.snapshot(history_lines=len(original.history)))
         if not rep_reproducible(original):
             fresh.screen.last_char = original.screen.last_char  # see comparable()
         fresh.feed(data[cut:])

@@ -12,8 +12,8 @@ from __future__ import annotations
 import codecs
 import logging
 import re
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, overload
 
 from pyte import modes as mo
 
@@ -28,7 +28,7 @@ from relay.terminal.screen import (
     _num,
     printable,
 )
-from relay.terminal.snapshot import render
+from relay.terminal.snapshot import _fit, render
 
 log = logging.getLogger("relay.terminal")
 
@@ -47,6 +47,40 @@ _STRINGS = {"]": "\x1b]", "P": "\x1bP", "_": "\x1b_", "^": "\x1b^", "X": "\x1bX"
 _C1_STRINGS = {"\x9d": "\x1b]", "\x90": "\x1bP", "\x9f": "\x1b_", "\x9e": "\x1b^", "\x98": "\x1bX"}
 
 
+#: Bytes of device replies kept for :meth:`TerminalModel.take_replies` (a few hundred queries).
+REPLIES_MAX = 4096
+#: Fixed answers to device queries, keyed by (parameters, final byte); CPRs are computed.
+_REPLIES = {
+    ("", "c"): b"\x1b[?1;2c",  # DA1: VT100 with advanced video option, as xterm.js
+    ("0", "c"): b"\x1b[?1;2c",
+    (">", "c"): b"\x1b[>0;276;0c",  # DA2: VT100, patch level 276, as xterm.js
+    (">0", "c"): b"\x1b[>0;276;0c",
+    ("5", "n"): b"\x1b[0n",  # DSR: ready, no malfunction
+}
+
+
+class History(Sequence[list[Cell]]):
+    """A read-only view of a model's scrollback (:attr:`TerminalModel.history`)."""
+
+    __slots__ = ("_screen",)
+
+    def __init__(self, screen: TerminalScreen) -> None:
+        self._screen = screen
+
+    def __len__(self) -> int:
+        return len(self._screen.history)
+
+    @overload
+    def __getitem__(self, index: int) -> list[Cell]: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[list[Cell]]: ...
+    def __getitem__(self, index: int | slice) -> list[Cell] | list[list[Cell]]:
+        lines = self._screen.history
+        if isinstance(index, slice):
+            return [lines[i] for i in range(*index.indices(len(lines)))]
+        return lines[index]
+
+
 class TerminalModel:
     """A terminal of ``cols`` x ``rows`` fed with the shell's output bytes.
 
@@ -60,11 +94,16 @@ class TerminalModel:
     #: ``fast=False`` is the reference path the differential tests compare with.
     fast = True
 
-    def __init__(self, cols: int = 80, rows: int = 24, *, fast: bool = True) -> None:
+    def __init__(
+        self, cols: int = 80, rows: int = 24, scrollback: int = 10_000, *, fast: bool = True
+    ) -> None:
         if cols < 1 or rows < 1:
             raise ValueError(f"a terminal needs at least one cell, not {cols}x{rows}")
+        if scrollback < 0:
+            raise ValueError(f"scrollback must be 0 or more lines, not {scrollback}")
         self.fast = fast
-        self.screen = TerminalScreen(cols, rows)
+        self.screen = TerminalScreen(cols, rows, scrollback)
+        self._replies = bytearray()
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         self._pending = ""  # an escape sequence cut by the end of a feed
         self._string: str | None = None  # introducer of an unterminated OSC/DCS/APC/PM/SOS
@@ -150,9 +189,11 @@ class TerminalModel:
         return self.screen.alternate
 
     @property
-    def app_cursor_keys(self) -> bool:
+    def application_cursor(self) -> bool:
         """DECCKM: arrows must be sent as ``ESC O A`` rather than ``ESC [ A``."""
         return DECCKM in self.screen.mode
+
+    app_cursor_keys = application_cursor
 
     @property
     def app_keypad(self) -> bool:
@@ -174,13 +215,21 @@ class TerminalModel:
         return mo.DECSCNM in self.screen.mode
 
     @property
-    def mouse_tracking(self) -> int:
-        """0, or the xterm mouse mode the program asked for (9, 1000, 1002, 1003)."""
-        return self.screen.mouse_tracking
+    def mouse_protocol(self) -> int:
+        """The mouse events the program asked for: 0 (none), 9, 1000, 1002 or 1003.
+
+        9 (X10): button presses only; 1000: presses and releases; 1002: also
+        motion while a button is down; 1003: all motion. The last DECSET wins; a
+        DECRST of any of them turns tracking off, as in xterm and xterm.js.
+        """
+        return self.screen.mouse_protocol
 
     @property
     def mouse_encoding(self) -> int:
-        """0 (X10 bytes), or 1005 (UTF-8), 1006 (SGR), 1015 (urxvt), 1016 (SGR pixels)."""
+        """How mouse events are encoded: 0 (X10 bytes), 1005 (UTF-8), 1006 (SGR), 1015 (urxvt).
+
+        The last DECSET wins; a DECRST turns off only the encoding it names (xterm).
+        """
         return self.screen.mouse_encoding
 
     @property
@@ -195,6 +244,61 @@ class TerminalModel:
     def dirty(self) -> set[int]:
         """Rows changed since the renderer last cleared this set (the same set object)."""
         return self.screen.dirty
+
+    @property
+    def history(self) -> History:
+        """The scrollback: lines that scrolled off the top of the main screen, oldest first.
+
+        At most ``scrollback`` lines (the constructor's argument); lines
+        scrolled out of a scroll region that does not start at the top row, or
+        off the alternate screen, are not kept (as xterm and xterm.js). RIS
+        (``ESC c``) and ``ED 3`` (``CSI 3 J``) clear it. Each line is a list of
+        :class:`Cell` without its trailing blanks; :meth:`line` gives it padded
+        to the screen's width.
+        """
+        return History(self.screen)
+
+    def line(self, y: int) -> list[Cell]:
+        """The ``cols`` cells to render for row ``y`` in ``range(-len(history), rows)``.
+
+        Negative ``y`` is the scrollback (``-1`` the line just above the
+        screen), 0 to ``rows - 1`` the screen. Scrollback lines are padded with
+        blanks, or cut (from before a resize to fewer columns). The list is the
+        caller's.
+        """
+        if 0 <= y < self.rows:
+            return self.line_cells(y)
+        history = self.screen.history
+        if -len(history) <= y < 0:
+            return _fit(history[y], self.cols)
+        raise IndexError(f"row {y} is outside -{len(history)}..{self.rows - 1}")
+
+    def take_replies(self) -> bytes:
+        """What an xterm would have answered to the device queries seen since the last call.
+
+        In stream order, each computed when its query was parsed (so a CPR
+        gives the cursor position at that point of the stream): DA1 (``CSI c``),
+        DA2 (``CSI > c``), DSR (``CSI 5 n``), CPR (``CSI 6 n``, 1-based, relative
+        to the scroll region under DECOM) and DECXCPR (``CSI ? 6 n``). The
+        answers are xterm.js's (a VT100 with AVO, xterm patch 276). Only the
+        driver's client sends them to the shell, so that each is answered once.
+        At most :data:`REPLIES_MAX` bytes wait; beyond that, queries nobody
+        collects are not answered.
+        """
+        replies = bytes(self._replies)
+        self._replies.clear()
+        return replies
+
+    def _reply(self, data: bytes) -> None:
+        if len(self._replies) + len(data) <= REPLIES_MAX:
+            self._replies += data
+
+    def _cursor_report(self, private: bool) -> bytes:
+        s = self.screen
+        y, x = s.cursor.y, min(s.cursor.x, self.cols - 1)
+        if mo.DECOM in s.mode and s.margins is not None:
+            y -= s.margins.top
+        return f"\x1b[{'?' if private else ''}{y + 1};{x + 1}R".encode()
 
     def line_cells(self, y: int) -> list[Cell]:
         """The ``cols`` cells of row ``y``; a wide character's right half has data ``""``."""
@@ -238,12 +342,13 @@ class TerminalModel:
             raise ValueError(f"a terminal needs at least one cell, not {cols}x{rows}")
         self.screen.resize(rows, cols)
 
-    def snapshot(self) -> bytes:
+    def snapshot(self, history_lines: int = 0) -> bytes:
         """ANSI bytes that rebuild this state in a fresh terminal of the same size.
 
+        With ``history_lines``, the last that many scrollback lines come first.
         See :mod:`relay.terminal.snapshot` for what it contains and in which order.
         """
-        return render(self.screen) + self.unfinished()
+        return render(self, history_lines)
 
     def unfinished(self) -> bytes:
         """The input the parser holds: an unterminated sequence or a split UTF-8 character.
@@ -422,6 +527,13 @@ class TerminalModel:
 
     def _dispatch_csi(self, params: str, inter: str, final: str) -> None:
         s = self.screen
+        if final in "cn" and not inter:
+            reply = _REPLIES.get((params, final))
+            if reply is not None:
+                self._reply(reply)
+            elif final == "n" and params in ("6", "?6"):
+                self._reply(self._cursor_report(private=params == "?6"))
+            return
         if inter:
             if inter == " " and final == "q":  # DECSCUSR cursor shape
                 s.cursor_style = min(_num(params), 6)

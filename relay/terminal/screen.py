@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Any, NamedTuple
 
 import pyte
@@ -81,8 +81,12 @@ class _Cursor:
 #: 12 cursor blink, 25 DECTCEM, 1004 focus events, 1007 alternate scroll,
 #: 2004 bracketed paste. Others (6, mouse, screens) have their own handling.
 FLAG_MODES = frozenset({1, 5, 7, 12, 25, 1004, 1007, 2004})
-MOUSE_TRACKING = frozenset({9, 1000, 1001, 1002, 1003})
-MOUSE_ENCODINGS = frozenset({1005, 1006, 1015, 1016})
+#: Mouse tracking protocols: X10 (9), normal (1000), button-event (1002), any-event (1003).
+#: 1001 (highlight tracking) needs the terminal's cooperation and is ignored, as by xterm.js.
+MOUSE_PROTOCOLS = frozenset({9, 1000, 1002, 1003})
+#: Mouse coordinate encodings: UTF-8 (1005), SGR (1006), urxvt (1015). SGR-pixels (1016)
+#: is ignored: a character-cell client has no pixel positions to send.
+MOUSE_ENCODINGS = frozenset({1005, 1006, 1015})
 DEFAULT_MODES = frozenset({mo.DECAWM, mo.DECTCEM})
 DECCKM = 1 << 5
 FOCUS_EVENTS = 1004 << 5
@@ -238,11 +242,19 @@ class TerminalScreen(pyte.Screen):
     buffer: defaultdict[int, Line]  # type: ignore[assignment]
     cursor: _Cursor  # type: ignore[assignment]
 
+    def __init__(self, columns: int, lines: int, scrollback: int = 10_000) -> None:
+        #: How many lines :attr:`history` keeps (0: none).
+        self.scrollback = max(0, scrollback)
+        super().__init__(columns, lines)
+
     # ------------------------------------------------------------ state
 
     def reset(self) -> None:
-        """RIS: everything back to power-on, both buffers cleared."""
+        """RIS: everything back to power-on, both buffers and the scrollback cleared."""
         self.dirty.update(range(self.lines))
+        #: Lines scrolled off the top of the main screen, oldest first, as
+        #: :meth:`history_line` made them (trailing blanks left out).
+        self.history: deque[list[Cell]] = deque(maxlen=self.scrollback)
         self.buffer = _new_buffer()
         self.inactive = _new_buffer()
         self.alternate = False
@@ -257,7 +269,7 @@ class TerminalScreen(pyte.Screen):
         self.tabstops = set(range(8, self.columns, 8))
         self.cursor = _Cursor()
         self.saved = [SavedCursor(), SavedCursor()]  # [main, alternate], as xterm
-        self.mouse_tracking = 0
+        self.mouse_protocol = 0
         self.mouse_encoding = 0
         self.keypad_app = False
         self.cursor_style = 0
@@ -289,8 +301,11 @@ class TerminalScreen(pyte.Screen):
         columns = columns or self.columns
         if lines == self.lines and columns == self.columns:
             return
+        old_lines = self.lines
         old_columns = self.columns
         drop = max(0, self.cursor.y - lines + 1)
+        main = self.inactive if self.alternate else self.buffer
+        self.history.extend(self.history_line(main.get(y)) for y in range(drop))
         for buf in (self.buffer, self.inactive):
             kept = {y - drop: line for y, line in buf.items() if drop <= y < drop + lines}
             buf.clear()
@@ -308,7 +323,34 @@ class TerminalScreen(pyte.Screen):
             s._replace(x=min(s.x, columns - 1), y=max(0, min(s.y - drop, lines - 1)))
             for s in self.saved
         ]
+        self._pull_history(lines - old_lines)
         self.dirty.update(range(lines))
+
+    def _pull_history(self, added: int) -> None:
+        """Rows added to a main screen whose cursor is on its last row come from the scrollback.
+
+        As xterm.js (and xterm): the screen grows upwards into the lines that
+        scrolled off, so that output above the prompt comes back; with the cursor
+        higher up, the new rows are blank rows at the bottom.
+        """
+        if self.alternate or added <= 0 or not self.history:
+            return
+        if self.cursor.y + added != self.lines - 1:
+            return
+        pulled = min(added, len(self.history))
+        buf = self.buffer
+        for y in range(self.lines - 1, pulled - 1, -1):
+            line = buf.pop(y - pulled, None)
+            if line is None:
+                buf.pop(y, None)
+            else:
+                buf[y] = line
+        for y in range(pulled - 1, -1, -1):
+            line = _blank_line()
+            line.update(enumerate(self.history.pop()[: self.columns]))
+            self._fit_line(line, self.columns + 1, self.columns)
+            buf[y] = line
+        self.cursor.y += pulled
 
     @staticmethod
     def _fit_line(line: Line, old: int, new: int) -> None:
@@ -352,10 +394,16 @@ class TerminalScreen(pyte.Screen):
             elif mode == 6:  # DECOM homes the cursor
                 self._flag(mo.DECOM, on)
                 self.cursor_position()
-            elif mode in MOUSE_TRACKING:  # one tracking mode at a time, as xterm
-                self.mouse_tracking = mode if on else 0
+            elif mode in MOUSE_PROTOCOLS:
+                # One protocol at a time: the last DECSET wins, and a DECRST of any
+                # of them turns tracking off (xterm's set_mousemode, xterm.js too).
+                self.mouse_protocol = mode if on else 0
             elif mode in MOUSE_ENCODINGS:
-                self.mouse_encoding = mode if on else 0
+                # Mutually exclusive too, but a DECRST only undoes the matching one (xterm).
+                if on:
+                    self.mouse_encoding = mode
+                elif self.mouse_encoding == mode:
+                    self.mouse_encoding = 0
             elif mode == 66:  # DECNKM, the CSI form of DECKPAM/DECKPNM
                 self.keypad_app = on
             elif mode == 47:
@@ -593,6 +641,8 @@ class TerminalScreen(pyte.Screen):
         cols, rows = self.columns, self.lines
         cursor = self.cursor
         lnm = mo.LNM in self.mode
+        # Rows that scroll off go to the scrollback: they are followed to the end.
+        keep = bool(self.scrollback) and not self.alternate
         lines = text.split("\n")
         last = len(lines) - 1
         x, v = cursor.x, cursor.y
@@ -607,7 +657,8 @@ class TerminalScreen(pyte.Screen):
             nonlocal v, writes
             v += 1
             if v >= rows:  # scrolls: the new row is erased with the pen's colours (bce)
-                touched.pop(v - rows, None)  # and that row can no longer be on screen
+                if not keep:  # and that row can no longer be on screen
+                    touched.pop(v - rows, None)
                 writes = []
                 touched[v] = (_erased_with(cursor.attrs), writes)
             else:
@@ -628,7 +679,7 @@ class TerminalScreen(pyte.Screen):
         i = 0
         while i <= last:
             line = lines[i]
-            if i == 1 and x == 0 and last - rows >= 3:
+            if i == 1 and x == 0 and last - rows >= 3 and not keep:
                 skipped = self._skip_lines(text, lines, last - rows, lnm)
                 if skipped is not None:
                     end, tail, down = skipped
@@ -677,7 +728,7 @@ class TerminalScreen(pyte.Screen):
 
         if drawn:
             self.last_char = drawn[-1]
-        self._commit_run(touched, v, x)
+        self._commit_run(touched, v, x, keep)
 
     def _skip_lines(
         self, text: str, lines: list[str], end: int, lnm: bool
@@ -718,12 +769,26 @@ class TerminalScreen(pyte.Screen):
             sgr(p)
         return end, middle.rstrip("\r\n"), end - 1 + wraps
 
-    def _commit_run(self, touched: dict[int, tuple[Cell | None, _Writes]], v: int, x: int) -> None:
-        """Scroll once by what the run scrolled, then write the rows still on screen."""
+    def _commit_run(
+        self, touched: dict[int, tuple[Cell | None, _Writes]], v: int, x: int, keep: bool
+    ) -> None:
+        """Scroll once by what the run scrolled, then write the rows still on screen.
+
+        With ``keep``, the rows that scrolled off are written too, and kept in
+        the scrollback (only the last ``scrollback`` of them are built).
+        """
         rows = self.lines
         buf = self.buffer
         dirty = self.dirty
         scrolled = v - rows + 1 if v >= rows else 0
+        if keep and scrolled:
+            for tv in range(max(0, scrolled - self.scrollback), scrolled):
+                blank, writes = touched.get(tv, (None, []))
+                gone: Line | None = StaticDefaultDict(blank) if blank is not None else buf.get(tv)
+                if gone is None:
+                    gone = _blank_line()
+                self._apply_writes(gone, blank is None, writes)
+                self.history.append(self.history_line(gone))
         if scrolled:
             if scrolled < rows:
                 for y in range(rows - scrolled):
@@ -737,7 +802,6 @@ class TerminalScreen(pyte.Screen):
             else:
                 buf.clear()
             dirty.update(range(rows))
-        split_wide = self._split_wide
         for tv, (blank, writes) in touched.items():
             y = tv - scrolled
             if y < 0:
@@ -749,18 +813,23 @@ class TerminalScreen(pyte.Screen):
                 line = buf[y]
             else:
                 continue
-            for x0, seg, cells in writes:
-                if not seg:  # EL
-                    self._erase(line, x0, self.columns, _erased_with(cells.attrs))
-                    continue
-                if blank is None:  # wide characters are only on rows from before the run
-                    split_wide(line, x0)
-                    split_wide(line, x0 + len(seg))
-                line.update(zip(range(x0, x0 + len(seg)), map(cells.__getitem__, seg), strict=True))
+            self._apply_writes(line, blank is None, writes)
             if writes:
                 dirty.add(y)
         self.cursor.x = x
         self.cursor.y = v - scrolled
+
+    def _apply_writes(self, line: Line, old: bool, writes: _Writes) -> None:
+        """A run's writes to one row; ``old``: the row was on screen before the run."""
+        split_wide = self._split_wide
+        for x0, seg, cells in writes:
+            if not seg:  # EL
+                self._erase(line, x0, self.columns, _erased_with(cells.attrs))
+                continue
+            if old:  # wide characters are only on rows from before the run
+                split_wide(line, x0)
+                split_wide(line, x0 + len(seg))
+            line.update(zip(range(x0, x0 + len(seg)), map(cells.__getitem__, seg), strict=True))
 
     # ------------------------------------------------------------ erasing
 
@@ -801,7 +870,7 @@ class TerminalScreen(pyte.Screen):
         self.dirty.add(y)
 
     def erase_in_display(self, how: int = 0, *args: Any, **kwargs: Any) -> None:
-        """ED; ``ED 3`` only clears scrollback in xterm, which the model has none of."""
+        """ED; ``ED 3`` clears the scrollback only (of the main screen, while it is shown)."""
         y = self.cursor.y
         if how == 1 and y == self.lines - 1 and self.cursor.x >= self.columns - 1:
             how = 2  # xterm takes this for a full clear, pending wrap included
@@ -814,6 +883,8 @@ class TerminalScreen(pyte.Screen):
         elif how == 2:
             self.cursor.x = min(self.cursor.x, self.columns - 1)
             self._erase_rows(range(self.lines))
+        elif how == 3 and not self.alternate:
+            self.history.clear()
 
     def erase_characters(self, count: int | None = None) -> None:
         self.cursor.x = x = min(self.cursor.x, self.columns - 1)  # ends a pending wrap
@@ -858,9 +929,27 @@ class TerminalScreen(pyte.Screen):
     def _region(self) -> tuple[int, int]:
         return (self.margins.top, self.margins.bottom) if self.margins else (0, self.lines - 1)
 
-    def _scroll_up(self, top: int, bottom: int, count: int) -> None:
+    def history_line(self, line: Line | None) -> list[Cell]:
+        """Row ``line`` as the scrollback keeps it: its cells, trailing blanks left out."""
+        if line is None:
+            return []
+        cells = [line[x] for x in range(self.columns)]
+        end = len(cells)
+        while end and cells[end - 1] == BLANK:
+            end -= 1
+        del cells[end:]
+        return cells
+
+    def _scroll_up(self, top: int, bottom: int, count: int, keep: bool = False) -> None:
+        """Scroll the region up; with ``keep``, lines leaving the main screen's top are kept.
+
+        As xterm.js: only a line feed (IND, NEL, wrap) at the bottom margin keeps
+        them, and only when the region starts at the top row; SU and DL do not.
+        """
         buf = self.buffer
         count = min(count, bottom - top + 1)
+        if keep and top == 0 and not self.alternate and self.scrollback:
+            self.history.extend(self.history_line(buf.get(y)) for y in range(count))
         for y in range(top, bottom + 1 - count):
             line = buf.pop(y + count, None)
             if line is None:
@@ -889,7 +978,7 @@ class TerminalScreen(pyte.Screen):
             cursor.x = self.columns - 1
         top, bottom = self._region()
         if cursor.y == bottom:
-            self._scroll_up(top, bottom, 1)
+            self._scroll_up(top, bottom, 1, keep=True)
         elif cursor.y < self.lines - 1:
             cursor.y += 1
 

@@ -10,9 +10,12 @@ the same screen, cursor, modes and saved cursors on both sides.
 Order, and why:
 
 1. ``ESC c`` (RIS). xterm and the model both return to power-on: main screen,
-   cleared, default modes, pen, charsets, tab stops, margins and saved cursors.
-   An explicit list of resets would have to name every mode a previous program
-   might have left on the receiver (mouse, alternate screen, keypad, ...).
+   cleared, default modes, pen, charsets, tab stops, margins and saved cursors,
+   no scrollback. An explicit list of resets would have to name every mode a
+   previous program might have left on the receiver (mouse, alternate screen,
+   keypad, ...).
+1b. Scrollback lines, if asked for: drawn and scrolled off the top with line
+   feeds, so that they land in the receiver's scrollback (see ``history``).
 2. Tab stops, if not the default ones, and the scroll region (DECSTBM homes the
    cursor, so it goes before anything positions it).
 3. The screens. When the alternate screen is active, the main screen is drawn
@@ -37,7 +40,7 @@ from __future__ import annotations
 import unicodedata
 from collections import defaultdict
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from pyte import modes as mo
 from pyte.screens import wcwidth
@@ -61,9 +64,24 @@ _OFF_CODES = {"italics": "23", "underscore": "24", "blink": "25", "reverse": "27
 _OFF_CODES |= {"conceal": "28", "strikethrough": "29"}
 
 
-def render(screen: TerminalScreen) -> bytes:
-    """The snapshot of ``screen`` (without the parser's unfinished input)."""
-    return _Renderer(screen).render().encode()
+class Snapshotable(Protocol):
+    """What :func:`render` reads: a :class:`relay.terminal.TerminalModel`."""
+
+    @property
+    def screen(self) -> TerminalScreen: ...
+
+    def unfinished(self) -> bytes: ...
+
+
+def render(model: Snapshotable, history_lines: int = 0) -> bytes:
+    """The snapshot of ``model``, with up to ``history_lines`` of its scrollback first.
+
+    It ends with the parser's unfinished input (a sequence cut by the end of
+    the last feed), so that the receiver continues exactly as the model does.
+    """
+    screen = model.screen
+    lines = list(screen.history)[-history_lines:] if history_lines > 0 else []
+    return _Renderer(screen).render(lines).encode() + model.unfinished()
 
 
 def _colour(colour: str, base: int) -> str:
@@ -110,6 +128,16 @@ def _transition(old: Pen, new: Pen) -> str:
     return short if len(short) < len(full) else full
 
 
+def _fit(cells: list[Cell], cols: int) -> list[Cell]:
+    """A scrollback line as ``cols`` cells: padded with blanks, or cut (a cut wide one blanked)."""
+    if len(cells) <= cols:
+        return cells + [BLANK] * (cols - len(cells))
+    fitted = cells[:cols]
+    if fitted[-1].data and cells[cols].data == "":  # its right half was cut off
+        fitted[-1] = fitted[-1]._replace(data=" ")
+    return fitted
+
+
 def _cup(y: int, x: int) -> str:
     if x == 0:
         return f"\x1b[{y + 1}H" if y else "\x1b[H"
@@ -144,9 +172,11 @@ class _Renderer:
         self.last_drawn = ""  # the receiver's REP character
         self.charsets = ("B", "B", 0)
 
-    def render(self) -> str:
+    def render(self, history: list[list[Cell]]) -> str:
         s, out = self.s, self.out
         out.append("\x1bc")
+        if history:
+            self.history(history)
         if s.tabstops != set(range(8, self.cols, 8)):
             out.append("\x1b[3g")
             out.extend(_cup(0, t) + "\x1bH" for t in sorted(s.tabstops))
@@ -176,6 +206,22 @@ class _Renderer:
         return "".join(out)
 
     # ------------------------------------------------------------ pieces
+
+    def history(self, lines: list[list[Cell]]) -> None:
+        """Scrollback lines, drawn from the top and scrolled off with line feeds.
+
+        Each line is drawn on the row the cursor is on, then CR LF: once the
+        cursor reaches the bottom row every CR LF scrolls the top row into the
+        receiver's scrollback. The lines still on the screen at the end are
+        scrolled off with line feeds from the bottom row, with the plain pen so
+        that the blank rows they leave have no colour.
+        """
+        rows = self.rows
+        for i, cells in enumerate(lines):
+            self.row(min(i, rows - 1), _fit(cells, self.cols))
+            self.set_pen(BLANK)
+            self.out.append("\r\n")
+        self.out.append(_cup(rows - 1, 0) + "\n" * min(len(lines), rows - 1))
 
     def set_pen(self, cell: Cell) -> None:
         pen = cell[1:]
@@ -309,7 +355,7 @@ class _Renderer:
             out.append("\x1b[?6h")
         self.move(s.cursor.x, s.cursor.y, s.buffer, origin)
         on = [m for m in sorted(FLAG_MODES) if m << 5 in s.mode and m << 5 not in DEFAULT_MODES]
-        on += [m for m in (s.mouse_tracking, s.mouse_encoding) if m]
+        on += [m for m in (s.mouse_protocol, s.mouse_encoding) if m]
         off = [m for m in (7, 25) if m << 5 not in s.mode]
         if on:
             out.append("\x1b[?" + ";".join(map(str, on)) + "h")
