@@ -7,7 +7,8 @@ combining, emoji, ZWJ sequences), C0 controls, SGR in every form (16, 256,
 truecolour, colon sub-parameters), cursor motion, erases and insert/delete,
 scroll regions, IND/RI/NEL, DECSC/DECRC, the alternate screens, DECAWM, IRM,
 REP, tab stops, OSC strings, mode toggles, and whole shell shapes (a coloured
-prompt, the echoed command, ``ESC[?2004l\\r`` and the command's output).
+prompt, the echoed command, ``ESC[?2004l\\r`` and the command's output), and
+garbage: the characters that start, end or cancel sequences in any order.
 
 Pieces are weighted towards text and line ends, so that scrolling (the fast
 path's business) happens in most examples, and numbers stay near the edges of
@@ -118,6 +119,15 @@ strings = st.one_of(
 )
 
 
+#: Hostile pieces: characters that start, end, cancel or confuse sequences, in any order
+#: (CAN, SUB, ESC inside strings, C1 introducers and ST, DEL, non-ASCII inside a CSI).
+garbage = st.text(
+    alphabet="\x1b[]P^_X\\;?:0123456789mH\x07\x18\x1a\x9b\x9c\x9d\x90\x85\x7f\x00 \n\ré中",
+    min_size=1,
+    max_size=16,
+)
+
+
 @st.composite
 def shell_shapes(draw: st.DrawFn) -> str:
     """A bash prompt with bracketed paste on, the echoed command, and its output."""
@@ -142,6 +152,7 @@ piece = st.one_of(
     tabs,
     strings,
     shell_shapes(),
+    garbage,
 )
 
 #: What scrolling output is made of (the fast path's diet), without what stops it.

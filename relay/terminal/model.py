@@ -9,7 +9,6 @@ renderers read the screen through the model's accessors, and
 
 from __future__ import annotations
 
-import codecs
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -17,6 +16,16 @@ from typing import Any, overload
 
 from pyte import modes as mo
 
+from relay.terminal.parser import (
+    CONTROL,
+    CSI,
+    ESC,
+    OSC,
+    SIMPLE,
+    TEXT,
+    Token,
+    Tokenizer,
+)
 from relay.terminal.screen import (
     _RUN,
     BLANK,
@@ -33,18 +42,9 @@ from relay.terminal.snapshot import _fit, render
 log = logging.getLogger("relay.terminal")
 
 
-_TEXT = re.compile(r"[^\x00-\x1f\x7f-\x9f]+")
-_CSI = re.compile(r"([0-?]*)([ -/]*)([@-~])")
-_CSI_PREFIX = re.compile(r"[0-?]*[ -/]*")
 _PRIVATE = ("<", "=", ">", "?")  # CSI parameter prefixes that make a sequence not SGR
-_ESC = re.compile(r"([ -/]*)([0-~])")
-_ESC_PREFIX = re.compile(r"[ -/]*")
-_OSC_END = re.compile(r"[\x07\x18\x1a\x1b\x9c]")
-_STRING_END = re.compile(r"[\x18\x1a\x1b\x9c]")
-_STRING_KEEP = 4096  # characters of an OSC kept (titles); the rest is swallowed unread
-_PENDING_MAX = 4096  # an unfinished CSI/ESC sequence longer than this is garbage, dropped
-_STRINGS = {"]": "\x1b]", "P": "\x1bP", "_": "\x1b_", "^": "\x1b^", "X": "\x1bX"}
-_C1_STRINGS = {"\x9d": "\x1b]", "\x90": "\x1bP", "\x9f": "\x1b_", "\x9e": "\x1b^", "\x98": "\x1bX"}
+_OSC_KEEP = 1024  # characters of an OSC body kept (titles); the rest is read and dropped
+_INVALID = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
 
 
 #: Bytes of device replies kept for :meth:`TerminalModel.take_replies` (a few hundred queries).
@@ -104,10 +104,8 @@ class TerminalModel:
         self.fast = fast
         self.screen = TerminalScreen(cols, rows, scrollback)
         self._replies = bytearray()
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
-        self._pending = ""  # an escape sequence cut by the end of a feed
-        self._string: str | None = None  # introducer of an unterminated OSC/DCS/APC/PM/SOS
-        self._string_body = ""
+        self._tokenizer = Tokenizer()
+        self._osc = ""  # the start of an OSC handed out in pieces
         self._resume = 0
         s = self.screen
         self._controls: dict[str, Callable[[], None]] = {
@@ -122,7 +120,6 @@ class TerminalModel:
             "\x84": s.index,
             "\x85": s.next_line,
             "\x88": s.set_tab_stop,
-            "\x8d": s.reverse_index,
         }
         self._escapes: dict[str, Callable[[], None]] = {
             "7": s.save_cursor,
@@ -356,10 +353,7 @@ class TerminalModel:
         Appended to a snapshot so that a receiver resumes mid-sequence exactly as
         this model does.
         """
-        text = self._pending
-        if self._string is not None:
-            text = self._string + self._string_body
-        return text.encode() + self._decoder.getstate()[0]
+        return self._tokenizer.pending()
 
     def discontinuity(self) -> None:
         """Forget a half-parsed sequence: the next feed does not continue this one.
@@ -368,65 +362,59 @@ class TerminalModel:
         with, so that a title or escape sequence cut by the skip cannot swallow
         the text that follows.
         """
-        self._decoder.reset()
-        self._pending = ""
-        self._string = None
-        self._string_body = ""
+        self._tokenizer.reset()
+        self._osc = ""
 
     # ------------------------------------------------------------ parsing
 
     def feed(self, data: bytes) -> None:
-        """Apply output bytes; chunk boundaries anywhere give the same result."""
-        text = self._decoder.decode(data)
-        if not text:
-            return
-        if self._string is not None:
-            text = self._continue_string(text)
-        if self._pending:
-            text = self._pending + text
-            self._pending = ""
-        start = 0
-        while start < len(text):
+        """Apply output bytes; chunk boundaries anywhere give the same result.
+
+        The bytes are cut into tokens by :class:`relay.terminal.parser.Tokenizer`.
+        The reference path (``fast=False``) applies them one by one; the fast
+        path matches the commonest tokens itself (with the tokenizer's own
+        expressions, :data:`relay.terminal.parser.SIMPLE`) and hands runs of
+        text, CR, LF, SGR and EL to the screen at once.
+        """
+        text = self._tokenizer.decode(data)
+        parse = self._parse if self.fast else self._parse_tokens
+        start, n = 0, len(text)
+        while start < n:
             try:
-                self._parse(text, start)
+                parse(text, start)
                 return
             except Exception:  # a sequence the screen choked on must not stop the model
                 log.exception("terminal model: skipping a sequence it could not apply")
                 start = max(self._resume, start + 1)
 
-    def _continue_string(self, text: str) -> str:
-        end = (_OSC_END if self._string == "\x1b]" else _STRING_END).search(text)
-        if end is None:
-            if self._string == "\x1b]":
-                self._string_body = (self._string_body + text)[:_STRING_KEEP]
-            return ""
-        self._finish_string(self._string_body + text[: end.start()], end.group())
-        return text[end.start() if end.group() == "\x1b" else end.end() :]
-
-    def _finish_string(self, body: str, terminator: str) -> None:
-        kind, self._string, self._string_body = self._string, None, ""
-        if kind == "\x1b]" and terminator not in "\x18\x1a":
-            code, _, value = body.partition(";")
-            if code in ("0", "2"):
-                self.screen.set_title(printable(value))
-            if code in ("0", "1"):
-                self.screen.set_icon_name(printable(value))
+    def _parse_tokens(self, text: str, pos: int) -> None:
+        """The reference path: every token from the tokenizer, applied in turn."""
+        scan, apply = self._tokenizer.next, self._apply
+        n = len(text)
+        while pos < n:
+            found = scan(text, pos)
+            if found is None:
+                return
+            token, pos = found
+            self._resume = pos
+            apply(token)
 
     def _parse(self, text: str, pos: int) -> None:
         n = len(text)
         screen = self.screen
-        draw = screen.draw
-        text_match = _TEXT.match
+        draw = self._draw
         run_match = _RUN.match
-        csi_match = _CSI.match
+        simple = SIMPLE.match
+        scan = self._tokenizer.next
         sgr = screen.sgr
         controls = self._controls
+        tokenizer = self._tokenizer
         # Where to look for the next run for the fast path: a run with no line
         # feed is cheaper token by token, and is not looked at twice.
-        runs_from = pos if self.fast else n
+        runs_from = pos
         lf = -1  # the next line feed at or after pos, once looked up (n: none)
         while pos < n:
-            if pos >= runs_from:
+            if pos >= runs_from and not tokenizer.in_string:
                 if lf < pos:
                     lf = text.find("\n", pos)
                     if lf < 0:
@@ -441,66 +429,70 @@ class TerminalModel:
                         pos = self._resume = end
                         continue
                     runs_from = end
-            m = text_match(text, pos)
-            if m is not None:
-                pos = self._resume = m.end()
-                draw(m.group())
-                continue
-            char = text[pos]
-            if char == "\x1b":
-                if pos + 1 == n:
-                    self._pending = "\x1b"
+            m = None if tokenizer.in_string else simple(text, pos)
+            if m is None:
+                found = scan(text, pos)
+                if found is None:
                     return
-                nxt = text[pos + 1]
-                if nxt == "[":
-                    m = csi_match(text, pos + 2)
-                    if m is None:
-                        pos = self._parse_csi(text, pos, pos + 2)
-                        continue
-                    params, inter, final = m.groups()
-                    pos = self._resume = m.end()
-                    if final == "m" and not inter and params[:1] not in _PRIVATE:
-                        sgr(params)  # the commonest sequence, without a dispatch
-                    else:
-                        self._dispatch_csi(params, inter, final)
-                elif nxt in _STRINGS:
-                    pos = self._parse_string(text, _STRINGS[nxt], pos + 2)
+                token, pos = found
+                self._resume = pos
+                self._apply(token)
+                continue
+            pos = self._resume = m.end()
+            kind = m.lastgroup
+            if kind == "text":
+                draw(m.group())
+            elif kind == "csi_f":
+                params, inter, final = m.group("csi", "csi_i", "csi_f")
+                if final == "m" and not inter and params[:1] not in _PRIVATE:
+                    sgr(params)  # the commonest sequence, without a dispatch
                 else:
-                    pos = self._parse_esc(text, pos)
-            elif char == "\x9b":
-                pos = self._parse_csi(text, pos, pos + 1)
-            elif char in _C1_STRINGS:
-                pos = self._parse_string(text, _C1_STRINGS[char], pos + 1)
-            else:
-                pos = self._resume = pos + 1
-                action = controls.get(char)
+                    self._dispatch_csi(params, inter, final)
+            elif kind == "ctl":
+                action = controls.get(m.group())
                 if action is not None:
                     action()
+            elif kind == "esc_f":
+                self._dispatch_esc(m.group("esc_i"), m.group("esc_f"))
+            else:
+                self._dispatch_osc(m.group("osc"))
 
-    def _parse_csi(self, text: str, start: int, body: int) -> int:
-        m = _CSI.match(text, body)
-        if m is None:
-            end = _CSI_PREFIX.match(text, body).end()  # type: ignore[union-attr]
-            if end == len(text):
-                if end - start <= _PENDING_MAX:
-                    self._pending = text[start:]
-                return end
-            # Not a CSI after all (a control or non-ASCII inside it): drop what was
-            # read; CAN and SUB abort it by definition and are consumed too.
-            return end + 1 if text[end] in "\x18\x1a" else end
-        self._resume = m.end()
-        self._dispatch_csi(*m.groups())
-        return m.end()
+    def _apply(self, token: Token) -> None:
+        """One token, whatever its kind (the reference path, and what the fast path leaves)."""
+        kind = token.kind
+        if kind == TEXT:
+            self._draw(token.text)
+            return
+        if kind == CONTROL:
+            action = self._controls.get(token.text)
+            if action is not None:
+                action()
+            return
+        for char in token.controls:  # C0 controls inside a sequence run where they are
+            action = self._controls.get(char)
+            if action is not None:
+                action()
+        if kind == CSI:
+            if token.final and not token.aborted:
+                self._dispatch_csi(token.params, token.intermediates, token.final)
+        elif kind == ESC:
+            if token.final and not token.aborted:
+                self._dispatch_esc(token.intermediates, token.final)
+        elif kind == OSC:
+            body = token.body
+            if token.continued:
+                body = self._osc + body
+            if token.partial:
+                self._osc = body[:_OSC_KEEP]
+            elif not token.aborted:
+                self._dispatch_osc(body)
 
-    def _parse_esc(self, text: str, start: int) -> int:
-        m = _ESC.match(text, start + 1)
-        if m is None:
-            end = _ESC_PREFIX.match(text, start + 1).end()  # type: ignore[union-attr]
-            if end == len(text) and end - start <= _PENDING_MAX:
-                self._pending = text[start:]
-            return end
-        self._resume = m.end()
-        inter, final = m.groups()
+    def _draw(self, text: str) -> None:
+        if not text.isascii() and _INVALID.search(text):
+            text = _INVALID.sub("\ufffd", text)  # as xterm draws invalid UTF-8
+        self.screen.draw(text)
+
+    def _dispatch_esc(self, inter: str, final: str) -> None:
         s = self.screen
         if not inter:
             action = self._escapes.get(final)
@@ -512,18 +504,13 @@ class TerminalModel:
             s.define_charset(final, inter)
         elif inter == "#" and final == "8":
             s.alignment_display()
-        return m.end()
 
-    def _parse_string(self, text: str, kind: str, body: int) -> int:
-        end = (_OSC_END if kind == "\x1b]" else _STRING_END).search(text, body)
-        self._string = kind
-        if end is None:
-            if kind == "\x1b]":  # only an OSC's body is ever read (titles)
-                self._string_body = text[body : body + _STRING_KEEP]
-            return len(text)
-        self._resume = end.start()
-        self._finish_string(text[body : end.start()], end.group())
-        return end.start() if end.group() == "\x1b" else end.end()
+    def _dispatch_osc(self, body: str) -> None:
+        code, _, value = body[:_OSC_KEEP].partition(";")
+        if code in ("0", "2"):
+            self.screen.set_title(printable(value))
+        if code in ("0", "1"):
+            self.screen.set_icon_name(printable(value))
 
     def _dispatch_csi(self, params: str, inter: str, final: str) -> None:
         s = self.screen

@@ -157,8 +157,12 @@ class _CellCache(dict[str, Cell]):
 
 
 def printable(text: str) -> str:
-    """``text`` without C0/C1 controls: a title is stored as a snapshot can resend it."""
-    return "".join(c for c in text if c >= " " and not "\x7f" <= c <= "\x9f")
+    """``text`` without C0/C1 controls: a title is stored as a snapshot can resend it.
+
+    Bytes that were not UTF-8 (lone surrogates from the tokenizer) become U+FFFD.
+    """
+    kept = (c for c in text if c >= " " and not "\x7f" <= c <= "\x9f")
+    return "".join("\ufffd" if "\udc80" <= c <= "\udcff" else c for c in kept)
 
 
 def _blank_line() -> Line:
