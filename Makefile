@@ -28,7 +28,8 @@ test: lint
 # many more of them (tests/conftest.py). Runs for a long while; a failure
 # prints the example that reproduces it.
 FUZZ_TESTS ?= tests/test_masking_properties.py tests/test_masking_text.py \
-	tests/test_message_properties.py tests/test_terminal_properties.py
+	tests/test_message_properties.py tests/test_terminal_properties.py \
+	tests/test_terminal_parser.py tests/test_terminal_oracle.py
 fuzz: $(VENV)/.installed
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q $(FUZZ_TESTS)
 

@@ -15,6 +15,7 @@ from relay.masking import OutputMasker
 from relay.masking.sequences import NOT_TEXT, unfinished
 from relay.masking.stream import CONTEXT, DEFAULT_MAX_HOLDBACK
 from relay.terminal import TerminalModel
+from relay.terminal.cells import wcwidth
 from tests.test_redaction import GH, mask_stream, token
 
 TOKEN = f"ghp_{GH}"
@@ -226,14 +227,31 @@ def test_the_masker_and_the_terminal_agree_on_the_text(tokens: list[str], size: 
     for i in range(0, len(data), size):
         model.feed(data[i : i + size])
     drawn = model.display()[0].rstrip()
-    # the model composes combining characters into the cell before; compare what is seen
-    assert drawn == _drawn_like_a_terminal(text)
+    assert _seen(drawn) == _seen(_drawn_like_a_terminal(text))
 
 
 def _drawn_like_a_terminal(text: str) -> str:
     model = TerminalModel(200, 3)
     model.feed(text.encode())
     return model.display()[0].rstrip()
+
+
+def _seen(row: str) -> str:
+    """``row`` without zero-width characters, nor the blank column one takes alone.
+
+    A combining character joins the cell printed right before it; after a
+    sequence (``ghp_`` SGR U+0301) it has nothing to join and takes a blank
+    column of its own, as in xterm.js (docs/terminal.md). The masker's text
+    has no sequences, so there it joins: what is seen is the same characters.
+    """
+    out: list[str] = []
+    for char in row:
+        if wcwidth(char) == 0:
+            if out and out[-1] == " ":
+                out.pop()  # the blank it took alone (or a space it joined: both sides alike)
+            continue
+        out.append(char)
+    return "".join(out)
 
 
 # --------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import pytest
 from pyte.screens import wcwidth
 
 from relay.terminal import BLANK, Cell, TerminalModel
-from relay.terminal.snapshot import _as_drawn as as_drawn
+from relay.terminal.snapshot import _repeatable
 
 STREAMS = Path(__file__).parent / "data" / "streams"
 
@@ -59,7 +59,7 @@ def state(model: TerminalModel) -> dict[str, Any]:
         "keypad": s.keypad_app,
         "cursor_style": s.cursor_style,
         "title": (s.title, s.icon_name),
-        "last_char": s.last_char,
+        "rep_width": s.rep_width,
         "parser": model.unfinished(),
         "history": list(s.history),
     }
@@ -72,35 +72,20 @@ def fed(data: bytes, cols: int = 80, rows: int = 24) -> TerminalModel:
 
 
 def comparable(model: TerminalModel, like: TerminalModel) -> dict[str, Any]:
-    """``state(model)``, minus REP's character where a snapshot cannot carry it.
+    """``state(model)``, minus REP's readiness where a snapshot cannot carry it.
 
-    That is (see relay/terminal/snapshot.py): nothing printed since power-on (REP
-    repeats nothing; a receiver sent a snapshot has printed its content), or
-    the cursor in the pending-wrap state while the last cell, which the
-    snapshot must rewrite to get there, no longer shows the last character.
+    That is (see relay/terminal/snapshot.py): right after printing in insert
+    mode, where printing the cell before the cursor again would shift the row.
     """
     result = state(model)
     if not rep_reproducible(like):
-        del result["last_char"]
+        del result["rep_width"]
     return result
 
 
 def rep_reproducible(model: TerminalModel) -> bool:
-    """Whether a snapshot can give the receiver REP's character (relay/terminal/snapshot.py)."""
-    s = model.screen
-    if not s.last_char:
-        return False  # nothing printed since power-on, but the receiver printed the snapshot
-    if s.cursor.x >= model.cols:  # pending wrap: the snapshot must rewrite the last cell
-        cells = model.line_cells(s.cursor.y)
-        last = cells[-1] if cells[-1].data or model.cols == 1 else cells[-2]
-        return s.last_char in as_drawn(last.data, s.last_char)
-    # Otherwise it is drawn on a cell an erase can recreate, on either screen.
-    return any(
-        cell == Cell(" ", cell.fg, cell.bg)
-        for grid in ("buffer", "inactive")
-        for row in state(model)[grid]
-        for cell in row
-    )
+    """Whether a snapshot can leave the receiver as ready for REP as ``model`` is."""
+    return not model.screen.rep_width or _repeatable(model.screen) is not None
 
 
 def assert_same(a: TerminalModel, b: TerminalModel) -> None:
@@ -381,8 +366,10 @@ def test_wide_characters_take_two_cells() -> None:
     assert model.line_cells(1)[79] == BLANK  # 宽 did not fit and wrapped
     assert model.line_cells(2)[0].data == "宽"
     assert rows(model)[3] == "ab Zcd"  # writing over the right half of 中 blanked it
-    assert model.line_cells(4)[0].data == "é"
-    assert model.line_cells(4)[2].data == "ä"
+    assert model.line_cells(4)[0].data == "e\u0301"  # kept as printed, as xterm.js
+    assert model.line_cells(4)[2].data == "a\u0308"
+    unattached = fed("ab\r\u0301x".encode())  # after a control: a cell of its own (xterm.js)
+    assert [c.data for c in unattached.line_cells(0)[:3]] == [" \u0301", "x", " "]
     assert "👩\u200d💻" in model.line_text(4) and "ok" in model.line_text(4)
     assert rows(model)[5] == "\uff26\uff35\uff2c\uff2c"  # fullwidth FULL
 
@@ -496,6 +483,22 @@ def test_rep_repeats_the_last_character() -> None:
     assert rows(model)[:2] == ["=" * 21, "─" * 10]
 
 
+@pytest.mark.parametrize(
+    ("stream", "shown"),
+    [
+        ("ab\x1b[3b", "abbbb"),
+        ("e\u0301\x1b[2b", "e\u0301e\u0301e\u0301"),  # the whole cell, mark included
+        ("中\x1b[2b", "中中中"),
+        ("ab\r\x1b[3b", "ab"),  # only right after printed text, as xterm.js
+        ("ab\x1b[m\x1b[3b", "ab"),
+        ("ab\x1b[2b\x1b[2b", "abbb"),  # REP itself is not printed text
+        ("ab\r\n\x1b[3b", "ab"),
+    ],
+)
+def test_rep_follows_xterm_js(stream: str, shown: str) -> None:
+    assert "".join(c.data for c in fed(b(stream)).line_cells(0)).rstrip() == shown
+
+
 def test_pending_wrap_after_the_last_column() -> None:
     model = fed(b("w" * 80))
     assert model.cursor == (79, 0)
@@ -508,8 +511,12 @@ def test_pending_wrap_after_the_last_column() -> None:
 def test_tab_stops() -> None:
     model = fed(b(_tabs()))
     assert rows(model)[0] == "a       b       c"
-    # stops at 4 and 12 only; the last tab goes to the margin, CBT comes back to 0
-    assert rows(model)[1] == "!   2       3" + " " * 66 + "4"
+    # stops at 4 and 12 only; the last tab goes to the margin; in the pending-wrap
+    # state after "4", CBT does nothing (xterm.js) and "!" wraps
+    assert rows(model)[1] == "1   2       3" + " " * 66 + "4"
+    assert rows(model)[2] == "!"
+    model = fed(b(f"{CSI}3g{CSI}1;5H{ESC}H{CSI}1;13H{ESC}H{CSI}1;20Hx{CSI}Z!{CSI}2Z?"))
+    assert rows(model)[0] == "    ?       !      x"
 
 
 def test_origin_mode_positions_inside_the_region() -> None:
@@ -653,7 +660,7 @@ def test_snapshot_mid_stream_resync(name: str) -> None:
         fresh = TerminalModel(80, 24)
         fresh.feed(prefix.snapshot(history_lines=len(prefix.history)))
         if not rep_reproducible(prefix):
-            fresh.screen.last_char = prefix.screen.last_char  # see comparable()
+            fresh.screen.rep_width = prefix.screen.rep_width  # see comparable()
         fresh.feed(data[cut:])
         assert state(fresh) == whole, f"snapshot at {cut}"
 
@@ -668,7 +675,8 @@ def test_snapshot_sends_sgr_only_on_change_and_skips_blanks() -> None:
     assert snap.count("\x1b[31m") == 1
     assert snap.count("\x1b[m") == 1
     assert "  " not in snap
-    assert snap == f"\x1bc\x1b[H\x1b[31m{'r' * 40}\x1b[10;70H\x1b[mend\x1b[10;73H"
+    # it ends right after printing "end": it prints the "d" again, so REP would repeat it
+    assert snap == f"\x1bc\x1b[H\x1b[31m{'r' * 40}\x1b[10;70H\x1b[mend\x1b[10;72Hd"
 
 
 def test_snapshot_keeps_palette_indexes_apart_from_rgb() -> None:
@@ -687,13 +695,13 @@ def test_snapshot_ends_with_an_unfinished_sequence() -> None:
 
 _KNOWN_SEQUENCE = re.compile(
     r"\x1bc|\x1b[78=H]|\x1b[()][0-9A-Z]|\x1b\[\??[0-9;]*[hlHmCKXrg]|\x1b\[[0-9] q"
-    r"|\x1b\][012];[^\x07]*\x07|[\x0e\x0f]"
+    r"|\x1b\][012];[^\x07]*\x07|[\x0e\x0f\x00]"
 )
 
 
 @pytest.mark.parametrize("name", list(ALL_STREAMS))
 def test_snapshot_uses_only_plain_xterm_sequences(name: str) -> None:
-    """RIS, CUP, CUF, SGR, EL, ECH, DECSTBM, TBC/HTS, DECSC, modes, SCS, SO/SI, OSC 0-2."""
+    """RIS, CUP, CUF, SGR, EL, ECH, DECSTBM, TBC/HTS, DECSC, modes, SCS, SO/SI, OSC 0-2, NUL."""
     snap = fed(ALL_STREAMS[name]).snapshot().decode()
     leftover = _KNOWN_SEQUENCE.sub("", snap)
     assert not re.search(r"[\x00-\x1f\x7f-\x9f]", leftover), repr(leftover[:200])
@@ -795,7 +803,7 @@ def test_fuzz_round_trip_and_splits(seed: int, caplog: pytest.LogCaptureFixture)
         fresh, original = TerminalModel(cols, rows_), fed(data[:cut], cols, rows_)
         fresh.feed(original.snapshot(history_lines=len(original.history)))
         if not rep_reproducible(original):
-            fresh.screen.last_char = original.screen.last_char  # see comparable()
+            fresh.screen.rep_width = original.screen.rep_width  # see comparable()
         fresh.feed(data[cut:])
         assert state(fresh) == state(whole), f"snapshot at {cut}"
     assert_round_trip(whole)

@@ -99,8 +99,9 @@ def el_at_the_wrap_over_old_screen(seed: int) -> str:
 
 
 def rep_after_blank_lines() -> str:
-    """REP repeats what was drawn last, even if it scrolled off behind blank lines."""
-    return "".join(f"line {i}\r\n" for i in range(40)) + "\r\n" * 30 + f"{CSI}5b"
+    """REP right after a run's text repeats it; after a line feed, nothing."""
+    lines = "".join(f"line {i}\r\n" for i in range(40))
+    return lines + "x" + f"{CSI}5b" + "\r\n" * 30 + f"{CSI}5b" + lines + "tail" + f"{CSI}3b"
 
 
 def overwrites(seed: int) -> str:

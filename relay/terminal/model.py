@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, overload
 
 from pyte import modes as mo
@@ -95,14 +95,20 @@ class TerminalModel:
     fast = True
 
     def __init__(
-        self, cols: int = 80, rows: int = 24, scrollback: int = 10_000, *, fast: bool = True
+        self,
+        cols: int = 80,
+        rows: int = 24,
+        scrollback: int = 10_000,
+        *,
+        fast: bool = True,
+        xtermjs: Collection[str] = (),
     ) -> None:
         if cols < 1 or rows < 1:
             raise ValueError(f"a terminal needs at least one cell, not {cols}x{rows}")
         if scrollback < 0:
             raise ValueError(f"scrollback must be 0 or more lines, not {scrollback}")
         self.fast = fast
-        self.screen = TerminalScreen(cols, rows, scrollback)
+        self.screen = TerminalScreen(cols, rows, scrollback, xtermjs)
         self._replies = bytearray()
         self._tokenizer = Tokenizer()
         self._osc = ""  # the start of an OSC handed out in pieces
@@ -293,7 +299,9 @@ class TerminalModel:
     def _cursor_report(self, private: bool) -> bytes:
         s = self.screen
         y, x = s.cursor.y, min(s.cursor.x, self.cols - 1)
-        if mo.DECOM in s.mode and s.margins is not None:
+        if "cpr-pending-wrap" in s.xtermjs:
+            x = s.cursor.x  # xterm.js reports the column after the last one
+        if mo.DECOM in s.mode and s.margins is not None and "cpr-origin" not in s.xtermjs:
             y -= s.margins.top
         return f"\x1b[{'?' if private else ''}{y + 1};{x + 1}R".encode()
 
@@ -442,7 +450,8 @@ class TerminalModel:
             kind = m.lastgroup
             if kind == "text":
                 draw(m.group())
-            elif kind == "csi_f":
+                continue
+            if kind == "csi_f":
                 params, inter, final = m.group("csi", "csi_i", "csi_f")
                 if final == "m" and not inter and params[:1] not in _PRIVATE:
                     sgr(params)  # the commonest sequence, without a dispatch
@@ -456,6 +465,7 @@ class TerminalModel:
                 self._dispatch_esc(m.group("esc_i"), m.group("esc_f"))
             else:
                 self._dispatch_osc(m.group("osc"))
+            screen.rep_width = 0  # what follows a control or a sequence joins nothing
 
     def _apply(self, token: Token) -> None:
         """One token, whatever its kind (the reference path, and what the fast path leaves)."""
@@ -463,6 +473,11 @@ class TerminalModel:
         if kind == TEXT:
             self._draw(token.text)
             return
+        self._apply_sequence(token)
+        self.screen.rep_width = 0  # what follows a control or a sequence joins nothing
+
+    def _apply_sequence(self, token: Token) -> None:
+        kind = token.kind
         if kind == CONTROL:
             action = self._controls.get(token.text)
             if action is not None:

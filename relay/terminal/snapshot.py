@@ -25,9 +25,11 @@ Order, and why:
    something (``?1049l`` leaves it) is drawn in a ``?47h`` … ``?47l`` bracket
    first: a later ``?47h`` would show it again.
 4. Each screen's DECSC slot (xterm keeps one per screen), if not the power-on one.
-5. The character REP (``CSI b``) would repeat, drawn and erased on a blank cell.
-6. The final state: cursor (rewriting the last cell if the cursor is in the
-   pending-wrap state after the last column), modes, pen, charsets, title.
+5. The final state: modes, title, charsets, pen, then the cursor. Right after
+   printed text (REP repeats the cell before the cursor, a zero-width character
+   joins it, as in xterm.js), the snapshot ends by printing that cell again;
+   in the pending-wrap state after the last column it prints the last cell
+   (only writing there gets a terminal into that state).
 
 Bytes are kept low: each row starts with one CUP, an SGR is sent only when the
 pen changes (a diff or a reset, whichever is shorter), runs of blank cells are
@@ -37,7 +39,6 @@ is one EL.
 
 from __future__ import annotations
 
-import unicodedata
 from collections import defaultdict
 from functools import lru_cache
 from typing import Any, Protocol
@@ -144,18 +145,6 @@ def _cup(y: int, x: int) -> str:
     return f"\x1b[{y + 1};{x + 1}H"
 
 
-def _as_drawn(data: str, last: str) -> str:
-    """``data`` written so that ``last`` is the last character of positive width drawn.
-
-    A cell holds the NFC form of what was drawn: ``e`` + U+0301 is stored as
-    ``é``, and only the NFD form makes REP repeat the ``e`` again.
-    """
-    for text in (data, unicodedata.normalize("NFD", data)):
-        if last in text and all(wcwidth(c) == 0 for c in text[text.rindex(last) + 1 :]):
-            return text
-    return data
-
-
 def _has_content(buffer: defaultdict[int, Line]) -> bool:
     return any(
         line.default != BLANK or any(c != BLANK for c in line.values()) for line in buffer.values()
@@ -169,7 +158,6 @@ class _Renderer:
         self.rows = int(screen.lines)
         self.out: list[str] = []
         self.pen: Pen = _PLAIN  # what the receiver's pen is now
-        self.last_drawn = ""  # the receiver's REP character
         self.charsets = ("B", "B", 0)
 
     def render(self, history: list[list[Cell]]) -> str:
@@ -185,23 +173,15 @@ class _Renderer:
         main, alt = (s.inactive, s.buffer) if s.alternate else (s.buffer, s.inactive)
         main_saved, alt_saved = s.saved
         if not s.alternate and (_has_content(alt) or alt_saved != SavedCursor()):
-            out.append("\x1b[?47h")
+            out.append("\x1b[?47h")  # (the pen is still the plain one after RIS)
             self.screen(alt, alt_saved)
             out.append("\x1b[?47l")
         self.screen(main, main_saved)
         if s.alternate:
+            # xterm.js clears the alternate screen it shows with the pen's background
+            self.set_pen(BLANK)
             out.append("\x1b[?47h")
             self.screen(alt, alt_saved)
-        if not self.prime_repeat(s.buffer):
-            # A full screen (DECALN, say): the other screen has room, and ?47
-            # switches without clearing or saving anything.
-            toggle = "l" if s.alternate else "h"
-            mark = len(self.out)
-            self.out.append(f"\x1b[?47{toggle}")
-            if self.prime_repeat(s.inactive):
-                self.out.append(f"\x1b[?47{'h' if s.alternate else 'l'}")
-            else:
-                del self.out[mark:]
         self.final_state()
         return "".join(out)
 
@@ -231,10 +211,6 @@ class _Renderer:
 
     def draw(self, text: str) -> None:
         self.out.append(text)
-        for char in reversed(text):
-            if wcwidth(char) > 0:
-                self.last_drawn = char
-                return
 
     def set_charsets(self, g0: str, g1: str, shift: int) -> None:
         old_g0, old_g1, old_shift = self.charsets
@@ -260,7 +236,7 @@ class _Renderer:
         cell = line[x] if line is not None else BLANK
         self.out.append(_cup(max(0, y - top), x))
         self.set_pen(cell)
-        self.draw(_as_drawn(cell.data, self.s.last_char))
+        self.draw(cell.data)
 
     def screen(self, buffer: defaultdict[int, Line], saved: SavedCursor) -> None:
         for y in range(self.rows):
@@ -288,7 +264,7 @@ class _Renderer:
         # A tail erased with a colour (xterm's bce) is cheaper as EL with that pen.
         tail = end
         last = cells[-1]
-        if end == cols and last == Cell(" ", last.fg, last.bg):
+        if end == cols and last == Cell(" ", bg=last.bg):
             while tail and cells[tail - 1] == last:
                 tail -= 1
             if cols - tail < 3:
@@ -322,38 +298,20 @@ class _Renderer:
             self.set_pen(last)
             out.append("\x1b[K")
 
-    def prime_repeat(self, buffer: defaultdict[int, Line]) -> bool:
-        """Make the receiver's REP repeat the same character: draw it on a blank cell, erase it.
-
-        Not needed in the pending-wrap state: the final cursor placement rewrites
-        the last cell, the last character drawn. False if ``buffer`` had no room.
-        """
-        char = self.s.last_char
-        width = wcwidth(char) if char else 0
-        if width not in (1, 2) or self.s.cursor.x >= self.cols or char == self.last_drawn:
-            return True
-        for y in range(self.rows - 1, -1, -1):
-            line = buffer.get(y)
-            for x in range(self.cols - width, -1, -1):
-                cell = line[x] if line is not None else BLANK
-                # ECH recreates a blank cell with only colours (bce) exactly.
-                if cell == Cell(" ", cell.fg, cell.bg) and all(
-                    line is None or line[x + i] == cell for i in range(1, width)
-                ):
-                    self.set_pen(cell)
-                    self.out.append(_cup(y, x))
-                    self.draw(char)
-                    if char != " ":  # a space with the cell's colours is the cell itself
-                        self.out.append(f"{_cup(y, x)}\x1b[{width}X")
-                    return True
-        return False
-
     def final_state(self) -> None:
+        """Modes, title, charsets and pen, then the cursor: last, as it may need a print.
+
+        Right after printed text, REP repeats (and a zero-width character joins)
+        the cell before the cursor, so the receiver must end the same way: the
+        snapshot then ends by printing that cell again. Otherwise, a print that
+        put the cursor in the pending-wrap state is followed by a NUL, which
+        every terminal ignores but which ends that readiness, as any control does.
+        IRM comes after that print, which must not insert.
+        """
         s, out = self.s, self.out
         origin = mo.DECOM in s.mode
         if origin:
             out.append("\x1b[?6h")
-        self.move(s.cursor.x, s.cursor.y, s.buffer, origin)
         on = [m for m in sorted(FLAG_MODES) if m << 5 in s.mode and m << 5 not in DEFAULT_MODES]
         on += [m for m in (s.mouse_protocol, s.mouse_encoding) if m]
         off = [m for m in (7, 25) if m << 5 not in s.mode]
@@ -361,9 +319,8 @@ class _Renderer:
             out.append("\x1b[?" + ";".join(map(str, on)) + "h")
         if off:
             out.append("\x1b[?" + ";".join(map(str, off)) + "l")
-        standard = [m for m in (mo.IRM, mo.LNM) if m in s.mode]
-        if standard:
-            out.append("\x1b[" + ";".join(map(str, standard)) + "h")
+        if mo.LNM in s.mode:
+            out.append("\x1b[20h")
         if s.keypad_app:
             out.append("\x1b=")
         if s.cursor_style:
@@ -376,5 +333,32 @@ class _Renderer:
                 out.append(f"\x1b]2;{title}\x07")
             if icon:
                 out.append(f"\x1b]1;{icon}\x07")
-        self.set_pen(s.cursor.attrs)
         self.set_charsets(s.g0, s.g1, s.charset)
+        self.set_pen(s.cursor.attrs)
+        x, y = s.cursor.x, s.cursor.y
+        top = s.margins.top if origin and s.margins is not None else 0
+        cell = _repeatable(s)
+        if cell is not None:
+            out.append(_cup(max(0, y - top), x - s.rep_width))
+            self.draw(cell.data)
+        else:
+            self.move(x, y, s.buffer, origin)
+            if x >= self.cols:  # move() printed: end the receiver's readiness for REP
+                if self.pen != s.cursor.attrs[1:]:
+                    self.set_pen(s.cursor.attrs)
+                else:
+                    out.append("\x00")
+        if mo.IRM in s.mode:
+            out.append("\x1b[4h")
+
+
+def _repeatable(s: TerminalScreen) -> Cell | None:
+    """The cell REP would repeat now, if a snapshot can leave the receiver ready to."""
+    x = s.cursor.x - s.rep_width
+    if not s.rep_width or x < 0 or mo.IRM in s.mode:
+        return None
+    line = s.buffer.get(s.cursor.y)
+    cell = line[x] if line is not None else BLANK
+    if not cell.data or cell[1:] != s.cursor.attrs[1:]:
+        return None
+    return cell

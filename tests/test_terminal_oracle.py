@@ -1,0 +1,234 @@
+"""The terminal model against xterm.js headless (tests/xterm_oracle.py, docs/terminal.md).
+
+The same bytes go to the model and, in one write, to xterm.js 6 with the Unicode 11
+widths addon; every cell (text and attributes), the cursor and its pending wrap, the
+alternate/main screen, the scrollback, the modes, the title and the replies must agree:
+on the corpus of tests/test_terminal.py (synthetic streams and recorded vim, less, top
+sessions), on generated streams (the grammar of the property tests), and when a snapshot
+of the model is replayed into xterm.js.
+
+The model departs from xterm.js only where docs/terminal.md says so, and this test knows
+exactly that list: for whole-stream comparisons the model gives those deviations up
+(``TerminalModel(xtermjs=...)``), and each one has an example below showing that
+xterm.js does differ there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from relay.terminal import TerminalModel, render
+from relay.terminal.screen import DEVIATIONS
+from tests.terminal_streams import SIZES, shell_streams, streams
+from tests.test_terminal import ALL_STREAMS
+from tests.tools import require_tool
+from tests.xterm_oracle import Oracle, differences, missing, model_view
+
+DOCS = Path(__file__).parent.parent / "docs" / "terminal.md"
+
+#: Deviations the model can give up; the others are handled on the oracle's side
+#: (``osc8-links``: it ignores OSC 8) or need input the generated streams never hold.
+SWITCHABLE = frozenset(
+    {
+        "el-pending-wrap",
+        "sgr-colon-rgb",
+        "sd-bce",
+        "alternate-kept",
+        "cpr-origin",
+        "cpr-pending-wrap",
+        "mouse-encodings",
+    }
+)
+ORACLE_SIDE = frozenset({"osc8-links"})
+NEVER_GENERATED = frozenset({"invalid-utf8", "zero-width-alone"})
+
+
+def documented() -> set[str]:
+    """The ``id`` column of the deviations table in docs/terminal.md."""
+    section = DOCS.read_text().split("### Deviations", 1)[1]
+    return set(re.findall(r"^\| `([a-z0-9-]+)` \|", section, re.MULTILINE))
+
+
+@pytest.fixture(scope="module")
+def oracle() -> Iterator[Oracle]:
+    reason = missing()
+    require_tool(reason is None, reason or "")
+    process = Oracle()
+    yield process
+    process.close()
+
+
+def as_xterm_js(data: bytes, cols: int, rows: int) -> TerminalModel:
+    """The model fed ``data``, giving up every documented deviation it can."""
+    model = TerminalModel(cols, rows, 1000, xtermjs=SWITCHABLE)
+    model.feed(data)
+    return model
+
+
+def assert_agrees(oracle: Oracle, data: bytes, cols: int = 80, rows: int = 24) -> None:
+    ours = model_view(as_xterm_js(data, cols, rows))
+    theirs = oracle.screen(data, cols, rows)
+    diff = differences(ours, theirs)
+    assert not diff, f"{cols}x{rows} {data!r}\n" + "\n".join(diff[:6])
+
+
+# ---------------------------------------------------------------------- the list
+
+
+def test_the_documented_deviations_are_the_known_ones() -> None:
+    assert documented() == set(DEVIATIONS)
+    assert SWITCHABLE | ORACLE_SIDE | NEVER_GENERATED == DEVIATIONS
+    assert not (SWITCHABLE & ORACLE_SIDE or SWITCHABLE & NEVER_GENERATED)
+
+
+# ---------------------------------------------------------------------- whole streams
+
+
+@pytest.mark.parametrize("name", list(ALL_STREAMS))
+def test_corpus_agrees_with_xterm_js(oracle: Oracle, name: str) -> None:
+    assert_agrees(oracle, ALL_STREAMS[name])
+
+
+@given(shell_streams(), st.sampled_from(SIZES))
+def test_generated_shell_output_agrees_with_xterm_js(
+    oracle: Oracle, stream: str, size: tuple[int, int]
+) -> None:
+    assert_agrees(oracle, stream.encode(), *size)
+
+
+@given(streams(), st.sampled_from(SIZES))
+def test_generated_streams_agree_with_xterm_js(
+    oracle: Oracle, stream: str, size: tuple[int, int]
+) -> None:
+    assert_agrees(oracle, stream.encode(), *size)
+
+
+# ---------------------------------------------------------------------- snapshots
+
+
+def _snapshot_view_matches(oracle: Oracle, model: TerminalModel) -> list[str]:
+    snap = render(model, history_lines=len(model.history))
+    ours = model_view(model)
+    theirs = oracle.screen(snap, model.cols, model.rows)
+    ours["replies"] = theirs["replies"] = b""
+    return differences(ours, theirs)
+
+
+@pytest.mark.parametrize("name", list(ALL_STREAMS))
+def test_snapshot_replayed_into_xterm_js_shows_the_same(oracle: Oracle, name: str) -> None:
+    """What a plain terminal shows from a snapshot: screens, scrollback, cursor, modes."""
+    model = TerminalModel(80, 24, 1000)
+    model.feed(ALL_STREAMS[name])
+    diff = _snapshot_view_matches(oracle, model)
+    assert not diff, "\n".join(diff[:6])
+
+
+@given(st.one_of(shell_streams(), streams()), st.sampled_from(SIZES))
+def test_snapshots_of_generated_streams_replay_into_xterm_js(
+    oracle: Oracle, stream: str, size: tuple[int, int]
+) -> None:
+    model = TerminalModel(*size, 1000)
+    model.feed(stream.encode())
+    diff = _snapshot_view_matches(oracle, model)
+    assert not diff, f"{stream!r}\n" + "\n".join(diff[:6])
+
+
+def test_a_colour_set_before_the_alternate_screen_does_not_paint_it(oracle: Oracle) -> None:
+    """xterm.js clears the screen ``?47h`` shows with the pen's background."""
+    model = TerminalModel(20, 5)
+    model.feed(b"\x1b[44mblue\x1b[K\x1b[0m\r\n\x1b[?1049h\x1b[2;2Hvim")
+    assert not _snapshot_view_matches(oracle, model)
+
+
+# ---------------------------------------------------------------------- replies, scrollback
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        b"\x1b[c\x1b[0c\x1b[>c\x1b[>0c\x1b[5n",
+        b"abc\x1b[6n\r\n\x1b[?6n",
+        b"\x1b[3;7H\x1b[6n\x1b[H\x1b[6n",
+        b"\x1b[1c\x1b[?5n\x1b[=c",
+    ],
+)
+def test_replies_agree_with_xterm_js(oracle: Oracle, stream: bytes) -> None:
+    assert_agrees(oracle, stream, 20, 5)
+
+
+@pytest.mark.parametrize(
+    "stream",
+    [
+        b"".join(b"line %d\r\n" % i for i in range(40)),
+        b"\x1b[44m" + b"".join(b"blue %d\x1b[K\r\n" % i for i in range(30)),
+        b"\x1b[1;3r\x1b[3;1H" + b"".join(b"%d\n" % i for i in range(8)),  # region at the top
+        b"\x1b[2;4r\x1b[4;1H" + b"".join(b"%d\n" % i for i in range(8)),  # not at the top
+        b"\x1b[?1049h" + b"".join(b"%d\r\n" % i for i in range(30)),  # alternate screen
+        b"".join(b"%d\r\n" % i for i in range(30)) + b"\x1b[3J",
+        b"".join(b"%d\r\n" % i for i in range(30)) + b"\x1b[5S\x1b[2T",
+    ],
+)
+def test_scrollback_agrees_with_xterm_js(oracle: Oracle, stream: bytes) -> None:
+    assert_agrees(oracle, stream, 20, 5)
+
+
+# ---------------------------------------------------------------------- each deviation
+
+
+EXAMPLES: dict[str, tuple[bytes, int, int]] = {
+    "el-pending-wrap": (b"x" * 10 + b"\x1b[K", 10, 3),
+    "sgr-colon-rgb": (b"\x1b[38:2:10:20:30mx", 10, 3),
+    "sd-bce": (b"\x1b[44m\x1b[T", 10, 3),
+    "alternate-kept": (b"\x1b[?47hkept\x1b[?47l\x1b[?47h", 10, 3),
+    "cpr-origin": (b"\x1b[2;3r\x1b[?6h\x1b[6n", 10, 3),
+    "cpr-pending-wrap": (b"x" * 10 + b"\x1b[6n", 10, 3),
+    "mouse-encodings": (b"\x1b[?1015h", 10, 3),
+}
+
+
+@pytest.mark.parametrize("deviation", sorted(SWITCHABLE))
+def test_each_deviation_is_real_and_only_that(oracle: Oracle, deviation: str) -> None:
+    """xterm.js differs from the model there; giving up that one deviation agrees."""
+    data, cols, rows = EXAMPLES[deviation]
+    theirs = oracle.screen(data, cols, rows)
+    ours = TerminalModel(cols, rows)
+    ours.feed(data)
+    assert differences(model_view(ours), theirs), deviation
+    given_up = TerminalModel(cols, rows, xtermjs={deviation})
+    given_up.feed(data)
+    assert not differences(model_view(given_up), theirs), deviation
+
+
+def test_osc8_links_are_underlined_by_xterm_js_only(oracle: Oracle) -> None:
+    data = b"\x1b]8;;https://example.com\x1b\\link\x1b]8;;\x1b\\"
+    model = TerminalModel(10, 3)
+    model.feed(data)
+    theirs = oracle.screen(data, 10, 3, ignore_osc8=False)
+    assert theirs["screen"][0][0][3] == "u" and not model.line(0)[0].underscore
+    assert not differences(model_view(model), oracle.screen(data, 10, 3))
+
+
+def test_zero_width_characters_alone_differ_only_in_chains(oracle: Oracle) -> None:
+    """Alone, both give a zero-width character a blank column; what follows it differs."""
+    alone = "ab\r\u200bx".encode()
+    model = TerminalModel(10, 3)
+    model.feed(alone)
+    assert not differences(model_view(model), oracle.screen(alone, 10, 3))
+    chain = ("x" * 9 + "\r\n\x1b[10G\u200b\u0301\u03010").encode()
+    model = TerminalModel(10, 3)
+    model.feed(chain)
+    assert differences(model_view(model), oracle.screen(chain, 10, 3))
+
+
+def test_invalid_utf8_is_dropped_by_xterm_js_only(oracle: Oracle) -> None:
+    data = b"a\xffb"
+    model = TerminalModel(10, 3)
+    model.feed(data)
+    assert [c.data for c in model.line(0)[:3]] == ["a", "\ufffd", "b"]
+    assert oracle.screen(data, 10, 3)["screen"][0][1][0] == "b"
