@@ -36,13 +36,8 @@ def state(model: TerminalModel) -> dict[str, Any]:
     s = model.screen
 
     def grid(buffer: Any) -> list[list[Cell]]:
-        rows = []
-        for y in range(model.rows):
-            line = buffer.get(y)
-            rows.append(
-                [BLANK] * model.cols if line is None else [line[x] for x in range(model.cols)]
-            )
-        return rows
+        assert len(buffer) == model.rows and all(len(row) == model.cols for row in buffer)
+        return [list(row) for row in buffer]
 
     return {
         "size": (model.cols, model.rows),

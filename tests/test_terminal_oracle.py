@@ -24,7 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from relay.terminal import TerminalModel, render
-from relay.terminal.screen import DEVIATIONS
+from relay.terminal.modes import DEVIATIONS
 from tests.terminal_streams import SIZES, shell_streams, streams
 from tests.test_terminal import ALL_STREAMS
 from tests.tools import require_tool

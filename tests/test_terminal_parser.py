@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from relay.terminal.fastpath import RUN as _RUN
 from relay.terminal.parser import MAX_HELD, SIMPLE, STRINGS, TEXT, Token, Tokenizer
-from relay.terminal.screen import _RUN
 from tests.terminal_streams import chunked, garbage, shell_streams, streams
 
 ESC = "\x1b"

@@ -166,13 +166,7 @@ def model_view(model: TerminalModel) -> View:
     main = s.inactive if s.alternate else s.buffer
 
     def grid(buffer: Any) -> list[list[ViewCell]]:
-        return [
-            [
-                _model_cell(buffer[y][x]) if y in buffer else (" ", None, None, "")
-                for x in range(model.cols)
-            ]
-            for y in range(model.rows)
-        ]
+        return [[_model_cell(cell) for cell in row] for row in buffer]
 
     return {
         "alternate": model.alternate,

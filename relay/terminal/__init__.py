@@ -8,32 +8,29 @@ xterm on everything a full-screen program can do, and the snapshot to be exact:
 a fresh model (or xterm) fed the snapshot and then the same continuation bytes
 must end up in the same state as the model that made it.
 
-The model is built on :class:`pyte.Screen` (cursor motion, tabs, charsets, titles
-come from pyte) but fixes what the product needs and pyte 0.8.2 lacks:
+The reference is xterm.js, the emulator behind VS Code's terminal: the model
+behaves as it does (tests/test_terminal_oracle.py compares them cell by cell)
+except where docs/terminal.md lists a deliberate deviation towards real xterm.
+Besides the screen, it keeps a bounded scrollback, the input modes a client
+needs (cursor keys, bracketed paste, mouse), and the answers to device queries.
 
-* its own parser instead of :class:`pyte.Stream`: a regex tokenizer that passes
-  whole text runs to the screen, keeps an incomplete escape sequence or UTF-8
-  character across feeds, understands the full ECMA-48 CSI grammar (sub-params
-  ``38:2::r:g:b`` and ``4:3``, private markers ``<=>``, intermediates such as
-  ``CSI ! p``) and swallows DCS/APC/PM/SOS strings, all of which pyte either
-  misreads (``CSI > 4;1 m`` turned underline on) or prints as text;
-* the alternate screen (pyte issue #90): DEC modes 47, 1047, 1048 and 1049 with
-  one saved cursor per buffer, as xterm does;
-* xterm semantics where pyte differs: background-colour erase, a single DECSC
-  slot instead of a stack, ``CUU``/``CUD``/``IND`` outside the scroll region,
-  the pending-wrap state after writing the last column, wide characters that do
-  not fit, zero-width joiners (pyte stopped drawing at the first one);
-* cells carry ``dim`` and ``conceal`` and colours in Rich's syntax, with 256-colour
-  indexes kept as indexes (pyte flattened them to RGB, so a snapshot could not
-  give an xterm its own palette back).
+Modules, one concept each:
 
-Modules: :mod:`relay.terminal.screen` (cells, buffers, modes),
-:mod:`relay.terminal.model` (the parser and :class:`TerminalModel`),
-:mod:`relay.terminal.snapshot` (the bytes that rebuild a model elsewhere).
+* :mod:`relay.terminal.parser`: the tokenizer (where each sequence starts and
+  ends; shared with the output masker);
+* :mod:`relay.terminal.model`: :class:`TerminalModel`, which applies the
+  tokens and is what renderers read;
+* :mod:`relay.terminal.screen`: the buffers, cursor and modes, and what each
+  control does; :mod:`relay.terminal.fastpath` applies runs of plain output at
+  once; :mod:`relay.terminal.scrollback` keeps what scrolled off;
+* :mod:`relay.terminal.cells`: cells, pens and SGR; :mod:`relay.terminal.modes`:
+  mode numbers and the deviations;
+* :mod:`relay.terminal.snapshot`: the bytes that rebuild a model elsewhere.
 """
 
+from relay.terminal.cells import ANSI_COLOURS, BLANK, Cell, Line
 from relay.terminal.model import TerminalModel
-from relay.terminal.screen import ANSI_COLOURS, BLANK, Cell, Line, TerminalScreen
+from relay.terminal.screen import TerminalScreen
 from relay.terminal.snapshot import render
 
 __all__ = ["ANSI_COLOURS", "BLANK", "Cell", "Line", "TerminalModel", "TerminalScreen", "render"]

@@ -14,8 +14,17 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, overload
 
-from pyte import modes as mo
-
+from relay.terminal.cells import Cell, num, printable
+from relay.terminal.fastpath import RUN
+from relay.terminal.modes import (
+    BRACKETED_PASTE,
+    DECAWM,
+    DECCKM,
+    DECOM,
+    DECSCNM,
+    DECTCEM,
+    FOCUS_EVENTS,
+)
 from relay.terminal.parser import (
     CONTROL,
     CSI,
@@ -26,17 +35,7 @@ from relay.terminal.parser import (
     Token,
     Tokenizer,
 )
-from relay.terminal.screen import (
-    _RUN,
-    BLANK,
-    BRACKETED_PASTE,
-    DECCKM,
-    FOCUS_EVENTS,
-    Cell,
-    TerminalScreen,
-    _num,
-    printable,
-)
+from relay.terminal.screen import TerminalScreen
 from relay.terminal.snapshot import _fit, render
 
 log = logging.getLogger("relay.terminal")
@@ -184,7 +183,7 @@ class TerminalModel:
 
     @property
     def cursor_visible(self) -> bool:
-        return mo.DECTCEM in self.screen.mode
+        return DECTCEM in self.screen.mode
 
     @property
     def alternate(self) -> bool:
@@ -210,12 +209,12 @@ class TerminalModel:
 
     @property
     def autowrap(self) -> bool:
-        return mo.DECAWM in self.screen.mode
+        return DECAWM in self.screen.mode
 
     @property
     def reverse_video(self) -> bool:
         """DECSCNM: the renderer swaps default foreground and background for the screen."""
-        return mo.DECSCNM in self.screen.mode
+        return DECSCNM in self.screen.mode
 
     @property
     def mouse_protocol(self) -> int:
@@ -301,16 +300,13 @@ class TerminalModel:
         y, x = s.cursor.y, min(s.cursor.x, self.cols - 1)
         if "cpr-pending-wrap" in s.xtermjs:
             x = s.cursor.x  # xterm.js reports the column after the last one
-        if mo.DECOM in s.mode and s.margins is not None and "cpr-origin" not in s.xtermjs:
+        if DECOM in s.mode and s.margins is not None and "cpr-origin" not in s.xtermjs:
             y -= s.margins.top
         return f"\x1b[{'?' if private else ''}{y + 1};{x + 1}R".encode()
 
     def line_cells(self, y: int) -> list[Cell]:
         """The ``cols`` cells of row ``y``; a wide character's right half has data ``""``."""
-        line = self.screen.buffer.get(y)
-        if line is None:
-            return [BLANK] * self.cols
-        return [line[x] for x in range(self.cols)]
+        return list(self.screen.buffer[y])
 
     def line_runs(self, y: int) -> list[tuple[str, Cell]]:
         """Row ``y`` as (text, pen) runs of one pen each, for a renderer's ``Strip``.
@@ -411,7 +407,7 @@ class TerminalModel:
         n = len(text)
         screen = self.screen
         draw = self._draw
-        run_match = _RUN.match
+        run_match = RUN.match
         simple = SIMPLE.match
         scan = self._tokenizer.next
         sgr = screen.sgr
@@ -538,7 +534,7 @@ class TerminalModel:
             return
         if inter:
             if inter == " " and final == "q":  # DECSCUSR cursor shape
-                s.cursor_style = min(_num(params), 6)
+                s.cursor_style = min(num(params), 6)
             elif inter == "!" and final == "p":
                 s.soft_reset()
             return
@@ -546,17 +542,17 @@ class TerminalModel:
             return  # xterm/kitty keyboard and DA2 requests, not SGR or modes
         if params[:1] == "?":
             if final in "hl":
-                modes = [_num(p.partition(":")[0]) for p in params[1:].split(";")]
+                modes = [num(p.partition(":")[0]) for p in params[1:].split(";")]
                 (s.set_mode if final == "h" else s.reset_mode)(*modes, private=True)
             elif final == "J":  # DECSED/DECSEL: selective erase, without protection
-                s.erase_in_display(_num(params[1:].partition(";")[0]))
+                s.erase_in_display(num(params[1:].partition(";")[0]))
             elif final == "K":
-                s.erase_in_line(_num(params[1:].partition(";")[0]))
+                s.erase_in_line(num(params[1:].partition(";")[0]))
             return
         if final == "m":
             s.sgr(params)
             return
-        args = [_num(p.partition(":")[0]) for p in params.split(";")] if params else []
+        args = [num(p.partition(":")[0]) for p in params.split(";")] if params else []
         if final in "hl":
             (s.set_mode if final == "h" else s.reset_mode)(*args)
         elif final == "s" and not params:

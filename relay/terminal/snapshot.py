@@ -39,23 +39,12 @@ is one EL.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from functools import lru_cache
 from typing import Any, Protocol
 
-from pyte import modes as mo
-from pyte.screens import wcwidth
-
-from relay.terminal.screen import (
-    ANSI_COLOURS,
-    BLANK,
-    DEFAULT_MODES,
-    FLAG_MODES,
-    Cell,
-    Line,
-    SavedCursor,
-    TerminalScreen,
-)
+from relay.terminal.cells import ANSI_COLOURS, BLANK, Cell, Line, is_wide
+from relay.terminal.modes import DECOM, DEFAULT_MODES, FLAG_MODES, IRM, LNM
+from relay.terminal.screen import SavedCursor, TerminalScreen
 
 Pen = tuple[Any, ...]  # a Cell without its data
 _PLAIN: Pen = BLANK[1:]
@@ -145,10 +134,8 @@ def _cup(y: int, x: int) -> str:
     return f"\x1b[{y + 1};{x + 1}H"
 
 
-def _has_content(buffer: defaultdict[int, Line]) -> bool:
-    return any(
-        line.default != BLANK or any(c != BLANK for c in line.values()) for line in buffer.values()
-    )
+def _has_content(buffer: list[Line]) -> bool:
+    return any(c != BLANK for line in buffer for c in line)
 
 
 class _Renderer:
@@ -222,27 +209,25 @@ class _Renderer:
             self.out.append("\x0e" if shift else "\x0f")
         self.charsets = (g0, g1, shift)
 
-    def move(self, x: int, y: int, buffer: defaultdict[int, Line], origin: bool) -> None:
+    def move(self, x: int, y: int, buffer: list[Line], origin: bool) -> None:
         """Put the receiver's cursor at (x, y); under DECOM, CUP counts from the top margin."""
         top = self.s.margins.top if origin and self.s.margins is not None else 0
         if x < self.cols:
             self.out.append(_cup(max(0, y - top), x))
             return
         # Pending wrap: only writing the last column gets a terminal there.
-        line = buffer.get(y)
+        line = buffer[y]
         x = self.cols - 1
-        if line is not None and line[x].data == "" and x:
+        if line[x].data == "" and x:
             x -= 1
-        cell = line[x] if line is not None else BLANK
+        cell = line[x]
         self.out.append(_cup(max(0, y - top), x))
         self.set_pen(cell)
         self.draw(cell.data)
 
-    def screen(self, buffer: defaultdict[int, Line], saved: SavedCursor) -> None:
-        for y in range(self.rows):
-            line = buffer.get(y)
-            if line is not None:
-                self.row(y, [line[x] for x in range(self.cols)])
+    def screen(self, buffer: list[Line], saved: SavedCursor) -> None:
+        for y, line in enumerate(buffer):
+            self.row(y, line)
         if saved != SavedCursor():
             if saved.origin:
                 self.out.append("\x1b[?6h")
@@ -290,7 +275,7 @@ class _Renderer:
             if not cell.data:
                 continue  # right half of the wide character just drawn
             self.set_pen(cell)
-            if wcwidth(cell.data[0]) == 2 and (x == cols or cells[x].data):
+            if is_wide(cell) and (x == cols or cells[x].data):
                 self.draw(" ")  # a wide character without its right half cannot be drawn
             else:
                 self.draw(cell.data)
@@ -309,7 +294,7 @@ class _Renderer:
         IRM comes after that print, which must not insert.
         """
         s, out = self.s, self.out
-        origin = mo.DECOM in s.mode
+        origin = DECOM in s.mode
         if origin:
             out.append("\x1b[?6h")
         on = [m for m in sorted(FLAG_MODES) if m << 5 in s.mode and m << 5 not in DEFAULT_MODES]
@@ -319,7 +304,7 @@ class _Renderer:
             out.append("\x1b[?" + ";".join(map(str, on)) + "h")
         if off:
             out.append("\x1b[?" + ";".join(map(str, off)) + "l")
-        if mo.LNM in s.mode:
+        if LNM in s.mode:
             out.append("\x1b[20h")
         if s.keypad_app:
             out.append("\x1b=")
@@ -348,17 +333,16 @@ class _Renderer:
                     self.set_pen(s.cursor.attrs)
                 else:
                     out.append("\x00")
-        if mo.IRM in s.mode:
+        if IRM in s.mode:
             out.append("\x1b[4h")
 
 
 def _repeatable(s: TerminalScreen) -> Cell | None:
     """The cell REP would repeat now, if a snapshot can leave the receiver ready to."""
     x = s.cursor.x - s.rep_width
-    if not s.rep_width or x < 0 or mo.IRM in s.mode:
+    if not s.rep_width or x < 0 or IRM in s.mode:
         return None
-    line = s.buffer.get(s.cursor.y)
-    cell = line[x] if line is not None else BLANK
+    cell = s.buffer[s.cursor.y][x]
     if not cell.data or cell[1:] != s.cursor.attrs[1:]:
         return None
     return cell

@@ -1,0 +1,89 @@
+"""The scrollback: lines that scrolled off the top of the main screen, oldest first.
+
+Bounded (``maxlen`` lines, the oldest dropped first). Most of a flood scrolls by
+unseen, so the fast path does not draw the lines it scrolls in and out within one
+feed: it hands them in as a :class:`Block` that knows how to draw them (the text
+that drew them, replayed on a scratch screen) and is drawn the first time one of
+its lines is read. A row the screen itself scrolled off is kept as it was.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+
+from relay.terminal.cells import BLANK, Line
+
+
+class Block:
+    """Some consecutive scrollback lines, drawn on first reading."""
+
+    __slots__ = ("_draw", "_lines")
+
+    def __init__(self, draw: Callable[[], list[Line]]) -> None:
+        self._draw: Callable[[], list[Line]] | None = draw
+        self._lines: list[Line] = []
+
+    def line(self, index: int) -> Line:
+        if self._draw is not None:
+            self._lines, self._draw = self._draw(), None
+        return self._lines[index]
+
+
+_Entry = Line | tuple[Block, int]
+
+
+def _trimmed(row: Line) -> Line:
+    end = len(row)
+    while end and row[end - 1] == BLANK:
+        end -= 1
+    return row[:end]
+
+
+class Scrollback:
+    """At most ``maxlen`` lines; reading one gives its cells without trailing blanks."""
+
+    def __init__(self, maxlen: int) -> None:
+        self._lines: deque[_Entry] = deque(maxlen=maxlen)
+
+    @property
+    def maxlen(self) -> int:
+        return self._lines.maxlen or 0
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def row(self, index: int) -> Line:
+        """Line ``index`` as it was on the screen (as wide as the screen was)."""
+        entry = self._lines[index]
+        if isinstance(entry, tuple):
+            block, i = entry
+            return block.line(i)
+        return entry
+
+    def __getitem__(self, index: int) -> Line:
+        return _trimmed(self.row(index))
+
+    def __iter__(self) -> Iterator[Line]:
+        return (self[i] for i in range(len(self._lines)))
+
+    def append(self, row: Line) -> None:
+        """Keep ``row`` (the caller no longer changes it)."""
+        self._lines.append(row)
+
+    def extend(self, rows: list[Line]) -> None:
+        self._lines.extend(rows)
+
+    def extend_block(self, block: Block, start: int, stop: int) -> None:
+        """Keep lines ``start`` to ``stop - 1`` of ``block`` (only the last ``maxlen`` matter)."""
+        start = max(start, stop - self.maxlen)
+        self._lines.extend((block, i) for i in range(start, stop))
+
+    def pop(self) -> Line:
+        """Take the newest line back (the screen grew): as it was on the screen."""
+        row = self.row(-1)
+        self._lines.pop()
+        return row
+
+    def clear(self) -> None:
+        self._lines.clear()
