@@ -226,8 +226,8 @@ def mixed(seed: int, length: int = 400) -> str:
 
 
 def bench_streams() -> dict[str, bytes]:
-    """The benchmark's streams (bench/terminal.py), at test size."""
-    from bench.terminal import STREAMS
+    """The benchmark's streams (bench/terminal_streams.py), at test size."""
+    from bench.terminal_streams import STREAMS
 
     return {f"bench {name}": make(200_000) for name, make in STREAMS.items()}
 
@@ -293,12 +293,18 @@ def test_fast_path_matches_the_reference(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["bench scrolling text", "bench coloured logs", "bench full-screen repaints"]
+    "name",
+    [
+        "bench plain logs",
+        "bench coloured logs",
+        "bench shell-session mix",
+        "bench full-screen repaints",
+    ],
 )
 def test_benchmark_streams_match_the_reference(name: str) -> None:
     data = bench_streams()[name]
     assert_same_as_reference([data[i : i + 65536] for i in range(0, len(data), 65536)])
-    assert_same_as_reference([data[i : i + 1000] for i in range(0, len(data), 1000)])
+    assert_same_as_reference([data[i : i + 4096] for i in range(0, len(data), 4096)])
 
 
 @pytest.mark.parametrize("seed", range(30))
@@ -378,7 +384,7 @@ PYTE_STREAMS = {
     "scrolling": scrolling_log(11).encode(),
     "overwrites": overwrites(12).encode(),
     "coloured": basic_coloured_log(13).encode(),
-    "bench scrolling text": "scrolling text",
+    "bench plain logs": "plain logs",
     "bench coloured logs": "coloured logs",
 }
 

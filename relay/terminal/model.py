@@ -30,7 +30,7 @@ from relay.terminal.parser import (
     CSI,
     ESC,
     OSC,
-    SIMPLE,
+    SIMPLE_OR_START,
     TEXT,
     Token,
     Tokenizer,
@@ -404,37 +404,30 @@ class TerminalModel:
             apply(token)
 
     def _parse(self, text: str, pos: int) -> None:
+        """The fast path: common tokens matched and applied here, runs handed to the screen.
+
+        Tokens come from scanning with the tokenizer's :data:`SIMPLE_OR_START`;
+        what it does not match whole (a sequence the state machine must read) is
+        the tokenizer's, as on the reference path. A run of text, CR, LF, SGR and
+        EL that holds a line feed goes to :meth:`TerminalScreen.draw_run`.
+        """
         n = len(text)
         screen = self.screen
+        tokenizer = self._tokenizer
+        scan = tokenizer.next
+        controls = self._controls
+        sgr = screen.sgr
         draw = self._draw
         run_match = RUN.match
-        simple = SIMPLE.match
-        scan = self._tokenizer.next
-        sgr = screen.sgr
-        controls = self._controls
-        tokenizer = self._tokenizer
+        scanner = SIMPLE_OR_START.finditer
         # Where to look for the next run for the fast path: a run with no line
         # feed is cheaper token by token, and is not looked at twice.
-        runs_from = pos
-        lf = -1  # the next line feed at or after pos, once looked up (n: none)
+        lf = text.find("\n", pos)
+        if lf < 0:
+            lf = n
+        runs_from = pos if lf < n else n
         while pos < n:
-            if pos >= runs_from and not tokenizer.in_string:
-                if lf < pos:
-                    lf = text.find("\n", pos)
-                    if lf < 0:
-                        lf = n
-                m = run_match(text, pos) if lf < n and screen.fast_ready() else None
-                if m is None:
-                    runs_from = pos + 1 if lf < n else n
-                else:
-                    end = m.end()
-                    if end > lf:
-                        screen.draw_run(m.group())
-                        pos = self._resume = end
-                        continue
-                    runs_from = end
-            m = None if tokenizer.in_string else simple(text, pos)
-            if m is None:
+            if tokenizer.in_string:  # a string handed out in pieces goes on
                 found = scan(text, pos)
                 if found is None:
                     return
@@ -442,26 +435,62 @@ class TerminalModel:
                 self._resume = pos
                 self._apply(token)
                 continue
-            pos = self._resume = m.end()
-            kind = m.lastgroup
-            if kind == "text":
-                draw(m.group())
-                continue
-            if kind == "csi_f":
-                params, inter, final = m.group("csi", "csi_i", "csi_f")
-                if final == "m" and not inter and params[:1] not in _PRIVATE:
-                    sgr(params)  # the commonest sequence, without a dispatch
-                else:
-                    self._dispatch_csi(params, inter, final)
-            elif kind == "ctl":
-                action = controls.get(m.group())
-                if action is not None:
-                    action()
-            elif kind == "esc_f":
-                self._dispatch_esc(m.group("esc_i"), m.group("esc_f"))
+            for m in scanner(text, pos):
+                start = m.start()
+                if start >= runs_from:
+                    if lf < start:
+                        lf = text.find("\n", start)
+                        if lf < 0:
+                            lf = runs_from = n
+                    run = run_match(text, start) if lf < n and screen.fast_ready() else None
+                    if run is None:
+                        runs_from = start + 1 if lf < n else n
+                    elif run.end() > lf:
+                        screen.draw_run(run.group())
+                        pos = self._resume = run.end()
+                        break  # scan again from there
+                    else:
+                        runs_from = run.end()
+                kind = m.lastgroup
+                self._resume = m.end()
+                if kind == "text":
+                    draw(m.group())
+                    continue
+                if kind == "csi_f":
+                    params, inter, final = m.group("csi", "csi_i", "csi_f")
+                    if inter or params[:1] in _PRIVATE:
+                        self._dispatch_csi(params, inter, final)
+                    elif final == "m":
+                        sgr(params)  # the commonest sequences, without a dispatch
+                    elif final == "H":
+                        row, _, column = params.partition(";")
+                        screen.cursor_position(
+                            num(row.partition(":")[0]),
+                            num(column.partition(";")[0].partition(":")[0]),
+                        )
+                    elif final == "K" and (params == "" or params == "0"):
+                        screen.erase_in_line(0)
+                    else:
+                        self._dispatch_csi(params, inter, final)
+                elif kind == "ctl":
+                    action = controls.get(m.group())
+                    if action is not None:
+                        action()
+                elif kind == "esc_f":
+                    self._dispatch_esc(m.group("esc_i"), m.group("esc_f"))
+                elif kind == "osc_t":
+                    self._dispatch_osc(m.group("osc"))
+                else:  # the start of a sequence the tokenizer's state machine reads
+                    found = scan(text, start)
+                    if found is None:
+                        return
+                    token, pos = found
+                    self._resume = pos
+                    self._apply(token)
+                    break  # scan again from there
+                screen.rep_width = 0  # what follows a control or a sequence joins nothing
             else:
-                self._dispatch_osc(m.group("osc"))
-            screen.rep_width = 0  # what follows a control or a sequence joins nothing
+                return
 
     def _apply(self, token: Token) -> None:
         """One token, whatever its kind (the reference path, and what the fast path leaves)."""

@@ -135,6 +135,10 @@ SIMPLE = re.compile(
     rf"|\x1b\](?P<osc>[^\x00-\x1f\x7f-\x9f]*)(?P<osc_t>\x07|\x1b\\|\x9c)"
 )
 
+#: :data:`SIMPLE`, or else the one character that starts anything else (an ESC or
+#: C1 introducer the state machine must read): a scanner over this never skips.
+SIMPLE_OR_START = re.compile(SIMPLE.pattern + r"|(?P<start>[\s\S])")
+
 #: What makes a sequence of its own kind right after ESC (and its C1 form).
 _INTRODUCERS = {"[": CSI, "]": OSC, "P": DCS, "X": SOS, "^": PM, "_": APC}
 _C1_INTRODUCERS = {"\x9b": CSI, "\x9d": OSC, "\x90": DCS, "\x98": SOS, "\x9e": PM, "\x9f": APC}

@@ -393,6 +393,20 @@ class TerminalScreen:
         cursor = self.cursor
         columns = self.columns
         cells = self.pen_cells()
+        x = cursor.x
+        stop = x + len(data)
+        if stop <= columns and data:  # the commonest case: it fits on the row
+            y = cursor.y
+            row = self.buffer[y]
+            if x and row[x].data == "":  # writing over the right half of a wide character
+                row[x - 1] = cells[" "]
+            if stop < columns and row[stop].data == "":  # its left half is overwritten
+                row[stop] = cells[" "]
+            row[x:stop] = map(cells.__getitem__, data)
+            self.dirty.add(y)
+            cursor.x = stop
+            self.rep_width = 1
+            return
         autowrap = DECAWM in self.mode
         pos, end = 0, len(data)
         while pos < end:
