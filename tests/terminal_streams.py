@@ -139,8 +139,45 @@ def shell_shapes(draw: st.DrawFn) -> str:
     return f"{prompt}{command}\r\n{CSI}?2004l\r{output}"
 
 
+_WIDE_ROWS = ["中文字", "ab中", "😀x", "e\u0301中", "中\u0301文", "\uff26\uff35"]
+_WIDE_EDITS = [
+    f"{CSI}@",
+    f"{CSI}2@",
+    f"{CSI}P",
+    f"{CSI}2P",
+    f"{CSI}X",
+    f"{CSI}2X",
+    f"{CSI}K",
+    f"{CSI}1K",
+    "x",
+    "文",
+    "\u0301",
+    f"{CSI}4h文{CSI}4l",
+    f"{CSI}4hx{CSI}4l",
+    f"{CSI}?7l文{CSI}?7h",
+    f"{CSI}?7lxy{CSI}?7h",
+    f"{CSI}2b",
+]
+
+
+@st.composite
+def wide_edits(draw: st.DrawFn) -> str:
+    """Wide characters, then an edit that lands on one of their halves.
+
+    Cursor moves and edits drawn independently rarely hit the right half of a
+    wide character; this piece does it on purpose.
+    """
+    parts = []
+    for _ in range(draw(st.integers(1, 4))):
+        parts.append("\r" + draw(st.sampled_from(_WIDE_ROWS)))
+        parts.append(f"{CSI}{draw(st.integers(1, 8))}G")
+        parts.append(draw(st.sampled_from(_WIDE_EDITS)))
+    return "".join(parts)
+
+
 piece = st.one_of(
     text,
+    wide_edits(),
     st.sampled_from(_CONTROLS),
     unicode_text,
     sgr,

@@ -109,6 +109,47 @@ def test_generated_streams_agree_with_xterm_js(
     assert_agrees(oracle, stream.encode(), *size)
 
 
+# ---------------------------------------------------------------------- unicode
+
+#: Wide, combining and joined characters where cells get split, overwritten or wrapped
+#: (10 columns): each must leave the same cells as in xterm.js, code point for code point.
+UNICODE_EDGES = {
+    "combining marks stay as printed": "e\u0301 a\u0308 o\u0302\u0323 \u0e01\u0e34",
+    "combining at the pending wrap": "x" * 9 + "e\u0301z",
+    "combining on a wide character": "中\u0301文",
+    "combining then overwritten": "e\u0301\rx",
+    "wide at the last column wraps": "x" * 9 + "中",
+    "wide at the last column, no autowrap": "\x1b[?7l" + "x" * 9 + "中",
+    "left half overwritten": "中文\ra",
+    "right half overwritten": "中文\x1b[2Gb",
+    "wide over a wide": "中文\x1b[2G字",
+    "insert splits a wide": "中文字\x1b[2G\x1b[@",
+    "delete splits a wide": "中文字\x1b[2G\x1b[P",
+    "erase over a half": "中文字\x1b[2G\x1b[X",
+    "erase to the end from a right half": "中文\x1b[2G\x1b[K",
+    "insert mode pushes a wide": "abcdefghi\x1b[1G\x1b[4h中\x1b[4l",
+    "REP of a wide": "中\x1b[3b",
+    "REP of a combined cell": "e\u0301\x1b[2b",
+    "emoji with ZWJ": "👩\u200d💻x",
+    "VS16": "❤\ufe0fx",
+    "fullwidth letters": "\uff26\uff35x",
+    "hangul jamo": "\u1100\u1161x",
+    "wide characters scrolled off": "中文字" * 5 + "\r\n" * 4 + "e\u0301",
+}
+
+
+@pytest.mark.parametrize("name", list(UNICODE_EDGES))
+def test_wide_and_combining_characters_agree_with_xterm_js(oracle: Oracle, name: str) -> None:
+    assert_agrees(oracle, UNICODE_EDGES[name].encode(), 10, 3)
+
+
+def test_a_combining_mark_is_not_composed(oracle: Oracle) -> None:
+    """``e`` + U+0301 stays two code points, as xterm.js keeps it (NFC would make ``é``)."""
+    data = "e\u0301".encode()
+    assert oracle.screen(data, 10, 3)["screen"][0][0][0] == "e\u0301"
+    assert as_xterm_js(data, 10, 3).line(0)[0].data == "e\u0301"
+
+
 # ---------------------------------------------------------------------- snapshots
 
 

@@ -468,7 +468,10 @@ class TerminalScreen:
                     cursor.x = 0
                     self.index()
                 else:
-                    cursor.x = columns - width
+                    cursor.x = columns - 1
+                    if width == 2:  # a wide character that does not fit is dropped
+                        self.rep_width = joins  # (xterm.js; REP and marks still count it)
+                        continue
             if insert:
                 self.insert_characters(width)
             x = cursor.x
@@ -585,8 +588,9 @@ class TerminalScreen:
         row = self.buffer[self.cursor.y]
         n = min(count or 1, self.columns - x)
         blank = self._erased()
-        if x and row[x].data == "":  # inserting between the halves of a wide character
-            row[x - 1] = blank
+        if x and row[x].data == "":  # inserting between the halves of a wide character:
+            row[x - 1] = blank  # the left half is erased, the right half (pushed right)
+            row[x] = row[x]._replace(data=" ")  # keeps its colours, as in xterm.js
         row[x:x] = [blank] * n
         del row[self.columns :]
         if is_wide(row[-1]):  # pushed to the margin, its right half gone
