@@ -13,6 +13,7 @@ from rich.style import Style
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
+from tests.test_tui_helpers import until
 from tui.terminal_view import TerminalView, line_strip, pen_style
 
 STREAMS = Path(__file__).parent / "data" / "streams"
@@ -376,8 +377,7 @@ async def test_the_window_never_sizes_the_model() -> None:
     changes size only when that change comes back in the stream."""
     app = TermApp(cols=80, rows=24, driving=False)
     async with app.run_test(size=(50, 12)) as pilot:
-        await pilot.pause(0.3)
-        assert app.resized and app.resized[-1] == (50, 12)
+        await until(pilot, lambda: app.resized[-1:] == [(50, 12)], what="the window's size")
         assert (app.view.model.cols, app.view.model.rows) == (80, 24)
         app.view.driving = True
         await settle(pilot)
