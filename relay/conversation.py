@@ -12,7 +12,10 @@ Each phase refuses what does not belong to it:
    core rules on.
 
 Messages inside a session go to :class:`relay.session.Session`; relay-wide
-decisions (open, grant, revoke, access requests) go to :class:`relay.server.Relay`.
+decisions (open, grant, revoke, access requests) go to the relay, reached
+through :class:`RelayHost` (what a conversation needs of it, which
+:class:`relay.server.Relay` provides), so that this module does not import the
+server that imports it.
 
 The credential is re-checked on every text message (config and store) and
 on every input frame (config; a revocation ends the connection at once), so
@@ -26,8 +29,9 @@ import base64
 import hashlib
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
 
@@ -45,8 +49,13 @@ from relay.store import InviteRefused, TokenRecord
 from relay.text import clean
 
 if TYPE_CHECKING:
+    from relay.access import AccessPolicy, AccessRequest
+    from relay.archive import Archive
+    from relay.config import RelayConfig
+    from relay.keys import SigningKey, VerifyKey
     from relay.live import LiveSession
-    from relay.server import Relay
+    from relay.ratelimit import DenialAudit, LoginGuard
+    from relay.store import InviteRecord, Revocation, Store
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +107,81 @@ class Admission:
     driver_grant: Grant | None
 
 
+class RelayHost(Protocol):
+    """What a conversation asks of the relay it belongs to (:class:`relay.server.Relay`).
+
+    The relay-wide state its connections share and the relay-wide decisions,
+    named here so that the dependency runs one way: the server knows its
+    conversations, a conversation knows only this.
+    """
+
+    @property
+    def config(self) -> RelayConfig: ...
+    @property
+    def clock(self) -> Callable[[], float]: ...
+    @property
+    def audit(self) -> DenialAudit: ...
+    @property
+    def logins(self) -> LoginGuard: ...
+    @property
+    def policy(self) -> AccessPolicy: ...
+    @property
+    def archive(self) -> Archive: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def signing_key(self) -> SigningKey: ...
+    @property
+    def verify_key(self) -> VerifyKey: ...
+    @property
+    def sessions(self) -> dict[str, LiveSession]: ...
+
+    async def open_session(self, target_name: str, owner: str, reason: str) -> LiveSession: ...
+    async def live_session(self, session_id: str) -> LiveSession: ...
+    async def create_invite(
+        self,
+        role: Role,
+        session: str | None,
+        ttl: float,
+        name: str,
+        *,
+        by: str | None = None,
+        uses: int | None = None,
+    ) -> tuple[InviteRecord, str]: ...
+    async def issue_token(
+        self, subject: str, role: Role, session: str | None, ttl: float, now: float
+    ) -> tuple[str, identity.Claims]: ...
+    def standing(self, who: Identity) -> identity.AuthError | None: ...
+    async def recheck(self, who: Identity) -> identity.AuthError | None: ...
+    async def admission(self, who: Identity, live: LiveSession) -> Admission | None: ...
+    async def grant_access(
+        self,
+        by: str,
+        user: str,
+        role: str,
+        ttl: float,
+        session: str | None,
+        target: str | None,
+        reason: str,
+    ) -> Grant: ...
+    async def revoke_access(
+        self, by: str, user: str, session: str | None, grants_only: bool = False
+    ) -> tuple[list[Grant], Revocation]: ...
+    async def revoke_invite(self, by: str, invite_id: str) -> Revocation: ...
+    async def request_access(
+        self, who: Identity, role: str, reason: str, session: str | None
+    ) -> AccessRequest: ...
+    async def decide_access(
+        self, by: str, request_id: str, approve: bool, ttl: float | None, reason: str
+    ) -> Grant | None: ...
+    def name_taken(self, name: str, principal: str) -> str | None: ...
+    def connections_of(self, who: Identity) -> int: ...
+
+
 class Conversation:
     """One connection's state machine: hello → auth → lobby ⇄ session."""
 
-    def __init__(self, relay: Relay, ws: ServerConnection, link: ClientLink) -> None:
+    def __init__(self, relay: RelayHost, ws: ServerConnection, link: ClientLink) -> None:
         self.relay = relay
         self.ws = ws
         self.link = link

@@ -18,8 +18,9 @@ from tests.harness import Harness, running_relay
 from tests.test_tui_helpers import app_for, screen_of, terminal_text, type_text, until
 from tui.access import Access, parse_ttl
 from tui.access_screens import DecideAccessScreen, RequestAccessScreen
-from tui.app import Connector, WarroomApp
+from tui.app import WarroomApp
 from tui.lobby import LobbyScreen
+from tui.login import Connector
 from tui.participants import render_participants
 from tui.session_screen import SessionScreen
 from tui.status import render_status

@@ -10,7 +10,8 @@ from textual.pilot import Pilot
 from relay.identity import parse_join_target
 from relay.roles import Role
 from tests.harness import USERS, Harness
-from tui.app import Connector, WarroomApp
+from tui.app import WarroomApp
+from tui.login import Connector
 from tui.session_screen import SessionScreen
 from tui.terminal_view import TerminalView
 

@@ -7,8 +7,9 @@ from pathlib import Path
 from relay.identity import parse_join_target
 from tests.harness import Harness
 from tests.test_tui_helpers import screen_of, until
-from tui.app import Connector, WarroomApp
+from tui.app import WarroomApp
 from tui.lobby import LobbyScreen
+from tui.login import Connector
 
 
 async def test_lobby_lists_joins_and_opens(harness: Harness, tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """The warroom TUI: ``warroom join`` opens it on a session, or on the relay's lobby.
 
-The app itself is small: it owns how to (re)connect (:class:`Connector`), starts
-on the lobby or on a session, and keeps Textual's own priority keys (quit, the
+The app itself is small: it holds how to (re)connect (:class:`tui.login.Connector`),
+starts on the lobby or on a session, and keeps Textual's own priority keys (quit, the
 command palette) from eating the shell's keys while this client drives.
 """
 
@@ -10,16 +10,15 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any
 
 from textual import events
 from textual.screen import Screen
 
-from relay.identity import JoinTarget, parse_join_target
+from relay.identity import parse_join_target
 from tui.client import RelayClient
 from tui.dialogs import typed_before
 from tui.lobby import LobbyScreen
-from tui.login import authenticate, keep_token
+from tui.login import Connector, keep_token
 from tui.recordings import RecordingsScreen
 from tui.session_screen import SessionScreen
 from tui.shown import PlainApp
@@ -28,51 +27,6 @@ from tui.shown import PlainApp
 SHELL_KEYS_WIN = frozenset({"quit", "command_palette", "help_quit"})
 
 HERE = Path(__file__).parent  # CSS paths must not follow subclasses into other packages
-
-
-class Connector:
-    """Opens an authenticated connection: first with the join credential, then the token.
-
-    The relay answers every authentication with a short-lived token; reconnects
-    use it, so an invite link is only spent once.
-    """
-
-    def __init__(
-        self,
-        target: JoinTarget,
-        *,
-        name: str | None = None,
-        user: str = "",
-        key: Path | None = None,
-        ca_cert: Path | None = None,
-    ) -> None:
-        self.target = target
-        self.name = name
-        self.user = user
-        self.key = key
-        self.ca_cert = ca_cert
-        self.token: str | None = None
-        self.identity: dict[str, Any] = {}
-
-    async def __call__(self) -> RelayClient:
-        client = RelayClient(self.target.url, ca_cert=self.ca_cert)
-        await client.connect()
-        try:
-            if self.token is not None:
-                who: dict[str, Any] = await client.auth_token(self.token)
-            else:
-                who = dict(
-                    await authenticate(
-                        client, self.target, name=self.name, user=self.user, key=self.key
-                    )
-                )
-        except BaseException:
-            with contextlib.suppress(Exception):
-                await client.close()
-            raise
-        self.token = str(who["token"])
-        self.identity = who
-        return client
 
 
 class WarroomApp(PlainApp):
@@ -122,6 +76,9 @@ class WarroomApp(PlainApp):
         user = str(who.get("user", ""))
         lead = who.get("role") == "lead" and who.get("session") is None
         return SessionScreen(self.connector, session, user=user, client=client, lead=lead)
+
+    def on_lobby_screen_entered(self, message: LobbyScreen.Entered) -> None:
+        self.open_session(message.session, message.client)
 
     def open_session(self, session: str, client: RelayClient | None) -> None:
         """From the lobby: replace it with the session's screen."""

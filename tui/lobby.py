@@ -20,6 +20,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
@@ -33,7 +34,7 @@ from tui.client import RelayClient, RelayError, for_people
 from tui.shown import plain
 
 if TYPE_CHECKING:
-    from tui.app import Connector
+    from tui.login import Connector
 
 HERE = Path(__file__).parent  # CSS paths must not follow subclasses into other packages
 
@@ -59,6 +60,17 @@ class LobbyScreen(Screen[None]):
         Binding("b", "recordings", "Recordings"),
         Binding("q", "app.quit", "Quit"),
     ]
+
+    class Entered(Message):
+        """A session was chosen (and the lobby stopped reading): the app opens it.
+
+        A message rather than a call, so that the lobby need not know the app.
+        """
+
+        def __init__(self, session: str, client: RelayClient | None) -> None:
+            super().__init__()
+            self.session = session
+            self.client = client
 
     def __init__(self, connect: Connector, client: RelayClient | None = None) -> None:
         super().__init__()
@@ -300,12 +312,8 @@ class LobbyScreen(Screen[None]):
         self._hand_over(session)
 
     def _hand_over(self, session: str) -> None:
-        from tui.app import WarroomApp
-
-        app = self.app
-        assert isinstance(app, WarroomApp)
         client, self.client = self.client, None
-        app.open_session(session, client)
+        self.post_message(self.Entered(session, client))
 
     def action_recordings(self) -> None:
         """The recordings browser, on a connection of its own (the lobby keeps this one)."""

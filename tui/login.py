@@ -7,8 +7,10 @@ token kept for the next connection (see :mod:`tui.credentials`).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
@@ -81,3 +83,48 @@ async def login(
     kept = keep_token(target.url, token, insecure_storage)
     print(f"logged in to {target.url} as {who['user']} ({who['role']}); {kept}", file=sys.stderr)
     return token
+
+
+class Connector:
+    """Opens an authenticated connection: first with the join credential, then the token.
+
+    The relay answers every authentication with a short-lived token; reconnects
+    use it, so an invite link is only spent once.
+    """
+
+    def __init__(
+        self,
+        target: JoinTarget,
+        *,
+        name: str | None = None,
+        user: str = "",
+        key: Path | None = None,
+        ca_cert: Path | None = None,
+    ) -> None:
+        self.target = target
+        self.name = name
+        self.user = user
+        self.key = key
+        self.ca_cert = ca_cert
+        self.token: str | None = None
+        self.identity: dict[str, Any] = {}
+
+    async def __call__(self) -> RelayClient:
+        client = RelayClient(self.target.url, ca_cert=self.ca_cert)
+        await client.connect()
+        try:
+            if self.token is not None:
+                who: dict[str, Any] = await client.auth_token(self.token)
+            else:
+                who = dict(
+                    await authenticate(
+                        client, self.target, name=self.name, user=self.user, key=self.key
+                    )
+                )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await client.close()
+            raise
+        self.token = str(who["token"])
+        self.identity = who
+        return client

@@ -90,8 +90,9 @@ async def replay_from_relay(
 ) -> None:
     """``warroom replay URL [SESSION]``: one login, then the session's recording or the browser."""
     from relay.identity import parse_join_target
-    from tui.app import Connector, WarroomApp
+    from tui.app import WarroomApp
     from tui.fetch import fetch_newest
+    from tui.login import Connector
 
     target = parse_join_target(url)
     connector = Connector(target, user=user, key=ssh_key, ca_cert=ca_cert)
