@@ -29,7 +29,7 @@ test: lint
 # prints the example that reproduces it.
 FUZZ_TESTS ?= tests/test_masking_properties.py tests/test_masking_text.py \
 	tests/test_message_properties.py tests/test_terminal_properties.py \
-	tests/test_terminal_parser.py tests/test_terminal_oracle.py
+	tests/test_terminal_parser.py tests/test_terminal_oracle.py tests/test_session_walk.py
 fuzz: $(VENV)/.installed
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q $(FUZZ_TESTS)
 

@@ -21,7 +21,12 @@ Invariants the methods keep:
   Both are announced (a ``notice`` to everyone) and audited. Nobody types
   for an away driver: input comes only from connections, and a lead can
   still take control;
-* once the session is ``ENDED`` every event is refused.
+* once the session is ``ENDED`` every event is refused, nobody drives and no
+  request waits.
+
+:meth:`Session.check_invariants` checks these (and the bookkeeping they rest
+on) on the live state; ``tests/test_session_walk.py`` runs it after every
+step of random walks through every role's events.
 
 Participants are identified by connection id (``pid``), not by user name: one
 engineer may have two windows open, and each is a separate participant.
@@ -32,7 +37,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -186,6 +191,23 @@ class Participant:
 
 
 @dataclass(frozen=True)
+class Control:
+    """Who drives, until when, and whose just-in-time grant that rests on.
+
+    One frozen value, replaced whole: the three always change together, so
+    no path can move the driver and forget the expiry or the origin.
+    ``expires_at`` and ``origin`` are ``None`` whenever nobody drives.
+    """
+
+    driver: str | None = None  # the pid of the participant who drives
+    expires_at: float | None = None  # time-limited control ends then
+    origin: str | None = None  # the user whose just-in-time grant control rests on
+
+
+NOBODY = Control()
+
+
+@dataclass(frozen=True)
 class ControlRequest:
     pid: str
     reason: str
@@ -220,19 +242,67 @@ class Session:
         self.limits = limits or Limits()
         self.state = State.OPEN
         self.participants: dict[str, Participant] = {}
-        self.driver: str | None = None
+        self.control = NOBODY
         self.requests: dict[str, ControlRequest] = {}
         self.recording = recording
         self.four_eyes = four_eyes or FourEyes()
         self.paused: str | None = None  # why input is paused, if it is
         self._four_eyes_met = False
-        self.control_expires_at: float | None = None
-        self.control_origin: str | None = None  # whose just-in-time grant control rests on
         self.last_activity = now  # when someone last joined or left (empty sessions time out)
         self.pty = pty  # (cols, rows): always the driver's window, once someone drives
         self.not_reading: frozenset[str] = frozenset()  # pids whose connection is not reading
 
     # ------------------------------------------------------------ queries
+
+    @property
+    def driver(self) -> str | None:
+        """The pid of the participant who drives, if anyone does."""
+        return self.control.driver
+
+    @property
+    def control_expires_at(self) -> float | None:
+        return self.control.expires_at
+
+    @property
+    def control_origin(self) -> str | None:
+        return self.control.origin
+
+    def check_invariants(self) -> None:
+        """Raise :class:`AssertionError` naming every invariant the state breaks.
+
+        The invariants listed at the top of this module, plus the bookkeeping
+        they rest on. Tests call it after every event; it costs a pass over
+        the participants.
+        """
+        broken: list[str] = []
+        control, driver = self.control, self.control.driver
+        if driver is None and control != NOBODY:
+            broken.append(f"nobody drives but control has an expiry or origin: {control}")
+        if driver is not None:
+            p = self.participants.get(driver)
+            if p is None:
+                broken.append(f"the driver {driver} is not a participant")
+            elif p.role not in (Role.LEAD, Role.VIEWER):
+                broken.append(f"the driver {driver} is a {p.role.value}")
+            elif self.pty != (p.cols, p.rows):
+                broken.append(f"the pty {self.pty} is not the driver's window {(p.cols, p.rows)}")
+        if self.state is State.ENDED and (driver is not None or self.requests):
+            broken.append("the session ended but someone drives or a request waits")
+        for pid, request in self.requests.items():
+            asker = self.participants.get(pid)
+            if request.pid != pid or asker is None:
+                broken.append(f"the request {pid} is not from a participant")
+            elif asker.role is Role.REVIEWER:
+                broken.append(f"the reviewer {pid} has a control request")
+        if len(self.participants) > self.limits.participants:
+            broken.append(f"{len(self.participants)} participants, over the limit")
+        for p in self.participants.values():
+            if len(p.chat_times) > self.limits.chat_rate:
+                broken.append(f"{p.pid} has more chat messages in the window than the rate")
+        if self.paused is not None and self.four_eyes.watchers <= 0:
+            broken.append("input is paused without a four-eyes policy")
+        if broken:
+            raise AssertionError(f"session {self.session_id}: " + "; ".join(broken))
 
     def roster(self) -> Message:
         """Everything a client shows about the room, in one message."""
@@ -341,8 +411,7 @@ class Session:
         if away is not None:
             actions += self._come_back(away, p, now)
         elif self.driver is None and role is Role.LEAD and user == self.owner:
-            self.driver = pid
-            self.control_origin = None
+            self.control = Control(pid)
             self.pty = (cols, rows)
             actions += [Resize(cols, rows), Record("h", {"driver": user, "how": "owner"})]
         actions += self._check_four_eyes()
@@ -386,7 +455,7 @@ class Session:
         gone = now - (away.away_since or now)
         after = f" after {gone:.0f} s" if gone >= 1 else ""
         text = f"{new.user} is back{after} and drives again"
-        self.driver = new.pid
+        self.control = replace(self.control, driver=new.pid)  # same expiry and origin
         self.pty = (new.cols, new.rows)
         return [
             *actions,
@@ -802,9 +871,7 @@ class Session:
         )
         if owner is not None:
             return self._set_driver(owner, how, old.user)
-        self.driver = None
-        self.control_expires_at = None
-        self.control_origin = None
+        self.control = NOBODY
         return [
             Record("h", {"driver": None, "how": how, "by": old.user}),
             *self._check_four_eyes(),
@@ -820,9 +887,7 @@ class Session:
         origin: str | None = None,
     ) -> list[Action]:
         """``new`` drives; ``origin`` is the user whose just-in-time grant this rests on."""
-        self.driver = new.pid
-        self.control_expires_at = expires_at
-        self.control_origin = origin
+        self.control = Control(new.pid, expires_at, origin)
         self.pty = (new.cols, new.rows)
         return [
             Resize(new.cols, new.rows),
@@ -951,9 +1016,7 @@ class Session:
 
     def _end(self, reason: str, **extra: Any) -> list[Action]:
         self.state = State.ENDED
-        self.driver = None
-        self.control_expires_at = None
-        self.control_origin = None
+        self.control = NOBODY
         self.requests.clear()
         message: Message = {"type": "ended", "reason": reason, **extra}
         return [Record("x", {"reason": reason, **extra}), Broadcast(message), End(reason)]
