@@ -47,7 +47,10 @@ class Harness:
         return self.relay.url
 
     async def client(self) -> RelayClient:
-        client = RelayClient(self.url, ca_cert=self.ca_cert)
+        # no keepalive pings: tests read output on their own schedule, and a client whose
+        # pong waits behind output the test has not read yet gives up on the relay
+        # (seen under load as "keepalive ping timeout" in a flood test's idle witness)
+        client = RelayClient(self.url, ca_cert=self.ca_cert, ping_interval=None)
         await client.connect()
         self.clients.append(client)
         return client

@@ -102,6 +102,10 @@ class RelayClient:
     identity: dict[str, Any] = field(default_factory=dict)
     pending: list[Event] = field(default_factory=list)
     sock: socket.socket | None = None  # an already-connected socket to use instead of dialing
+    ping_interval: float | None = 20.0
+    """websockets' keepalive: a ping this often, and the link given up when its pong takes
+    20 s. None: no pings, for a client that may leave output unread for long (tests): its
+    pongs wait behind that output, so its keepalive would give up on a live relay."""
 
     async def connect(self) -> dict[str, Any]:
         """Open the websocket and exchange hellos; return the relay's hello.
@@ -119,6 +123,7 @@ class RelayClient:
                 ssl=context,
                 open_timeout=10,
                 sock=self.sock,
+                ping_interval=self.ping_interval,
             )
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
             raise dial.explain(self.url, exc) from None
