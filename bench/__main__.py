@@ -23,6 +23,7 @@ from pathlib import Path
 from bench.flood import Profiles, Sizes, fanout, stalled_viewer, throughput
 from bench.latency import echo_latency
 from bench.memory import memory
+from bench.profiling import Profile
 from bench.replay_row import replay
 from bench.rig import Rig
 from bench.table import Row, failed_row, render
@@ -53,6 +54,8 @@ async def _run(args: argparse.Namespace, rig: Rig) -> list[Row]:
         runs=1 if quick else 5,
     )
     profiles = Profiles(args.profile)
+    if args.profile is not None and not Profile.available():
+        _log("bench: --profile needs py-spy (pip install py-spy); running without profiles")
     rows: list[Row] = []
     recording = rig.relay("relay-recording", record=True)
     plain = rig.relay("relay-plain", record=False) if wanted & {"1", "5"} else None

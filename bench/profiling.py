@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -32,14 +33,23 @@ class Profile:
         self._started = 0.0
 
     @staticmethod
+    def executable() -> str | None:
+        """py-spy on ``PATH``, or beside this interpreter (a venv's ``bin/``, not activated)."""
+        return shutil.which("py-spy") or shutil.which(
+            "py-spy", path=str(Path(sys.executable).parent)
+        )
+
+    @staticmethod
     def available() -> bool:
-        return shutil.which("py-spy") is not None
+        return Profile.executable() is not None
 
     def __enter__(self) -> Profile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        executable = self.executable()
+        assert executable is not None, "check Profile.available() first"
         self._process = subprocess.Popen(
             [
-                "py-spy",
+                executable,
                 "record",
                 "--pid",
                 str(self.pid),
