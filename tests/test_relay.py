@@ -177,7 +177,10 @@ async def test_resume_after_disconnect_mid_flood_is_byte_exact(
 ) -> None:
     from relay.config import Limits
 
-    limits = Limits(output_buffer=64 * 1024 * 1024)
+    # The witness and the lead are read only after the viewer: on a loaded machine that
+    # is longer than the relay's ping_timeout, and a client whose pong waits behind unread
+    # output would be dropped as dead (its own subject: test_link_health).
+    limits = Limits(output_buffer=64 * 1024 * 1024, ping_timeout=3600, stall_timeout=3600)
     async with running_relay(tmp_path, limits=limits, targets=on_target.extra) as h:
         session = await h.open(on_target.name)
         lead = await h.joined("alice", session)
