@@ -2,7 +2,9 @@
 
 * Row 1: one reader (the driving lead), recording on, ``cat`` of a 64 MB log
   file, vs a bare asyncssh PTY session on the same sshd typing the same line.
-* Row 5: the same flood through a second relay process that does not record.
+* Row 5: the same flood through a second relay process that does not record, by
+  throughput and by the relay process's CPU time per byte (which, unlike rates,
+  the load of a shared machine barely moves).
 * Row 2: N readers (the lead and N-1 viewers) each receiving every byte, vs a
   bare websockets server broadcasting the same bytes (the file with the PTY's
   ``\\n`` -> ``\\r\\n``) in 16 KiB frames to N clients in this same process.
@@ -33,6 +35,7 @@ from bench.rig import (
     RelaySession,
     Rig,
     RssSampler,
+    cpu_seconds,
     flood_command,
     joined,
     login,
@@ -108,15 +111,21 @@ async def throughput(
     base: list[float] = []
     rec: list[float] = []
     norec: list[float] = []
+    rec_cpu: list[float] = []  # MB per CPU-second of the relay process
+    norec_cpu: list[float] = []
     delivery = Delivery(pty_bytes(path))
     try:
         for i in range(sizes.runs):
             seconds, count = await direct.run(command, f"D{i}")
             base.append(count / seconds / MB)
+            used = cpu_seconds(recording.pid)
             seconds, got = await with_rec.run(command, f"R{i}")
+            rec_cpu.append(_rate(cpu_seconds(recording.pid) - used, got))
             rec.append(_rate(seconds, got))
             delivery.add(got)
+            used = cpu_seconds(plain.pid)
             seconds, got = await without.run(command, f"N{i}")
+            norec_cpu.append(_rate(cpu_seconds(plain.pid) - used, got))
             norec.append(_rate(seconds, got))
         with profiles.around(recording.pid, "row1-relay-recording"):
             await with_rec.run(command, "P")
@@ -143,6 +152,16 @@ async def throughput(
             "MB/s",
             0.9,
             f"recording off runs {_list(norec)}",
+        ),
+        ratio_row(
+            "5",
+            "recording overhead, relay CPU per byte",
+            median(rec_cpu),
+            median(norec_cpu),
+            "MB/cpu-s",
+            0.9,
+            f"MB per CPU-second of the relay process (user + system): recording on "
+            f"{_list(rec_cpu)}, off {_list(norec_cpu)}",
         ),
     ]
 

@@ -72,6 +72,17 @@ def pty_bytes(path: Path, head: int | None = None) -> int:
     return len(data) + data.count(b"\n")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time ``pid`` has used so far (``/proc/<pid>/stat``), in seconds.
+
+    On a machine shared with other work, wall-clock rates swing with the load
+    while the CPU a process spends per byte barely moves.
+    """
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state is fields[0]
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of ``pid`` in MB (VmRSS from /proc)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
