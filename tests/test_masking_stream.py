@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from relay.masking import OutputMasker
-from relay.masking.sequences import NOT_TEXT, unfinished
+from relay.masking.sequences import text_of, unfinished
 from relay.masking.stream import CONTEXT, DEFAULT_MAX_HOLDBACK
 from relay.terminal import TerminalModel
 from relay.terminal.cells import wcwidth
@@ -222,7 +222,7 @@ _SEQUENCES = st.sampled_from(
 def test_the_masker_and_the_terminal_agree_on_the_text(tokens: list[str], size: int) -> None:
     """The masker's text of a stream is exactly what the terminal model draws on its row."""
     data = "".join(tokens).encode()
-    text = NOT_TEXT.sub(b"", data[: unfinished(data)]).decode("utf-8", "replace")
+    text = text_of(data[: unfinished(data)]).decode("utf-8", "replace")
     model = TerminalModel(200, 3)
     for i in range(0, len(data), size):
         model.feed(data[i : i + size])

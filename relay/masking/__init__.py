@@ -6,7 +6,8 @@ One concept per module, all pure (no I/O, no clock):
   :data:`DEFAULT_PATTERNS`, :func:`parse_patterns` for the config);
 * :mod:`relay.masking.prefix`: a pattern's regex taken apart, and the prefix
   closure that tells the streaming masker what it must hold back;
-* :mod:`relay.masking.sequences`: where escape sequences end;
+* :mod:`relay.masking.sequences`: where escape sequences end, by the terminal
+  model's tokenizer (:mod:`relay.terminal.parser`);
 * :mod:`relay.masking.stream`: :class:`OutputMasker`, the streaming masker;
 * :mod:`relay.masking.text`: :func:`mask_text` for chat messages and reasons;
 * :mod:`relay.masking.input`: :class:`InputGuard`, typed input that must not

@@ -37,7 +37,7 @@ import re
 from collections import deque
 from dataclasses import dataclass
 
-from relay.masking.sequences import NOT_TEXT, unfinished
+from relay.masking.sequences import text_of, unfinished
 
 __all__ = ["DEFAULT_PROMPT", "ECHO_WAIT", "Decision", "InputGuard"]
 
@@ -168,11 +168,11 @@ class InputGuard:
             elsewhere = _ELSEWHERE.search(near)
             if elsewhere is not None:
                 near = near[: elsewhere.start()]
-            self._confirm(_LINE_BREAK.split(NOT_TEXT.sub(b"", near)))
+            self._confirm(_LINE_BREAK.split(text_of(near)))
         # Only the last line can hold a prompt: the rest of a flood is not looked at.
         newline = raw.rfind(b"\n", 0, len(raw) - 1 if raw.endswith(b"\n") else len(raw))
         tail = raw[newline + 1 :]
-        text = NOT_TEXT.sub(b"", tail) if b"\x1b" in tail or b"\xc2" in tail else tail
+        text = text_of(tail) if b"\x1b" in tail or b"\xc2" in tail else tail
         self._line = (self._line + text)[-512:] if newline < 0 else text[-512:]
         if self._echo_open and not self._armed and (b"\n" in raw or b"\r" in raw):
             self._echo_open = False

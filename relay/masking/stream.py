@@ -90,14 +90,14 @@ from relay.masking.keys import KeyBlocks
 from relay.masking.patterns import DEFAULT_PATTERNS, SecretPattern
 from relay.masking.prefilter import prefilter_for
 from relay.masking.sequences import (
-    ESCAPES,
-    ESCAPES_AND_WRAPS,
-    NOT_TEXT,
     STRING_MAX,
+    StringSequence,
     TextMap,
-    strings,
+    open_sequence,
+    scan,
     unfinished,
 )
+from relay.terminal.parser import APC, DCS, OSC, PM, SOS, STRINGS
 
 __all__ = ["CONTEXT", "DEFAULT_MAX_HOLDBACK", "SECRET_INPUT", "Masking", "OutputMasker"]
 
@@ -118,10 +118,6 @@ _VISIBLE_ASCII = re.compile(rb"[\x20-\x7e]")
 # of them is its own text (bytes.translate deletes them at memory speed).
 _PLAIN_BYTES = bytes(range(0x08, 0x0E)) + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
 _C1 = re.compile(rb"\xc2[\x80-\x9f]")
-# Cursor moves to another row: line boundaries for private-key blocks.
-_MOVES = re.compile(
-    rb"(?:\x1b\[|\xc2\x9b)[\x30-\x3f]*[ABEFHdf]\Z|\x1b[DEM]\Z|\xc2[\x84\x85\x8d]\Z|\x1bc\Z"
-)
 _CLIPBOARD = re.compile(rb"52;")
 
 _Span = tuple[int, int, int, bool]
@@ -201,7 +197,7 @@ class OutputMasker:
         self._context = b""  # released text (its last CONTEXT bytes), unmasked, for matching
         self._open: re.Pattern[bytes] | None = None  # the tail of a secret cut by a release
         self._open_kind = ""
-        self._dropping = False  # inside an overlong string sequence, dropped to its end
+        self._dropping = ""  # the kind of an overlong string sequence dropped to its end
         self._keys = KeyBlocks()
         self._resume = [p._lead + LOOKBEHIND for p in self.patterns]  # see _process
         self._prefilter = prefilter_for(self.patterns, (_KEY_ANCHOR,))
@@ -214,7 +210,7 @@ class OutputMasker:
         An unfinished escape sequence alone does not count: it is invisible,
         and an idle flush keeps it (see :meth:`flush`).
         """
-        return bool(self._held) and unfinished(self._held) > 0
+        return bool(self._held) and not self._dropping and unfinished(self._held) > 0
 
     def mask_echo(self) -> None:
         """Mask what comes next up to a line break: the echo of a secret typed at a prompt.
@@ -252,17 +248,17 @@ class OutputMasker:
     ) -> tuple[bytes, list[Masking]]:
         """Mask and release ``raw``; ``final`` masks candidates instead of holding them."""
         if self._dropping:
-            raw = self._skip_string(raw)
+            raw = self._skip_string(raw, end_of_stream)
             if self._dropping:
                 return b"", []
-        cut = unfinished(raw)
+        cut, kind = open_sequence(raw)
         if cut < len(raw) and (end_of_stream or len(raw) - cut > STRING_MAX):
             # An unfinished sequence that will never end, or too long to hold. A string
             # sequence could carry anything: it is dropped (to its terminator, if one
             # comes). A runaway CSI or ESC draws nothing: it goes as it is.
-            if _STRING_INTRO.match(raw, cut):
+            if kind in _STRING_KINDS:
                 raw = raw[:cut]
-                self._dropping = not end_of_stream
+                self._dropping = "" if end_of_stream else kind
             cut = len(raw)
         work = raw[:cut]
 
@@ -270,11 +266,9 @@ class OutputMasker:
         c1 = b"\xc2" in work and _C1.search(work) is not None
         wraps = b" \r" in work
         plain = not controls and not c1 and not wraps
-        # The common case, colours and cursor moves: ESC is the only control.
-        grammar = NOT_TEXT
-        if not c1 and controls.count(27) == len(controls):
-            grammar = ESCAPES_AND_WRAPS if wraps else ESCAPES
-        text = work if plain else grammar.sub(b"", work)
+        # Where the sequences are, by the terminal model's tokenizer (relay.masking.sequences).
+        found = None if plain else scan(work)
+        text = work if found is None else found.text
         mapping: TextMap | None = None
 
         base = len(self._context)
@@ -297,8 +291,8 @@ class OutputMasker:
 
         if self.private_key_blocks:
             moves: list[int] = []
-            if not plain and (self._keys.active or self._key_id in maybe):
-                mapping = TextMap(work, _MOVES, grammar)
+            if found is not None and (self._keys.active or self._key_id in maybe):
+                mapping = TextMap(work, found, moves=True)
                 moves = [base + p for p in mapping.moves]
             key_spans: list[tuple[int, int, bool]] = []
             if self._keys.active or self._key_id in maybe:
@@ -397,10 +391,10 @@ class OutputMasker:
             self._open_kind = pattern.name
 
         edits: list[tuple[int, int, bytes]] = []  # (start, end, replacement) in `work`
-        if not plain and (c1 or _ESC_STRING.search(work) is not None):
-            edits = self._string_edits(work, maskings)
-        if not plain and (intervals or release_text_end < len(text)):
-            mapping = mapping or TextMap(work, None, grammar)
+        if found is not None and found.strings:
+            edits = self._string_edits(work, found.strings, maskings)
+        if found is not None and (intervals or release_text_end < len(text)):
+            mapping = mapping or TextMap(work, found)
             raw_release = mapping.position(release_text_end)
             edits += [(a, b, b"") for a, b in _raw(mapping, intervals)]
         else:  # nothing held back and nothing masked, or no sequences: positions agree
@@ -418,10 +412,12 @@ class OutputMasker:
         ]
         return out, [Masking(kind, count) for kind, count in maskings.items()]
 
-    def _string_edits(self, work: bytes, maskings: dict[str, int]) -> list[tuple[int, int, bytes]]:
+    def _string_edits(
+        self, work: bytes, strings: list[StringSequence], maskings: dict[str, int]
+    ) -> list[tuple[int, int, bytes]]:
         """Mask inside string sequences; remove clipboard writes (OSC 52)."""
         edits: list[tuple[int, int, bytes]] = []
-        for seq in strings(work):
+        for seq in strings:
             body = work[seq.body : seq.end]
             if seq.kind == "]" and _CLIPBOARD.match(body):
                 edits.append((seq.start, seq.stop, b"\x00"))  # removed whole
@@ -430,7 +426,8 @@ class OutputMasker:
             if not body:
                 continue
             masker = OutputMasker(self.patterns, private_key_blocks=self.private_key_blocks)
-            masked, found = masker.feed(NOT_TEXT.sub(b"", body))
+            # What a terminal keeps of a body: its controls are ignored (or data).
+            masked, found = masker.feed(_STRING_CONTROLS.sub(b"", body))
             rest, more = masker.flush(end_of_stream=True)
             self.scanned += masker.scanned
             masked += rest
@@ -440,22 +437,52 @@ class OutputMasker:
                     maskings[m.kind] = maskings.get(m.kind, 0) + m.count
         return edits
 
-    def _skip_string(self, raw: bytes) -> bytes:
-        """Drop the rest of an overlong string sequence; return what follows it."""
-        m = _STRING_TERMINATOR.search(raw)
+    def _skip_string(self, raw: bytes, end_of_stream: bool) -> bytes:
+        """Drop the rest of an overlong string sequence; return what follows it.
+
+        Where it ends is the tokenizer's rule for its kind: BEL ends only an
+        OSC; CAN, SUB, ST and (SOS, PM, APC) a character from U+00A0 end it with
+        them; an ESC or another C1 control ends it before them.
+        """
+        m = _STRING_END[self._dropping].search(raw)
         if m is None:
+            # A character cut short at the end may be a C1 ST or U+00A0 and up.
+            cut = len(raw) if end_of_stream else _partial_character(raw)
+            self._held = raw[cut:]
             return b""
-        self._dropping = False
-        return raw[m.start() if m.group() == b"\x1b" else m.end() :]
+        self._dropping = ""
+        end = m.group()
+        return raw[
+            m.start() if end == b"\x1b" or (_C1.match(end) and end != b"\xc2\x9c") else m.end() :
+        ]
 
 
 _KEY_ANCHOR = b"PRIVATE KEY"
 _ECHO = re.compile(rb"[^\r\n]+")
 _ANY_TOKEN = re.compile(rb"[^\s'\"`;,&)}\]<>]+")
 """The continuation of a secret whose pattern names no tail class: up to a blank or quote."""
-_STRING_TERMINATOR = re.compile(rb"[\x07\x18\x1a\x1b]|\xc2\x9c")
-_ESC_STRING = re.compile(rb"\x1b[\]PX^_]")
-_STRING_INTRO = re.compile(rb"\x1b[\]PX^_]|\xc2[\x9d\x90\x98\x9e\x9f]")
+_STRING_KINDS = frozenset(STRINGS)
+_STRING_CONTROLS = re.compile(rb"[\x00-\x1f\x7f]")
+# A character from U+00A0 up, in well-formed UTF-8.
+_FROM_A0 = (
+    rb"\xc2[\xa0-\xbf]|[\xc3-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]"
+    rb"|[\xe1-\xec\xee\xef][\x80-\xbf]{2}|\xed[\x80-\x9f][\x80-\xbf]"
+    rb"|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}|\xf4[\x80-\x8f][\x80-\xbf]{2}"
+)
+_STRING_END = {
+    OSC: re.compile(rb"[\x07\x18\x1a\x1b]|\xc2[\x80-\x9f]"),
+    DCS: re.compile(rb"[\x18\x1a\x1b]|\xc2[\x80-\x9f]"),
+}
+_STRING_END[SOS] = _STRING_END[PM] = _STRING_END[APC] = re.compile(
+    rb"[\x18\x1a\x1b]|\xc2[\x80-\x9f]|" + _FROM_A0
+)
+_LEAD = re.compile(rb"(?:[\xc2-\xdf]|[\xe0-\xef][\x80-\xbf]?|[\xf0-\xf4][\x80-\xbf]{0,2})\Z")
+
+
+def _partial_character(data: bytes) -> int:
+    """Where a UTF-8 character that the end of ``data`` cuts short begins (or its end)."""
+    m = _LEAD.search(data, max(0, len(data) - 3))
+    return len(data) if m is None else m.start()
 
 
 def _raw(mapping: TextMap, intervals: list[tuple[int, int]]) -> Iterable[tuple[int, int]]:
