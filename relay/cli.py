@@ -213,8 +213,12 @@ def _cmd_relay(args: argparse.Namespace) -> int:
 
     async def run() -> None:
         warnings = [warning] if warning is not None else []
+        backfill: asyncio.Task[None] | None = None
         if storage is not None:
-            warnings += await _start_storage(storage, config.data_dir)
+            down = await _start_storage(storage, config.data_dir)
+            if down is not None:  # what earlier runs left goes up once the bucket answers
+                warnings.append(down)
+                backfill = asyncio.create_task(_backfill_later(storage, config.data_dir))
         audit = AuditLog(
             config.data_dir / "audit",
             signing,
@@ -253,6 +257,8 @@ def _cmd_relay(args: argparse.Namespace) -> int:
         try:
             await _serve_until_signalled(reload, ready)
         finally:
+            if backfill is not None:
+                backfill.cancel()
             await relay.close()
             audit.close("relay stopped")
             if witness is not None:
@@ -276,25 +282,39 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     return 0
 
 
-STORAGE_DRAIN = 30.0  # seconds a stopping relay waits for its last uploads (seals first)
+STORAGE_DRAIN = 30.0  # seconds a stopping relay waits for its last uploads
+BACKFILL_RETRY = 5.0  # seconds between attempts to queue what earlier runs left
 
 
-async def _start_storage(storage: ObjectStorage, data_dir: Path) -> list[str]:
-    """Start uploading; queue what earlier runs left; say (not fail) if the bucket is down.
+async def _start_storage(storage: ObjectStorage, data_dir: Path) -> str | None:
+    """Start uploading and queue what earlier runs left; say (not fail) if the bucket is down.
 
     A relay whose bucket does not answer still starts: it refuses new sessions
     until the bucket answers (``/healthz`` says why), as it would if the bucket
-    failed later.
+    failed later. Returns that warning, or None.
     """
     from relay.storage.bucket import StorageError
 
     storage.start()
     try:
-        await asyncio.to_thread(storage.bucket.probe)
+        await asyncio.to_thread(storage.uploader.check)  # /healthz says the outcome
         await asyncio.to_thread(storage.backfill, data_dir)
     except StorageError as exc:
-        return [f"object storage: {exc}; no session can be opened until it answers"]
-    return []
+        return f"object storage: {exc}; no session can be opened until it answers"
+    return None
+
+
+async def _backfill_later(storage: ObjectStorage, data_dir: Path) -> None:
+    """Queue what earlier runs left as soon as the bucket answers (it did not at start)."""
+    from relay.storage.bucket import StorageError
+
+    while True:
+        await asyncio.sleep(BACKFILL_RETRY)
+        try:
+            await asyncio.to_thread(storage.backfill, data_dir)
+        except StorageError:
+            continue
+        return
 
 
 def _demo_data_dir(args: argparse.Namespace) -> Path:

@@ -298,6 +298,80 @@ async def test_a_relay_killed_mid_session_leaves_a_verifiable_prefix_in_the_buck
     assert [k for k in moto.keys(s3.bucket, f"{s3.prefix}audit/relay-1/") if "audit-" in k]
 
 
+async def test_a_relay_started_while_the_bucket_is_down_refuses_sessions_then_catches_up(
+    tmp_path: Path, moto: MotoServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``warroom relay`` whose bucket does not answer at start: it serves, warns after
+    its banner, answers 503 and refuses to open a session; once the bucket answers it
+    uploads the recording an earlier run left on its disk and opens sessions again."""
+    from relay.sandbox import SandboxTarget
+
+    gate = Gate(moto)
+    with socket.socket() as probe:  # the gate's port, closed until the bucket "comes back"
+        probe.bind(("127.0.0.1", 0))
+        gate.port = probe.getsockname()[1]
+    s3 = replace(moto.new_bucket(), endpoint=gate.endpoint)
+    relay_key = asyncssh.generate_private_key("ssh-ed25519")
+    key_path = tmp_path / "relay_client_key"
+    relay_key.write_private_key(str(key_path))
+    sandbox = SandboxTarget(
+        relay_key, shell=["/bin/bash", "--norc", "--noprofile", "-i"], env={"PS1": "$ "}
+    )
+    await sandbox.start()
+    sandbox.write_known_hosts(tmp_path / "known_hosts")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    target = {"port": sandbox.port, "key": key_path, "known_hosts": tmp_path / "known_hosts"}
+    alice_key = asyncssh.generate_private_key("ssh-ed25519")
+    config, data = tmp_path / "relay.toml", tmp_path / "data"
+    _storage_toml(config, data, port, target, s3, alice_key)
+    (data / "recordings").mkdir(parents=True, mode=0o700)
+    left = sample_session(data / "recordings" / "old-20261127T101500Z.cast", KEY)
+    process = subprocess.Popen(
+        [*WARROOM, "relay", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    alice = RelayClient(f"ws://127.0.0.1:{port}")
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        banner = await asyncio.to_thread(process.stdout.readline)
+        assert "listening on" in banner, banner
+        warning = ""
+        for _ in range(5):  # (a warning about the witness may come first)
+            warning = await asyncio.to_thread(process.stderr.readline)
+            if "object storage" in warning or not warning:
+                break
+        assert warning.startswith("warroom: WARNING: object storage: cannot reach "), warning
+        assert "no session can be opened until it answers" in warning, warning
+        status, text = await healthz(port, "")
+        assert status == 503 and text.startswith("storage: cannot reach "), text
+        await alice.connect()
+        await alice.auth_ssh_key("alice", alice_key)
+        with pytest.raises(RelayError) as refused:
+            await alice.open("sandbox", "INC-13: the bucket is away")
+        assert refused.value.code == "unavailable", refused.value
+
+        await gate.open()
+        key = recording_key(s3.prefix, left.name)
+        await until(lambda: key in moto.keys(s3.bucket), 60, "the earlier run's recording")
+        deadline = time.monotonic() + 60
+        while (await healthz(port, ""))[0] != 200:
+            assert time.monotonic() < deadline, "the relay never saw the bucket come back"
+            await asyncio.sleep(0.2)
+        session = await alice.open("sandbox", "INC-13: the bucket is back")
+        assert session
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(process.wait, 60)
+        await alice.close()
+        await sandbox.close()
+        await gate.cut()
+    assert moto.client().get_object(Bucket=s3.bucket, Key=key)["Body"].read() == left.read_bytes()
+
+
 # ---------------------------------------------------------------- failing closed
 
 

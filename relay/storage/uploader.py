@@ -319,16 +319,25 @@ class Uploader:
     def _pending(self) -> bool:
         return any(f.has_work() or f.busy for f in self._files.values())
 
-    def _probe(self) -> None:
+    def check(self) -> None:
+        """Probe the bucket now (blocking) and let :meth:`health` say the outcome;
+        raise :class:`StorageError` if it does not answer."""
         try:
             self.bucket.probe()
         except StorageError as exc:
             self._outcome(str(exc))
-        else:
-            self._outcome(None)
-            with self._cond:
-                for file in self._files.values():
-                    file.retry_at = -math.inf  # the bucket is back: retry now
+            raise
+        self._outcome(None)
+        with self._cond:
+            for file in self._files.values():
+                file.retry_at = -math.inf  # the bucket is back: retry now
+            self._cond.notify_all()
+
+    def _probe(self) -> None:
+        try:
+            self.check()
+        except StorageError:
+            pass
         finally:
             with self._cond:
                 self._probing = False
