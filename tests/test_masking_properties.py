@@ -6,22 +6,30 @@ correction sent right behind the frame. Generated streams put secrets after
 line prefixes, inside colours, at cursor positions, in window titles, drawn
 out of order, split into random frames and wrapped at random widths; after
 each stream, no secret is on the rendered screen, in the title, in a
-snapshot, or whole in the masked stream.
+snapshot, or whole in the masked stream, nor in the recording made of that
+stream or in its exports.
 
 ``make fuzz`` runs these with many more examples (HYPOTHESIS_PROFILE=fuzz).
 """
 
 from __future__ import annotations
 
+import io
 import random
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from relay.asciicast import iter_events, read_header
+from relay.export import FORMATS, export
+from relay.keys import SigningKey
 from relay.masking import OutputMasker
 from relay.masking.screen import ScreenCheck
 from relay.terminal import TerminalModel
+from tests.recordings import new_recording
 
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 B64 = ALNUM + "+/"
@@ -194,3 +202,31 @@ def test_no_secret_reaches_the_viewers_screen_title_snapshot_or_stream(
             assert window not in model.title
             assert window not in screen_text(late)
             assert window.encode() not in model.snapshot()
+
+
+SIGNING_KEY = SigningKey.generate()
+
+
+@given(sessions())
+def test_no_secret_reaches_the_recording_or_an_export(
+    case: tuple[bytes, list[Secret], int, int, list[int], list[bool]],
+) -> None:
+    """The recorder writes the masked stream; the exports are made from the recording."""
+    data, secrets, cols, rows, cuts, flushes = case
+    stream, _ = relay_pipeline(data, cols, rows, cuts, flushes)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "s.cast"
+        script = new_recording(path, SIGNING_KEY, cols, rows)
+        script.out(stream)
+        script.rec.close("the shell exited", script.at(1.0).now)
+        recorded = "".join(e.data for e in iter_events(path, read_header(path)) if e.code == "o")
+        files = [path.read_text()]
+        exports = []
+        for fmt in FORMATS:
+            out = io.StringIO()
+            export(path, out, fmt)
+            exports.append(out.getvalue())
+    assert recorded == stream.decode("utf-8", "replace")
+    for secret in secrets:
+        for text in (recorded, *files, *exports):
+            assert secret.body not in text
