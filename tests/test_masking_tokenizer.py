@@ -221,3 +221,52 @@ def test_a_key_with_sequences_inside_never_reaches_the_screen(
     stream += masker.flush(end_of_stream=True)[0]
     assert b"IOSFODNN" not in text_of(stream)
     assert "IOSFODNN" not in "".join(model.display())
+
+
+@pytest.mark.parametrize(
+    ("string", "end", "after"),
+    [
+        (b"\x1b]0;", b"\x07", b" visible"),  # BEL ends an OSC
+        (b"\x1bP1$q", b"\x07 still data \x1b\\", b" visible"),  # not a DCS: ST does
+        (b"\x1b_", b"\xc3\xa9", b" visible"),  # U+00A0 and up ends an APC (and is dropped)
+        (b"\x1b]0;", b"\xc2\x9c", b" visible"),  # C1 ST
+        (b"\x1b]0;", b"\x18", b" visible"),  # CAN
+        (b"\x1b]0;", b"", b"\xc2\x85 visible"),  # a C1 control ends it and is its own
+    ],
+)
+def test_an_overlong_string_is_dropped_to_where_the_tokenizer_ends_it(
+    string: bytes, end: bytes, after: bytes
+) -> None:
+    """Past STRING_MAX a string is dropped; what follows its end comes out, by its rules."""
+    for size in (1, 7, 5000):
+        data = b"ok " + string + b"A" * 20000 + end + after
+        masker = OutputMasker()
+        out = b"".join(masker.feed(data[i : i + size])[0] for i in range(0, len(data), size))
+        out += masker.flush(end_of_stream=True)[0]
+        assert b"A" not in out and b"still" not in out
+        assert text_of(out) == text_of(b"ok " + after)  # an ST left alone draws nothing
+
+
+@pytest.mark.parametrize(
+    "start", [b"\x1b]0;", b"\x1bP1$q", b"\x1b_", b"\xc2\x9d0;", b"\x1b[1;2;3"], ids=repr
+)
+def test_an_unfinished_sequence_a_byte_per_frame_is_not_read_again_each_frame(
+    start: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11 item 7's attack on sequences: the bytes read for where they end stay linear."""
+    from relay.masking import stream
+
+    read = 0
+
+    def counting(data: bytes) -> tuple[int, str]:
+        nonlocal read
+        read += len(data)
+        return open_sequence(data)
+
+    monkeypatch.setattr(stream, "open_sequence", counting)
+    masker = OutputMasker()
+    body = b"1;" * 1000 if start.startswith(b"\x1b[") else b"A" * 20000
+    data = b"ok " + start + body
+    for i in range(len(data)):
+        masker.feed(data[i : i + 1])
+    assert read < 4 * len(data)

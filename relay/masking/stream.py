@@ -97,7 +97,7 @@ from relay.masking.sequences import (
     scan,
     unfinished,
 )
-from relay.terminal.parser import APC, DCS, OSC, PM, SOS, STRINGS
+from relay.terminal.parser import APC, CSI, DCS, MAX_HELD, OSC, PM, SOS, STRINGS
 
 __all__ = ["CONTEXT", "DEFAULT_MAX_HOLDBACK", "SECRET_INPUT", "Masking", "OutputMasker"]
 
@@ -198,6 +198,7 @@ class OutputMasker:
         self._open: re.Pattern[bytes] | None = None  # the tail of a secret cut by a release
         self._open_kind = ""
         self._dropping = ""  # the kind of an overlong string sequence dropped to its end
+        self._held_open = ""  # the kind of the unfinished sequence that is all of _held
         self._keys = KeyBlocks()
         self._resume = [p._lead + LOOKBEHIND for p in self.patterns]  # see _process
         self._prefilter = prefilter_for(self.patterns, (_KEY_ANCHOR,))
@@ -224,8 +225,20 @@ class OutputMasker:
     def feed(self, data: bytes) -> tuple[bytes, list[Masking]]:
         """Add output; return what may be released now and the maskings in it."""
         raw = self._held + data if self._held else data
+        # An unfinished sequence that is all that is held, and stays unfinished: it is not
+        # read again (an overlong one arriving a byte per frame would cost its length each).
+        known = None
+        kind, self._held_open = self._held_open, ""
+        if kind and self._held[-1] < 0x80 and self._held[-1] != 0x1B:
+            goes_on = _GOES_ON.get(kind)
+            if (
+                goes_on is not None
+                and goes_on.fullmatch(data)
+                and (kind != CSI or len(raw) <= MAX_HELD)
+            ):
+                known = (0, kind)
         self._held = b""
-        return self._process(raw, final=False)
+        return self._process(raw, final=False, known=known)
 
     def flush(self, end_of_stream: bool = False) -> tuple[bytes, list[Masking]]:
         """Release what is held, masking any secret and any beginning of one (fail closed).
@@ -244,14 +257,18 @@ class OutputMasker:
     # -- internals --------------------------------------------------------
 
     def _process(
-        self, raw: bytes, final: bool, end_of_stream: bool = False
+        self,
+        raw: bytes,
+        final: bool,
+        end_of_stream: bool = False,
+        known: tuple[int, str] | None = None,
     ) -> tuple[bytes, list[Masking]]:
         """Mask and release ``raw``; ``final`` masks candidates instead of holding them."""
         if self._dropping:
             raw = self._skip_string(raw, end_of_stream)
             if self._dropping:
                 return b"", []
-        cut, kind = open_sequence(raw)
+        cut, kind = open_sequence(raw) if known is None else known
         if cut < len(raw) and (end_of_stream or len(raw) - cut > STRING_MAX):
             # An unfinished sequence that will never end, or too long to hold. A string
             # sequence could carry anything: it is dropped (to its terminator, if one
@@ -402,6 +419,7 @@ class OutputMasker:
             edits += [(a, b, b"") for a, b in intervals]
         out = _apply(work, raw_release, edits)
         self._held = raw[raw_release:]
+        self._held_open = kind if raw_release == cut < len(raw) and not final else ""
 
         # Keep the last CONTEXT bytes of released text to match the next frame against.
         released = whole[:hold]
@@ -462,6 +480,16 @@ _ECHO = re.compile(rb"[^\r\n]+")
 _ANY_TOKEN = re.compile(rb"[^\s'\"`;,&)}\]<>]+")
 """The continuation of a secret whose pattern names no tail class: up to a blank or quote."""
 _STRING_KINDS = frozenset(STRINGS)
+# Bytes that leave an unfinished sequence of each kind unfinished, whatever came before
+# (no terminator, abort, ESC, C1 control or non-ASCII character; for a CSI, parameters
+# and intermediates), so that it begins where it began.
+_GOES_ON = {
+    OSC: re.compile(rb"[^\x07\x18\x1a\x1b\x80-\xff]*"),
+    CSI: re.compile(rb"[\x20-\x3f]*"),
+}
+_GOES_ON[DCS] = _GOES_ON[SOS] = _GOES_ON[PM] = _GOES_ON[APC] = re.compile(
+    rb"[^\x18\x1a\x1b\x80-\xff]*"
+)
 _STRING_CONTROLS = re.compile(rb"[\x00-\x1f\x7f]")
 # A character from U+00A0 up, in well-formed UTF-8.
 _FROM_A0 = (
