@@ -3,8 +3,9 @@
 * Row 1: one reader (the driving lead), recording on, ``cat`` of a 64 MB log
   file, vs a bare asyncssh PTY session on the same sshd typing the same line.
 * Row 5: the same flood through a second relay process that does not record, by
-  throughput and by the relay process's CPU time per byte (which, unlike rates,
-  the load of a shared machine barely moves).
+  throughput and by the relay process's CPU time per byte (which the load of a
+  shared machine moves less than rates: both relays' bytes cost more CPU under
+  load, as their reads get smaller, but alike).
 * Row 2: N readers (the lead and N-1 viewers) each receiving every byte, vs a
   bare websockets server broadcasting the same bytes (the file with the PTY's
   ``\\n`` -> ``\\r\\n``) in 16 KiB frames to N clients in this same process.

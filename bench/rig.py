@@ -75,8 +75,9 @@ def pty_bytes(path: Path, head: int | None = None) -> int:
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time ``pid`` has used so far (``/proc/<pid>/stat``), in seconds.
 
-    On a machine shared with other work, wall-clock rates swing with the load
-    while the CPU a process spends per byte barely moves.
+    On a machine shared with other work, wall-clock rates swing with the load;
+    CPU per byte swings less (it still grows under load: smaller reads, colder
+    caches), so comparing two processes by it in the same run is steadier.
     """
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) ": state is fields[0]
