@@ -1,26 +1,20 @@
-"""The ``warroom`` command: one verb per job, ``--help`` on each.
+"""The relay's side of the ``warroom`` command: ``warroom relay`` serves from a TOML config.
 
-Relay side: ``relay`` (serve from a TOML config), ``demo`` (everything on
-loopback, no config). Engineer side: ``login`` and ``join`` (the TUI).
-Heavy imports happen inside each verb so ``warroom --help`` stays instant.
+The ``warroom`` command itself is :mod:`tui.cli`: it sits where both the relay
+and the UI are visible and gathers every verb, this package's among them
+(``relay``, ``verify``, ``export``, ``audit``), so that the relay never imports
+the UI. Heavy imports happen inside each verb so ``warroom --help`` stays instant.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from relay import __version__
-from relay.access_cli import add_access_verbs, add_ca_cert_option
-from relay.arguments import Parser, attach_negative_values, quiet_broken_pipe
-from relay.review_cli import VERBS as review_verbs
 
 if TYPE_CHECKING:
     from relay.storage.service import ObjectStorage
@@ -28,7 +22,7 @@ if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-def _add_relay(sub: Subparsers) -> None:
+def add_relay(sub: Subparsers) -> None:
     p = sub.add_parser(
         "relay",
         help="run the relay from a TOML config",
@@ -54,96 +48,6 @@ def _add_relay(sub: Subparsers) -> None:
     p.set_defaults(func=_cmd_relay)
 
 
-def _add_demo(sub: Subparsers) -> None:
-    p = sub.add_parser(
-        "demo",
-        help="a relay, a sandbox target and a session, on this machine",
-        description=(
-            "Start a relay on 127.0.0.1 with a sandbox SSH target (your own shell in a PTY, "
-            "started in a throwaway home under the data dir), "
-            "open a session on it and open the lead's window. With --headless, print one "
-            "ready-to-paste 'warroom join' command per role instead and serve until "
-            "interrupted."
-        ),
-    )
-    p.add_argument("--headless", action="store_true", help="no TUI: print the invites and serve")
-    p.add_argument("--data-dir", type=Path, help="where recordings, audit log and keys go")
-    p.add_argument("--port", type=int, default=8422, help="relay port (0: any free port)")
-    p.add_argument(
-        "--tls",
-        action="store_true",
-        help="serve wss:// with a certificate from a CA made for the demo (kept under the "
-        "data dir); the printed commands trust it with --ca-cert",
-    )
-    p.set_defaults(func=_cmd_demo)
-
-
-def _add_login(sub: Subparsers) -> None:
-    p = sub.add_parser(
-        "login",
-        help="prove who you are with your SSH key and keep the relay's token",
-        description=(
-            "Sign the relay's challenge with your SSH key (a key file, or the ssh-agent) and "
-            "store the short-lived token in the OS keyring (or, with --insecure-storage, in "
-            "a file only you can read), so that the other verbs need no key."
-        ),
-    )
-    p.add_argument("url", help="the relay, e.g. wss://relay.example.com:8422")
-    p.add_argument("--user", default=os.environ.get("USER", ""), help="your user on the relay")
-    p.add_argument("--key", type=Path, help="private key file (default: the ssh-agent)")
-    p.add_argument("--print-token", action="store_true", help="print the token to stdout")
-    p.add_argument(
-        "--insecure-storage",
-        action="store_true",
-        help="keep the token in a plain-text file only you can read (in your config "
-        "directory) instead of the OS keyring: for machines without one",
-    )
-    add_ca_cert_option(p)
-    p.set_defaults(func=_cmd_login)
-
-
-def _add_join(sub: Subparsers) -> None:
-    p = sub.add_parser(
-        "join",
-        help="join a session (an invite link, a session link, or a relay for its lobby)",
-        description="Open the warroom TUI on a session.",
-    )
-    p.add_argument("target", help="invite link, ws(s)://relay/s/<session>, or ws(s)://relay")
-    p.add_argument("--name", help="your display name when joining with an invite")
-    p.add_argument("--user", default=os.environ.get("USER", ""), help="your user on the relay")
-    p.add_argument("--key", type=Path, help="private key file to log in with")
-    add_ca_cert_option(p)
-    p.set_defaults(func=_cmd_join)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser: argparse.ArgumentParser = Parser(
-        prog="warroom",
-        description="One shared, recorded, access-controlled shell for on-call teams.",
-    )
-    parser.add_argument("--version", action="version", version=f"warroom {__version__}")
-    sub = parser.add_subparsers(dest="verb", metavar="VERB")
-    for add in (_add_relay, _add_demo, _add_login, _add_join, *review_verbs):
-        add(sub)
-    add_access_verbs(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(attach_negative_values(sys.argv[1:] if argv is None else argv))
-    if args.verb is None:  # plain "warroom": say what it can do
-        parser.print_help()
-        return 2
-    try:
-        code: int = args.func(args)
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:
-        return quiet_broken_pipe()
-    return code
-
-
 def fail(message: str) -> int:
     print(f"warroom: {message}", file=sys.stderr)
     return 2
@@ -152,7 +56,7 @@ def fail(message: str) -> int:
 # ---------------------------------------------------------------- relay side
 
 
-async def _serve_until_signalled(
+async def serve_until_signalled(
     reload: Callable[[], Awaitable[None]] | None = None,
     ready: Callable[[], None] | None = None,
 ) -> None:
@@ -255,7 +159,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
                 print(f"warroom: WARNING: {text}", file=sys.stderr, flush=True)
 
         try:
-            await _serve_until_signalled(reload, ready)
+            await serve_until_signalled(reload, ready)
         finally:
             if backfill is not None:
                 backfill.cancel()
@@ -317,85 +221,5 @@ async def _backfill_later(storage: ObjectStorage, data_dir: Path) -> None:
         return
 
 
-def _demo_data_dir(args: argparse.Namespace) -> Path:
-    if args.data_dir is not None:
-        return Path(args.data_dir)
-    from relay.config import default_data_dir
-
-    return default_data_dir() / "demo"
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from relay.demo import start_demo
-
-    data_dir = _demo_data_dir(args)
-
-    async def run() -> None:
-        demo = await start_demo(data_dir, args.port, tls=args.tls)
-        try:
-            print(f"warroom demo: relay on {demo.relay.url}, data in {data_dir}")
-            print(
-                f"sandbox: your shell, as {os.environ.get('USER', 'you')}, in a throwaway home "
-                f"({demo.home}, emptied at every start); it is not isolated from this machine"
-            )
-            audit = "" if args.data_dir is None else f" --data-dir {data_dir}"
-            print(f"audit log: warroom audit{audit}")
-            sys.stdout.flush()
-            if args.headless:
-                for line in demo.commands():
-                    print(line)
-                sys.stdout.flush()
-                await _serve_until_signalled()
-            else:
-                from relay.roles import Role
-                from tui.app import run_join
-
-                await run_join(
-                    demo.invites[Role.LEAD], name=None, user="", key=None, ca_cert=demo.ca_cert
-                )
-        finally:
-            await demo.close()
-
-    try:
-        asyncio.run(run())
-    except (OSError, ValueError) as exc:  # ValueError: a key file with loose permissions
-        return fail(f"cannot start the demo: {exc}")
-    return 0
-
-
-# ---------------------------------------------------------------- engineer side
-
-
-def _cmd_login(args: argparse.Namespace) -> int:
-    from tui.client import RelayError, for_people
-    from tui.login import login
-
-    try:
-        token = asyncio.run(
-            login(args.url, args.user, args.key, args.ca_cert, args.insecure_storage)
-        )
-    except (RelayError, OSError, ValueError) as exc:
-        return fail(f"login failed: {for_people(exc)}")
-    if args.print_token:
-        print(token)
-    return 0
-
-
-def _cmd_join(args: argparse.Namespace) -> int:
-    from tui.app import run_join
-    from tui.client import RelayError, for_people
-
-    try:
-        asyncio.run(
-            run_join(
-                args.target, name=args.name, user=args.user, key=args.key, ca_cert=args.ca_cert
-            )
-        )
-    except (RelayError, OSError, ValueError) as exc:
-        return fail(for_people(exc))
-    return 0
-
-
-if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(main())
+if __name__ == "__main__":  # the command moved; say where rather than do nothing
+    sys.exit("warroom: run `warroom`, or `python -m tui.cli`")

@@ -1,8 +1,9 @@
-"""The reviewer's verbs: ``warroom verify``, ``warroom export`` and ``warroom replay``.
+"""The reviewer's verbs on files: ``warroom verify`` and ``warroom export``.
 
-They work on files, offline, so an auditor needs nothing but the recording
-and the relay's public key (``warroom relay --print-key``); ``replay`` can
-also fetch a recording from a relay first (reviewers and leads only).
+They work offline, so an auditor needs nothing but the recording and the
+relay's public key (``warroom relay --print-key``). ``warroom replay``, which
+opens the UI (and can fetch a recording from a relay first), is
+:mod:`tui.replay_cli`.
 
 Exit codes of ``verify`` (scripts rely on them):
 
@@ -252,7 +253,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         keys = [load_key(args.key)] if args.key else []
         verdict, source = provenance(args.file, keys)
     except OSError as exc:
-        return _fail(f"cannot export {args.file}: {_os_reason(exc)}")
+        return _fail(f"cannot export {args.file}: {os_reason(exc)}")
     except ValueError as exc:
         return _fail(f"cannot export {args.file}: {exc}")
     if verdict is not Verdict.INTACT and not args.force:
@@ -273,7 +274,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except BrokenPipeError:
         raise  # "| head" stopped reading: the command line ends quietly
     except OSError as exc:
-        return _fail(f"cannot export {args.file}: {_os_reason(exc)}")
+        return _fail(f"cannot export {args.file}: {os_reason(exc)}")
     except CastError as exc:
         return _fail(f"cannot export {args.file}: {exc}")
     if str(args.output) != "-":
@@ -281,148 +282,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-# ---------------------------------------------------------------- replay
-
-
-def add_replay(sub: Subparsers) -> None:
-    from relay.access_cli import add_ca_cert_option
-
-    p = sub.add_parser(
-        "replay",
-        help="replay a recording in the TUI (or print the screen at a moment)",
-        description=(
-            "Open a recording in the replay screen: the terminal, a timeline of the "
-            "session's events, the chat and who drove at each moment. Plain asciicast "
-            "v2/v3 files open too, marked unverified. Give a relay URL and a session "
-            "instead of a file to fetch the session's recording (reviewers and leads); "
-            "a reviewer's invite link needs no session, and a URL alone opens the "
-            "recordings browser."
-        ),
-    )
-    p.add_argument(
-        "source", help="a recording file, a relay URL (ws[s]://host:port) or an invite link"
-    )
-    p.add_argument(
-        "session",
-        nargs="?",
-        help="with a relay URL: the session to fetch (default: the invite's, or browse)",
-    )
-    p.add_argument("--at", type=float, default=0.0, metavar="SECONDS", help="start here")
-    p.add_argument("--dump", action="store_true", help="print the screen at --at and exit")
-    p.add_argument("--key", help="relay public key to verify with (text or file)")
-    p.add_argument("--user", default="", help="with a relay URL: your user on the relay")
-    p.add_argument("--ssh-key", type=Path, help="with a relay URL: private key to log in with")
-    p.add_argument(
-        "--save-to", type=Path, help="with a relay URL: the directory for fetched recordings"
-    )
-    add_ca_cert_option(p)
-    p.set_defaults(func=cmd_replay)
-
-
-def cmd_replay(args: argparse.Namespace) -> int:
-    from relay.asciicast import CastError
-
-    if "://" in args.source and not args.dump:
-        return _replay_from_relay(args)
-    try:
-        key = load_key(args.key) if args.key else None
-    except ValueError as exc:
-        return _fail(f"--key: {exc}")
-    try:
-        path = _resolve_source(args)
-    except (OSError, ValueError) as exc:
-        from tui.client import for_people
-
-        return _fail(for_people(exc))
-    if path is None:
-        return EXIT_ERROR
-    try:
-        if args.dump:
-            return _dump(path, args.at)
-        from tui.replay_app import run_replay
-
-        run_replay(path, at=args.at, key=key)
-    except BrokenPipeError:
-        raise  # "--dump | head" stopped reading: the command line ends quietly
-    except OSError as exc:
-        return _fail(f"cannot replay {path}: {_os_reason(exc)}")
-    except CastError as exc:
-        return _fail(f"cannot replay {path}: {exc}")
-    return EXIT_OK
-
-
-def _os_reason(exc: OSError) -> str:
+def os_reason(exc: OSError) -> str:
     """``No such file or directory``, not ``[Errno 2] No such file or directory: 'x'``."""
     return exc.strerror.lower() if exc.strerror else str(exc)
-
-
-def _resolve_source(args: argparse.Namespace) -> Path | None:
-    """A local file as is; a relay URL and a session: fetch the recording first."""
-    if "://" not in args.source:
-        if args.session:
-            raise ValueError("a session is given only with a relay URL")
-        return Path(args.source)
-    import asyncio
-
-    from tui.client import RelayError
-    from tui.fetch import fetch_session_recording
-
-    try:
-        return asyncio.run(
-            fetch_session_recording(
-                args.source,
-                args.session,
-                user=args.user,
-                key=args.ssh_key,
-                directory=args.save_to,
-                ca_cert=args.ca_cert,
-            )
-        )
-    except RelayError as exc:
-        raise ValueError(f"cannot fetch the recording: {exc.message}") from None
-
-
-def _replay_from_relay(args: argparse.Namespace) -> int:
-    """Fetch and replay (or browse) from a relay: the fetch, login and TUI all in one loop."""
-    import asyncio
-
-    from relay.asciicast import CastError
-    from tui.client import RelayError, for_people
-    from tui.replay_app import replay_from_relay
-
-    try:
-        key = load_key(args.key) if args.key else None
-    except (OSError, ValueError) as exc:
-        return _fail(f"--key: {exc}")
-    try:
-        asyncio.run(
-            replay_from_relay(
-                args.source,
-                args.session,
-                user=args.user,
-                ssh_key=args.ssh_key,
-                directory=args.save_to,
-                at=args.at,
-                key=key,
-                ca_cert=args.ca_cert,
-            )
-        )
-    except RelayError as exc:
-        return _fail(f"cannot fetch the recording: {for_people(exc)}")
-    except (OSError, ValueError, CastError) as exc:
-        return _fail(f"cannot replay: {for_people(exc)}")
-    return EXIT_OK
-
-
-def _dump(path: Path, at: float) -> int:
-    from relay.replay import Player, Recording
-
-    recording = Recording.open(path)
-    if recording.damage is not None:
-        print(f"warroom: {path}: {recording.damage.describe()}", file=sys.stderr)
-    player = Player(recording, at)
-    print(player.screen_text())
-    return EXIT_OK
-
-
-VERBS = (add_verify, add_export, add_replay)

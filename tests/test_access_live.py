@@ -20,7 +20,7 @@ from relay.protocol import OutputChunk
 from tests.harness import Harness, read_until, running_relay
 from tui.client import Event, RelayClient, RelayError
 
-WARROOM = [sys.executable, "-m", "relay.cli"]
+WARROOM = [sys.executable, "-m", "tui.cli"]
 
 
 def events(h: Harness, name: str) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from relay.roles import Role
 from tests.harness import Harness, read_until, running_relay
 from tui.client import RelayClient, RelayError
 
-WARROOM = [sys.executable, "-m", "relay.cli"]
+WARROOM = [sys.executable, "-m", "tui.cli"]
 
 
 def events(h: Harness, name: str) -> list[dict[str, Any]]:

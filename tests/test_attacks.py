@@ -144,7 +144,7 @@ async def test_what_one_person_writes_cannot_forge_lines_or_escape_into_others_t
 
     listed = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "relay.cli", "audit", "--data-dir", str(harness.data_dir)],
+        [sys.executable, "-m", "tui.cli", "audit", "--data-dir", str(harness.data_dir)],
         capture_output=True,
         text=True,
         timeout=30,

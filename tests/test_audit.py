@@ -170,7 +170,7 @@ def test_dropped_or_reordered_entry_is_named_by_the_cli(
         [
             sys.executable,
             "-m",
-            "relay.cli",
+            "tui.cli",
             "audit",
             "--data-dir",
             str(tmp_path),

@@ -29,7 +29,7 @@ from relay.server import Relay
 from tests.harness import read_until
 from tui.client import RelayClient
 
-WARROOM = [sys.executable, "-m", "relay.cli"]
+WARROOM = [sys.executable, "-m", "tui.cli"]
 INVITE_LINE = re.compile(
     r"^(lead|viewer|reviewer): warroom join (ws://127\.0\.0\.1:\d+/invite/\S+)$"
 )
@@ -42,7 +42,7 @@ def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
 
 
 def _verbs() -> list[str]:
-    from relay.cli import build_parser
+    from tui.cli import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

@@ -26,7 +26,7 @@ from relay.keys import SigningKey
 from tests.recordings import sample_session
 from tests.test_cli import _relay_config
 
-WARROOM = [sys.executable, "-m", "relay.cli"]
+WARROOM = [sys.executable, "-m", "tui.cli"]
 
 
 def run(*args: str, stdout: int | None = subprocess.PIPE) -> subprocess.CompletedProcess[str]:
@@ -190,7 +190,7 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 
 def test_every_verb_and_every_argument_has_a_help_line() -> None:
-    from relay.cli import build_parser
+    from tui.cli import build_parser
 
     parser = build_parser()
     found = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))

@@ -139,7 +139,7 @@ async def test_cli_login_without_a_keyring_then_with_insecure_storage(
 
     def warroom(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "relay.cli", *args],
+            [sys.executable, "-m", "tui.cli", *args],
             capture_output=True,
             text=True,
             env=env,

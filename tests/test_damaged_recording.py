@@ -70,7 +70,7 @@ def test_replay_dump_prints_what_there_is_and_says_where_it_stops(
 ) -> None:
     path, line, offset = damaged
     done = subprocess.run(
-        [sys.executable, "-m", "relay.cli", "replay", str(path), "--dump", "--at", "100"],
+        [sys.executable, "-m", "tui.cli", "replay", str(path), "--dump", "--at", "100"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -15,7 +15,7 @@ from relay.identity import parse_join_target
 from tests.harness import read_until
 from tui.client import RelayClient
 
-WARROOM = [sys.executable, "-m", "relay.cli"]
+WARROOM = [sys.executable, "-m", "tui.cli"]
 
 
 def _banner(process: subprocess.Popen[str]) -> list[str]:

@@ -19,7 +19,7 @@ import pytest
 from tests.test_e2e_tmux import Tmux, wait_for
 from tests.tools import require_tool
 
-WARROOM = [sys.executable, "-m", "relay.cli"]
+WARROOM = [sys.executable, "-m", "tui.cli"]
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from tests.tools import require_tool
 from tui.client import RelayClient
 from tui.dial import CA_CERT_HINT
 
-WARROOM = [sys.executable, "-m", "relay.cli"]
+WARROOM = [sys.executable, "-m", "tui.cli"]
 
 
 @dataclass

@@ -25,7 +25,7 @@ import pytest
 from tests.tools import require_tool
 
 COLS, ROWS = 132, 40
-WARROOM = [sys.executable, "-m", "relay.cli"]
+WARROOM = [sys.executable, "-m", "tui.cli"]
 
 
 def _free_port() -> int:

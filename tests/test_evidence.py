@@ -22,18 +22,18 @@ import pytest
 
 from relay.audit import AuditLog, audit_files, read_events
 from relay.chain import ChainWriter, Checkpoint
-from relay.cli import main
 from relay.config import ConfigError, RelayConfig, parse_config
 from relay.keys import PUBLIC_KEY_FILE, SigningKey
 from relay.verifier import verify_file
 from relay.witness import SyslogWitness, read_witness
 from tests.recordings import sample_session
 from tests.syslog_sink import SyslogSink
+from tui.cli import main
 
 KEY = SigningKey.generate()
 OTHER = SigningKey.generate()
 T0 = 1_795_000_000.0
-WARROOM = [sys.executable, "-m", "relay.cli"]
+WARROOM = [sys.executable, "-m", "tui.cli"]
 
 Clock = Callable[[], float]
 

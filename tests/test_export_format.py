@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from relay.cli import main
 from relay.keys import SigningKey
 from tests.recordings import new_recording
+from tui.cli import main
 
 KEY = SigningKey.generate()
 

@@ -29,7 +29,7 @@ from tui.client import Event, RelayClient
 from tui.room import Link
 from tui.session_link import Keepalive, SessionLink
 
-WARROOM = [sys.executable, "-m", "relay.cli"]
+WARROOM = [sys.executable, "-m", "tui.cli"]
 
 
 def events(data_dir: Path, name: str) -> list[dict[str, Any]]:

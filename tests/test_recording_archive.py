@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from relay.audit import read_events
-from relay.cli import main
 from relay.roles import Role
 from tests.harness import Harness, read_until, running_relay
+from tui.cli import main
 from tui.client import RelayClient, RelayError
 from tui.fetch import download, list_recordings
 

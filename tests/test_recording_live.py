@@ -12,16 +12,16 @@ import time
 from pathlib import Path
 
 from relay.asciicast import read_header
-from relay.cli import main
 from relay.identity import parse_join_target
 from relay.live import LiveSession
 from relay.replay import Player, Recording, screen_text
 from relay.review_cli import EXIT_OK, EXIT_UNSEALED
 from relay.verifier import Finding, verify_file
 from tests.harness import read_until, running_relay
+from tui.cli import main
 from tui.client import RelayClient
 
-WARROOM = [sys.executable, "-m", "relay.cli"]
+WARROOM = [sys.executable, "-m", "tui.cli"]
 INVITE = re.compile(r"^lead: warroom join (ws://\S+)$")
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from relay.asciicast import iter_events, read_header
-from relay.cli import main
 from relay.keys import SigningKey
 from relay.replay import (
     KEYFRAME_BYTES,
@@ -25,6 +24,7 @@ from relay.replay import (
 )
 from relay.review_cli import EXIT_OK, EXIT_TAMPERED, EXIT_UNSEALED
 from tests.recordings import new_recording, sample_session
+from tui.cli import main
 
 KEY = SigningKey.generate()
 OTHER = SigningKey.generate()

@@ -25,7 +25,6 @@ import asyncssh
 import pytest
 
 from relay.audit import read_events
-from relay.cli import main
 from relay.keys import SigningKey
 from relay.recording import Recording
 from relay.review_cli import EXIT_ERROR, EXIT_OK, EXIT_UNSEALED
@@ -39,6 +38,7 @@ from tests.harness import read_until, running_relay
 from tests.recordings import START, sample_session
 from tests.s3 import Gate, MotoServer
 from tests.test_recording_live import WARROOM
+from tui.cli import main
 from tui.client import RelayClient, RelayError
 
 KEY = SigningKey.generate()

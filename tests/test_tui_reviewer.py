@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input
 
-from relay.cli import main
 from relay.identity import parse_join_target
 from relay.roles import Role
 from tests.harness import Harness, read_until, running_relay
 from tests.test_tui_helpers import app_for, screen_of, type_text, until, user_app
 from tui.app import Connector, WarroomApp
+from tui.cli import main
 from tui.lobby import LobbyScreen
 from tui.recordings import RecordingsScreen, parse_day
 from tui.replay_screen import ReplayScreen
