@@ -1,0 +1,202 @@
+"""The floors of docs/architecture.md, checked on every module's import statements.
+
+Reads (never imports) every module of ``relay/`` and ``tui/`` with :mod:`ast`,
+counting every import: at the top, inside functions (the lazy imports that
+keep ``warroom --help`` fast) and under ``TYPE_CHECKING`` (a type is a
+dependency too). Then:
+
+* the relay never imports the UI: ``tui`` may use ``relay``, not the reverse;
+* no import cycles among the modules of ``relay`` and ``tui`` (a package
+  importing its own modules does not count: Python always loads a package
+  before its modules, so that edge adds no order of its own);
+* the pure core imports only the core and the standard library's pure parts
+  (no sockets, no tasks, no files, no clock).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("relay", "tui")
+
+# docs/architecture.md's core: rules only, time passed in, actions returned.
+CORE = frozenset(
+    {
+        "relay.session",
+        "relay.access",
+        "relay.roles",
+        "relay.errors",
+        "relay.protocol",
+        "relay.text",
+        "relay.names",
+    }
+)
+# What the core may take from the standard library: nothing that does I/O.
+PURE_STDLIB = frozenset(
+    {
+        "__future__",
+        "bisect",
+        "collections",
+        "collections.abc",
+        "dataclasses",
+        "enum",
+        "functools",
+        "itertools",
+        "json",
+        "math",
+        "re",
+        "secrets",
+        "struct",
+        "typing",
+        "unicodedata",
+    }
+)
+
+# Known, and left to the terminal issue: inside relay/terminal/, the screen
+# hands runs of plain output to the fast path, which types its argument as the
+# screen and builds scratch screens (breaking it takes a Protocol for the
+# screen the fast path needs). A cycle that is not wholly inside that package
+# fails.
+TERMINAL = "relay.terminal."
+
+
+@dataclass(frozen=True)
+class Import:
+    module: str  # the importing module
+    target: str  # what it imports (a module or a name in one)
+    line: int
+
+
+def modules() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            found[".".join(parts)] = path
+    return found
+
+
+def imports_of(name: str, path: Path) -> list[Import]:
+    """Every import in the module, anywhere in it, with relative ones made absolute."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: list[Import] = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found += [Import(name, alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                base = ".".join([*anchor, *([node.module] if node.module else [])])
+            found.append(Import(name, base, node.lineno))
+            # "from relay import identity" imports the module relay.identity
+            found += [Import(name, f"{base}.{alias.name}", node.lineno) for alias in node.names]
+    return found
+
+
+def graph() -> tuple[dict[str, set[str]], dict[tuple[str, str], int]]:
+    """Edges between our own modules, and the line of each edge's first import."""
+    known = modules()
+    edges: dict[str, set[str]] = {name: set() for name in known}
+    lines: dict[tuple[str, str], int] = {}
+    for name, path in known.items():
+        for imp in imports_of(name, path):
+            # A package reaching into its own modules (a facade's lazy factory, its
+            # re-exports) is no cycle: Python loads every package before its modules.
+            inside = imp.target == name or imp.target.startswith(f"{name}.")
+            if imp.target in known and not inside:
+                edges[name].add(imp.target)
+                lines.setdefault((name, imp.target), imp.line)
+    return edges, lines
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in sorted(edges[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component: list[str] = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def describe(
+    component: list[str], edges: dict[str, set[str]], lines: dict[tuple[str, str], int]
+) -> str:
+    inside = set(component)
+    return "\n".join(
+        f"  {a} -> {b} (line {lines[a, b]})" for a in component for b in sorted(edges[a] & inside)
+    )
+
+
+def test_the_relay_never_imports_the_ui() -> None:
+    known = modules()
+    wrong = [
+        f"{imp.module} imports {imp.target} (line {imp.line})"
+        for name, path in known.items()
+        if name.split(".")[0] == "relay"
+        for imp in imports_of(name, path)
+        if imp.target.split(".")[0] == "tui"
+    ]
+    assert not wrong, "the relay must not import the UI:\n" + "\n".join(wrong)
+
+
+def test_no_import_cycles() -> None:
+    edges, lines = graph()
+    found = [c for c in cycles(edges) if not all(m.startswith(TERMINAL) for m in c)]
+    assert not found, "import cycles:\n" + "\n\n".join(describe(c, edges, lines) for c in found)
+
+
+def test_the_core_is_pure() -> None:
+    known = modules()
+    wrong = [
+        f"{imp.module} imports {imp.target} (line {imp.line})"
+        for name in sorted(CORE)
+        for imp in imports_of(name, known[name])
+        if imp.target not in CORE
+        and imp.target.rpartition(".")[0] not in CORE  # a name from a core module
+        and imp.target not in PURE_STDLIB
+        and imp.target.rpartition(".")[0] not in PURE_STDLIB  # a name from a pure module
+    ]
+    assert not wrong, "the core may import only the core and pure stdlib:\n" + "\n".join(wrong)
+
+
+def test_the_checks_see_what_they_look_for(tmp_path: Path) -> None:
+    """The walker is not blind: a planted cycle, a lazy import, relative imports."""
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    lazy = imports_of("tui.cli", modules()["tui.cli"])
+    assert any(imp.target == "tui.app" for imp in lazy)  # imported inside a function
+    planted = tmp_path / "server.py"
+    planted.write_text("from . import session\nfrom ..core.roles import Role\n")
+    targets = {imp.target for imp in imports_of("relay.net.server", planted)}
+    assert {"relay.net.session", "relay.core.roles", "relay.core.roles.Role"} <= targets
