@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
+from relay.errors import WarroomError
 from relay.roles import Role
 
 GrantRole = Literal["viewer", "driver", "reviewer"]
@@ -26,7 +27,7 @@ REASON_LENGTH = 500
 _RANK = {Role.REVIEWER: 0, Role.VIEWER: 1, Role.LEAD: 2}
 
 
-class AccessError(Exception):
+class AccessError(WarroomError):
     """A grant, revocation or request that cannot be done; the message says why."""
 
 

@@ -22,10 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from relay.errors import WarroomError
+
 _CHUNK = 1 << 20
 
 
-class CastError(ValueError):
+class CastError(WarroomError, ValueError):
     """The file is not an asciicast file this reader understands; says where and why.
 
     For a bad event line, ``offset`` is the byte where the line starts and

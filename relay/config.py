@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import platformdirs
 
 from relay.access import DEFAULT_MAX_TTL
+from relay.errors import WarroomError
 from relay.identity import parse_authorized_key, relay_base_url
 from relay.masking import DEFAULT_PATTERNS, PatternError, SecretPattern, parse_patterns
 from relay.roles import Role
@@ -77,7 +78,7 @@ _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)$")
 
 
-class ConfigError(ValueError):
+class ConfigError(WarroomError, ValueError):
     """The config is wrong; the message says where (file and dotted field) and how."""
 
     def __init__(self, source: str, where: str, message: str) -> None:

@@ -29,7 +29,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from relay import protocol
-from relay.errors import ErrorCode
+from relay.errors import ErrorCode, WarroomError
 from relay.output import SizeMark
 from relay.stream import OutputStream
 
@@ -92,8 +92,8 @@ class OutputSource(Protocol):
     def size_at(self, offset: int) -> tuple[int, int, int]: ...
 
 
-class TooSlow(Exception):
-    pass
+class TooSlow(WarroomError):
+    """A send to the client did not finish within the stall timeout: it stopped reading."""
 
 
 class ClientLink:

@@ -49,7 +49,39 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
 
 
-class ProtocolError(Exception):
+class WarroomError(Exception):
+    """The base of every exception warroom raises on purpose; the message is for people.
+
+    ``except WarroomError`` catches a refusal or a bad input the project
+    itself diagnosed, and nothing else (a bug stays a bug). Where an error is
+    also a kind the standard library names, it keeps that base too, so that
+    ``except ValueError`` or ``except OSError`` written earlier still holds::
+
+        WarroomError
+        ├── ProtocolError          relay.errors: a refusal sent as an error frame
+        ├── AuthError              relay.identity: a credential was refused
+        ├── AccessError            relay.access: a grant, revocation or request cannot be done
+        ├── StoreError             relay.store: the durable state cannot do what was asked
+        │   ├── Conflict
+        │   ├── LimitReached
+        │   └── InviteRefused
+        ├── TargetUnavailable      relay.ssh: the target is unreachable or refused the relay
+        ├── StorageError           relay.storage.bucket: a request to the bucket failed
+        │   └── NotFound
+        ├── TooLarge               relay.storage.layout: too many parts (also a ValueError)
+        ├── TooSlow                relay.connection: a client stopped reading
+        ├── ConfigError            relay.config (also a ValueError)
+        ├── KeyFileError           relay.keys (also a ValueError)
+        ├── CastError              relay.asciicast (also a ValueError)
+        ├── PatternError           relay.masking.errors (also a ValueError)
+        ├── RelayError             tui.client: the relay refused something
+        ├── Unreachable            tui.dial (also a ConnectionError)
+        ├── LinkEnded              tui.session_link: the link will not reconnect
+        └── NoKeyring              tui.credentials: nowhere to keep the token
+    """
+
+
+class ProtocolError(WarroomError):
     """A refusal that ends up as an ``error`` frame with ``code`` and ``message``."""
 
     def __init__(self, code: ErrorCode, message: str, ref: str | None = None) -> None:

@@ -34,6 +34,7 @@ from urllib.parse import SplitResult, urlsplit
 import asyncssh
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from relay.errors import WarroomError
 from relay.keys import SigningKey, VerifyKey
 from relay.roles import Role
 
@@ -117,7 +118,7 @@ _SHELL_SAFE = re.compile(r"[A-Za-z0-9._~:/@%+=,-]+")
 """Characters no common shell treats specially, so a URL made of them pastes unquoted."""
 
 
-class AuthError(Exception):
+class AuthError(WarroomError):
     """A credential was refused; ``code`` is for programs, ``message`` for people.
 
     ``subject`` is set once the credential's signature was good: the audit

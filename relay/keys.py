@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from relay.errors import WarroomError
+
 KEY_FILE = "relay_ed25519"
 PUBLIC_KEY_FILE = "relay_ed25519.pub"
 PUBLIC_KEY_PREFIX = "warroom-ed25519:"
@@ -28,7 +30,7 @@ PRIVATE_MODE_MASK = 0o077
 """Permission bits for group and others: any of them on the key file is refused."""
 
 
-class KeyFileError(ValueError):
+class KeyFileError(WarroomError, ValueError):
     """The key file cannot be used as it is; the message says what to do."""
 
 

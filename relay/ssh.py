@@ -15,11 +15,13 @@ from pathlib import Path
 
 import asyncssh
 
+from relay.errors import WarroomError
+
 OutputCallback = Callable[[bytes], None]
 ExitCallback = Callable[[int | None], None]
 
 
-class TargetUnavailable(Exception):
+class TargetUnavailable(WarroomError):
     """The target could not be reached or refused the relay; the message says why."""
 
 

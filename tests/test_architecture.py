@@ -16,6 +16,7 @@ dependency too). Then:
 from __future__ import annotations
 
 import ast
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,3 +201,25 @@ def test_the_checks_see_what_they_look_for(tmp_path: Path) -> None:
     planted.write_text("from . import session\nfrom ..core.roles import Role\n")
     targets = {imp.target for imp in imports_of("relay.net.server", planted)}
     assert {"relay.net.session", "relay.core.roles", "relay.core.roles.Role"} <= targets
+
+
+def test_every_exception_is_a_warroom_error() -> None:
+    """One base for the project's exceptions, and its docstring draws all of them."""
+    from relay.errors import WarroomError
+
+    ours: list[type[BaseException]] = []
+    for name in modules():
+        module = importlib.import_module(name)
+        ours += [
+            value
+            for value in vars(module).values()
+            if isinstance(value, type)
+            and issubclass(value, BaseException)
+            and value.__module__ == name
+        ]
+    assert ours, "no exception classes found: the walk is blind"
+    strays = [f"{c.__module__}.{c.__qualname__}" for c in ours if not issubclass(c, WarroomError)]
+    assert not strays, f"exceptions outside WarroomError: {strays}"
+    drawn = WarroomError.__doc__ or ""
+    missing = [c.__qualname__ for c in ours if c.__qualname__ not in drawn]
+    assert not missing, f"WarroomError's docstring does not show: {missing}"

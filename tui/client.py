@@ -23,6 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from relay import identity, protocol
+from relay.errors import WarroomError
 from relay.protocol import OutputChunk, SizeChange, Snapshot
 from relay.text import printable
 from tui import dial
@@ -31,7 +32,7 @@ CLIENT_NAME = "warroom-tui/0.1"
 Event = dict[str, Any] | OutputChunk | Snapshot | SizeChange
 
 
-class RelayError(Exception):
+class RelayError(WarroomError):
     """The relay refused something; ``code`` is one of :mod:`relay.errors`.
 
     ``str()`` is ``code: message`` (for logs and tests); people are shown

@@ -29,12 +29,14 @@ import keyring
 import keyring.errors
 import platformdirs
 
+from relay.errors import WarroomError
+
 SERVICE = "warroom"
 ENV_VAR = "WARROOM_TOKEN"
 TOKEN_FILE = "tokens.json"
 
 
-class NoKeyring(Exception):
+class NoKeyring(WarroomError):
     """No keyring backend and no opt-in file: the message says what to do instead."""
 
 

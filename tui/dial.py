@@ -23,12 +23,14 @@ from urllib.parse import urlsplit
 
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
+from relay.errors import WarroomError
+
 NAME_MISMATCH = frozenset({62, 64})  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
 CERT_EXPIRED = 10  # X509_V_ERR_CERT_HAS_EXPIRED
 CA_CERT_HINT = "pass --ca-cert FILE with the CA that signed it (or set SSL_CERT_FILE)"
 
 
-class Unreachable(ConnectionError):
+class Unreachable(WarroomError, ConnectionError):
     """The relay could not be reached; the message says why, for a person.
 
     A ``ConnectionError`` (an ``OSError``) so that code handling network

@@ -32,6 +32,7 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
+from relay.errors import WarroomError
 from relay.protocol import OutputChunk, SizeChange, Snapshot
 from tui import shown
 from tui.client import OutputTracker, RelayClient, RelayError
@@ -52,7 +53,7 @@ FATAL_CODES = frozenset(
 )
 
 
-class LinkEnded(Exception):
+class LinkEnded(WarroomError):
     """The link will not reconnect; ``reason`` says why."""
 
 

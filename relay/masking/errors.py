@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from relay.errors import WarroomError
 
-class PatternError(ValueError):
+
+class PatternError(WarroomError, ValueError):
     """A secret pattern is unusable; ``where`` names the config entry and field."""
 
     def __init__(self, where: str, message: str) -> None:

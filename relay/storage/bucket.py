@@ -26,6 +26,7 @@ from botocore.exceptions import (
     NoCredentialsError,
 )
 
+from relay.errors import WarroomError
 from relay.storage.config import S3Config
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ ATTEMPTS = 3
 _DELETE_BATCH = 1000  # S3: keys per DeleteObjects request
 
 
-class StorageError(Exception):
+class StorageError(WarroomError):
     """A request to the bucket failed; the message says which and why, for people."""
 
 

@@ -62,6 +62,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from relay.errors import WarroomError
+
 MiB = 1 << 20
 PART_MIN = 5 * MiB  # S3: every part of a multipart upload but the last is at least this
 PIECE = 16 * MiB  # the most one segment (one request) holds: a worker's memory bound
@@ -190,7 +192,7 @@ class Final:
     deletes: tuple[Segment, ...]  # every segment, once the final object exists
 
 
-class TooLarge(ValueError):
+class TooLarge(WarroomError, ValueError):
     """The file needs more parts than one multipart upload may have."""
 
 

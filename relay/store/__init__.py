@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from relay.access import AccessRequest, Grant
+from relay.errors import WarroomError
 
 __all__ = [
     "AccessRequest",
@@ -68,7 +69,7 @@ __all__ = [
 ]
 
 
-class StoreError(Exception):
+class StoreError(WarroomError):
     """The store cannot do what was asked; the message is for people."""
 
 
