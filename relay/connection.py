@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
 from websockets.protocol import State
 
 from relay import protocol
@@ -130,7 +131,10 @@ class ClientLink:
         if self._closing:
             return
         if len(self._control) >= self.control_limit:
-            self.close(1008, f"{ErrorCode.TOO_SLOW}: {self.control_limit} messages unread")
+            self.close(
+                CloseCode.POLICY_VIOLATION,
+                f"{ErrorCode.TOO_SLOW}: {self.control_limit} messages unread",
+            )
             return
         data = protocol.encode(message).encode()
         self._control.append(data)
@@ -193,7 +197,7 @@ class ClientLink:
                 await self._flush_output()
         except TooSlow:
             self._closing = (
-                1008,
+                CloseCode.POLICY_VIOLATION,
                 f"{ErrorCode.TOO_SLOW}: nothing read for {self.stall_timeout:g} s",
             )
             self.ws.transport.abort()

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
+from websockets.frames import CloseCode
 
 from relay import identity, protocol
 from relay.access import AccessError, Grant
@@ -239,7 +240,7 @@ class Conversation:
         if self.opening is not None:
             self.opening.cancel()
         self.link.send_json(error(ErrorCode.AUTH_FAILED, problem.message))
-        self.link.close(1008, f"{ErrorCode.AUTH_FAILED}: {problem.message}")
+        self.link.close(CloseCode.POLICY_VIOLATION, f"{ErrorCode.AUTH_FAILED}: {problem.message}")
 
     def close(self) -> None:
         """The connection is over without a ``leave``: a driver keeps control a while."""
@@ -254,7 +255,7 @@ class Conversation:
     def refuse(self, code: ErrorCode, message: str) -> None:
         """Send the error and close: for refusals the connection cannot recover from."""
         self.send_error(code, message)
-        self.link.close(1008, f"{code}: {message}")
+        self.link.close(CloseCode.POLICY_VIOLATION, f"{code}: {message}")
 
     async def run(self) -> None:
         if not await self._hello():

@@ -24,6 +24,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from websockets.frames import CloseCode
+
 from relay.connection import ClientLink
 from relay.masking import SECRET_INPUT, InputGuard, Masking, OutputMasker, SecretPattern
 from relay.masking.screen import ScreenCheck
@@ -412,7 +414,7 @@ class LiveSession:
             case Disconnect(to, code, reason):
                 link = self.links.get(to)
                 if link is not None:
-                    link.close(1008, f"{code}: {reason}")
+                    link.close(CloseCode.POLICY_VIOLATION, f"{code}: {reason}")
             case End(reason):
                 self._end(reason, now)
 
@@ -478,7 +480,7 @@ class LiveSession:
             self._process_batch()
         self._flush_masker(end_of_stream=True)
         for link in self.links.values():
-            link.close(1000, f"session ended: {reason}")
+            link.close(CloseCode.NORMAL_CLOSURE, f"session ended: {reason}")
         if self.recorder is not None:
             self.recorder.close(reason, now)
             self.recorder = None

@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from relay import identity
@@ -879,7 +880,7 @@ class Relay:
             self.conversations.discard(conn)
             conn.close()
             if not writer.done():
-                link.close(1000, "bye")
+                link.close(CloseCode.NORMAL_CLOSURE, "bye")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(writer), 1.0)
             await cancel(writer)
