@@ -564,9 +564,16 @@ class Player:
         return self._next is None and self.time >= self.duration
 
     def seek(self, time: float) -> None:
-        """Show the moment ``time`` (clamped to the recording)."""
+        """Show the moment ``time`` (clamped to the recording).
+
+        It starts from the keyframe before the one at ``time``, so that the
+        scrollback holds at least a keyframe's worth of output (keyframes carry
+        no scrollback): a reviewer who seeks can still scroll back through
+        what printed just before.
+        """
         time = min(max(0.0, time), self.duration)
-        keyframe = self.recording.keyframe_at(time)
+        at = self.recording.keyframe_at(time)
+        keyframe = self.recording.keyframe_before(at.time) if at.time > 0 else at
         model = TerminalModel(keyframe.cols, keyframe.rows)
         model.feed(keyframe.snapshot)
         self.model = model

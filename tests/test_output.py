@@ -81,3 +81,30 @@ async def test_marks_before_the_stream_start_are_forgotten() -> None:
     out.append(b"z" * 200)  # evicts the chunk at the resize's offset
     assert not out._marks and out.size_at(out.stream.start) == (1, 40, 10)
     assert out.holds(out.stream.start)
+
+
+async def test_a_snapshot_carries_the_newest_scrollback_within_its_limits() -> None:
+    from relay.output import SNAPSHOT_HISTORY_BYTES, SNAPSHOT_HISTORY_LINES
+    from relay.terminal import TerminalModel
+
+    out = SessionOutput(capacity=1 << 24, cols=80, rows=5, lazy=True)
+    out.append(b"".join(b"line %05d\r\n" % i for i in range(3000)) + b"$ ")
+    _, cols, rows, snapshot = out.snapshot()
+    rebuilt = TerminalModel(cols, rows)
+    rebuilt.feed(snapshot)
+    assert len(rebuilt.history) == SNAPSHOT_HISTORY_LINES  # short lines: the line limit
+    newest = ["".join(c.data for c in rebuilt.line(y)).rstrip() for y in (-2, -1)]
+    assert newest == ["line 02994", "line 02995"]
+    assert rebuilt.display() == out.model.display()
+
+    # Long coloured lines: the byte limit, still the newest lines.
+    wide = SessionOutput(capacity=1 << 24, cols=200, rows=5, lazy=True)
+    line = b"".join(b"\x1b[3%dm%s" % (i % 8, b"x" * 9) for i in range(20))
+    wide.append(b"".join(b"%05d" % i + line + b"\x1b[m\r\n" for i in range(3000)))
+    _, cols, rows, snapshot = wide.snapshot()
+    rebuilt = TerminalModel(cols, rows)
+    rebuilt.feed(snapshot)
+    screen_only = len(wide.model.snapshot(0))
+    assert len(snapshot) - screen_only <= SNAPSHOT_HISTORY_BYTES
+    assert 100 < len(rebuilt.history) < SNAPSHOT_HISTORY_LINES
+    assert "".join(c.data for c in rebuilt.line(-1)).startswith("02995")

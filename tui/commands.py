@@ -53,6 +53,9 @@ SESSION: tuple[Command, ...] = (
     Command("a", "access", "Request access", "ask a lead for a role, for a while, with a reason"),
     Command("p", "access_requests", "Access requests", "approve or deny access requests (leads)"),
     Command("v", "recordings", "Recordings", "browse and replay recordings (leads, reviewers)"),
+    Command(
+        "b", "scrollback", "Scrollback", "scroll mode: arrows, PgUp/PgDn; v select, y copy, q live"
+    ),
     Command("question_mark", "help", "Help", "this help", display="?"),
 )
 
@@ -135,5 +138,10 @@ def help_text(commands: Iterable[Command] = SESSION) -> str:
     for command in commands:
         mark = "*" if command.asks else " "
         lines.append(f"  [b]{command.shown:<2}[/b]{mark} {command.help}")
-    lines += ["", f"[b]{CHORD_DISPLAY}[/b] twice sends a literal {CHORD_DISPLAY} to the shell."]
+    lines += [
+        "",
+        f"[b]{CHORD_DISPLAY}[/b] twice sends a literal {CHORD_DISPLAY} to the shell.",
+        "[b]shift+PgUp/PgDn[/b] and the wheel scroll back; any key returns to live.",
+        "Drag with the mouse to copy (shift+drag while the shell's program uses the mouse).",
+    ]
     return "\n".join(lines)

@@ -96,12 +96,19 @@ class ReplayTerminal(TerminalView):
     """The terminal pane, showing the player's model instead of a live stream."""
 
     def show(self, model: TerminalModel) -> None:
-        """Draw ``model``: in full when it is a new object (a seek), else its dirty rows."""
+        """Draw ``model``: in full when it is a new object (a seek), else its dirty rows.
+
+        A seek starts the scrollback view over; playback keeps a scrolled-back
+        view and a selection on their lines, as live output does.
+        """
         if model is not self.model:
             self.model = model
+            self._forget_positions()
             self._redraw_all()
         else:
+            self._follow(self._drops.dropped(model.history))
             self._apply_dirty()
+        self._drops.look(model.history)
 
 
 class ReplayScreen(Screen[None]):

@@ -452,6 +452,12 @@ class SessionScreen(Screen[None]):
             timeout=20,
         )
 
+    @on(TerminalView.Reply)
+    async def _reply(self, event: TerminalView.Reply) -> None:
+        """Answers to the shell's device queries: sent by the driver only, without toasts."""
+        if self.room.driving and not self.room.input_blocked:
+            await self.link.send_input(event.data)
+
     @on(TerminalView.Chord)
     async def _chord(self, event: TerminalView.Chord) -> None:
         action = commands.chord_action(event.key)
@@ -498,7 +504,7 @@ class SessionScreen(Screen[None]):
         """Whether ``command`` does something now (the key bar, the chord, the bindings)."""
         room = self.room
         action = command.action
-        if action in ("leave", "help", "sidebar"):
+        if action in ("leave", "help", "sidebar", "scrollback"):
             return True
         if action == "recordings":
             return room.may_review
@@ -538,6 +544,9 @@ class SessionScreen(Screen[None]):
     def action_chord(self) -> None:
         self.terminal.start_chord()
         self.notify(commands.chord_toast(self.available), title="ctrl+] then", timeout=4)
+
+    def action_scrollback(self) -> None:
+        self.terminal.start_scroll_mode()
 
     async def action_control(self) -> None:
         room = self.room

@@ -46,14 +46,23 @@ from textual.widget import Widget
 from relay.terminal import Cell, TerminalModel
 from tui.commands import CHORD_KEY, WINDOW_LETTERS
 from tui.keys import key_to_bytes, paste_to_bytes
+from tui.mouse import Kind, MouseEvent, MouseReporter
+from tui.scrollback import Drops
+from tui.selection import Pos, Selection
 
 FRAME = 1 / 60  # the shortest interval between two redraws
 FEED_BUDGET = 64 * 1024  # bytes fed to the model per frame (pyte feeds ≈ 1 MB/s)
 RESYNC_BACKLOG = 2 * 1024 * 1024  # a backlog this large is replaced by a snapshot
 RESIZE_DEBOUNCE = 0.15
+# Keys that scroll the pane even while driving (as in xterm), and by how many pages.
+SCROLL_KEYS = {"shift+pageup": 1, "shift+pagedown": -1}
+WHEEL_LINES = 3  # lines one notch of the wheel scrolls
 
 OUTSIDE = Style(bgcolor="grey11")
 MARKER = Style(color="black", bgcolor="yellow", bold=True)
+NOTE = Style(color="black", bgcolor="cyan", bold=True)
+SELECTED = Style(reverse=True)
+MARK = Style(color="black", bgcolor="yellow")
 
 
 @lru_cache(maxsize=4096)
@@ -76,21 +85,20 @@ def pen_style(pen: Cell, reverse_video: bool = False) -> Style:
 CURSOR = Style(reverse=True)
 
 
-def line_strip(model: TerminalModel, y: int, cursor_x: int | None = None) -> Strip:
-    """Row ``y`` of ``model`` as a ``Strip`` of ``model.cols`` cells.
+def cells_strip(
+    cells: list[Cell],
+    cols: int,
+    reverse_video: bool = False,
+    cursor_x: int | None = None,
+) -> Strip:
+    """``cells`` (one row) as a ``Strip`` of ``cols`` cells.
 
     With ``cursor_x`` the cell under the cursor is drawn in reverse video.
     """
-    reverse_video = model.reverse_video
-    if cursor_x is None:
-        segments = [
-            Segment(text, pen_style(pen, reverse_video)) for text, pen in model.line_runs(y)
-        ]
-        return Strip(segments, model.cols)
     segments = []
     run: list[str] = []
     pen: Cell | None = None
-    for x, cell in enumerate(model.line_cells(y)):
+    for x, cell in enumerate(cells):
         if not cell.data:
             continue
         cell_pen = cell._replace(data="")
@@ -110,7 +118,34 @@ def line_strip(model: TerminalModel, y: int, cursor_x: int | None = None) -> Str
         run.append(cell.data)
     if run and pen is not None:
         segments.append(Segment("".join(run), pen_style(pen, reverse_video)))
-    return Strip(segments, model.cols)
+    return Strip(segments, cols)
+
+
+def line_strip(model: TerminalModel, y: int, cursor_x: int | None = None) -> Strip:
+    """Row ``y`` of ``model`` (negative: the scrollback) as a ``Strip`` of ``model.cols`` cells.
+
+    With ``cursor_x`` the cell under the cursor is drawn in reverse video.
+    """
+    reverse_video = model.reverse_video
+    if cursor_x is None and y >= 0:
+        segments = [
+            Segment(text, pen_style(pen, reverse_video)) for text, pen in model.line_runs(y)
+        ]
+        return Strip(segments, model.cols)
+    return cells_strip(model.line(y), model.cols, reverse_video, cursor_x)
+
+
+def highlight(strip: Strip, start: int, end: int, style: Style) -> Strip:
+    """``strip`` with the cells ``start..end`` (half open) drawn with ``style`` on top."""
+    width = strip.cell_length
+    start, end = max(0, start), min(width, end)
+    if start >= end:
+        return strip
+    middle = [
+        Segment(text, (seg_style or Style()) + style)
+        for text, seg_style, _ in strip.crop(start, end)
+    ]
+    return Strip([*strip.crop(0, start), *middle, *strip.crop(end, width)], width)
 
 
 class TerminalView(Widget, can_focus=True):
@@ -124,11 +159,19 @@ class TerminalView(Widget, can_focus=True):
         color: #e5e5e5;
     }
     """
+    ALLOW_SELECT = False  # the pane selects terminal cells itself (Textual's selects widgets)
 
     driving: var[bool] = var(False)
 
     class Input(Message):
         """Bytes for the shell (only posted while driving)."""
+
+        def __init__(self, data: bytes) -> None:
+            super().__init__()
+            self.data = data
+
+    class Reply(Message):
+        """The answers to device queries the driver's screen saw (see ``take_replies``)."""
 
         def __init__(self, data: bytes) -> None:
             super().__init__()
@@ -183,6 +226,16 @@ class TerminalView(Widget, can_focus=True):
         self._last_frame = 0.0
         self._last_hint = 0.0
         self._reported: tuple[int, int] | None = None
+        # Scrollback, selection and the mouse (rows are absolute: see tui.scrollback).
+        self._back: int | None = None  # the first row shown while scrolled back; None: live
+        self._drops = Drops()
+        self.selection: Selection | None = None
+        self.scroll_mode = False  # the keyboard moves a cursor over the lines (ctrl+] b)
+        self._mark: Pos = (0, 0)  # that cursor
+        self._marking = False  # ...and whether it extends a selection
+        self._dragging = False  # the left button selects
+        self._reporting = False  # a button went down with the shell tracking the mouse
+        self._mouse = MouseReporter()
 
     # ------------------------------------------------------------ output
 
@@ -201,10 +254,15 @@ class TerminalView(Widget, can_focus=True):
         self._size_changes.clear()
 
     def load_snapshot(self, cols: int, rows: int, data: bytes) -> None:
-        """Replace the screen with a snapshot (and drop the backlog it supersedes)."""
+        """Replace the screen with a snapshot (and drop the backlog it supersedes).
+
+        The snapshot may start with scrollback: it lands in the new model's history.
+        """
         self._drop_pending()
         self.model = TerminalModel(cols, rows)
         self.model.feed(data)
+        self.model.take_replies()  # a snapshot asks nothing; answers are the stream's
+        self._forget_positions()
         self._redraw_all()
         self.post_message(self.Reshaped())
 
@@ -230,13 +288,18 @@ class TerminalView(Widget, can_focus=True):
         self._feed(len(self.pending))
 
     def _feed(self, budget: int) -> None:
+        model = self.model
         resized = False
+        replies = bytearray()
         changes = self._size_changes
+        following = self._back is not None or self.selection is not None or self.scroll_mode
+        if following:
+            self._drops.look(model.history)
         while True:
             if changes and changes[0][0] <= self._taken:
                 _, cols, rows = changes.popleft()
-                if (cols, rows) != (self.model.cols, self.model.rows):
-                    self.model.resize(cols, rows)
+                if (cols, rows) != (model.cols, model.rows):
+                    model.resize(cols, rows)
                     resized = True
                 continue
             if not self.pending or budget <= 0:
@@ -244,17 +307,43 @@ class TerminalView(Widget, can_focus=True):
             limit = min(budget, changes[0][0] - self._taken) if changes else budget
             chunk = bytes(self.pending[:limit])
             del self.pending[:limit]
-            self.model.feed(chunk)
+            model.feed(chunk)
+            replies += model.take_replies()
             self.fed += len(chunk)
             self._taken += len(chunk)
             budget -= len(chunk)
         self._last_frame = time.monotonic()
         self.frames += 1
+        if replies and self.driving:  # only the driver answers, so the shell hears it once
+            self.post_message(self.Reply(bytes(replies)))
+        if following:
+            self._follow(self._drops.dropped(model.history))
         if resized:
             self._redraw_all()
             self.post_message(self.Reshaped())
         else:
             self._apply_dirty()
+
+    def _follow(self, dropped: int | None) -> None:
+        """Keep the scrolled-back view and the selection on their text."""
+        if dropped is None:  # the scrollback was cleared or pulled back: start over
+            self._forget_positions()
+            self.refresh()
+            return
+        if not dropped:
+            return
+        if self._back is not None:
+            self._back = max(0, self._back - dropped)
+        if self.selection is not None:
+            self.selection = self.selection.moved(dropped)
+        row, col = self._mark
+        self._mark = (max(0, row - dropped), col)
+
+    def _forget_positions(self) -> None:
+        self._back = None
+        self.selection = None
+        self._dragging = self._marking = False
+        self.scroll_mode = False
 
     def _apply_dirty(self) -> None:
         model = self.model
@@ -268,13 +357,14 @@ class TerminalView(Widget, can_focus=True):
         for y in rows:
             self._strips.pop(y, None)
         top, left = self._view_top(), self._view_left()
-        if (top, left) != (self._top, self._left):
+        if (top, left) != (self._top, self._left) or self._back is not None:
             self._top, self._left = top, left
-            self.refresh()
+            self.refresh()  # what each pane row shows has moved
             return
         width = self.size.width
+        first = self._first_row()
         for y in rows:
-            view_y = y - top
+            view_y = y - first
             if 0 <= view_y < self.size.height:
                 self.refresh(Region(0, view_y, width, 1))
 
@@ -298,23 +388,39 @@ class TerminalView(Widget, can_focus=True):
         width, height = self.size
         return self.model.cols > width or self.model.rows > height
 
+    @property
+    def scrolled_back(self) -> bool:
+        return self._back is not None
+
     def crop_note(self) -> str:
         if not self.cropped:
             return ""
         width, height = self.size
         return f"cropped: shell {self.model.cols}x{self.model.rows}, window {width}x{height}"
 
+    def _has_note_row(self) -> bool:
+        """The pane's last row says something (cropping, scrollback) instead of a line."""
+        return self.cropped or self._back is not None or self.scroll_mode
+
     def _view_rows(self) -> int:
         height = self.size.height
-        return max(1, height - 1) if self.cropped else height
+        return max(1, height - 1) if self._has_note_row() else height
 
     def _view_top(self) -> int:
-        """The first model row shown: 0, unless cropping must follow the cursor."""
+        """The first screen row shown live: 0, unless cropping must follow the cursor."""
         rows = self._view_rows()
         if self.model.rows <= rows:
             return 0
         cursor_y = self.model.cursor[1]
         return max(0, min(self.model.rows - rows, cursor_y - rows + 1))
+
+    def _live_row(self) -> int:
+        """The absolute row at the top of the pane when live."""
+        return len(self.model.history) + self._top
+
+    def _first_row(self) -> int:
+        """The absolute row shown on the pane's first row."""
+        return self._live_row() if self._back is None else self._back
 
     def _view_left(self) -> int:
         """The first model column shown: it moves only to keep the cursor in view.
@@ -359,6 +465,230 @@ class TerminalView(Widget, can_focus=True):
             self._reported = (cols, rows)
             self.post_message(self.Resized(cols, rows))
 
+    # ------------------------------------------------------------ scrollback
+
+    def scroll_lines(self, lines: int) -> None:
+        """Scroll back (``lines`` > 0) or forward through the scrollback; live at the end."""
+        live = self._live_row()
+        first = self._first_row()
+        target = max(0, min(live, first - lines))
+        was = self._back
+        if target >= live:
+            self._back = None
+        else:
+            self._back = target
+        if self._back != was:
+            if (was is None) != (self._back is None):
+                self._top = self._view_top()  # the note row comes or goes
+                live = self._live_row()
+                if self._back is not None:
+                    self._back = max(0, min(live - 1, self._back))
+            self.refresh()
+
+    def scroll_page(self, pages: int) -> None:
+        """A page is the rows shown while scrolled back (above the note row) less one."""
+        self.scroll_lines(pages * max(1, self.size.height - 2))
+
+    def go_live(self) -> None:
+        """Back to the live screen: scrolling, scroll mode and selection end."""
+        if self._back is None and not self.scroll_mode and self.selection is None:
+            return
+        self._forget_positions()
+        self._top = self._view_top()
+        self.refresh()
+
+    def start_scroll_mode(self) -> None:
+        """ctrl+] b: the keyboard moves a cursor over the lines (see :data:`SCROLL_KEYS`)."""
+        if self.scroll_mode:
+            return
+        self.scroll_mode = True
+        self._marking = False
+        cursor_x, cursor_y = self.model.cursor
+        self._mark = (len(self.model.history) + cursor_y, cursor_x)
+        self.focus()
+        self._top = self._view_top()
+        self.refresh()
+
+    def _move_mark(self, rows: int, cols: int) -> None:
+        last_row = len(self.model.history) + self.model.rows - 1
+        row = max(0, min(last_row, self._mark[0] + rows))
+        col = max(0, min(self.model.cols - 1, self._mark[1] + cols))
+        self._mark = (row, col)
+        if self._marking and self.selection is not None:
+            self.selection = Selection(self.selection.anchor, self._mark)
+        first, shown = self._first_row(), self._view_rows()
+        if row < first:
+            self.scroll_lines(first - row)
+        elif row >= first + shown:
+            self.scroll_lines(first + shown - 1 - row)
+        self.refresh()
+
+    def _scroll_mode_key(self, key: str) -> bool:
+        """A key in scroll mode; False: not one of its keys (it returns to live)."""
+        page = max(1, self._view_rows() - 1)
+        moves = {
+            "up": (-1, 0),
+            "k": (-1, 0),
+            "down": (1, 0),
+            "j": (1, 0),
+            "left": (0, -1),
+            "h": (0, -1),
+            "right": (0, 1),
+            "l": (0, 1),
+            "pageup": (-page, 0),
+            "pagedown": (page, 0),
+            "home": (-(1 << 30), 0),
+            "g": (-(1 << 30), 0),
+            "end": (1 << 30, 0),
+            "G": (1 << 30, 0),
+        }
+        if key in moves:
+            self._move_mark(*moves[key])
+        elif key in ("v", "space"):
+            self._marking = not self._marking
+            self.selection = Selection(self._mark, self._mark) if self._marking else None
+            self.refresh()
+        elif key in ("y", "enter"):
+            if self.selection is not None:
+                self.copy_selection()
+            self.go_live()
+        elif key in ("q", "escape"):
+            self.go_live()
+        else:
+            return False
+        return True
+
+    # ------------------------------------------------------------ selection and copy
+
+    def copy_selection(self) -> str:
+        """Copy the selected text to this computer's clipboard (OSC 52); return it."""
+        selection = self.selection
+        if selection is None or (selection.empty and not self._marking):
+            return ""
+        model = self.model
+        history = len(model.history)
+        last = history + model.rows
+
+        def row_text(row: int) -> list[str]:
+            if not 0 <= row < last:
+                return []
+            return [cell.data for cell in model.line(row - history)]
+
+        text = selection.text(row_text, model.cols)
+        self.app.copy_to_clipboard(text)
+        lines = text.count("\n") + 1
+        self.notify(
+            f"{len(text)} characters{f' on {lines} lines' if lines > 1 else ''}",
+            title="Copied",
+            timeout=2,
+        )
+        return text
+
+    def _cell_at(self, x: int, y: int, clamp: bool = False) -> Pos | None:
+        """The absolute (row, col) under pane cell (x, y); None outside the screen's lines."""
+        model = self.model
+        shown = self._view_rows()
+        if clamp:
+            x = max(0, min(self.size.width - 1, x))
+            y = max(0, min(shown - 1, y))
+        elif not (0 <= y < shown and 0 <= x < self.size.width):
+            return None
+        col = x + self._left
+        row = self._first_row() + y
+        last = len(model.history) + model.rows - 1
+        if col >= model.cols or row > last:
+            if not clamp:
+                return None
+            col, row = min(col, model.cols - 1), min(row, last)
+        return row, col
+
+    # ------------------------------------------------------------ the mouse
+
+    def _tracking(self, shift: bool) -> bool:
+        """Whether mouse events go to the shell: the driver's program asked, live, no shift."""
+        return (
+            self.driving
+            and self.model.mouse_protocol != 0
+            and self._back is None
+            and not self.scroll_mode
+            and not shift
+        )
+
+    def _report(self, kind: Kind, event: events.MouseEvent, clamp: bool = False) -> None:
+        cell = self._cell_at(int(event.x), int(event.y), clamp)
+        if cell is None:
+            return
+        row = cell[0] - len(self.model.history)
+        button = event.button - 1 if event.button in (1, 2, 3) else None
+        report = MouseEvent(kind, cell[1], row, button, bool(event.meta), bool(event.ctrl))
+        data = self._mouse.report(self.model.mouse_protocol, self.model.mouse_encoding, report)
+        if data:
+            self.post_message(self.Input(data))
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        event.stop()
+        if self._tracking(event.shift):
+            self._reporting = True
+            self.capture_mouse()
+            self._report(Kind.PRESS, event)
+            return
+        if event.button != 1:
+            return
+        cell = self._cell_at(int(event.x), int(event.y))
+        self.selection = None
+        if cell is not None:
+            self.selection = Selection(cell, cell)
+            self._dragging = True
+            self.capture_mouse()
+        self.refresh()
+
+    def on_mouse_move(self, event: events.MouseMove) -> None:
+        if self._reporting or (self._tracking(event.shift) and not self._dragging):
+            self._report(Kind.MOTION, event)
+            return
+        if not self._dragging or self.selection is None:
+            return
+        shown = self._view_rows()
+        if event.y < 0:  # dragged above the pane: the lines scroll under the mouse
+            self.scroll_lines(1)
+        elif event.y >= shown:
+            self.scroll_lines(-1)
+        cell = self._cell_at(int(event.x), int(event.y), clamp=True)
+        if cell is not None and cell != self.selection.head:
+            self.selection = Selection(self.selection.anchor, cell)
+            self.refresh()
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        event.stop()
+        if self._reporting:
+            self._reporting = False
+            self.release_mouse()
+            self._report(Kind.RELEASE, event, clamp=True)
+            return
+        if not self._dragging:
+            return
+        self._dragging = False
+        self.release_mouse()
+        if self.selection is not None and not self.selection.empty:
+            self.copy_selection()
+        else:
+            self.selection = None
+            self.refresh()
+
+    def _wheel(self, event: events.MouseEvent, up: bool) -> None:
+        event.stop()
+        event.prevent_default()
+        if self._tracking(event.shift):
+            self._report(Kind.WHEEL_UP if up else Kind.WHEEL_DOWN, event)
+        elif not self.model.alternate or self._back is not None:
+            self.scroll_lines(WHEEL_LINES if up else -WHEEL_LINES)
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self._wheel(event, up=True)
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self._wheel(event, up=False)
+
     # ------------------------------------------------------------ rendering
 
     def _model_strip(self, y: int) -> Strip:
@@ -374,13 +704,16 @@ class TerminalView(Widget, can_focus=True):
         width = self.size.width
         base = self.rich_style
         model = self.model
-        cropped = self.cropped
-        if cropped and y == self.size.height - 1:
-            return self._marker_line(width)
-        row = y + self._top
-        if row >= model.rows:
+        if self._has_note_row() and y == self.size.height - 1:
+            return self._note_line(width)
+        row = self._first_row() + y
+        history = len(model.history)
+        screen_row = row - history
+        if screen_row >= model.rows:
             return Strip([Segment(" " * width, OUTSIDE)], width)
-        strip = self._model_strip(row).apply_style(base)
+        # Screen rows are cached (and redrawn when dirty); scrollback rows never change.
+        strip = self._model_strip(screen_row) if screen_row >= 0 else line_strip(model, screen_row)
+        strip = self._decorate(strip, row).apply_style(base)
         if model.cols < width:
             return Strip([*strip, Segment(" " * (width - model.cols), OUTSIDE)], width)
         left = self._left
@@ -388,13 +721,38 @@ class TerminalView(Widget, can_focus=True):
         strip = strip.crop(left, end)
         if model.cols == width:
             return strip
-        cells = model.line_cells(row)
+        cells = model.line(screen_row)
         segments = list(strip)
         if left > 0 and any(cell.data.strip() for cell in cells[: left + 1]):
             segments = [Segment("◂", MARKER), *Strip(segments, width).crop(1, width)]
         if end < model.cols and any(cell.data.strip() for cell in cells[end - 1 :]):
             segments = [*Strip(segments, width).crop(0, width - 1), Segment("▸", MARKER)]
         return Strip(segments, width)
+
+    def _decorate(self, strip: Strip, row: int) -> Strip:
+        """The selection and the scroll mode's cursor, on the absolute ``row``."""
+        cols = self.model.cols
+        if self.selection is not None:
+            span = self.selection.columns(row, cols)
+            if span is not None:
+                strip = highlight(strip, span[0], span[1], SELECTED)
+        if self.scroll_mode and self._mark[0] == row:
+            strip = highlight(strip, self._mark[1], self._mark[1] + 1, MARK)
+        return strip
+
+    def _note_line(self, width: int) -> Strip:
+        """The last row: what is scrolled back or cropped, and how to get back."""
+        if self._back is not None or self.scroll_mode:
+            model = self.model
+            below = self._live_row() - self._first_row()
+            if self.scroll_mode:
+                keys = "arrows/PgUp/PgDn move · v select · y copy · q live"
+            else:
+                keys = "shift+PgDn or wheel down · any key: live"
+            where = f"{below} of {len(model.history)} lines back" if below else "live"
+            text = f" ↑ {where} · {keys} "
+            return Strip([Segment(text[:width].ljust(width), NOTE)], width)
+        return self._marker_line(width)
 
     def _marker_line(self, width: int) -> Strip:
         hidden = []
@@ -441,6 +799,19 @@ class TerminalView(Widget, can_focus=True):
             elif key != "escape":
                 self.post_message(self.Chord(key))
             return
+        if key in SCROLL_KEYS and not self.scroll_mode:  # the window's, even while driving
+            event.stop()
+            event.prevent_default()
+            self.scroll_page(SCROLL_KEYS[key])
+            return
+        if self.scroll_mode:
+            if self._scroll_mode_key(key):
+                event.stop()
+                event.prevent_default()
+                return
+            self.go_live()  # any other key: back to live, and it does what it does there
+        elif self._back is not None or self.selection is not None:
+            self.go_live()  # typing returns to live
         if not self.driving:
             if (
                 key not in WINDOW_LETTERS
@@ -466,6 +837,7 @@ class TerminalView(Widget, can_focus=True):
             return
         event.stop()
         event.prevent_default()
+        self.go_live()
         self.post_message(self.Input(paste_to_bytes(event.text, self.model.bracketed_paste)))
 
     def watch_driving(self, driving: bool) -> None:
