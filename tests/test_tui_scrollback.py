@@ -358,3 +358,16 @@ async def test_the_replay_scrolls_back_past_the_keyframe_it_seeked_to(tmp_path: 
         await pilot.press("space")  # playing: a key of the player returns to live
         await settle(pilot)
         assert not view.scrolled_back
+
+
+async def test_with_scrollback_a_changed_row_is_repainted_where_it_is_shown() -> None:
+    """Rows are redrawn one by one when they change: with lines in the scrollback the
+    pane row of screen row y must still be y (what Textual repaints, not just renders)."""
+    app = ShellApp()
+    async with app.run_test(size=(30, 6)) as pilot:
+        app.view.write(LINES)
+        await settle(pilot)
+        app.export_screenshot()  # everything painted once
+        app.view.write(b"\x1b[2;1H\x1b[KCHANGED\x1b[5;3H")
+        await settle(pilot)
+        assert "CHANGED" in app.export_screenshot()

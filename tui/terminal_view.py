@@ -362,9 +362,8 @@ class TerminalView(Widget, can_focus=True):
             self.refresh()  # what each pane row shows has moved
             return
         width = self.size.width
-        first = self._first_row()
-        for y in rows:
-            view_y = y - first
+        for y in rows:  # live (scrolled back returned above): screen row y is at y - top
+            view_y = y - top
             if 0 <= view_y < self.size.height:
                 self.refresh(Region(0, view_y, width, 1))
 
