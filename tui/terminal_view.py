@@ -25,6 +25,20 @@ scroll only when it would leave them), a ``▸`` marks rows cut on the right, a
 
 While this client drives, every key goes to the shell (:mod:`tui.keys`);
 ``ctrl+]`` starts the escape chord whose next key goes to the window instead.
+
+Scrollback: ``shift+PgUp``/``shift+PgDn`` (never sent to the shell, as in
+xterm) and the wheel scroll back through the model's history; any other key
+returns to live. Scroll mode (``ctrl+] b``) moves a cursor over the lines with
+the keyboard, ``v`` selects and ``y`` copies. Rows are addressed as the
+scrollback's index plus the screen's (:mod:`tui.scrollback`), so a view
+scrolled back and a selection stay on their text while output arrives.
+Dragging selects and copies to this computer's clipboard (OSC 52). The mouse
+goes to the shell instead (:mod:`tui.mouse`) only while this client drives,
+the program asked for it and the view is live; shift+drag still selects.
+
+The driver's client answers the device queries the model saw
+(:class:`TerminalView.Reply`, sent as input); everyone else's drops them, so
+the shell hears one answer.
 """
 
 from __future__ import annotations
