@@ -256,6 +256,7 @@ def _commit(
     if keep and scrolled:
         history = screen.history
         first = max(0, scrolled - history.maxlen)
+        history.dropped += first  # lines that would only pass through: counted, never kept
         tv, b = first, 0
         while tv < scrolled:
             while b < len(blocks) and blocks[b][0] + blocks[b][2] <= tv:

@@ -69,6 +69,16 @@ class History(Sequence[list[Cell]]):
     def __len__(self) -> int:
         return len(self._screen.history)
 
+    @property
+    def dropped(self) -> int:
+        """Lines that left the front (dropped when full, or cleared) since the model started.
+
+        ``dropped + i`` numbers line ``i`` for as long as it is kept, and
+        ``dropped + len(history) + y`` screen row ``y``: a scrolled-back view
+        or a selection stays on its text while output scrolls (see tui/scrollback.py).
+        """
+        return self._screen.history.dropped
+
     @overload
     def __getitem__(self, index: int) -> list[Cell]: ...
     @overload

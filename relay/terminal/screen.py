@@ -123,7 +123,8 @@ class TerminalScreen:
         """RIS: everything back to power-on, both buffers and the scrollback cleared."""
         self.dirty.update(range(self.lines))
         #: Lines scrolled off the top of the main screen, oldest first.
-        self.history = Scrollback(self.scrollback)
+        old = getattr(self, "history", None)  # its lines are dropped, and counted
+        self.history = Scrollback(self.scrollback, old.dropped + len(old) if old else 0)
         self.buffer = blank_rows(self.lines, self.columns)
         self.inactive = blank_rows(self.lines, self.columns)
         self.alternate = False

@@ -5,6 +5,12 @@ unseen, so the fast path does not draw the lines it scrolls in and out within on
 feed: it hands them in as a :class:`Block` that knows how to draw them (the text
 that drew them, replayed on a scratch screen) and is drawn the first time one of
 its lines is read. A row the screen itself scrolled off is kept as it was.
+
+:attr:`Scrollback.dropped` counts the lines that left the front (the oldest
+dropped to make room, or cleared), so that ``dropped + index`` numbers a line
+for as long as it is kept: a view scrolled back (the TUI's) stays on its text
+while output arrives. A line pulled back onto the screen keeps its number as
+the screen's row ``dropped + len(scrollback) + y``.
 """
 
 from __future__ import annotations
@@ -43,8 +49,10 @@ def _trimmed(row: Line) -> Line:
 class Scrollback:
     """At most ``maxlen`` lines; reading one gives its cells without trailing blanks."""
 
-    def __init__(self, maxlen: int) -> None:
+    def __init__(self, maxlen: int, dropped: int = 0) -> None:
         self._lines: deque[_Entry] = deque(maxlen=maxlen)
+        #: Lines that left the front since the screen was made (ever growing).
+        self.dropped = dropped
 
     @property
     def maxlen(self) -> int:
@@ -67,15 +75,22 @@ class Scrollback:
     def __iter__(self) -> Iterator[Line]:
         return (self[i] for i in range(len(self._lines)))
 
+    def _room(self, count: int) -> None:
+        """Count the lines that adding ``count`` lines pushes out of the front."""
+        self.dropped += max(0, len(self._lines) + count - self.maxlen)
+
     def append(self, row: Line) -> None:
         """Keep ``row`` (the caller no longer changes it)."""
+        self._room(1)
         self._lines.append(row)
 
     def extend(self, rows: list[Line]) -> None:
+        self._room(len(rows))
         self._lines.extend(rows)
 
     def extend_block(self, block: Block, start: int, stop: int) -> None:
         """Keep lines ``start`` to ``stop - 1`` of ``block`` (only the last ``maxlen`` matter)."""
+        self._room(stop - start)
         start = max(start, stop - self.maxlen)
         self._lines.extend((block, i) for i in range(start, stop))
 
@@ -86,4 +101,5 @@ class Scrollback:
         return row
 
     def clear(self) -> None:
+        self.dropped += len(self._lines)
         self._lines.clear()
