@@ -17,13 +17,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
 from relay.errors import WarroomError
+from relay.protocol import REASON_LENGTH
 from relay.roles import Role
 
 GrantRole = Literal["viewer", "driver", "reviewer"]
 GRANT_ROLES: tuple[str, ...] = get_args(GrantRole)
 
 DEFAULT_MAX_TTL: dict[str, float] = {"viewer": 8 * 3600.0, "driver": 3600.0, "reviewer": 86400.0}
-REASON_LENGTH = 500
 _RANK = {Role.REVIEWER: 0, Role.VIEWER: 1, Role.LEAD: 2}
 
 

@@ -63,7 +63,6 @@ log = logging.getLogger(__name__)
 HANDSHAKE_TIMEOUT = 10.0
 MESSAGE_RATE = 20.0  # control messages per second per connection (chat has its own limit)
 MESSAGE_BURST = 60.0
-REASON_LENGTH = 500
 GUEST_PREFIX = "guest:"
 INVITE_REFUSALS: dict[str, identity.AuthErrorCode] = {
     "unknown": "unknown_credential",
@@ -864,9 +863,10 @@ class Conversation:
         text = clean(text)
         if required and not text:
             raise ProtocolError(ErrorCode.REASON_REQUIRED, "say why (e.g. the incident number)")
-        if len(text) > REASON_LENGTH:
+        if len(text) > protocol.REASON_LENGTH:
             raise ProtocolError(
-                ErrorCode.REASON_TOO_LONG, f"reasons are limited to {REASON_LENGTH} characters"
+                ErrorCode.REASON_TOO_LONG,
+                f"reasons are limited to {protocol.REASON_LENGTH} characters",
             )
         return self._masked(text)
 

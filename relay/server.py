@@ -70,7 +70,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HANDSHAKE_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 2.0  # a peer that does not answer our close in this time is cut off
 RecorderFactory = Callable[[Session, int, int], Recorder | None]
 HealthCheck = Callable[[], dict[str, Any]]

@@ -42,6 +42,7 @@ from enum import StrEnum
 from typing import Any
 
 from relay.errors import ErrorCode
+from relay.protocol import REASON_LENGTH
 from relay.roles import Role
 from relay.text import clean
 
@@ -133,7 +134,7 @@ class Limits:
     chat_length: int = 2000
     chat_rate: int = 5
     chat_window: float = 10.0
-    reason_length: int = 500
+    reason_length: int = REASON_LENGTH
     participants: int = 64
     lead_slots: int = 0  # of ``participants``, places kept for leads
     input_bytes: int = 65536

@@ -11,7 +11,7 @@ from __future__ import annotations
 from textual import events
 from textual.widgets import Input
 
-from relay.access import REASON_LENGTH
+from relay.protocol import REASON_LENGTH
 from relay.roles import Role
 from tests.harness import Harness
 from tests.test_tui_helpers import app_for, screen_of, terminal_text, type_text, until

@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from relay.access import REASON_LENGTH
+from relay.protocol import REASON_LENGTH
 from tui.commands import CHORD_DISPLAY, help_text
 from tui.dialogs import Dialog, ReasonScreen
 from tui.room import Request, Room
