@@ -294,8 +294,14 @@ async def test_a_relay_killed_mid_session_leaves_a_verifiable_prefix_in_the_buck
     assert stored is not None and not stored.sealed and stored.size > 0
     download(Bucket(s3), key, tmp_path / "from-bucket.cast")
     assert path.read_bytes().startswith((tmp_path / "from-bucket.cast").read_bytes())
-    # the audit file of that run went up too, under the relay's name
-    assert [k for k in moto.keys(s3.bucket, f"{s3.prefix}audit/relay-1/") if "audit-" in k]
+    # the audit file of that run went up too, under the relay's name, and verifies as
+    # interrupted from the bucket like the recording
+    audit_keys = [k for k in moto.keys(s3.bucket, f"{s3.prefix}audit/relay-1/") if "audit-" in k]
+    (audit_file,) = {k.split(SEGMENTS)[0] for k in audit_keys}
+    url = f"s3://{s3.bucket}/{audit_file}"
+    code = main(["verify", url, "--s3-endpoint", moto.endpoint, "--key", public])
+    text = "".join(capsys.readouterr())
+    assert code == EXIT_UNSEALED and "TAMPERED" not in text, text
 
 
 async def test_a_relay_started_while_the_bucket_is_down_refuses_sessions_then_catches_up(
