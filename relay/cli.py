@@ -97,6 +97,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     from relay.keys import KeyFileError, SigningKey
     from relay.recording import recorder_factory
     from relay.server import Relay
+    from relay.store import Store, StoreError
     from relay.witness import open_witness
 
     try:
@@ -116,6 +117,16 @@ def _cmd_relay(args: argparse.Namespace) -> int:
         storage = ObjectStorage.open(config.storage, config.name, config.data_dir)
 
     async def run() -> None:
+        from relay.store import open_store
+
+        # First, so that a relay that cannot reach its state leaves no audit file behind.
+        store = await open_store(config.data_dir, config.cluster.database, config.node)
+        try:
+            await serve(store)
+        finally:
+            await store.close()
+
+    async def serve(store: Store) -> None:
         warnings = [warning] if warning is not None else []
         backfill: asyncio.Task[None] | None = None
         if storage is not None:
@@ -136,7 +147,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
             max_loss=config.evidence.max_loss,
             replicate=storage.uploader.recording if storage is not None else None,
         )
-        relay = Relay(config, signing, audit, recorder, storage=storage)
+        relay = Relay(config, signing, audit, recorder, store=store, storage=storage)
 
         async def reload() -> None:
             """SIGHUP: read the config again; a bad one is reported and changes nothing."""
@@ -151,20 +162,25 @@ def _cmd_relay(args: argparse.Namespace) -> int:
 
         if args.insecure:
             print("warroom: WARNING: serving plain ws:// without TLS (--insecure)", file=sys.stderr)
-        await relay.start(insecure=args.insecure)
 
         def ready() -> None:
             print(f"warroom relay listening on {relay.url} (data in {config.data_dir})", flush=True)
             for text in warnings:  # after the banner, which scripts wait for
                 print(f"warroom: WARNING: {text}", file=sys.stderr, flush=True)
 
+        stopped = "relay stopped"
         try:
+            try:
+                await relay.start(insecure=args.insecure)
+            except BaseException as exc:
+                stopped = f"the relay did not start: {exc}"[:500]
+                raise
             await serve_until_signalled(reload, ready)
         finally:
             if backfill is not None:
                 backfill.cancel()
             await relay.close()
-            audit.close("relay stopped")
+            audit.close(stopped)
             if witness is not None:
                 witness.close()
             if storage is not None:
@@ -176,8 +192,6 @@ def _cmd_relay(args: argparse.Namespace) -> int:
                         file=sys.stderr,
                         flush=True,
                     )
-
-    from relay.store import StoreError
 
     try:
         asyncio.run(run())

@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import socket
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -44,6 +45,7 @@ WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
 ROOT_KEYS = (
     "relay",
+    "cluster",
     "limits",
     "access",
     "redaction",
@@ -53,6 +55,7 @@ ROOT_KEYS = (
     "targets",
     "users",
 )
+CLUSTER_KEYS = ("database", "node")
 RECORDING_KEYS = ("max_loss",)
 AUDIT_KEYS = ("witness",)
 REDACTION_KEYS = ("enabled", "driver_sees_raw", "patterns")
@@ -208,6 +211,23 @@ class EvidenceConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """Several relays sharing their state (``[cluster]``); empty for a relay on its own.
+
+    ``database``: a ``postgresql://`` URL; the relay's state (grants, requests,
+    invites, tokens, the session directory) lives there instead of under the
+    data dir (:mod:`relay.store.postgres`).
+    ``node``: this relay's own name in the cluster, the *home* of the sessions
+    it holds (all relays of a cluster share ``relay.name``, which tokens are
+    bound to). ``None``: ``relay.name``, or ``<hostname>:<port>`` when
+    ``database`` is set (see :attr:`RelayConfig.node`).
+    """
+
+    database: str | None = None
+    node: str | None = None
+
+
+@dataclass(frozen=True)
 class RelayConfig:
     """Everything the relay needs to start; build it in code or with ``load_config``."""
 
@@ -229,6 +249,7 @@ class RelayConfig:
     evidence: EvidenceConfig = field(default_factory=EvidenceConfig)
     storage: storage.StorageConfig | None = None
     """Object storage for recordings and audit files (``[storage]``); None: the disk only."""
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
     targets: dict[str, TargetConfig] = field(default_factory=dict)
     users: dict[str, UserConfig] = field(default_factory=dict)
 
@@ -239,6 +260,17 @@ class RelayConfig:
     @property
     def tls(self) -> bool:
         return self.tls_cert is not None
+
+    @property
+    def node(self) -> str:
+        """This relay process's name among the relays sharing its state.
+
+        A relay on its own is simply its ``name`` (as sessions in an existing
+        ``state.db`` say); in a cluster every relay shares the name, so each
+        needs its own node id (``[cluster] node``, by default set from the
+        host name and port when the config is read).
+        """
+        return self.cluster.node or self.name
 
     @property
     def client_url(self) -> str:
@@ -314,12 +346,14 @@ def parse_config(data: Mapping[str, Any], source: str, base_dir: Path | None = N
     if not targets:
         raise root.error("targets", "define at least one [targets.<name>] for the relay to reach")
     config = _parse_relay(relay, limits, targets, users)
+    cluster = _parse_cluster(root.optional_table("cluster"), config.listen_port)
     return replace(
         config,
         max_ttl=max_ttl,
         redaction=redaction,
         evidence=evidence,
         storage=object_storage,
+        cluster=cluster,
     )
 
 
@@ -353,6 +387,30 @@ def _parse_relay(
         users=users,
     )
     return config
+
+
+def _parse_cluster(table: _Table | None, port: int) -> ClusterConfig:
+    if table is None:
+        return ClusterConfig()
+    table.allow(CLUSTER_KEYS)
+    database = table.optional("database", None, _database_url)
+    node = table.optional("node", None, _parse_node)
+    if node is None and database is not None:
+        node = _parse_node(f"{socket.gethostname()}:{port}")
+    return ClusterConfig(database=database, node=node)
+
+
+def _database_url(value: Any) -> str:
+    from relay.store.pg_database import check_dsn  # psycopg loads only for a cluster
+
+    return check_dsn(_parse_string(value))
+
+
+def _parse_node(value: Any) -> str:
+    text = _parse_string(value)
+    if len(text) > 64 or not text.isprintable():
+        raise ValueError(f"expected at most 64 printable characters, got {text!r}")
+    return text
 
 
 def _parse_listen(value: Any) -> tuple[str, int]:

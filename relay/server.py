@@ -62,8 +62,8 @@ from relay.store import (
     Store,
     StoreError,
     TokenRecord,
+    open_store,
 )
-from relay.store.sqlite import FILE_NAME, SqliteStore
 
 if TYPE_CHECKING:
     from relay.storage.service import ObjectStorage
@@ -89,6 +89,7 @@ RESTART_FIXED = (
     "tls_key",
     "evidence",  # the witness is opened once, at start
     "storage",  # so is the bucket
+    "cluster",  # so is the store
 )
 """Config fields a reload cannot change (they need a restart); a reload keeps the old values."""
 
@@ -183,7 +184,8 @@ class Relay:
                 "relay.tls_cert and relay.tls_key, or pass --insecure"
             )
         if self._store is None:
-            self._store = await SqliteStore.open(self.config.data_dir / FILE_NAME)
+            cluster = self.config.cluster
+            self._store = await open_store(self.config.data_dir, cluster.database, self.config.node)
         try:
             await self._serve(ssl_context)
         except BaseException:
@@ -194,7 +196,7 @@ class Relay:
 
     async def _serve(self, ssl_context: ssl.SSLContext | None) -> None:
         for record in await self.store.end_sessions_of(
-            self.config.name, self.clock(), RESTART_REASON
+            self.config.node, self.clock(), RESTART_REASON
         ):
             self.audit.record("session.close", session=record.id, reason=RESTART_REASON)
         limits = self.config.limits
@@ -430,7 +432,7 @@ class Relay:
         """Put the session in the directory under a fresh id (ids are never reused)."""
         for _ in range(1 if wanted else SESSION_ID_ATTEMPTS):
             session_id = wanted or f"{target}-{secrets.token_hex(3)}"
-            record = SessionRecord(session_id, target, owner, reason, self.config.name, now)
+            record = SessionRecord(session_id, target, owner, reason, self.config.node, now)
             try:
                 await self.store.add_session(record)
             except Conflict:

@@ -12,7 +12,14 @@ from pathlib import Path
 import asyncssh
 
 from relay.audit import AuditLog
-from relay.config import Limits, RedactionConfig, RelayConfig, TargetConfig, UserConfig
+from relay.config import (
+    ClusterConfig,
+    Limits,
+    RedactionConfig,
+    RelayConfig,
+    TargetConfig,
+    UserConfig,
+)
 from relay.keys import SigningKey
 from relay.recording import recorder_factory
 from relay.roles import Role
@@ -97,6 +104,8 @@ async def running_relay(
     user_keys: dict[str, asyncssh.SSHKey] | None = None,
     name: str = "warroom",
     storage: StorageConfig | None = None,
+    cluster: ClusterConfig | None = None,
+    signing: SigningKey | None = None,
 ) -> AsyncIterator[Harness]:
     """A relay with a sandbox target (plus ``targets``) and four users with SSH keys.
 
@@ -105,7 +114,10 @@ async def running_relay(
     ``users`` replaces the four users and their roles; ``user_keys`` reuses
     keys (a test restarting the relay on the same ``tmp`` passes the first
     run's ``h.user_keys``, so its users sign in with the same keys).
-    With ``storage`` recordings and the audit log also go to that bucket.
+    ``cluster`` with a database makes it one relay of a cluster, its state
+    in the database; relays of one cluster share ``signing`` (a key set) and
+    ``name``. With ``storage`` recordings and the audit log also go to that
+    bucket.
     """
     relay_key = asyncssh.generate_private_key("ssh-ed25519")
     key_path = tmp / "relay_client_key"
@@ -147,8 +159,9 @@ async def running_relay(
         redaction=redaction or RedactionConfig(),
         targets=all_targets,
         users={user: user_config(user, keys[user], role) for user, role in roles.items()},
+        cluster=cluster or ClusterConfig(),
     )
-    signing = SigningKey.load_or_create(config.data_dir / "keys")
+    signing = signing or SigningKey.load_or_create(config.data_dir / "keys")
     bucket = ObjectStorage.open(storage, name, config.data_dir) if storage else None
     if bucket is not None:
         bucket.start()
@@ -168,7 +181,14 @@ async def running_relay(
         else None
     )
     relay = Relay(config, signing, audit, recorder, storage=bucket)
-    await relay.start()
+    try:
+        await relay.start()
+    except BaseException:
+        audit.close("the relay did not start")
+        if bucket is not None:
+            await asyncio.to_thread(bucket.close, 30.0)
+        await sandbox.close()
+        raise
     harness = Harness(relay, config.data_dir, keys, ca_cert=tls[2] if tls else None, storage=bucket)
     try:
         yield harness

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import asyncssh
 import pytest
 
 from relay.config import (
+    ClusterConfig,
     ConfigError,
     Limits,
     RelayConfig,
@@ -308,6 +310,26 @@ BAD_CONFIGS = {
         VALID + '[storage]\ns3 = { bucket = "wr1" }\ninterval = "5s"\nmax_lag = "6s"\n',
         "storage.max_lag: must be at least 1s and twice storage.interval (5s)",
     ),
+    "cluster database not a URL": (
+        VALID + '\n[cluster]\ndatabase = "warroom@10.0.0.8/warroom"\n',
+        "cluster.database: expected a postgresql:// URL",
+    ),
+    "cluster database of another kind, password hidden": (
+        VALID + '\n[cluster]\ndatabase = "mysql://warroom:s3cret@db/warroom"\n',
+        "cluster.database: expected a postgresql:// URL, got 'mysql://warroom:***@db/warroom'",
+    ),
+    "cluster database unparsable": (
+        VALID + '\n[cluster]\ndatabase = "postgresql://[db"\n',
+        "cluster.database: not a usable postgresql:// URL",
+    ),
+    "cluster node not printable": (
+        VALID + '\n[cluster]\nnode = "a\\u0007b"\n',
+        "cluster.node: expected at most 64 printable characters",
+    ),
+    "unknown cluster key": (
+        VALID + '\n[cluster]\ndatabse = "postgresql://db/warroom"\n',
+        "cluster.databse: unknown key (did you mean 'database'?)",
+    ),
 }
 
 
@@ -318,6 +340,17 @@ def test_each_mistake_names_file_and_field(config_dir: Path, text: str, expected
         load_config(path)
     assert str(caught.value).startswith(f"{path}: "), caught.value
     assert expected in str(caught.value)
+
+
+def test_a_cluster_database_gives_each_relay_a_node_id(config_dir: Path) -> None:
+    alone = load_config(write(config_dir, VALID))
+    assert alone.cluster == ClusterConfig() and alone.node == "warroom"  # as before clusters
+    dsn = "postgresql://warroom@10.0.0.8/warroom?sslmode=require"
+    cluster = load_config(write(config_dir, VALID + f'\n[cluster]\ndatabase = "{dsn}"\n'))
+    assert cluster.cluster.database == dsn
+    assert cluster.node == f"{socket.gethostname()}:8422"  # the relays share relay.name
+    named = VALID + f'\n[cluster]\ndatabase = "{dsn}"\nnode = "relay-3"\n'
+    assert load_config(write(config_dir, named)).node == "relay-3"
 
 
 def test_toml_syntax_error_reports_its_line(config_dir: Path) -> None:

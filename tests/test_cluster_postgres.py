@@ -1,0 +1,198 @@
+"""Relays of a cluster sharing one PostgreSQL database, over real websockets.
+
+Every relay here is real (its own port, data dir and sandbox target); they
+share ``relay.name`` and a signing key, as the relays of a cluster do, and
+differ in their ``[cluster] node``. The database is a real PostgreSQL
+(:mod:`tests.postgres`), a fresh one per test.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from relay.config import ClusterConfig
+from relay.keys import SigningKey
+from relay.server import RESTART_REASON
+from relay.store import SessionRecord
+from relay.store.postgres import PostgresStore
+from tests.harness import Harness, read_until, running_relay
+from tui.client import RelayClient, RelayError
+
+WARROOM = [sys.executable, "-m", "tui.cli"]
+
+
+@asynccontextmanager
+async def cluster(tmp: Path, dsn: str, *nodes: str) -> AsyncIterator[list[Harness]]:
+    """One relay per node on ``dsn``: one name, one key set, the same users and keys."""
+    signing = SigningKey.load_or_create(tmp / "cluster-keys")
+    relays: list[Harness] = []
+    async with AsyncExitStack() as stack:
+        for node in nodes:
+            (tmp / node).mkdir(exist_ok=True)
+            relays.append(
+                await stack.enter_async_context(
+                    running_relay(
+                        tmp / node,
+                        name="prod-relay",
+                        cluster=ClusterConfig(database=dsn, node=node),
+                        signing=signing,
+                        user_keys=relays[0].user_keys if relays else None,
+                    )
+                )
+            )
+        yield relays
+
+
+async def cut_off(client: RelayClient) -> RelayError:
+    with pytest.raises(RelayError) as info:
+        await client.expect("never", timeout=10)
+    return info.value
+
+
+# ---------------------------------------------------------------- state shared
+
+
+async def test_a_revoke_through_one_relay_ends_the_users_connection_on_another(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    async with cluster(tmp_path, postgres_dsn, "relay-a", "relay-b") as (a, b):
+        session = await b.open()
+        lead = await b.joined("alice", session)
+        bob = await b.joined("bob", session)  # bob's token was issued by relay b
+        admin_lead = await a.login("alice")  # a lead on relay a
+
+        await admin_lead.send({"type": "access_revoke", "user": "bob"})
+        reply = await admin_lead.expect("access_revoked")
+        assert reply["tokens"] == 1  # relay a found the token relay b issued
+
+        gone = await cut_off(bob)  # relay b's own check found the revocation
+        assert (gone.code, gone.message) == (
+            "auth_failed",
+            "your access was revoked by alice; sign in again with `warroom login` if you still may",
+        )
+        await lead.send_input(b"echo STILL-$((40+2))\r")
+        await read_until(lead, b"STILL-42")
+
+
+async def test_tokens_and_invites_of_one_relay_hold_on_every_relay(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    async with cluster(tmp_path, postgres_dsn, "relay-a", "relay-b") as (a, b):
+        session = await a.open()
+        alice = await a.joined("alice", session)
+        token = alice.identity["token"]
+        on_b = await b.client()
+        assert (await on_b.auth_token(token))["user"] == "alice"  # one key set, one audience
+
+        await alice.send(
+            {"type": "invite", "role": "viewer", "session": session, "ttl": 600, "uses": 1}
+        )
+        made = await alice.expect("invite")
+        guest = await a.client()
+        await guest.auth_invite(made["url"].rsplit("/", 1)[1], "dave")
+        await guest.join(session)
+
+        lead_on_b = await b.login("alice")  # the invite is in the shared state, not relay a's
+        await lead_on_b.send({"type": "invite_revoke", "id": made["id"]})
+        assert (await lead_on_b.expect("invite_revoked"))["tokens"] == 1
+        gone = await cut_off(guest)
+        assert gone.message.startswith("your access was revoked by alice")
+
+
+async def test_a_restarting_relay_ends_the_sessions_of_its_node_only(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    """Relays of a cluster share a name: the home of a session is the node id."""
+    store = await PostgresStore.open(postgres_dsn)
+    try:
+        for sid, home in [("held-by-a", "relay-a"), ("held-by-b", "relay-b")]:
+            await store.add_session(SessionRecord(sid, "sandbox", "alice", "x", home, 1000.0))
+        async with cluster(tmp_path, postgres_dsn, "relay-a") as (a,):
+            session = await a.open()
+            opened = await store.session(session)
+            assert opened is not None and opened.home == "relay-a"
+            ended = await store.session("held-by-a")
+            assert ended is not None and ended.end_reason == RESTART_REASON
+            other = await store.session("held-by-b")
+            assert other is not None and other.ended_at is None
+            with pytest.raises(RelayError, match="has ended"):
+                await (await a.login("alice")).join("held-by-a")
+    finally:
+        await store.close()
+
+
+async def test_a_second_relay_with_the_same_node_id_is_refused(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    async with cluster(tmp_path, postgres_dsn, "relay-a"):
+        (tmp_path / "again").mkdir()
+        with pytest.raises(Exception, match="another relay is running as node 'relay-a'"):
+            async with running_relay(
+                tmp_path / "again", cluster=ClusterConfig(database=postgres_dsn, node="relay-a")
+            ):
+                pass
+
+
+# ---------------------------------------------------------------- warroom relay
+
+
+def relay_toml(tmp: Path, database: str, port: int) -> Path:
+    key = asyncssh.generate_private_key("ssh-ed25519")
+    key.write_private_key(str(tmp / "target_key"))
+    (tmp / "known_hosts").write_text("")
+    config = tmp / "relay.toml"
+    config.write_text(
+        f"""\
+[relay]
+listen = "127.0.0.1:{port}"
+name = "prod-relay"
+data_dir = "data"
+
+[cluster]
+database = "{database}"
+node = "relay-1"
+
+[audit]
+witness = "none"
+
+[targets.db]
+host = "127.0.0.1"
+user = "warroom"
+key = "target_key"
+known_hosts = "known_hosts"
+"""
+    )
+    return config
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def test_warroom_relay_refuses_to_start_without_its_database(tmp_path: Path) -> None:
+    closed = free_port()
+    config = relay_toml(tmp_path, f"postgresql://warroom:s3cret@127.0.0.1:{closed}/warroom", 8)
+    done = subprocess.run(
+        [*WARROOM, "relay", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        f"warroom: cannot reach the state database postgresql://warroom@127.0.0.1:{closed}/warroom:"
+    ), done.stderr
+    assert "s3cret" not in done.stderr + done.stdout
+    assert not (tmp_path / "data" / "audit").exists()  # no audit file for a relay that never ran
