@@ -46,7 +46,7 @@ from relay.masking import mask_text
 from relay.ratelimit import TokenBucket
 from relay.roles import Role
 from relay.session import Send, error
-from relay.store import InviteRefused, TokenRecord
+from relay.store import InviteRefused, StoreError, TokenRecord
 from relay.text import clean
 
 if TYPE_CHECKING:
@@ -504,6 +504,12 @@ class Conversation:
             await self._dispatch(message)
         except ProtocolError as exc:
             self.send_error(exc.code, exc.message, ref=exc.ref)
+        except StoreError as exc:  # the database is away: say so, not "internal error"
+            log.warning("connection %s: a message needed the state store: %s", self.pid, exc)
+            self.send_error(
+                ErrorCode.UNAVAILABLE,
+                "the relay cannot reach its state store now; nothing was done: try again shortly",
+            )
         except Exception:
             log.exception("connection %s: handling a message failed", self.pid)
             self.send_error(

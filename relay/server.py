@@ -40,6 +40,7 @@ from relay import identity
 from relay.access import AccessError, AccessPolicy, AccessRequest, Grant, admission
 from relay.archive import Archive
 from relay.audit import AuditLog
+from relay.cluster.health import Check, Health
 from relay.config import RelayConfig, TargetConfig
 from relay.connection import READ_AHEAD, BoundedConnection, ClientLink, cancel
 from relay.conversation import GUEST_PREFIX, Admission, Conversation, Identity
@@ -166,6 +167,15 @@ class Relay:
         self._watching: asyncio.Task[None] | None = None
         self._forgetting: set[asyncio.Task[None]] = set()
         self._connections = 0
+        self.health = Health(clock)
+        """Background checks of what must be asked over the network (the store, ...)."""
+        self._health_watch: asyncio.Task[None] | None = None
+
+    def watch_dependency(self, name: str, check: Check) -> None:
+        """Check ``name`` in the background (:mod:`relay.cluster.health`) and list its
+        last state in ``/healthz``; while it fails, no new session is opened."""
+        self.health.register(name, check)
+        self.checks[name] = lambda: self.health.fields(name)
 
     @property
     def store(self) -> Store:
@@ -186,7 +196,9 @@ class Relay:
         if self._store is None:
             cluster = self.config.cluster
             self._store = await open_store(self.config.data_dir, cluster.database, self.config.node)
+        self.watch_dependency("store", self.store.ping)
         try:
+            await self.health.check()
             await self._serve(ssl_context)
         except BaseException:
             if self._owns_store:
@@ -223,6 +235,7 @@ class Relay:
             close_timeout=CLOSE_TIMEOUT,
         )
         self._housekeeping = asyncio.create_task(self._flush_audit_often())
+        self._health_watch = asyncio.create_task(self.health.watch(), name="health")
 
     async def _flush_audit_often(self) -> None:
         """Expire what has run out, re-check every connection's credential, and
@@ -288,7 +301,8 @@ class Relay:
         for name, check in self.checks.items():
             state = check()
             if not state.get("ok"):
-                return f"{name} ({state.get('where') or 'unknown'}): {state.get('error')}"
+                where = f" ({state['where']})" if state.get("where") else ""
+                return f"{name}{where}: {state.get('error')}"
         return None
 
     @property
@@ -317,6 +331,8 @@ class Relay:
             await cancel(self._housekeeping)
         if self._watching is not None:
             await cancel(self._watching)
+        if self._health_watch is not None:
+            await cancel(self._health_watch)
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -331,7 +347,9 @@ class Relay:
         """Answer ``/healthz`` over plain HTTP on the websocket port.
 
         ``ok`` (200), or 503 with the failing dependencies, one a line;
-        ``/healthz?format=json`` gives every dependency's state as JSON.
+        ``/healthz?format=json`` gives every dependency's state as JSON
+        (:attr:`checks`; those asked over the network answer from their last
+        background check, :mod:`relay.cluster.health`).
         """
         url = urlsplit(request.path)
         if url.path != "/healthz":
@@ -340,8 +358,10 @@ class Relay:
         ok = all(state.get("ok") for state in checks.values())
         status = http.HTTPStatus.OK if ok else http.HTTPStatus.SERVICE_UNAVAILABLE
         if parse_qs(url.query).get("format") == ["json"]:
-            body = json.dumps({"ok": ok, "relay": self.config.name, "checks": checks})
+            report = {"ok": ok, "relay": self.config.name, "node": self.config.node}
+            body = json.dumps({**report, "checks": checks})
             response = conn.respond(status, body + "\n")
+            del response.headers["Content-Type"]  # setting a header adds one
             response.headers["Content-Type"] = "application/json"
             return response
         failing = [

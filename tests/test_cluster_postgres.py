@@ -8,12 +8,15 @@ differ in their ``[cluster] node``. The database is a real PostgreSQL
 
 from __future__ import annotations
 
+import asyncio
+import json
 import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import pytest
@@ -24,6 +27,7 @@ from relay.server import RESTART_REASON
 from relay.store import SessionRecord
 from relay.store.postgres import PostgresStore
 from tests.harness import Harness, read_until, running_relay
+from tests.postgres import PostgresServer
 from tui.client import RelayClient, RelayError
 
 WARROOM = [sys.executable, "-m", "tui.cli"]
@@ -55,6 +59,18 @@ async def cut_off(client: RelayClient) -> RelayError:
     with pytest.raises(RelayError) as info:
         await client.expect("never", timeout=10)
     return info.value
+
+
+async def healthz(port: int, query: str = "?format=json") -> tuple[int, str]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET /healthz{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    head = (await reader.readuntil(b"\r\n\r\n")).decode()
+    length = int(
+        next(h for h in head.split("\r\n") if h.lower().startswith("content-length:"))[15:]
+    )
+    body = (await reader.readexactly(length)).decode()
+    writer.close()
+    return int(head.split()[1]), body
 
 
 # ---------------------------------------------------------------- state shared
@@ -139,6 +155,76 @@ async def test_a_second_relay_with_the_same_node_id_is_refused(
                 tmp_path / "again", cluster=ClusterConfig(database=postgres_dsn, node="relay-a")
             ):
                 pass
+
+
+# ---------------------------------------------------------------- /healthz
+
+
+async def test_healthz_lists_each_dependency_of_a_single_relay(harness: Harness) -> None:
+    status, body = await healthz(harness.relay.port)
+    report = json.loads(body)
+    assert status == 200 and report["ok"] is True
+    assert report["relay"] == "warroom" and report["node"] == "warroom"
+    store = report["checks"]["store"]
+    assert store["ok"] and store["status"] == "ok" and store["detail"].startswith("SQLite ")
+    assert set(report["checks"]) == {"store"}  # no bucket, no database copy configured
+    assert await healthz(harness.relay.port, "") == (200, "ok\n")
+
+
+async def test_without_its_database_a_relay_says_so_refuses_what_needs_it_and_recovers(
+    tmp_path: Path, own_postgres: PostgresServer
+) -> None:
+    """The database stops: /healthz turns 503 saying why; a message that needs the
+    state is refused as unavailable, the open session's shell goes on; it starts
+    again: /healthz turns 200 and the same connection opens a session."""
+
+    async def wait_for(wanted: int) -> dict[str, Any]:
+        async with asyncio.timeout(60):
+            while True:
+                status, body = await healthz(relay.relay.port)
+                if status == wanted:
+                    return dict(json.loads(body))
+                await asyncio.sleep(0.2)
+
+    async with cluster(tmp_path, own_postgres.dsn(), "relay-a") as (relay,):
+        report = await wait_for(200)
+        assert report["node"] == "relay-a" and report["relay"] == "prod-relay"
+        assert report["checks"]["store"]["detail"].startswith("PostgreSQL ")
+        session = await relay.open()
+        alice = await relay.joined("alice", session)
+        lead = await relay.login("alice")
+
+        await asyncio.to_thread(own_postgres.stop)
+        report = await wait_for(503)
+        store = report["checks"]["store"]
+        assert not store["ok"] and store["status"] == "failing"
+        assert "cannot reach the state database postgresql://warroom@127.0.0.1" in store["error"]
+        status, text = await healthz(relay.relay.port, "")
+        assert status == 503 and text.startswith("store: cannot reach the state database")
+
+        with pytest.raises(RelayError) as refused:
+            await lead.open("sandbox", "INC-12: while the database is away")
+        assert refused.value.code == "unavailable"
+        assert refused.value.message.startswith("the relay cannot reach its state store now")
+        await alice.send_input(b"echo DURING-$((40+2))\r")
+        await read_until(alice, b"DURING-42")
+
+        await asyncio.to_thread(own_postgres.start)
+        report = await wait_for(200)
+        assert report["checks"]["store"]["status"] == "ok"
+        assert (await lead.open("sandbox", "INC-12: the database is back")).startswith("sandbox-")
+
+
+@pytest.fixture
+def own_postgres() -> Any:
+    """A PostgreSQL server of this test's own, which it may stop and start."""
+    from tests.postgres import server_or_skip
+
+    server = server_or_skip()
+    try:
+        yield server
+    finally:
+        server.remove()
 
 
 # ---------------------------------------------------------------- warroom relay

@@ -61,7 +61,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import IsolationLevel, errors
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from relay.access import AccessRequest, Grant, parse_grant_role
 from relay.store import (
@@ -90,6 +90,7 @@ T = TypeVar("T")
 Conn = AsyncConn
 
 POOL_TIMEOUT = 5.0  # seconds a store call waits for a connection before it fails
+PING_WAIT = 0.5  # seconds /healthz's check waits for a pooled connection, then for its own
 POOL_SIZE = 4  # connections per relay: a few calls in flight; more only queue on locks
 WRITE_ATTEMPTS = 30  # serialization failures retried; 40 guests racing for one invite fit
 RETRY_FIRST = 0.002  # seconds: backoff doubles from here ...
@@ -189,12 +190,29 @@ class PostgresStore:
     async def ping(self) -> str:
         """Ask the server (and hold the node lock again after an outage); describe it.
 
-        The description names no address: ``/healthz`` shows it to anyone.
+        Quick to fail, and saying why: while the server is away the pool has
+        no connection to lend and would only report, after
+        :data:`POOL_TIMEOUT`, that it had none; so after :data:`PING_WAIT`
+        one connection attempt of its own asks the server and raises libpq's
+        reason (refused, timed out, authentication). A success names no
+        address; a failure names the database without its password, so that
+        an operator reading ``/healthz`` knows which one is away.
         """
-        rows = await self._read(
-            f"SELECT current_setting('server_version'), ({SCHEMA_VERSION_QUERY})",
-            (),
-        )
+        self._check_open()
+        query = f"SELECT current_setting('server_version'), ({SCHEMA_VERSION_QUERY})"
+        try:
+            async with self._pool.connection(timeout=PING_WAIT) as conn:
+                rows = await (await conn.execute(query)).fetchall()
+        except psycopg.Error as exc:
+            if not isinstance(exc, PoolTimeout):
+                raise self._error(exc) from None
+            probe = await connect(self.dsn, timeout=PING_WAIT)  # raises, saying why
+            try:
+                rows = await (await probe.execute(query)).fetchall()
+            except psycopg.Error as exc:
+                raise self._error(exc) from None
+            finally:
+                await probe.close()
         await self._hold_node()
         version, schema = rows[0]
         return f"PostgreSQL {version}, schema {schema}"
