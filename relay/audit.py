@@ -106,6 +106,14 @@ class Replica(Protocol):
     def checkpoint(self, size: int, sealed: bool) -> None: ...
 
 
+class AuditCopy(Protocol):
+    """Where each event is copied besides the file (the cluster's database)."""
+
+    def copy(self, file: str, n: int, event: dict[str, Any]) -> None:
+        """Line ``n`` of audit file ``file`` was ``event``; must not block."""
+        ...
+
+
 class AuditLog:
     """The append-only audit log of one relay run.
 
@@ -128,12 +136,14 @@ class AuditLog:
         checkpoint_every_seconds: float = 1.0,
         witness: Witness | None = None,
         replicate: Callable[[Path], Replica] | None = None,
+        copy: AuditCopy | None = None,
     ) -> None:
         """``replicate`` (the relay's object storage) gets the file's size after each
         checkpoint and the seal."""
         dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._clock = clock
         self._witness = witness
+        self._copy = copy
         self._relay = signing_key.public.text()
         now = clock()
         link, previous_report = _link_to_newest(dir)
@@ -170,14 +180,12 @@ class AuditLog:
         if self._writer.closed:
             raise ValueError(f"audit log {self.path} is closed; {event} was not recorded")
         now = self._clock()
-        line = json.dumps(
-            {"t": now, "event": event, **fields},
-            sort_keys=True,
-            ensure_ascii=False,
-            allow_nan=False,
-        )
+        entry = {"t": now, "event": event, **fields}
+        line = json.dumps(entry, sort_keys=True, ensure_ascii=False, allow_nan=False)
         self._writer.append(line, now)
         self._writer.flush()
+        if self._copy is not None:
+            self._copy.copy(self.path.name, self._writer.lines, entry)
 
     def _witnessed(self, checkpoint: Checkpoint) -> None:
         if self._replica is not None:

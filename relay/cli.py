@@ -98,7 +98,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     from relay.recording import recorder_factory
     from relay.server import Relay
     from relay.store import Store, StoreError
-    from relay.witness import open_witness
+    from relay.witness import Witnesses, open_witness
 
     try:
         config = load_config(args.config)
@@ -134,10 +134,17 @@ def _cmd_relay(args: argparse.Namespace) -> int:
             if down is not None:  # what earlier runs left goes up once the bucket answers
                 warnings.append(down)
                 backfill = asyncio.create_task(_backfill_later(storage, config.data_dir))
+        copy = None
+        if config.cluster.database is not None:
+            from relay.store.pg_audit import PostgresAudit
+
+            copy = PostgresAudit(config.cluster.database, config.node, signing.public.text())
+        witnesses = Witnesses(*(w for w in (witness, copy) if w is not None))
         audit = AuditLog(
             config.data_dir / "audit",
             signing,
-            witness=witness,
+            witness=witnesses if witnesses.witnesses else None,
+            copy=copy,
             replicate=storage.uploader.audit if storage is not None else None,
         )
         recorder = recorder_factory(
@@ -148,6 +155,8 @@ def _cmd_relay(args: argparse.Namespace) -> int:
             replicate=storage.uploader.recording if storage is not None else None,
         )
         relay = Relay(config, signing, audit, recorder, store=store, storage=storage)
+        if copy is not None:
+            relay.watch_dependency("audit_copy", copy.check)
 
         async def reload() -> None:
             """SIGHUP: read the config again; a bad one is reported and changes nothing."""
@@ -181,8 +190,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
                 backfill.cancel()
             await relay.close()
             audit.close(stopped)
-            if witness is not None:
-                witness.close()
+            await asyncio.to_thread(witnesses.close)  # the database copy writes what waits
             if storage is not None:
                 left = await asyncio.to_thread(storage.close, STORAGE_DRAIN)
                 if left:

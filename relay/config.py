@@ -215,8 +215,8 @@ class ClusterConfig:
     """Several relays sharing their state (``[cluster]``); empty for a relay on its own.
 
     ``database``: a ``postgresql://`` URL; the relay's state (grants, requests,
-    invites, tokens, the session directory) lives there instead of under the
-    data dir (:mod:`relay.store.postgres`).
+    invites, tokens, the session directory) and a copy of its audit log live
+    there instead of under the data dir (:mod:`relay.store.postgres`).
     ``node``: this relay's own name in the cluster, the *home* of the sessions
     it holds (all relays of a cluster share ``relay.name``, which tokens are
     bound to). ``None``: ``relay.name``, or ``<hostname>:<port>`` when

@@ -12,8 +12,10 @@ FILE`` reads an export of those lines and names every file that is missing or
 shorter than the witness saw.
 
 A witness is anything with ``witness(record)`` and ``close()``
-(:class:`Witness`); the multi-relay deployment can put the same records in its
-shared database. :class:`SyslogWitness` is the one built in.
+(:class:`Witness`). :class:`SyslogWitness` is the one built in; a cluster
+also keeps the same records in its shared database
+(:class:`relay.store.pg_audit.PostgresAudit`), and :class:`Witnesses` hands
+each record to several.
 
 Line format
 -----------
@@ -103,6 +105,21 @@ class Witness(Protocol):
 
     def witness(self, record: WitnessRecord) -> None: ...
     def close(self) -> None: ...
+
+
+class Witnesses:
+    """Several witnesses as one: each record goes to every one, in order."""
+
+    def __init__(self, *witnesses: Witness) -> None:
+        self.witnesses = witnesses
+
+    def witness(self, record: WitnessRecord) -> None:
+        for witness in self.witnesses:
+            witness.witness(record)
+
+    def close(self) -> None:
+        for witness in self.witnesses:
+            witness.close()
 
 
 class SyslogWitness:

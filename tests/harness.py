@@ -27,6 +27,7 @@ from relay.sandbox import SandboxTarget
 from relay.server import Relay
 from relay.storage.config import StorageConfig
 from relay.storage.service import ObjectStorage
+from relay.store import open_store
 from tui.client import RelayClient
 
 USERS = {"alice": Role.LEAD, "bob": Role.VIEWER, "carol": Role.VIEWER, "rita": Role.REVIEWER}
@@ -114,10 +115,10 @@ async def running_relay(
     ``users`` replaces the four users and their roles; ``user_keys`` reuses
     keys (a test restarting the relay on the same ``tmp`` passes the first
     run's ``h.user_keys``, so its users sign in with the same keys).
-    ``cluster`` with a database makes it one relay of a cluster, its state
-    in the database; relays of one cluster share ``signing`` (a key set) and
-    ``name``. With ``storage`` recordings and the audit log also go to that
-    bucket.
+    ``cluster`` with a database makes it one relay of a cluster, wired as
+    ``warroom relay`` does (state, audit copy and witness in the database);
+    relays of one cluster share ``signing`` (a key set) and ``name``. With
+    ``storage`` recordings and the audit log also go to that bucket.
     """
     relay_key = asyncssh.generate_private_key("ssh-ed25519")
     key_path = tmp / "relay_client_key"
@@ -165,9 +166,21 @@ async def running_relay(
     bucket = ObjectStorage.open(storage, name, config.data_dir) if storage else None
     if bucket is not None:
         bucket.start()
+    store = copy = None
+    if config.cluster.database is not None:
+        from relay.store.pg_audit import PostgresAudit
+
+        try:  # first, as `warroom relay` does: it migrates the database the copy writes to
+            store = await open_store(config.data_dir, config.cluster.database, config.node)
+        except BaseException:
+            await sandbox.close()
+            raise
+        copy = PostgresAudit(config.cluster.database, config.node, signing.public.text())
     audit = AuditLog(
         config.data_dir / "audit",
         signing,
+        witness=copy,
+        copy=copy,
         replicate=bucket.uploader.audit if bucket is not None else None,
     )
     recorder = (
@@ -180,13 +193,19 @@ async def running_relay(
         if recordings
         else None
     )
-    relay = Relay(config, signing, audit, recorder, storage=bucket)
+    relay = Relay(config, signing, audit, recorder, store=store, storage=bucket)
+    if copy is not None:
+        relay.watch_dependency("audit_copy", copy.check)
     try:
         await relay.start()
     except BaseException:
         audit.close("the relay did not start")
         if bucket is not None:
             await asyncio.to_thread(bucket.close, 30.0)
+        if copy is not None:
+            await asyncio.to_thread(copy.close)
+        if store is not None:
+            await store.close()
         await sandbox.close()
         raise
     harness = Harness(relay, config.data_dir, keys, ca_cert=tls[2] if tls else None, storage=bucket)
@@ -198,6 +217,10 @@ async def running_relay(
         audit.close("test finished")
         if bucket is not None:
             await asyncio.to_thread(bucket.close, 30.0)
+        if copy is not None:
+            await asyncio.to_thread(copy.close)
+        if store is not None:
+            await store.close()
         await sandbox.close()
 
 

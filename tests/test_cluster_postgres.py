@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -19,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
+import psycopg
 import pytest
 
+from relay.audit import audit_files, read_events
 from relay.config import ClusterConfig
 from relay.keys import SigningKey
 from relay.server import RESTART_REASON
@@ -28,6 +31,7 @@ from relay.store import SessionRecord
 from relay.store.postgres import PostgresStore
 from tests.harness import Harness, read_until, running_relay
 from tests.postgres import PostgresServer
+from tui.cli import main
 from tui.client import RelayClient, RelayError
 
 WARROOM = [sys.executable, "-m", "tui.cli"]
@@ -193,6 +197,7 @@ async def test_without_its_database_a_relay_says_so_refuses_what_needs_it_and_re
         session = await relay.open()
         alice = await relay.joined("alice", session)
         lead = await relay.login("alice")
+        assert report["checks"]["audit_copy"]["status"] == "ok"
 
         await asyncio.to_thread(own_postgres.stop)
         report = await wait_for(503)
@@ -200,7 +205,7 @@ async def test_without_its_database_a_relay_says_so_refuses_what_needs_it_and_re
         assert not store["ok"] and store["status"] == "failing"
         assert "cannot reach the state database postgresql://warroom@127.0.0.1" in store["error"]
         status, text = await healthz(relay.relay.port, "")
-        assert status == 503 and text.startswith("store: cannot reach the state database")
+        assert status == 503 and "\nstore: cannot reach the state database" in f"\n{text}"
 
         with pytest.raises(RelayError) as refused:
             await lead.open("sandbox", "INC-12: while the database is away")
@@ -225,6 +230,94 @@ def own_postgres() -> Any:
         yield server
     finally:
         server.remove()
+
+
+# ---------------------------------------------------------------- the audit log, cluster-wide
+
+
+def audit_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["audit", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+async def until_copied(dsn: str, count: int) -> None:
+    """Wait until the copy threads wrote at least ``count`` events."""
+    async with asyncio.timeout(30):
+        while True:
+            with psycopg.connect(dsn) as conn:
+                row = conn.execute("SELECT count(*) FROM audit_events").fetchone()
+            if row is not None and row[0] >= count:
+                return
+            await asyncio.sleep(0.1)
+
+
+async def test_warroom_audit_lists_every_relays_events_from_the_database(
+    tmp_path: Path, postgres_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with cluster(tmp_path, postgres_dsn, "relay-a", "relay-b") as (a, b):
+        on_a = await a.open()
+        on_b = await b.open()
+        await a.joined("alice", on_a)
+        await b.joined("bob", on_b)
+    files = [
+        e
+        for node in ("relay-a", "relay-b")
+        for e in read_events(tmp_path / node / "data" / "audit")
+    ]
+    await until_copied(postgres_dsn, len(files))
+
+    code, out, _ = await asyncio.to_thread(audit_cli, capsys, "--database", postgres_dsn, "--json")
+    assert code == 0
+    listed = [json.loads(line) for line in out.splitlines()]
+    assert len(listed) == len(files)
+    assert {e["node"] for e in listed} == {"relay-a", "relay-b"}
+    assert [e["t"] for e in listed] == sorted(e["t"] for e in listed)
+    copies = sorted(json.dumps({k: v for k, v in e.items() if k != "node"}) for e in listed)
+    assert copies == sorted(json.dumps(e) for e in files)  # the same events as the files
+
+    code, out, _ = await asyncio.to_thread(
+        audit_cli, capsys, "--database", postgres_dsn, "--user", "bob", "--json"
+    )
+    bobs = [json.loads(line) for line in out.splitlines()]
+    assert bobs and all("bob" in (e.get("user"), e.get("by")) for e in bobs)
+    assert {e["node"] for e in bobs} == {"relay-b"}
+
+    code, out, _ = await asyncio.to_thread(
+        audit_cli, capsys, "--database", postgres_dsn, "--session", on_a
+    )
+    assert code == 0 and out and all(f"session={on_a}" in line for line in out.splitlines())
+    assert all("node=relay-a" in line for line in out.splitlines())
+
+
+async def test_the_database_witness_finds_a_deleted_audit_tail(
+    tmp_path: Path, postgres_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two runs of relay a (two linked audit files) and one of relay b, whose files have
+    the same names: deleting a's newest file is found, b's records are not mistaken for a's."""
+    for _ in range(2):
+        async with cluster(tmp_path, postgres_dsn, "relay-a", "relay-b") as (a, _b):
+            await a.login("alice")
+    data = tmp_path / "relay-a" / "data"
+    files = audit_files(data / "audit")
+    assert len(files) == 2
+    with psycopg.connect(postgres_dsn) as conn:
+        await until_copied(postgres_dsn, 1)
+        nodes = {row[0] for row in conn.execute("SELECT DISTINCT node FROM audit_witness")}
+    assert nodes == {"relay-a", "relay-b"}
+
+    verify = ("--data-dir", str(data), "--verify", "--witness", postgres_dsn)
+    code, out, err = await asyncio.to_thread(audit_cli, capsys, *verify)
+    assert code == 0, out + err
+    assert "the records of node relay-a" in err
+
+    files[-1].unlink()
+    code, out, err = await asyncio.to_thread(audit_cli, capsys, *verify)
+    assert code == 1, out + err
+    assert f"{files[-1].name} is missing from {data / 'audit'}: the witness saw it (sealed" in out
+
+    code, out, err = await asyncio.to_thread(audit_cli, capsys, *verify, "--node", "nope")
+    assert code == 2 and "no witness records of node 'nope'" in err
 
 
 # ---------------------------------------------------------------- warroom relay
@@ -282,3 +375,38 @@ def test_warroom_relay_refuses_to_start_without_its_database(tmp_path: Path) -> 
     ), done.stderr
     assert "s3cret" not in done.stderr + done.stdout
     assert not (tmp_path / "data" / "audit").exists()  # no audit file for a relay that never ran
+
+
+async def test_warroom_relay_serves_on_its_database_and_says_so(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    port = free_port()
+    config = relay_toml(tmp_path, postgres_dsn, port)
+    process = subprocess.Popen(
+        [*WARROOM, "relay", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = await asyncio.to_thread(process.stdout.readline)
+        assert f"listening on ws://127.0.0.1:{port}" in banner, banner
+        async with asyncio.timeout(30):
+            while True:
+                status, body = await healthz(port)
+                report = json.loads(body)
+                if report["checks"]["audit_copy"]["status"] == "ok":
+                    break
+                await asyncio.sleep(0.2)
+        assert status == 200 and report["node"] == "relay-1"
+        assert set(report["checks"]) == {"store", "audit_copy"}
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = await asyncio.to_thread(process.wait, 30)
+    assert code == 0
+    with psycopg.connect(postgres_dsn) as conn:
+        sealed = conn.execute(
+            "SELECT count(*) FROM audit_witness WHERE node = 'relay-1' AND seal"
+        ).fetchone()
+    assert sealed == (1,)  # the copy wrote what waited before the relay exited
