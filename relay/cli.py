@@ -114,7 +114,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     if config.storage is not None:
         from relay.storage.service import ObjectStorage
 
-        storage = ObjectStorage.open(config.storage, config.name, config.data_dir)
+        storage = ObjectStorage.open(config.storage, config.node, config.data_dir)
 
     async def run() -> None:
         from relay.store import open_store

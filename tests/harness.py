@@ -163,7 +163,7 @@ async def running_relay(
         cluster=cluster or ClusterConfig(),
     )
     signing = signing or SigningKey.load_or_create(config.data_dir / "keys")
-    bucket = ObjectStorage.open(storage, name, config.data_dir) if storage else None
+    bucket = ObjectStorage.open(storage, config.node, config.data_dir) if storage else None
     if bucket is not None:
         bucket.start()
     store = copy = None

@@ -27,10 +27,12 @@ from relay.audit import audit_files, read_events
 from relay.config import ClusterConfig
 from relay.keys import SigningKey
 from relay.server import RESTART_REASON
+from relay.storage.config import StorageConfig
 from relay.store import SessionRecord
 from relay.store.postgres import PostgresStore
 from tests.harness import Harness, read_until, running_relay
 from tests.postgres import PostgresServer
+from tests.s3 import MotoServer
 from tui.cli import main
 from tui.client import RelayClient, RelayError
 
@@ -38,8 +40,11 @@ WARROOM = [sys.executable, "-m", "tui.cli"]
 
 
 @asynccontextmanager
-async def cluster(tmp: Path, dsn: str, *nodes: str) -> AsyncIterator[list[Harness]]:
-    """One relay per node on ``dsn``: one name, one key set, the same users and keys."""
+async def cluster(
+    tmp: Path, dsn: str, *nodes: str, storage: StorageConfig | None = None
+) -> AsyncIterator[list[Harness]]:
+    """One relay per node on ``dsn``: one name, one key set, the same users and keys
+    (and one bucket, with ``storage``)."""
     signing = SigningKey.load_or_create(tmp / "cluster-keys")
     relays: list[Harness] = []
     async with AsyncExitStack() as stack:
@@ -53,6 +58,7 @@ async def cluster(tmp: Path, dsn: str, *nodes: str) -> AsyncIterator[list[Harnes
                         cluster=ClusterConfig(database=dsn, node=node),
                         signing=signing,
                         user_keys=relays[0].user_keys if relays else None,
+                        storage=storage,
                     )
                 )
             )
@@ -159,6 +165,32 @@ async def test_a_second_relay_with_the_same_node_id_is_refused(
                 tmp_path / "again", cluster=ClusterConfig(database=postgres_dsn, node="relay-a")
             ):
                 pass
+
+
+async def test_relays_sharing_a_bucket_keep_their_audit_files_apart(
+    tmp_path: Path, postgres_dsn: str, moto: MotoServer
+) -> None:
+    """The relays of a cluster share relay.name and name their audit files alike
+    (audit-DATE-1.log): in the bucket each relay's go under its node, none in
+    place of another's."""
+    storage = moto.storage(interval=0.2)
+    async with cluster(tmp_path, postgres_dsn, "relay-a", "relay-b", storage=storage) as (a, b):
+        await a.login("alice")
+        await b.login("bob")
+    s3, client = storage.s3, moto.client()
+    names = {}
+    for node in ("relay-a", "relay-b"):
+        files = audit_files(tmp_path / node / "data" / "audit")
+        names[node] = [f.name for f in files]
+        keys = [
+            k
+            for k in moto.keys(s3.bucket, f"{s3.prefix}audit/{node}/")
+            if "/" not in k.removeprefix(f"{s3.prefix}audit/{node}/")
+        ]
+        assert keys == [f"{s3.prefix}audit/{node}/{name}" for name in names[node]]
+        for key, file in zip(keys, files, strict=True):
+            assert client.get_object(Bucket=s3.bucket, Key=key)["Body"].read() == file.read_bytes()
+    assert names["relay-a"] == names["relay-b"]  # the same names: only the node tells them apart
 
 
 # ---------------------------------------------------------------- /healthz

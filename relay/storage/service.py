@@ -38,7 +38,10 @@ class ObjectStorage:
     def open(cls, config: StorageConfig, relay: str, data_dir: Path) -> ObjectStorage:
         """Set up the client and the cache; nothing is sent before :meth:`start`.
 
-        ``relay`` names this relay's audit files in the bucket (``[relay] name``).
+        ``relay`` names this relay's audit files in the bucket: its node
+        (:attr:`relay.config.RelayConfig.node`), which is ``[relay] name`` for a
+        relay on its own, and differs between the relays of a cluster, which
+        share the name and name their audit files alike.
         """
         bucket = Bucket(config.s3)
         uploader = Uploader(
