@@ -491,6 +491,12 @@ class Relay:
                 ErrorCode.SESSION_ENDED,
                 f"the session {session_id!r} has ended: {live.end_reason}",
             )
+        if record is not None and record.home != self.config.node:
+            raise ProtocolError(  # its SSH connection and output are on that relay only
+                ErrorCode.NO_SUCH_SESSION,
+                f"the session {session_id!r} runs on another relay of this cluster (node "
+                f"{record.home!r}); connect to that relay to join it",
+            )
         raise ProtocolError(ErrorCode.NO_SUCH_SESSION, f"no open session {session_id!r}")
 
     async def create_invite(

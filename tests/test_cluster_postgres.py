@@ -133,6 +133,24 @@ async def test_tokens_and_invites_of_one_relay_hold_on_every_relay(
         assert gone.message.startswith("your access was revoked by alice")
 
 
+async def test_joining_a_session_another_relay_holds_names_that_relay(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    async with cluster(tmp_path, postgres_dsn, "relay-a", "relay-b") as (a, b):
+        session = await a.open()
+        bob = await b.login("bob")
+        with pytest.raises(RelayError) as refused:
+            await bob.join(session)
+        assert refused.value.code == "no_such_session"
+        assert refused.value.message == (
+            f"the session {session!r} runs on another relay of this cluster (node "
+            "'relay-a'); connect to that relay to join it"
+        )
+        with pytest.raises(RelayError, match="no open session 'nope-1'"):
+            await bob.join("nope-1")
+        await (await a.login("bob")).join(session)  # on its home, bob joins
+
+
 async def test_a_restarting_relay_ends_the_sessions_of_its_node_only(
     tmp_path: Path, postgres_dsn: str
 ) -> None:
