@@ -446,6 +446,7 @@ class Session:
     def _come_back(self, away: Participant, new: Participant, now: float) -> list[Action]:
         """The driver whose link dropped is back within the grace period: they drive again."""
         del self.participants[away.pid]
+        self.requests.pop(away.pid, None)
         actions: list[Action] = [
             Record("l", {"user": away.user, "id": away.pid, "reason": "came back"}),
         ]
@@ -515,6 +516,7 @@ class Session:
 
     def _hand_to_rejoined(self, old: Participant, new: Participant, now: float) -> list[Action]:
         del self.participants[old.pid]
+        self.requests.pop(old.pid, None)  # as leave() does: no request outlives its link
         self.requests.pop(new.pid, None)
         return [
             self._audit("session.leave", old, reason="disconnected"),

@@ -603,3 +603,21 @@ def test_a_driver_who_reconnected_before_the_old_link_died_drives_at_once() -> N
     assert s.driver == "b2" and "b" not in s.participants
     assert notices(actions) == ["bob is back and drives again"]
     assert "control.back" in audits(actions)
+
+
+def test_a_driver_handed_to_their_new_link_leaves_no_request_behind() -> None:
+    """Found by the random walk: the old link's request outlived it, and granting it crashed."""
+    s = Session("s1", "prod-db", owner="alice", now=T0)
+    s.join("a", "alice", Role.LEAD, T0, key="ka")
+    s.join("b", "bob", Role.VIEWER, T0, key="kb")
+    s.request_control("b", "INC-1", T0)
+    s.grant("a", "b", T0)
+    s.request_control("a", "my turn", T0 + 1)  # the owner asks while bob drives
+    s.release("b", T0 + 2)  # control returns to the owner, whose request still waits
+    assert s.driver == "a"
+    s.join("a2", "alice", Role.LEAD, T0 + 3, key="ka")  # her new link, before the old one died
+    s.drop("a", T0 + 4)
+    assert s.driver == "a2" and "a" not in s.participants
+    assert "a" not in s.requests
+    s.check_invariants()
+    assert errors(s.grant("a2", "a", T0 + 5)) == [ErrorCode.NO_REQUEST.value]
