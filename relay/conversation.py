@@ -351,6 +351,13 @@ class Conversation:
             )
             self.refuse(ErrorCode.AUTH_FAILED, exc.message)
             return False
+        except StoreError as exc:  # not the user's fault: no failure counted against them
+            log.warning("connection %s: signing in needed the state store: %s", self.pid, exc)
+            self.refuse(
+                ErrorCode.UNAVAILABLE,
+                "the relay cannot reach its state store now; sign in again shortly",
+            )
+            return False
         limit = self.relay.config.limits.connections_per_user
         if self.relay.connections_of(who) >= limit:
             self.relay.audit.record(

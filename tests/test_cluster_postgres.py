@@ -261,6 +261,12 @@ async def test_without_its_database_a_relay_says_so_refuses_what_needs_it_and_re
             await lead.open("sandbox", "INC-12: while the database is away")
         assert refused.value.code == "unavailable"
         assert refused.value.message.startswith("the relay cannot reach its state store now")
+        with pytest.raises(RelayError) as not_in:  # a token cannot be issued: said so
+            await relay.login("bob")
+        assert (not_in.value.code, not_in.value.message) == (
+            "unavailable",
+            "the relay cannot reach its state store now; sign in again shortly",
+        )
         await alice.send_input(b"echo DURING-$((40+2))\r")
         await read_until(alice, b"DURING-42")
 
