@@ -310,7 +310,7 @@ async def test_lead_answers_access_requests_in_the_lobby(harness: Harness, tmp_p
         )
         await until(pilot, lambda: lobby.access.to_decide(), what="request in the lobby")
         assert lobby.query_one("#access-box").display
-        assert notified(app, reason)
+        await until(pilot, lambda: notified(app, reason), what="the notification")
         await pilot.press("p")
         await until(pilot, lambda: isinstance(app.screen, DecideAccessScreen), what="dialog")
         await pilot.press("enter")  # the default TTL, 30 minutes
