@@ -44,6 +44,7 @@ def state(model: TerminalModel) -> dict[str, Any]:
         "buffer": grid(s.buffer),
         "inactive": grid(s.inactive),
         "alternate": s.alternate,
+        "main_cursor_y": s.main_cursor_y if s.alternate else None,
         "cursor": (s.cursor.x, s.cursor.y, s.cursor.attrs, s.cursor.hidden),
         "saved": list(s.saved),
         "mode": sorted(s.mode),

@@ -47,6 +47,8 @@ SWITCHABLE = frozenset(
 )
 ORACLE_SIDE = frozenset({"osc8-links"})
 NEVER_GENERATED = frozenset({"invalid-utf8", "zero-width-alone"})
+#: Resizes are compared on heights only: on widths xterm.js rewraps lines.
+HEIGHTS_ONLY = frozenset({"no-reflow"})
 
 
 def documented() -> set[str]:
@@ -83,8 +85,9 @@ def assert_agrees(oracle: Oracle, data: bytes, cols: int = 80, rows: int = 24) -
 
 def test_the_documented_deviations_are_the_known_ones() -> None:
     assert documented() == set(DEVIATIONS)
-    assert SWITCHABLE | ORACLE_SIDE | NEVER_GENERATED == DEVIATIONS
-    assert not (SWITCHABLE & ORACLE_SIDE or SWITCHABLE & NEVER_GENERATED)
+    kinds = [SWITCHABLE, ORACLE_SIDE, NEVER_GENERATED, HEIGHTS_ONLY]
+    assert frozenset().union(*kinds) == DEVIATIONS
+    assert sum(len(kind) for kind in kinds) == len(DEVIATIONS)  # each in one kind
 
 
 # ---------------------------------------------------------------------- whole streams
@@ -219,6 +222,46 @@ def test_scrollback_agrees_with_xterm_js(oracle: Oracle, stream: bytes) -> None:
     assert_agrees(oracle, stream, 20, 5)
 
 
+# ---------------------------------------------------------------------- resizes
+
+
+Steps = list[bytes | tuple[int, int]]
+
+
+@st.composite
+def resized_streams(draw: st.DrawFn) -> tuple[int, int, Steps]:
+    """A size, then output with changes of the PTY's height between the writes, ending
+    with a shell's output after the last change (widths: see ``HEIGHTS_ONLY``)."""
+    cols, rows = draw(st.sampled_from([10, 13, 20])), draw(st.integers(2, 10))
+    steps: Steps = []
+    for _ in range(draw(st.integers(1, 4))):
+        steps.append(draw(st.one_of(shell_streams(max_pieces=15), streams(15))).encode())
+        steps.append((cols, draw(st.integers(2, 10))))
+    steps.append(draw(shell_streams(max_pieces=10)).encode())
+    return cols, rows, steps
+
+
+def assert_agrees_after(oracle: Oracle, cols: int, rows: int, steps: Steps) -> None:
+    model = TerminalModel(cols, rows, 1000, xtermjs=SWITCHABLE)
+    for step in steps:
+        if isinstance(step, tuple):
+            model.resize(*step)
+        else:
+            model.feed(step)
+    theirs = oracle.screen_after_steps(steps, cols, rows)
+    diff = differences(model_view(model), theirs)
+    assert not diff, f"{cols}x{rows} {steps!r}\n" + "\n".join(diff[:6])
+
+
+@given(resized_streams())
+def test_output_between_height_changes_agrees_with_xterm_js(
+    oracle: Oracle, case: tuple[int, int, Steps]
+) -> None:
+    """Issue 9, item 2, at the model's level: a hand-off changes the PTY's height (the
+    request banner), and every participant's model must end where an xterm would."""
+    assert_agrees_after(oracle, *case)
+
+
 # ---------------------------------------------------------------------- each deviation
 
 
@@ -273,3 +316,15 @@ def test_invalid_utf8_is_dropped_by_xterm_js_only(oracle: Oracle) -> None:
     model.feed(data)
     assert [c.data for c in model.line(0)[:3]] == ["a", "\ufffd", "b"]
     assert oracle.screen(data, 10, 3)["screen"][0][1][0] == "b"
+
+
+def test_a_width_change_is_rewrapped_by_xterm_js_only(oracle: Oracle) -> None:
+    """no-reflow: xterm.js rewraps a line that no longer fits; the model cuts it."""
+    output = b"0123456789\r\nab"
+    model = TerminalModel(10, 3)
+    model.feed(output)
+    model.resize(5, 3)
+    assert model.display() == ["01234", "ab   ", "     "]
+    theirs = oracle.screen_after_steps([output, (5, 3)], 10, 3)
+    shown = ["".join(cell[0] for cell in row) for row in theirs["history"] + theirs["screen"]]
+    assert shown[:3] == ["01234", "56789", "ab   "]

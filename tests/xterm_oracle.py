@@ -83,6 +83,19 @@ class Oracle:
         """What xterm.js shows after ``data`` (one write), in :func:`model_view`'s shape."""
         return xterm_view(self.ask(data, cols, rows, scrollback=scrollback, ignoreOsc8=ignore_osc8))
 
+    def screen_after_steps(
+        self, steps: list[bytes | tuple[int, int]], cols: int, rows: int, scrollback: int = 1000
+    ) -> View:
+        """What xterm.js shows after writes (bytes) and resizes (cols, rows), in order."""
+        encoded: list[dict[str, Any]] = [
+            {"resize": list(step)}
+            if isinstance(step, tuple)
+            else {"data": base64.b64encode(step).decode()}
+            for step in steps
+        ]
+        answer = self.ask(b"", cols, rows, scrollback=scrollback, ignoreOsc8=True, steps=encoded)
+        return xterm_view(answer)
+
     def close(self) -> None:
         if self._process.stdin is not None:
             self._process.stdin.close()

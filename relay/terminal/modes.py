@@ -44,5 +44,6 @@ DEVIATIONS = frozenset(
         "osc8-links",
         "invalid-utf8",
         "zero-width-alone",
+        "no-reflow",
     }
 )

@@ -128,6 +128,10 @@ class TerminalScreen:
         self.buffer = blank_rows(self.lines, self.columns)
         self.inactive = blank_rows(self.lines, self.columns)
         self.alternate = False
+        #: The row of the main screen's cursor while the alternate screen is shown:
+        #: where it was when the alternate screen came (xterm.js keeps a cursor per
+        #: buffer), which decides what a resize keeps of the main screen meanwhile.
+        self.main_cursor_y = 0
         self.margins: Margins | None = None
         self.mode = set(DEFAULT_MODES)
         self.title = ""
@@ -183,11 +187,18 @@ class TerminalScreen:
             return
         old_lines, old_columns = self.lines, self.columns
         drop = max(0, self.cursor.y - lines + 1)
+        # While the alternate screen shows, the main screen keeps its own cursor's row.
+        main_drop = max(0, self.main_cursor_y - lines + 1) if self.alternate else drop
         main = self.inactive if self.alternate else self.buffer
         if self.scrollback:
-            self.history.extend(main[:drop])
-        self.buffer = self._fit_rows(self.buffer, drop, lines, columns)
-        self.inactive = self._fit_rows(self.inactive, drop, lines, columns)
+            self.history.extend(main[:main_drop])
+        if self.alternate:
+            self.buffer = self._fit_rows(self.buffer, drop, lines, columns)
+            self.inactive = self._fit_rows(self.inactive, main_drop, lines, columns)
+            self.main_cursor_y = max(0, min(self.main_cursor_y - main_drop, lines - 1))
+        else:
+            self.buffer = self._fit_rows(self.buffer, drop, lines, columns)
+            self.inactive = self._fit_rows(self.inactive, drop, lines, columns)
         self.lines, self.columns = lines, columns
         self.margins = None
         self.tabstops = {t for t in self.tabstops if t < columns}
@@ -224,18 +235,25 @@ class TerminalScreen:
         scrolled off, so that output above the prompt comes back; with the cursor
         higher up, the new rows are blank rows at the bottom.
         """
-        if self.alternate or added <= 0 or not self.history:
+        if added <= 0 or not self.history:
             return
-        if self.cursor.y + added != self.lines - 1:
+        y = self.main_cursor_y if self.alternate else self.cursor.y
+        if y + added != self.lines - 1:
             return
         pulled = min(added, len(self.history))
         back = [self._fit_row(list(self.history.pop()), self.columns) for _ in range(pulled)]
         back.reverse()
-        self.buffer[:] = back + self.buffer[: self.lines - pulled]
-        self.cursor.y += pulled
+        main = self.inactive if self.alternate else self.buffer
+        main[:] = back + main[: self.lines - pulled]
+        if self.alternate:  # (the main screen, behind the alternate one, as xterm.js)
+            self.main_cursor_y += pulled
+        else:
+            self.cursor.y += pulled
 
     def switch_buffer(self, alternate: bool) -> None:
         if alternate != self.alternate:
+            if alternate:
+                self.main_cursor_y = self.cursor.y
             self.buffer, self.inactive = self.inactive, self.buffer
             self.alternate = alternate
             self.dirty.update(range(self.lines))

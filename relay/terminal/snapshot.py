@@ -167,7 +167,8 @@ class _Renderer:
         if s.alternate:
             # xterm.js clears the alternate screen it shows with the pen's background
             self.set_pen(BLANK)
-            out.append("\x1b[?47h")
+            # the row the main screen's cursor had when the alternate screen came
+            out.append(_cup(s.main_cursor_y, 0) + "\x1b[?47h")
             self.screen(alt, alt_saved)
         self.final_state()
         return "".join(out)

@@ -4,6 +4,7 @@
 // One request per line on stdin, one JSON answer per line on stdout, so that a test
 // session starts node once:
 //   {"cols": 80, "rows": 24, "scrollback": 1000, "data": "<base64>", "ignoreOsc8": true}
+// or, for output between PTY size changes, "steps" instead of "data" (see answer()).
 // The data is written in ONE write() call: xterm.js 6 drops a UTF-8 character whose
 // bytes are split across writes after its first two bytes.
 //
@@ -122,8 +123,22 @@ function answer(request, done) {
   }
   term.onData((data) => replies.push(data));
   term.onTitleChange((value) => { title = value; });
-  const data = Buffer.from(request.data, 'base64');
-  term.write(data, () => {
+  // "steps": [{"data": "<base64>"} or {"resize": [cols, rows]}, ...] instead of "data":
+  // writes and resizes in that order (a PTY whose size changes between outputs).
+  const steps = request.steps || [{ data: request.data }];
+  const step = (i) => {
+    if (i === steps.length) {
+      finish();
+    } else if (steps[i].resize) {
+      term.resize(steps[i].resize[0], steps[i].resize[1]);
+      step(i + 1);
+    } else {
+      term.write(Buffer.from(steps[i].data, 'base64'), () => step(i + 1));
+    }
+  };
+  const finish = () => {
+    const cols = term.cols;
+    const rows = term.rows;
     const core = term._core;
     const active = term.buffer.active;
     const raw = core.buffer;  // the active buffer's internals: x may be cols (pending wrap)
@@ -132,9 +147,9 @@ function answer(request, done) {
       active: active.type,
       cursor: [raw.x, raw.y],
       cursorHidden: core.coreService.isCursorHidden,
-      normal: bufferOf(term.buffer.normal, request.rows, request.cols),
+      normal: bufferOf(term.buffer.normal, rows, cols),
       // xterm.js clears the alternate buffer whenever it is shown: only the active one counts
-      alternate: active.type === 'alternate' ? bufferOf(active, request.rows, request.cols) : null,
+      alternate: active.type === 'alternate' ? bufferOf(active, rows, cols) : null,
       modes: {
         applicationCursorKeys: modes.applicationCursorKeysMode,
         applicationKeypad: modes.applicationKeypadMode,
@@ -150,7 +165,8 @@ function answer(request, done) {
       replies: replies.join(''),
     });
     term.dispose();
-  });
+  };
+  step(0);
 }
 
 const input = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
