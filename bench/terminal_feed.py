@@ -9,9 +9,11 @@ boundaries), at 80x24, with its default scrollback:
 * xterm.js headless 6 with the Unicode 11 addon, timed by its own node process
   from the first ``write()`` to the last one's callback (``bench/xterm.py``):
   feeding time only, not node's start-up nor the transfer of the bytes;
+  one node process for all runs, so that its JIT stays warm;
 * ``pyte.Screen`` + ``pyte.ByteStream``.
 
-Rates are medians in MB/s (1e6 bytes) over the runs; the target is a ratio to
+Runs of the three alternate, so that the load of a shared machine weighs on
+all alike. Rates are medians in MB/s (1e6 bytes) over the runs; the target is a ratio to
 xterm.js measured in the same run (issue 9: at least 1x on logs, 0.5x on the
 mix and on full-screen repaints).
 """
@@ -25,7 +27,7 @@ import pyte
 
 from bench.table import Row, median
 from bench.terminal_streams import STREAMS, TARGETS, chunks
-from bench.xterm import feed_seconds, unavailable
+from bench.xterm import XtermTimer, unavailable
 from relay.terminal import TerminalModel
 
 COLS, ROWS = 80, 24
@@ -67,18 +69,26 @@ class Rates:
 
 
 def rates(size: int, runs: int) -> list[Rates]:
-    """Each stream fed ``runs`` times to the model, xterm.js and pyte."""
+    """Each stream fed ``runs`` times to the model, xterm.js and pyte, runs alternating."""
     missing = unavailable()
+    timer = XtermTimer() if missing is None else None
     results = []
-    for name, make in STREAMS.items():
-        data = make(size)
-        pieces = chunks(data, WRITE)
-        ours = [len(data) / model_seconds(pieces) / 1e6 for _ in range(runs)]
-        theirs = None
-        if missing is None:
-            theirs = [len(data) / s / 1e6 for s in feed_seconds(data, WRITE, runs, COLS, ROWS)]
-        base = [len(data) / pyte_seconds(pieces) / 1e6 for _ in range(runs)]
-        results.append(Rates(name, len(data), ours, theirs, base, missing))
+    try:
+        for name, make in STREAMS.items():
+            data = make(size)
+            pieces = chunks(data, WRITE)
+            ours: list[float] = []
+            theirs: list[float] | None = None if timer is None else []
+            base: list[float] = []
+            for _ in range(runs):
+                ours.append(len(data) / model_seconds(pieces) / 1e6)
+                if timer is not None and theirs is not None:
+                    theirs.append(len(data) / timer.seconds(data, WRITE, COLS, ROWS) / 1e6)
+                base.append(len(data) / pyte_seconds(pieces) / 1e6)
+            results.append(Rates(name, len(data), ours, theirs, base, missing))
+    finally:
+        if timer is not None:
+            timer.close()
     return results
 
 
