@@ -327,6 +327,18 @@ def test_invalid_utf8_is_dropped_by_xterm_js_only(oracle: Oracle) -> None:
     assert oracle.screen(data, 10, 3)["screen"][0][1][0] == "b"
 
 
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [b"\x1b[3g", (20, 3), b"\tx\tx"],  # a resize sets the cleared stops again
+        [b"\x1b[3g\x1b[5G\x1bH", (20, 3), b"\r\tx\tx\tx"],  # from the last stop left
+        [b"a\r\n" * 6, (20, 5), b"\x1b[?1049h", (20, 2), b"vim", (20, 6), b"\x1b[?1049l"],
+    ],
+)
+def test_resizes_found_by_the_property(oracle: Oracle, steps: Steps) -> None:
+    assert_agrees_after(oracle, 20, 4, steps)
+
+
 def test_a_width_change_is_rewrapped_by_xterm_js_only(oracle: Oracle) -> None:
     """no-reflow: xterm.js rewraps a line that no longer fits; the model cuts it."""
     output = b"0123456789\r\nab"

@@ -201,14 +201,18 @@ class TerminalScreen:
             self.inactive = self._fit_rows(self.inactive, drop, lines, columns)
         self.lines, self.columns = lines, columns
         self.margins = None
+        # As xterm.js: stops every 8 columns again from the last stop left (or the
+        # first column), so a resize undoes a TBC that cleared the stops after it.
         self.tabstops = {t for t in self.tabstops if t < columns}
-        self.tabstops.update(range((old_columns + 7) // 8 * 8, columns, 8))
+        start = max(self.tabstops, default=0)
+        self.tabstops.update(range(start or 8, columns, 8))
         cursor = self.cursor
         cursor.x = min(cursor.x, old_columns - 1, columns - 1)
         cursor.y = max(0, min(cursor.y - drop, lines - 1))
+        # A saved cursor stays on its line of text (xterm.js saves a line of the buffer).
         self.saved = [
-            s._replace(x=min(s.x, columns - 1), y=max(0, min(s.y - drop, lines - 1)))
-            for s in self.saved
+            s._replace(x=min(s.x, columns - 1), y=max(0, min(s.y - d, lines - 1)))
+            for s, d in zip(self.saved, (main_drop, drop), strict=True)
         ]
         self._pull_history(lines - old_lines)
         self.rep_width = 0  # the cell before the cursor is no longer what was printed
@@ -249,6 +253,9 @@ class TerminalScreen:
             self.main_cursor_y += pulled
         else:
             self.cursor.y += pulled
+        main_saved = self.saved[0]
+        if main_saved != SavedCursor():  # it stays on its line of text
+            self.saved[0] = main_saved._replace(y=min(main_saved.y + pulled, self.lines - 1))
 
     def switch_buffer(self, alternate: bool) -> None:
         if alternate != self.alternate:
