@@ -143,7 +143,8 @@ def test_lead_and_viewer_in_real_terminals(demo: dict[str, str], tmp_path: Path)
 
         # Request → grant: now they do.
         tmux.keys("viewer", "r")
-        wait_for(lambda: "Request control" in tmux.capture("viewer"), "the dialog", show=both)
+        asked = "why do you need control?"  # the dialog's own text (typed-ahead keys are dropped)
+        wait_for(lambda: asked in tmux.capture("viewer"), "the dialog", show=both)
         tmux.type("viewer", "checking the e2e")
         tmux.keys("viewer", "Enter")
         wait_for(lambda: "checking the e2e" in tmux.capture("lead"), "the request", show=both)
