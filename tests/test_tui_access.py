@@ -236,7 +236,7 @@ async def test_four_eyes_pause_is_shown_and_blocks_input(tmp_path: Path) -> None
             await until(lp, lambda: banner.has_class("-shown"), what="paused banner")
             assert "four-eyes" in str(banner.render())
             assert lscreen.terminal.has_class("-paused")
-            assert "⏸ PAUSED" in status_of(lead)
+            assert "‖ PAUSED" in status_of(lead)
 
             # Keys are held back, and the user is told why.
             await type_text(lp, "echo nope")

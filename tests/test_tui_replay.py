@@ -201,3 +201,34 @@ async def test_a_tampered_recording_says_so(tmp_path: Path) -> None:
             if "TAMPERED" in text_of(app, "#replay-title"):
                 break
         assert "TAMPERED at line" in text_of(app, "#replay-title")
+
+
+async def test_less_and_greater_change_speed_as_in_asciinema_player(recording: Recording) -> None:
+    app = ReplayApp(recording)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = screen_of(app)
+        await pilot.press("greater_than_sign")
+        assert screen.speed == 2.0
+        await pilot.press("less_than_sign", "less_than_sign")
+        assert screen.speed == 0.5 and "0.5x" in screen.status_line()
+
+
+async def test_footer_and_help_overlay_list_the_keys(recording: Recording) -> None:
+    from textual.widgets import Footer
+
+    from tui.handoff import HelpScreen
+
+    app = ReplayApp(recording)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = screen_of(app)
+        assert screen.query_one(Footer).display
+        shown = {a.binding.key_display for a in screen.active_bindings.values() if a.binding.show}
+        assert {"<", ">", "?", "/"} <= shown
+        assert "? keys" in screen.status_line()
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen.query_one("#help-text").render())
+        for line in ("play/pause", "slower", "faster", "previous event", "0-9", "side panel"):
+            assert line in text, line
+        await pilot.press("x")  # any key closes it
+        assert app.screen is screen

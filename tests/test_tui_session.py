@@ -122,7 +122,7 @@ async def test_chat_participants_and_status(harness: Harness) -> None:
         # Participants: who is here, the role, who drives.
         group = render_participants(vscreen.room)
         pane = "\n".join(str(r) for r in group.renderables)  # type: ignore[attr-defined]
-        assert "alice" in pane and "lead" in pane and "driving" in pane
+        assert "▶ alice" in pane and "lead" in pane  # ▶ marks who drives (the legend says so)
         assert "bob (you)" in pane and "viewer" in pane
 
         # Status: session, target, role, who drives, recording indicator.

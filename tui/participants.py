@@ -41,8 +41,6 @@ def render_participants(room: Room) -> RenderableType:
         if member.id == room.you:
             line.append(" (you)", style="dim")
         line.append(f"  {member.role}", style="cyan" if member.role == "lead" else "dim")
-        if member.id == room.driver:
-            line.append("  driving", style="green")
         if member.away:
             line.append("  link lost", style="bold red")
         lines.append(line)

@@ -13,7 +13,7 @@ def render_paused(room: Room) -> Text:
     if room.paused is None:
         return Text("")
     text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(" ⏸ INPUT PAUSED ", style="bold")
+    text.append(" ‖ INPUT PAUSED ", style="bold")
     text.append(f" {room.paused}", style="")
     if room.driving:
         text.append("  — your keys do not reach the shell until enough people watch", "italic")

@@ -123,6 +123,7 @@ class RecordingsScreen(Screen[None]):
         self.status = "asking the relay…"
         self.loaded = 0  # answers received (tests wait on it)
         self._wanted: dict[str, Any] | None = None  # filters not sent yet
+        self._before_hint = ""  # the status line the filter fields' hint replaced
         self._lock = asyncio.Lock()
 
     def compose(self) -> ComposeResult:
@@ -239,6 +240,19 @@ class RecordingsScreen(Screen[None]):
         self.query_one("#recordings-status", Static).update(Text(plain(self.status)))
 
     # ------------------------------------------------------------ keys
+
+    FILTER_HINT = "type, then Enter applies the filters · Esc back to the list"
+
+    def on_descendant_focus(self, event: Any) -> None:
+        if isinstance(event.widget, Input):
+            self._before_hint = self.status if self.status != self.FILTER_HINT else ""
+            self.status = self.FILTER_HINT
+            self.refresh_status()
+
+    def on_descendant_blur(self, event: Any) -> None:
+        if isinstance(event.widget, Input) and self.status == self.FILTER_HINT:
+            self.status = self._before_hint
+            self.refresh_status()
 
     @on(Input.Submitted)
     def _filters_changed(self) -> None:

@@ -222,7 +222,7 @@ class ReplayScreen(Screen[None]):
         chat.update(_titled("Chat\n", "\n".join(lines) or "—"))
 
     def status_line(self) -> str:
-        state = "▶" if self.playing else "⏸"
+        state = "▶" if self.playing else "‖"  # ⏸ is an emoji: a box in many fonts
         parts = [
             f"{state} {clock(self.player.time)} / {clock(self.recording.duration)}",
             f"{self.speed:g}x",
@@ -233,7 +233,7 @@ class ReplayScreen(Screen[None]):
         if self.is_mounted:
             cropped = self.query_one(ReplayTerminal).crop_note()
             if cropped:
-                parts.append(f"{cropped} (enlarge the window, or s hides the side panel)")
+                parts.append(cropped)
         parts.append("? keys")
         return " · ".join(parts)
 

@@ -408,7 +408,9 @@ class SessionScreen(Screen[None]):
         terminal.set_class(room.input_blocked, "-paused")
         terminal.set_class(room.ended, "-ended")
         terminal.border_title = Text(self.frame_title())  # names the driver: not markup
-        self.query_one("#participants").border_title = f"People ({len(room.members)})"
+        people = self.query_one("#participants")
+        people.border_title = f"People ({len(room.members)})"
+        people.border_subtitle = "▶ drives · ◆ asks"
         self.query_one(KeyBar).show(
             self.available,
             driving=room.driving,

@@ -33,7 +33,7 @@ def render_status(room: Room, now: float, cropped: str = "") -> Text:
     elif room.recording:
         text.append(" ● REC ", style="bold white on red")
     if room.paused is not None and not room.ended:
-        text.append(" ⏸ PAUSED ", style="bold black on yellow")  # the banner says why
+        text.append(" ‖ PAUSED ", style="bold black on yellow")  # the banner says why
     text.append(f" {room.session or '…'} ", style="bold")
     if room.target:
         text.append(f"on {room.target} ", style="")
@@ -54,7 +54,7 @@ def render_status(room: Room, now: float, cropped: str = "") -> Text:
         _sep(text)
         style = "bold yellow" if control < 60 else ("yellow" if room.driving else "")
         text.append(f"control ends in {format_left(control)}", style=style)
-    left = room.time_left(now)
+    left = None if room.ended else room.time_left(now)
     if left is not None and left < 24 * 3600:
         _sep(text)
         text.append(f"access ends in {format_left(left)}", style="yellow" if left < SOON else "")
