@@ -24,14 +24,16 @@ lint: $(VENV)/.installed
 test: lint
 	$(BIN)/python -m pytest -q
 
-# The property tests with the "fuzz" hypothesis profile: fresh random examples,
-# many more of them (tests/conftest.py). Runs for a long while; a failure
-# prints the example that reproduces it.
+# Long runs: the property tests with the "fuzz" hypothesis profile (fresh random
+# examples, many more of them: tests/conftest.py), and the TUI monkey with many
+# more steps. Runs for a long while; a failure prints what reproduces it.
 FUZZ_TESTS ?= tests/test_masking_properties.py tests/test_masking_text.py \
 	tests/test_message_properties.py tests/test_terminal_properties.py \
 	tests/test_terminal_parser.py tests/test_terminal_oracle.py tests/test_session_walk.py
 fuzz: $(VENV)/.installed
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q $(FUZZ_TESTS)
+	@echo "the TUI monkey: its seed is printed; WARROOM_FUZZ_SEED=N replays it"
+	WARROOM_FUZZ=1 $(BIN)/python -m pytest -q -s tests/test_tui_monkey.py
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench

@@ -9,7 +9,12 @@ incident, and saves SVGs with ``App.save_screenshot``:
 * ``session-lead.svg``: the lead's window, driving;
 * ``session-viewer.svg``: a viewer's window on the same session, with chat;
 * ``handoff-request.svg``: the lead's window while the viewer asks for control;
-* ``lobby.svg``: ``warroom join ws://relay`` for a lead: sessions and targets.
+* ``viewer-driving.svg``: the viewer's window once the lead granted control;
+* ``lobby.svg``: ``warroom join ws://relay`` for a lead: sessions and targets;
+* ``session-ended.svg``: the lead's window after ending the session: where the
+  recording went and how to replay it;
+* ``recordings.svg``: a reviewer's invite opens the recordings browser (a search);
+* ``replay.svg``: the recording, replayed at the search's match.
 """
 
 from __future__ import annotations
@@ -30,7 +35,20 @@ from relay.identity import parse_join_target  # noqa: E402
 from relay.roles import Role  # noqa: E402
 from tui.app import Connector, WarroomApp  # noqa: E402
 from tui.lobby import LobbyScreen  # noqa: E402
+from tui.recordings import RecordingsScreen  # noqa: E402
+from tui.replay_screen import ReplayScreen  # noqa: E402
 from tui.session_screen import SessionScreen  # noqa: E402
+
+SHOTS = (
+    "session-lead",
+    "session-viewer",
+    "handoff-request",
+    "viewer-driving",
+    "lobby",
+    "session-ended",
+    "recordings",
+    "replay",
+)
 
 SIZE = (120, 32)
 COMMANDS = [
@@ -66,16 +84,16 @@ async def main(out: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         demo = await start_demo(Path(tmp), 0)
         try:
-            await _session_shots(demo.invites, out)
             lobby_invite = await demo.relay.invite(Role.LEAD, None, 600, "lead")
-            await _lobby_shot(lobby_invite, out)
+            await _session_shots(demo.invites, lobby_invite, out)
+            await _reviewer_shots(demo.invites[Role.REVIEWER], out)
         finally:
             await demo.close()
-    for name in ("session-lead", "session-viewer", "handoff-request", "lobby"):
+    for name in SHOTS:
         print(out / f"{name}.svg")
 
 
-async def _session_shots(invites: dict[Role, str], out: Path) -> None:
+async def _session_shots(invites: dict[Role, str], lobby_invite: str, out: Path) -> None:
     lead = WarroomApp(Connector(parse_join_target(invites[Role.LEAD])), SESSION_ID)
     viewer = WarroomApp(Connector(parse_join_target(invites[Role.VIEWER]), name="maya"), SESSION_ID)
     async with lead.run_test(size=SIZE) as lp, viewer.run_test(size=SIZE) as vp:
@@ -105,7 +123,49 @@ async def _session_shots(invites: dict[Role, str], out: Path) -> None:
         await type_line(vp, "restart the api-8 worker")
         await until(lp, lambda: ls.room.pending_for_me() is not None)
         await lp.pause(0.5)
+        lead.clear_notifications()
+        await lp.pause(0.2)
         lead.save_screenshot("handoff-request.svg", str(out))
+
+        await lp.press("ctrl+right_square_bracket", "g")
+        await until(vp, lambda: vs.room.driving)
+        await type_line(vp, "echo restarting api-8; sleep 0.3; echo api-8 back: 200 OK")
+        await vp.pause(1.0)
+        viewer.clear_notifications()
+        await vp.pause(0.2)
+        viewer.save_screenshot("viewer-driving.svg", str(out))
+
+        await _lobby_shot(lobby_invite, out)
+
+        await lp.press("e")  # the lead watches now: e alone, and the dialog asks why
+        await until(lp, lambda: lead.screen.id == "end-session")
+        await type_line(lp, "api-8 restarted, 502s gone")
+        await until(lp, lambda: "Recorded as" in ls.ended_text())
+        await lp.pause(0.5)
+        lead.clear_notifications()
+        await lp.pause(0.2)
+        lead.save_screenshot("session-ended.svg", str(out))
+
+
+async def _reviewer_shots(invite: str, out: Path) -> None:
+    connector = Connector(parse_join_target(invite))
+    client = await connector()
+    app = WarroomApp(connector, SESSION_ID, client=client)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, RecordingsScreen))
+        browser = app.screen
+        assert isinstance(browser, RecordingsScreen)
+        await until(pilot, lambda: browser.loaded >= 1)
+        await pilot.press("slash")
+        await type_line(pilot, "api-8")
+        await until(pilot, lambda: browser.loaded >= 2)
+        await pilot.pause(0.3)
+        app.save_screenshot("recordings.svg", str(out))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ReplayScreen), timeout=60)
+        await until(pilot, lambda: "verified" in app.screen.verification)  # type: ignore[attr-defined]
+        await pilot.pause(0.3)
+        app.save_screenshot("replay.svg", str(out))
 
 
 async def _lobby_shot(invite: str, out: Path) -> None:
