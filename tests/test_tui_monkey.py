@@ -33,6 +33,7 @@ import pytest
 from textual import events
 from textual.app import App
 from textual.pilot import Pilot
+from textual.screen import Screen
 
 from relay.identity import parse_join_target
 from relay.replay import Recording
@@ -43,6 +44,7 @@ from tui.app import Connector, WarroomApp
 from tui.commands import CHORD_DISPLAY
 from tui.dialogs import Dialog
 from tui.keybar import KeyBar
+from tui.lobby import LobbyScreen
 from tui.replay_app import ReplayApp
 from tui.session_screen import SessionScreen
 
@@ -51,6 +53,11 @@ STEPS = int(os.environ.get("WARROOM_FUZZ_STEPS", "1500" if FUZZ else "40"))
 SEED = int(os.environ.get("WARROOM_FUZZ_SEED", str(random.randrange(1 << 32) if FUZZ else 1212)))
 
 LETTERS = list("abcdefghijklmnopqrstuvwxyz0123456789")
+# The letters the screens act on (session, lobby, browser, replay): typed more often.
+COMMANDS: list[str] = [
+    *"crgntsdeapvbfuoqiy", "question_mark", "slash", "less_than_sign", "greater_than_sign",
+    "left_square_bracket", "right_square_bracket", "comma", "full_stop",
+]  # fmt: skip
 NAMED = [
     "enter", "escape", "tab", "shift+tab", "backspace", "space", "up", "down", "left",
     "right", "home", "end", "pageup", "pagedown", "delete", "f1", "question_mark",
@@ -85,7 +92,10 @@ class Monkey:
     log: list[str] = field(default_factory=list)
 
     def key(self) -> str:
-        return self.rng.choice(LETTERS) if self.rng.random() < 0.6 else self.rng.choice(NAMED)
+        roll = self.rng.random()
+        if roll < 0.45:
+            return self.rng.choice(COMMANDS)
+        return self.rng.choice(LETTERS) if roll < 0.7 else self.rng.choice(NAMED)
 
     async def step(self, pilot: Pilot[None]) -> None:
         app = pilot.app
@@ -95,7 +105,10 @@ class Monkey:
             self.log.append(f"press {key}")
             await pilot.press(key)
         elif roll < 0.8:
-            keys = [self.key() for _ in range(self.rng.randint(2, 6))]
+            if self.rng.random() < 0.4:  # one key twice or more: rr, aa crashed the app once
+                keys = [self.rng.choice(COMMANDS)] * self.rng.randint(2, 4)
+            else:
+                keys = [self.key() for _ in range(self.rng.randint(2, 6))]
             self.log.append(f"burst {keys}")
             for key in keys:
                 character = CHARACTERS.get(key, key if len(key) == 1 else None)
@@ -129,8 +142,17 @@ def check(app: App[None], monkey: Monkey) -> None:
             assert keys.lstrip().startswith(CHORD_DISPLAY) == room.driving, f"{keys!r} ({where})"
 
 
-async def run_monkey(make_app: Callable[[], Awaitable[App[None]]], steps: int, seed: int) -> None:
-    """``steps`` random steps, on fresh windows whenever one exits cleanly."""
+async def run_monkey(
+    make_app: Callable[[], Awaitable[App[None]]],
+    steps: int,
+    seed: int,
+    stay: type[Screen[None]] | None = None,
+) -> None:
+    """``steps`` random steps, on fresh windows whenever one exits cleanly.
+
+    With ``stay``, a window that left that screen (the lobby joined a session)
+    is closed and a fresh one opened, so the steps go where the test points.
+    """
     monkey = Monkey(random.Random(seed))
     done = windows = 0
     while done < steps:
@@ -145,6 +167,8 @@ async def run_monkey(make_app: Callable[[], Awaitable[App[None]]], steps: int, s
                 if not app.is_running:
                     break
                 check(app, monkey)
+                if stay is not None and not any(isinstance(s, stay) for s in app.screen_stack):
+                    break
         where = f"seed {seed}, after: {monkey.log[-8:]}"
         assert app.return_code in (None, 0), f"the app failed ({where})"
         assert windows <= steps, "every window closed at once: the monkey never got to type"
@@ -197,7 +221,7 @@ async def test_monkey_in_the_lobby(relay: Harness) -> None:
     async def make() -> App[None]:
         return user_app(relay, None, "alice")
 
-    await run_monkey(make, STEPS, seed_for("lobby"))
+    await run_monkey(make, STEPS, seed_for("lobby"), stay=LobbyScreen)
 
 
 async def test_monkey_as_a_reviewer(relay: Harness) -> None:

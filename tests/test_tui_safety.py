@@ -14,7 +14,7 @@ from textual.widgets import Input
 from relay.protocol import REASON_LENGTH
 from relay.roles import Role
 from tests.harness import Harness
-from tests.test_tui_helpers import app_for, screen_of, terminal_text, type_text, until
+from tests.test_tui_helpers import app_for, screen_of, terminal_text, type_text, until, user_app
 from tui.app import WarroomApp
 from tui.dialogs import ConfirmScreen, Dialog, ReasonScreen
 from tui.handoff import HelpScreen, RequestControlScreen
@@ -181,3 +181,27 @@ async def test_typing_while_watching_shows_the_hint_and_sends_nothing(harness: H
             assert line in help_text
         await vp.press("x")
         await until(vp, lambda: not dialogs(viewer), what="help closed")
+
+
+async def test_quick_presses_in_the_lobby_open_one_dialog_or_browser(harness: Harness) -> None:
+    from tui.lobby import LobbyScreen
+    from tui.recordings import RecordingsScreen
+
+    await harness.open()
+    viewer = user_app(harness, None, "bob")
+    async with viewer.run_test(size=SIZE) as vp:
+        await until(vp, lambda: isinstance(viewer.screen, LobbyScreen), what="the lobby")
+        await until(vp, lambda: viewer.connector.identity.get("user") == "bob", what="signed in")
+        burst(viewer, "a", "a", "a")
+        await until(vp, lambda: bool(dialogs(viewer)), what="the access dialog")
+        await vp.pause(0.2)
+        assert len(dialogs(viewer)) == 1 and viewer.is_running
+        assert all(f.value == "" for f in viewer.screen.query(Input).results(Input))
+    lead = user_app(harness, None, "alice")
+    async with lead.run_test(size=SIZE) as lp:
+        await until(lp, lambda: isinstance(lead.screen, LobbyScreen), what="the lobby")
+        await until(lp, lambda: lead.connector.identity.get("role") == "lead", what="signed in")
+        burst(lead, "b", "b")
+        await until(lp, lambda: isinstance(lead.screen, RecordingsScreen), what="the browser")
+        await lp.pause(0.2)
+        assert sum(isinstance(s, RecordingsScreen) for s in lead.screen_stack) == 1

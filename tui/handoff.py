@@ -231,6 +231,9 @@ class HelpScreen(Dialog[None]):
         super().__init__(id="help")
         self.text = help_text() if text is None else text
 
+    def on_mount(self) -> None:
+        self.app.clear_notifications()  # a toast must not cover the keys being read
+
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-dialog", classes="dialog") as box:
             box.border_title = "Help"

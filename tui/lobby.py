@@ -29,8 +29,9 @@ from websockets.exceptions import ConnectionClosed
 from relay.access import AccessRequest
 from tui import shown
 from tui.access import Access, format_left
-from tui.access_screens import DecideAccessScreen, Decision, RequestAccessScreen
+from tui.access_screens import AccessWish, DecideAccessScreen, Decision, RequestAccessScreen
 from tui.client import RelayClient, RelayError, for_people
+from tui.dialogs import open_dialog
 from tui.shown import plain
 
 if TYPE_CHECKING:
@@ -248,19 +249,22 @@ class LobbyScreen(Screen[None]):
             return
         self._ask_for_access(self._selected_session())
 
-    @work
-    async def _ask_for_access(self, session: str | None) -> None:
+    def _ask_for_access(self, session: str | None) -> None:
+        """One dialog at a time (:func:`tui.dialogs.open_dialog`): ``aa`` opens one."""
         scope = f"session {session}" if session else "any session"
-        wish = await self.app.push_screen_wait(RequestAccessScreen(scope, "viewer"))
-        if wish is not None:
-            message: dict[str, Any] = {
-                "type": "access_request",
-                "role": wish.role,
-                "reason": wish.reason,
-            }
-            if session:
-                message["session"] = session
-            self.send(message)
+
+        def asked(wish: AccessWish | None) -> None:
+            if wish is not None:
+                message: dict[str, Any] = {
+                    "type": "access_request",
+                    "role": wish.role,
+                    "reason": wish.reason,
+                }
+                if session:
+                    message["session"] = session
+                self.send(message)
+
+        open_dialog(self.app, RequestAccessScreen(scope, "viewer"), asked)
 
     def action_access_requests(self) -> None:
         waiting = self.access.to_decide()
@@ -278,12 +282,12 @@ class LobbyScreen(Screen[None]):
         if ask is not None:
             self._decide(ask, len(waiting) - 1)
 
-    @work
-    async def _decide(self, ask: AccessRequest, more: int) -> None:
-        decision: Decision | None = await self.app.push_screen_wait(DecideAccessScreen(ask, more))
-        if decision is None:
-            return
-        self.send(decision.message())
+    def _decide(self, ask: AccessRequest, more: int) -> None:
+        def decided(decision: Decision | None) -> None:
+            if decision is not None:
+                self.send(decision.message())
+
+        open_dialog(self.app, DecideAccessScreen(ask, more), decided)
 
     def action_join(self) -> None:
         session = self._selected_session()
@@ -319,7 +323,8 @@ class LobbyScreen(Screen[None]):
         """The recordings browser, on a connection of its own (the lobby keeps this one)."""
         from tui.recordings import RecordingsScreen
 
-        self.app.push_screen(RecordingsScreen(self.connect))
+        if not any(isinstance(s, RecordingsScreen) for s in self.app.screen_stack):
+            self.app.push_screen(RecordingsScreen(self.connect))
 
     def action_open(self) -> None:
         if self.targets:
