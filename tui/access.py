@@ -52,6 +52,9 @@ def format_left(seconds: float) -> str:
     return f"{minutes}:{secs:02d}"
 
 
+MEANWHILE = 256  # access messages kept while an access_list is unanswered
+
+
 @dataclass
 class Access:
     """This user's live grants and the access requests they may see."""
@@ -60,20 +63,41 @@ class Access:
     lead: bool = False  # a relay-wide lead: sees and decides everyone's requests
     grants: dict[str, Grant] = field(default_factory=dict)
     requests: dict[str, AccessRequest] = field(default_factory=dict)
+    # ``access_list`` questions not yet answered, and what arrived meanwhile. The
+    # relay reads the list from its store while it goes on sending notices, so the
+    # answer can be older than a request it already announced: the notices that
+    # came between the question and the answer are applied again on top of it.
+    _asked: int = 0
+    _meanwhile: list[dict[str, Any]] = field(default_factory=list)
 
     # ------------------------------------------------------------ updates
 
+    def list_request(self) -> dict[str, Any]:
+        """The ``access_list`` message to send (its answer replaces what is known)."""
+        self._asked += 1
+        return {"type": "access_list"}
+
     def apply(self, message: dict[str, Any], now: float) -> Notice | None:
         """Take in one ``access*`` message; return what to tell the user, if anything."""
-        kind = message.get("type")
-        if kind == "access":
+        if message.get("type") == "access":
             self.grants = {}
             for data in message.get("grants", []):
                 self._add_grant(Grant.from_public(data))
             self.requests = {
                 r.id: r for r in (AccessRequest.from_public(d) for d in message.get("requests", []))
             }
+            for later in self._meanwhile:
+                self._apply(later, now)
+            self._asked = max(0, self._asked - 1)
+            if not self._asked:
+                self._meanwhile = []
             return None
+        if self._asked:  # bounded: an answer lost with its link must not keep it growing
+            self._meanwhile = [*self._meanwhile[-MEANWHILE + 1 :], message]
+        return self._apply(message, now)
+
+    def _apply(self, message: dict[str, Any], now: float) -> Notice | None:
+        kind = message.get("type")
         if kind == "access_granted":
             grant = Grant.from_public(message["grant"])
             self._add_grant(grant)

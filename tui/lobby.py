@@ -141,7 +141,7 @@ class LobbyScreen(Screen[None]):
         try:
             client = await self._client()
             await client.send({"type": "list_sessions"})
-            await client.send({"type": "access_list"})
+            await client.send(self.access.list_request())
             while True:
                 event = await client.recv()
                 if isinstance(event, dict) and self.dispatch_message(shown.message(event)):
@@ -161,7 +161,7 @@ class LobbyScreen(Screen[None]):
         elif kind == "error":
             self.notify(str(message.get("message")), title="Refused", severity="error")
             if message.get("code") == "access" and self.access.lead:
-                self.send({"type": "access_list"})  # another lead may have answered
+                self.send(self.access.list_request())  # another lead may have answered
         elif kind == "access" or kind.startswith("access_"):
             notice = self.access.apply(message, time.time())
             if notice is not None:

@@ -207,7 +207,8 @@ class SessionScreen(Screen[None]):
         if kind == "welcome_session":
             self.room.welcome(message)
             self.chat.me = self.room.user
-            self._send_soon({"type": "access_list"})  # your grants (all requests, for leads)
+            # your grants (all requests, for leads)
+            self._send_soon(self.room.access.list_request())
         elif kind in ACCESS_MESSAGES:
             self._access_message(message)
         elif kind == "control_expired":
@@ -244,7 +245,7 @@ class SessionScreen(Screen[None]):
             if message.get("code") not in QUIET_ERRORS:
                 self.notify(str(message.get("message")), title="Refused", severity="error")
             if message.get("code") == "access" and self.room.access.lead:
-                self._send_soon({"type": "access_list"})  # another lead may have answered
+                self._send_soon(self.room.access.list_request())  # another lead may have answered
         self.refresh_room()
 
     def _chat_message(self, message: dict[str, Any]) -> None:
