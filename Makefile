@@ -29,7 +29,8 @@ test: lint
 # more steps. Runs for a long while; a failure prints what reproduces it.
 FUZZ_TESTS ?= tests/test_masking_properties.py tests/test_masking_text.py \
 	tests/test_message_properties.py tests/test_terminal_properties.py \
-	tests/test_terminal_parser.py tests/test_terminal_oracle.py tests/test_session_walk.py
+	tests/test_terminal_parser.py tests/test_terminal_oracle.py tests/test_session_walk.py \
+	tests/test_cli_no_traceback.py tests/test_tui_access_list.py
 fuzz: $(VENV)/.installed
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q $(FUZZ_TESTS)
 	@echo "the TUI monkey: its seed is printed; WARROOM_FUZZ_SEED=N replays it"

@@ -17,14 +17,21 @@ crash leaves behind: it is ignored if it does not parse, never an error.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from relay.errors import WarroomError
+from relay.text import SURROGATE
 
 _CHUNK = 1 << 20
+# JSON may escape half of a surrogate pair (``"\\ud800"``); no UTF-8 text can hold
+# one, so every consumer (the terminal, an export) would fail on it. Only lines
+# with such an escape are searched, which keeps the common line's cost at one scan.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+NOT_TEXT = "not valid Unicode text (a lone surrogate)"
 
 
 class CastError(WarroomError, ValueError):
@@ -79,9 +86,14 @@ def parse_header(line: bytes) -> CastHeader:
         raise CastError(f"line 1 is not a JSON asciicast header: {exc}") from None
     if not isinstance(raw, dict):
         raise CastError("line 1 is not a JSON object (an asciicast header)")
+    if _SURROGATE_ESCAPE.search(line) and SURROGATE.search(json.dumps(raw, ensure_ascii=False)):
+        raise CastError(f"line 1: the header holds text that is {NOT_TEXT}")
     version = raw.get("version")
     if version == 2:
-        cols, rows, term = raw.get("width"), raw.get("height"), raw.get("env", {}).get("TERM")
+        env = raw.get("env", {})
+        if not isinstance(env, dict):
+            raise CastError("line 1: 'env' must be a JSON object")
+        cols, rows, term = raw.get("width"), raw.get("height"), env.get("TERM")
     elif version == 3:
         term_info = raw.get("term")
         if not isinstance(term_info, dict):
@@ -179,4 +191,6 @@ def _parse_event(line: bytes) -> tuple[float, str, str]:
         raise CastError("an event's time must be a non-negative number")
     if not isinstance(code, str) or not isinstance(data, str):
         raise CastError("an event's code and data must be strings")
+    if _SURROGATE_ESCAPE.search(line) and (SURROGATE.search(code) or SURROGATE.search(data)):
+        raise CastError(f"an event's text is {NOT_TEXT}")
     return float(stamp), code, data

@@ -26,6 +26,7 @@ from relay.access_cli import add_audit
 from relay.arguments import Parser, attach_negative_values, quiet_broken_pipe
 from relay.cli import add_relay, fail, serve_until_signalled
 from relay.review_cli import add_export, add_verify
+from relay.text import clean
 from tui.access_cli import add_access_verbs, add_ca_cert_option
 from tui.replay_cli import add_replay
 
@@ -109,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_BUG = 70  # sysexits' EX_SOFTWARE: not 1, which verify's TAMPERED verdict uses
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(attach_negative_values(sys.argv[1:] if argv is None else argv))
@@ -121,6 +125,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return quiet_broken_pipe()
+    except Exception as exc:  # a bug: say so in one line; the traceback only when asked
+        if os.environ.get("WARROOM_DEBUG"):
+            raise
+        print(
+            f"warroom {args.verb}: unexpected error ({type(exc).__name__}: {clean(str(exc))}). "
+            "This is a bug in warroom; run again with WARROOM_DEBUG=1 for the traceback, "
+            "and report it.",
+            file=sys.stderr,
+        )
+        return EXIT_BUG
     return code
 
 
