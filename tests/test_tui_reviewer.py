@@ -22,7 +22,7 @@ from tests.test_tui_helpers import app_for, screen_of, type_text, until, user_ap
 from tui.app import Connector, WarroomApp
 from tui.cli import main
 from tui.lobby import LobbyScreen
-from tui.recordings import RecordingsScreen, parse_day
+from tui.recordings import RecordingsScreen, around, parse_day
 from tui.replay_screen import ReplayScreen
 from tui.session_screen import SessionScreen
 from tui.status import render_status
@@ -55,6 +55,13 @@ def browser(app: WarroomApp) -> RecordingsScreen:
     raise AssertionError(f"no recordings browser in {app.screen_stack}")
 
 
+def test_a_match_is_shown_from_just_before_the_searched_text() -> None:
+    line = "x" * 70 + " curl: (52) 502 upstream"
+    assert around(line, "502 UPSTREAM") == "…curl: (52) 502 upstream"
+    assert around("curl: 502", "502") == "curl: 502"  # near the start: as it is
+    assert around(line, "") == line and around(line, "absent") == line
+
+
 def test_day_filters_read_as_people_write_them() -> None:
     noon = 1_800_000_000.0
     today = parse_day("today", noon)
@@ -73,7 +80,8 @@ def test_day_filters_read_as_people_write_them() -> None:
 
 async def test_a_reviewer_invite_opens_the_recordings_and_replays(tmp_path: Path) -> None:
     async with running_relay(tmp_path, recordings=True) as h:
-        first = await recorded(h, b"echo FIRST-$((6*7))\r", b"FIRST-42")
+        # A long line: the relay sends all of it, the column shows where it matched.
+        first = await recorded(h, b"echo " + b"x" * 70 + b" FIRST-$((6*7))\r", b"FIRST-42")
         live = await h.open()  # a live session the reviewer must not be dropped into
         app = await invited(h, Role.REVIEWER, first)
         async with app.run_test(size=SIZE) as pilot:
@@ -92,7 +100,8 @@ async def test_a_reviewer_invite_opens_the_recordings_and_replays(tmp_path: Path
             await type_text(pilot, "first-42")
             await pilot.press("enter")
             await until(pilot, lambda: screen.loaded >= 2, what="the search")
-            assert "FIRST-42" in str(table.get_row_at(0)[7])
+            _, match = str(table.get_row_at(0)[7]).split(" ", 1)
+            assert match.startswith("…") and "FIRST-42" in match[:24], match
             await pilot.press("enter")
             await until(pilot, lambda: isinstance(app.screen, ReplayScreen), what="the replay")
             replay = app.screen

@@ -87,6 +87,17 @@ def verification(entry: dict[str, Any]) -> Text:
     return Text(label, style=style)
 
 
+def around(snippet: str, needle: str, before: int = 12) -> str:
+    """The snippet from a little before the searched text, so a narrow column shows it.
+
+    The relay sends the whole line the text was found on; the column cuts its end.
+    """
+    at = snippet.casefold().find(needle.casefold()) if needle else -1
+    if at <= before:
+        return snippet
+    return "…" + snippet[at - before :].lstrip()
+
+
 def _cell(value: object) -> Text:
     """A table cell as text: a ``DataTable`` reads a plain string as markup."""
     return value if isinstance(value, Text) else Text(plain(value))
@@ -199,14 +210,17 @@ class RecordingsScreen(Screen[None]):
                     self.refresh_status()
                     return
                 if self._wanted is None:
-                    self.show(list(answer.get("recordings", [])), searched="text" in message)
+                    found = list(answer.get("recordings", []))
+                    self.show(found, searched="text" in message, needle=message.get("text", ""))
 
     async def _client(self) -> RelayClient:
         if self.client is None:
             self.client = await self.connect()
         return self.client
 
-    def show(self, recordings: list[dict[str, Any]], *, searched: bool = False) -> None:
+    def show(
+        self, recordings: list[dict[str, Any]], *, searched: bool = False, needle: str = ""
+    ) -> None:
         self.recordings = recordings
         self.loaded += 1
         table = self.query_one("#recordings", DataTable)
@@ -214,7 +228,8 @@ class RecordingsScreen(Screen[None]):
         for entry in recordings:
             match = ""
             if "match_at" in entry:
-                match = f"{clock(float(entry['match_at']))} {entry.get('match', '')}"
+                snippet = around(str(entry.get("match", "")), needle)
+                match = f"{clock(float(entry['match_at']))} {snippet}"
             cells = (
                 entry.get("session") or "?",
                 entry.get("target") or "",
