@@ -502,7 +502,10 @@ def parse_join_target(text: str) -> JoinTarget:
     says what is wrong and lists these forms.
     """
     text = text.strip()
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:  # "Invalid IPv6 URL": an unclosed [ in the host
+        raise ValueError(_join_usage(text, str(exc).lower())) from None
     problem = _base_url_problem(parts._replace(path=""))
     if problem:
         raise ValueError(_join_usage(text, problem))

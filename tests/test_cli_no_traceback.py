@@ -179,3 +179,31 @@ def test_an_unexpected_error_is_one_line_and_says_it_is_a_bug(
     monkeypatch.setenv("WARROOM_DEBUG", "1")
     with pytest.raises(KeyError):
         main(["login", "ws://127.0.0.1:1"])
+
+
+SCHEMES = st.sampled_from(["ws://", "wss://", "http://", "ws:/", ""])
+URL_PIECES = st.sampled_from(
+    ["[", "]", "::1", "relay", ":", "8765", "99999", "@", "/", "invite/", "wr1.", "s/",
+     "?", "#", "%", "x", " ", "\x00", "é"]
+)  # fmt: skip
+
+
+@given(scheme=SCHEMES, pieces=st.lists(URL_PIECES, max_size=6))
+def test_any_join_target_is_understood_or_refused_in_one_sentence(
+    scheme: str, pieces: list[str]
+) -> None:
+    """What people paste after ``warroom join`` (``ws://[::1`` was "Invalid IPv6 URL")."""
+    from relay.identity import parse_join_target
+
+    text = scheme + "".join(pieces)
+    try:
+        parse_join_target(text)
+    except ValueError as exc:
+        assert str(exc).startswith(f"cannot join {text.strip()!r}: "), str(exc)
+        assert "\n" not in str(exc)
+
+
+def test_an_unclosed_ipv6_bracket_is_named() -> None:
+    code, err = run(["join", "ws://[::1"])
+    assert code == 2
+    assert err.startswith("warroom: cannot join 'ws://[::1': invalid ipv6 url. Expected"), err
