@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from textual.pilot import Pilot  # noqa: E402
+from textual.widgets import Footer  # noqa: E402
+from textual.widgets._footer import FooterKey  # noqa: E402
 
 from relay.demo import SESSION_ID, start_demo  # noqa: E402
 from relay.identity import parse_join_target  # noqa: E402
@@ -51,6 +53,7 @@ SHOTS = (
 )
 
 SIZE = (120, 32)
+REPLAY_SIZE = (120, 36)
 COMMANDS = [
     "clear",
     "printf '\\033[1mapi-7\\033[0m  \\033[32m● healthy\\033[0m   "
@@ -67,6 +70,22 @@ async def until(pilot: Pilot[None], condition: Callable[[], object], timeout: fl
         if loop.time() > deadline:
             raise TimeoutError("screenshot step timed out")
         await pilot.pause(0.05)
+
+
+async def footer_drawn(pilot: Pilot[None], app: WarroomApp, *texts: str) -> None:
+    """Wait until the screen's footer shows its keys (it fills in after a refresh), and
+    ``texts`` are on the screen (tables are refilled when the relay's answer comes)."""
+
+    def drawn() -> bool:
+        shot = app.export_screenshot()
+        if not all(text.replace(" ", "&#160;") in shot for text in texts):
+            return False
+        if not app.screen.query(Footer):
+            return True
+        keys = app.screen.query(FooterKey)
+        return bool(keys) and all(k.description.replace(" ", "&#160;") in shot for k in keys)
+
+    await until(pilot, drawn)
 
 
 async def type_line(pilot: Pilot[None], text: str) -> None:
@@ -151,20 +170,22 @@ async def _reviewer_shots(invite: str, out: Path) -> None:
     connector = Connector(parse_join_target(invite))
     client = await connector()
     app = WarroomApp(connector, SESSION_ID, client=client)
-    async with app.run_test(size=SIZE) as pilot:
+    # Taller than the live windows: the replay shows the shared shell's 28 rows whole,
+    # with the timeline and the status line under it.
+    async with app.run_test(size=REPLAY_SIZE) as pilot:
         await until(pilot, lambda: isinstance(app.screen, RecordingsScreen))
         browser = app.screen
         assert isinstance(browser, RecordingsScreen)
         await until(pilot, lambda: browser.loaded >= 1)
         await pilot.press("slash")
-        await type_line(pilot, "api-8")
+        await type_line(pilot, "200 OK")  # what the viewer's command printed, after the hand-off
         await until(pilot, lambda: browser.loaded >= 2)
-        await pilot.pause(0.3)
+        await footer_drawn(pilot, app)
         app.save_screenshot("recordings.svg", str(out))
         await pilot.press("enter")
         await until(pilot, lambda: isinstance(app.screen, ReplayScreen), timeout=60)
         await until(pilot, lambda: "verified" in app.screen.verification)  # type: ignore[attr-defined]
-        await pilot.pause(0.3)
+        await footer_drawn(pilot, app)
         app.save_screenshot("replay.svg", str(out))
 
 
@@ -174,7 +195,7 @@ async def _lobby_shot(invite: str, out: Path) -> None:
     app = WarroomApp(connector, None, client=client)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: isinstance(app.screen, LobbyScreen) and app.screen.sessions)
-        await pilot.pause(0.3)
+        await footer_drawn(pilot, app, "warroom demo", "throwaway home")
         app.save_screenshot("lobby.svg", str(out))
 
 
