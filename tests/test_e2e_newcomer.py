@@ -31,7 +31,7 @@ import pytest
 from tests.test_e2e_tmux import Tmux, _free_port, wait_for
 from tests.tools import require_tool
 
-WARROOM = [sys.executable, "-m", "relay.cli"]
+WARROOM = [sys.executable, "-m", "tui.cli"]
 OSC = re.compile(rb"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
 
