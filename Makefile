@@ -21,7 +21,15 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check relay tui tests bench scripts
 	$(BIN)/mypy --strict relay tui
 
-test: lint
+# xterm.js headless, the terminal model's oracle (tests/test_terminal_oracle.py),
+# pinned by tests/oracle/package-lock.json; installed when npm is here.
+ORACLE = tests/oracle/node_modules/.package-lock.json
+$(ORACLE): tests/oracle/package-lock.json
+	@if command -v npm >/dev/null; then \
+		cd tests/oracle && npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the xterm.js oracle tests will be skipped (they fail under CI=true)"; fi
+
+test: lint $(ORACLE)
 	$(BIN)/python -m pytest -q
 
 # Long runs: the property tests with the "fuzz" hypothesis profile (fresh random
@@ -31,7 +39,7 @@ FUZZ_TESTS ?= tests/test_masking_properties.py tests/test_masking_text.py \
 	tests/test_message_properties.py tests/test_terminal_properties.py \
 	tests/test_terminal_parser.py tests/test_terminal_oracle.py tests/test_session_walk.py \
 	tests/test_cli_no_traceback.py tests/test_tui_access_list.py
-fuzz: $(VENV)/.installed
+fuzz: $(VENV)/.installed $(ORACLE)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q $(FUZZ_TESTS)
 	@echo "the TUI monkey: its seed is printed; WARROOM_FUZZ_SEED=N replays it"
 	WARROOM_FUZZ=1 $(BIN)/python -m pytest -q -s tests/test_tui_monkey.py
