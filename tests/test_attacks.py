@@ -298,3 +298,107 @@ async def test_four_eyes_is_not_met_by_a_sock_puppet_and_every_refusal_is_audite
         await still_echoes(lead, bob)
         paused = [e for e in events(h, "input.denied") if e.get("code") == "paused"]
         assert paused and paused[0]["user"] == "alice"
+
+
+async def test_a_watcher_whose_connection_stopped_reading_is_no_pair_of_eyes(
+    tmp_path: Path,
+) -> None:
+    """Two watchers needed; one stops reading (its socket full): input pauses until it
+    reads again, while the other watcher gets every byte as before."""
+    import socket
+
+    from relay.config import Limits
+    from tests.test_relay import collect, flood_command
+
+    # the stalled watcher stays: not dropped as too slow, nor for its missing pongs
+    limits = Limits(stall_timeout=600, ping_timeout=600)
+    async with running_relay(tmp_path, four_eyes=2, limits=limits) as h:
+        session = await h.open()
+        lead = await h.joined("alice", session)
+        carol = await h.joined("carol", session)
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)  # fills, stays full
+        sock.connect(("127.0.0.1", h.relay.port))
+        sock.setblocking(False)
+        bob = RelayClient(h.url, sock=sock)
+        h.clients.append(bob)
+        await bob.connect()
+        await bob.auth_ssh_key("bob", h.user_keys["bob"])
+        await bob.join(session)
+        assert bob.ws is not None
+        bob.ws.ping_timeout = None  # nor does bob give up on the relay's missing pongs
+        await lead.wait_for(roster_where(lambda r: r["paused"] is None))
+        await still_echoes(lead, carol, bob, tag="WATCHED")  # both read: keys go through
+
+        bob.ws.transport.pause_reading()
+        await lead.send_input(flood_command(8))  # past the relay's 4 MiB socket buffer
+        _, (carol_saw, _) = await asyncio.gather(
+            collect(lead, b"FLOOD-2-END"), collect(carol, b"FLOOD-2-END")
+        )
+        assert len(carol_saw) > 8 * 1024 * 1024  # the reading watcher is unaffected
+        await lead.wait_for(roster_where(lambda r: r["paused"] is not None), timeout=60)
+        await lead.send_input(b"echo UNWATCHED-$((3*3))\r")
+        error = await refused_input(lead)
+        assert error.code == "paused"
+
+        bob.ws.transport.resume_reading()
+        bob_reads = asyncio.create_task(read_until(bob, b"AGAIN-42", timeout=120))
+        await lead.wait_for(roster_where(lambda r: r["paused"] is None), timeout=60)
+        await lead.send_input(b"echo AGAIN-$((40+2))\r")
+        after = await read_until(lead, b"AGAIN-42", timeout=30)
+        await read_until(carol, b"AGAIN-42", timeout=30)
+        await bob_reads  # reading again, bob is resynced and sees the keys
+        assert b"UNWATCHED-9" not in after  # the refused keystroke never ran
+        denied = [e for e in events(h, "input.denied") if e.get("code") == "paused"]
+        assert denied and denied[0]["user"] == "alice"
+
+
+async def refused_input(client: RelayClient) -> RelayError:
+    """The error the keystroke ``client`` just sent earned."""
+    with pytest.raises(RelayError) as info:
+        await client.expect("never", timeout=30)
+    return info.value
+
+
+async def test_the_other_eyes_are_another_leads_guest_or_a_role_the_config_names(
+    tmp_path: Path,
+) -> None:
+    from dataclasses import replace
+
+    from relay import identity
+    from relay.roles import Role
+
+    users = {"alice": Role.LEAD, "carol": Role.LEAD, "bob": Role.VIEWER}
+    async with running_relay(tmp_path, four_eyes=1, users=users) as h:
+        sandbox = h.relay.config.targets["sandbox"]
+        h.relay.config.targets["leads-only"] = replace(
+            sandbox, name="leads-only", four_eyes_roles=("lead",)
+        )
+        # a guest whom another lead invited is another person
+        session = await h.open()
+        lead = await h.joined("alice", session)
+        target = identity.parse_join_target(
+            await h.relay.invite(Role.VIEWER, session, 600, "friend", by="carol")
+        )
+        friend = RelayClient(target.url)
+        h.clients.append(friend)
+        await friend.connect()
+        await friend.auth_invite(target.invite or "", name="friend")
+        await friend.join(session)
+        await lead.wait_for(roster_where(lambda r: r["paused"] is None))
+        await still_echoes(lead, friend, tag="FRIEND")
+
+        # on a target whose config names only leads as eyes, a viewer does not count
+        guarded = await h.open("leads-only")
+        driver = await h.joined("alice", guarded)
+        bob = await h.joined("bob", guarded)
+        await driver.send_input(b"echo VIEWER-ONLY-$((3*3))\r")
+        assert (await refused_input(driver)).code == "paused"
+        carol = await h.joined("carol", guarded)
+        await driver.wait_for(roster_where(lambda r: r["paused"] is None))
+        await driver.send_input(b"echo LEAD-WATCHES-$((40+2))\r")
+        seen = await read_until(driver, b"LEAD-WATCHES-42")
+        assert b"VIEWER-ONLY-9" not in seen
+        for watcher in (bob, carol):
+            await read_until(watcher, b"LEAD-WATCHES-42")
+        await still_echoes(lead, friend, tag="UNTOUCHED")  # the other session is unaffected
