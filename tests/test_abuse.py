@@ -19,6 +19,7 @@ from relay.audit import read_events
 from relay.config import Limits
 from relay.connection import OUTGOING, PRE_AUTH_OUTGOING, REPLY_BUDGET
 from relay.conversation import Conversation
+from relay.ratelimit import LOGIN_SOURCE_BURST, LOGIN_USER_BURST
 from tests.harness import Harness, read_until, running_relay
 from tui.client import RelayClient, RelayError
 
@@ -178,6 +179,45 @@ async def test_failed_logins_are_throttled_per_source_and_the_lead_still_gets_in
     assert len(events(harness, "auth.failed")) + len(events(harness, "auth.throttled")) <= 4
     lead = await harness.login("alice")  # from another address, with the right key
     assert lead.identity["user"] == "alice"
+
+
+async def test_failed_logins_as_one_user_from_many_sources_are_throttled_per_user(
+    harness: Harness,
+) -> None:
+    """Guessing at one user's login from several addresses, each below its own limit,
+    runs into the user's limit; other users, and the user's open connections, are fine."""
+    session = await harness.open()
+    lead = await harness.joined("alice", session)  # signed in before the attack
+    viewer = await harness.joined("carol", session)
+    sources = ["127.0.0.2", "127.0.0.3", "127.0.0.4"]
+    failures = 0
+    for attempt in range(60):
+        sock = socket.socket()
+        sock.bind((sources[attempt % len(sources)], 0))
+        sock.connect(("127.0.0.1", harness.relay.port))
+        client = RelayClient(harness.url, sock=sock)
+        await client.connect()
+        with pytest.raises(RelayError) as info:
+            await client.auth_ssh_key("alice", harness.user_keys["bob"])  # the wrong key
+        await client.close()
+        if info.value.code != "auth_failed":
+            break
+        failures += 1
+    assert info.value.code == "auth_throttled"
+    assert info.value.message == "too many failed logins as alice; wait a minute and try again"
+    assert failures >= LOGIN_USER_BURST  # the user's burst, spread over the sources
+    assert failures < len(sources) * LOGIN_SOURCE_BURST  # no source reached its own limit
+    sock = socket.socket()
+    sock.bind((sources[0], 0))  # another user, from an attacking address, still gets in
+    sock.connect(("127.0.0.1", harness.relay.port))
+    bob = RelayClient(harness.url, sock=sock)
+    harness.clients.append(bob)
+    await bob.connect()
+    assert (await bob.auth_ssh_key("bob", harness.user_keys["bob"]))["user"] == "bob"
+    await lead.send_input(b"echo STILL-$((6*7))\r")  # alice's open session is untouched
+    for client in (lead, viewer):
+        await read_until(client, b"STILL-42")
+    assert events(harness, "auth.throttled")
 
 
 async def test_one_invite_cannot_fill_a_session_and_leads_keep_their_places(
