@@ -28,6 +28,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.protocol import State
+from websockets.typing import DataLike
 
 from relay import protocol
 from relay.errors import ErrorCode, WarroomError
@@ -38,8 +39,9 @@ log = logging.getLogger(__name__)
 
 FRAME_BYTES = 256 * 1024  # largest output frame; big enough to amortise per-frame cost
 READING_GRACE = 2.0
-"""Seconds a frame may take to leave for a client before it no longer counts as reading
-(a four-eyes watcher whose connection stalled is not watching)."""
+"""Seconds a frame may take to leave for a client, or the relay's keepalive ping may wait
+for its pong, before the client no longer counts as reading (a four-eyes watcher whose
+connection stalled is not watching)."""
 READ_AHEAD = 4
 """Frames websockets reads ahead of a connection's handler: with ``max_frame``, what one
 connection's inbound messages can cost while its answers wait (4 MiB by default)."""
@@ -68,6 +70,27 @@ class BoundedConnection(ServerConnection):
     outgoing_cap: int = PRE_AUTH_OUTGOING
     in_flight: Callable[[], int] = staticmethod(lambda: 0)
     on_overflow: Callable[[int], None] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pings: deque[tuple[float, asyncio.Future[float]]] = deque()
+
+    async def ping(self, data: DataLike | None = None) -> Awaitable[float]:
+        """Send a ping and note when: a client that stopped reading answers none.
+
+        In a quiet session a stalled client's socket buffers take all there is
+        to send, so no frame is ever stuck; its unanswered keepalive ping still
+        shows within ``ping_interval`` that it is not reading.
+        """
+        waiter = asyncio.ensure_future(await super().ping(data))
+        self._pings.append((self.loop.time(), waiter))
+        return waiter
+
+    def unanswered_for(self) -> float:
+        """Seconds the oldest ping this client has not answered has waited (0: none)."""
+        while self._pings and self._pings[0][1].done():
+            self._pings.popleft()
+        return self.loop.time() - self._pings[0][0] if self._pings else 0.0
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -229,7 +252,8 @@ class ClientLink:
             self._send_started = None
 
     def reading(self) -> bool:
-        """Whether this client is reading now: open, not closing, no frame stuck for long.
+        """Whether this client is reading now: open, not closing, no frame stuck for long,
+        no ping of the relay's left unanswered for long.
 
         A close frame from the client moves the connection out of OPEN the
         moment it is read, before its handler has left the session.
@@ -237,6 +261,8 @@ class ClientLink:
         if self._closing or self._done or self.ws.state is not State.OPEN:
             return False
         if self.ws.transport is None or self.ws.transport.is_closing():
+            return False
+        if isinstance(self.ws, BoundedConnection) and self.ws.unanswered_for() >= READING_GRACE:
             return False
         started = self._send_started
         return started is None or asyncio.get_running_loop().time() - started < READING_GRACE
