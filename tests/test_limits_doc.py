@@ -44,6 +44,10 @@ FIXED = {
     "pending access requests relay-wide": [server.MAX_PENDING_REQUESTS, server.REQUEST_TTL],
     "`open` in flight per connection": [1],
     "PTY size changes kept per output stream": [output.MAX_SIZE_MARKS],
+    "scrollback carried by one snapshot": [
+        output.SNAPSHOT_HISTORY_LINES,
+        output.SNAPSHOT_HISTORY_BYTES,
+    ],
     "`uses` of one invite": [protocol.MAX_INVITE_USES],
     "clock skew allowed on a credential": [identity.CLOCK_SKEW],
     "`list_recordings` in flight per connection": [1, protocol.SEARCH_LENGTH],
