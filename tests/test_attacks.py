@@ -408,3 +408,25 @@ async def test_the_other_eyes_are_another_leads_guest_or_a_role_the_config_names
         for watcher in (bob, carol):
             await read_until(watcher, b"LEAD-WATCHES-42")
         await still_echoes(lead, friend, tag="UNTOUCHED")  # the other session is unaffected
+
+
+# ---------------------------------------------------------------- raw output (item 5)
+
+
+async def test_without_driver_sees_raw_not_even_the_driver_reads_a_secret(tmp_path: Path) -> None:
+    """Only the current driver may read raw output, and only where policy allows: with
+    ``driver_sees_raw = false`` the driver, like everyone else, reads it masked."""
+    from tests.test_masking_live import TOKEN, _everything_until
+
+    policy = RedactionConfig(enabled=True, driver_sees_raw=False)
+    async with running_relay(tmp_path, redaction=policy) as h:
+        session = await h.open()
+        lead = await h.joined("alice", session)
+        viewer = await h.joined("bob", session)
+        await lead.send_input(
+            f"printf 't=%s%s\\n' {TOKEN[:10]} {TOKEN[10:]}; echo END-$((6*7))\r".encode()
+        )
+        for client in (lead, viewer):
+            seen = await _everything_until(client, b"END-42")
+            shown = seen[seen.rindex(b"t=") :]  # after the echo of the command (pieces)
+            assert TOKEN[4:].encode() not in shown and b"******" in shown
