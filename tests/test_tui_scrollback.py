@@ -355,6 +355,12 @@ async def test_the_replay_scrolls_back_past_the_keyframe_it_seeked_to(tmp_path: 
         assert first < last_on_screen and pane(view)[1].startswith(f"{first + 1:06d}")
         await wheel(pilot, view, up=True)
         assert pane(view)[0].startswith(f"{first - 3:06d}")
+        # A reviewer copies too: drag over the first row's number.
+        await pilot.mouse_down(view, offset=(0, 0))
+        await pilot.hover(view, offset=(5, 0))
+        await pilot.mouse_up(view, offset=(5, 0))
+        await settle(pilot)
+        assert app.clipboard == f"{first - 3:06d}"
         await pilot.press("space")  # playing: a key of the player returns to live
         await settle(pilot)
         assert not view.scrolled_back

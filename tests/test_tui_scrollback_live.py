@@ -1,9 +1,12 @@
-"""Scrollback and device replies through the real relay, in the real TUI.
+"""Scrollback, copy, the mouse and device replies through the real relay, in the real TUI.
 
 A late joiner's snapshot carries the masked scrollback, which its pane scrolls
-through; a program on the target (the sandbox and a real sshd) that asks for
+through, and so does the snapshot a teammate gets when they reconnect further
+behind than the relay keeps (raw for the driver). Scrolling back and scroll
+mode never type into the driver's shell; the driver and viewers copy by
+dragging. A program on the target (the sandbox and a real sshd) that asks for
 the cursor position and waits gets exactly one answer, from the driver's
-client, and a viewer's client sends nothing.
+client.
 """
 
 from __future__ import annotations
@@ -12,11 +15,20 @@ import re
 from pathlib import Path
 from typing import Any
 
+from textual import events
+from textual.pilot import Pilot
+
 from relay.audit import read_events
+from relay.config import Limits
+from relay.output import SNAPSHOT_HISTORY_LINES
+from relay.protocol import OutputChunk, Snapshot
 from relay.roles import Role
-from tests.harness import Harness, Targets, running_relay
+from relay.terminal import TerminalModel
+from tests.harness import Harness, Targets, read_until, running_relay
 from tests.test_tui_helpers import app_for, screen_of, terminal_text, type_text, until
 from tui.app import WarroomApp
+from tui.client import RelayClient
+from tui.session_screen import SessionScreen
 from tui.terminal_view import TerminalView
 
 TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"  # a well-formed, fake GitHub token
@@ -38,6 +50,44 @@ def history_text(app: WarroomApp) -> str:
 async def run(pilot: object, app: WarroomApp, command: str) -> None:
     await type_text(pilot, command)  # type: ignore[arg-type]
     await pilot.press("enter")  # type: ignore[attr-defined]
+
+
+def count_input(screen: SessionScreen) -> list[bytes]:
+    """Every input this client sends to the relay from now on, in order (still sent)."""
+    sent: list[bytes] = []
+    send_input = screen.link.send_input
+
+    async def counting(data: bytes) -> bool:
+        sent.append(data)
+        result: bool = await send_input(data)
+        return result
+
+    screen.link.send_input = counting  # type: ignore[method-assign]
+    return sent
+
+
+def pane(view: TerminalView) -> list[str]:
+    """What the pane shows, row by row."""
+    return [view.render_line(y).text.rstrip() for y in range(view.size.height)]
+
+
+async def drag(
+    pilot: Pilot[None],
+    view: TerminalView,
+    start: tuple[int, int],
+    end: tuple[int, int],
+    **keys: bool,
+) -> None:
+    await pilot.mouse_down(view, offset=start, **keys)
+    await pilot.hover(view, offset=end)
+    await pilot.mouse_up(view, offset=end, **keys)
+    await pilot.pause()
+
+
+async def wheel(pilot: Pilot[None], view: TerminalView, up: bool) -> None:
+    kind = events.MouseScrollUp if up else events.MouseScrollDown
+    await pilot._post_mouse_events([kind], view, offset=(3, 3))
+    await pilot.pause()
 
 
 async def test_a_late_joiner_scrolls_back_through_masked_scrollback(harness: Harness) -> None:
@@ -65,6 +115,144 @@ async def test_a_late_joiner_scrolls_back_through_masked_scrollback(harness: Har
             first = int(rows[0].split()[-1])
             assert rows == [f"line {n}" for n in range(first, first + shown)]
             assert first < 300 - shown
+
+
+def lines_of(model: TerminalModel, ys: range) -> list[str]:
+    return ["".join(cell.data for cell in model.line(y)).rstrip() for y in ys]
+
+
+async def test_teammates_reconnecting_too_far_behind_get_the_scrollback(tmp_path: Path) -> None:
+    """A client back after more output than the relay keeps gets a snapshot whose
+    scrollback holds the newest lines of its own stream: masked for a viewer,
+    raw for the driver (who sees raw output), back within their grace."""
+    limits = Limits(output_buffer=1024 * 1024, driver_grace=600)
+    async with running_relay(tmp_path, limits=limits) as h:
+        session = await h.open()
+        witness = await h.joined("carol", session)
+        clients = {"alice": await h.joined("alice", session), "bob": await h.joined("bob", session)}
+        # READY, then more than the relay keeps (~1.6 MiB of 11-byte lines), the token
+        # and 30 lines: the token is in the scrollback, above a 24-row screen.
+        await clients["alice"].send_input(
+            f"echo READY-$((6*7)); seq -f 'row %06g' 1 150000; {PRINT_TOKEN};"
+            " seq -f 'tail %g' 1 30; echo END-$((6*7))\r".encode()
+        )
+        left_at: dict[str, int] = {}
+        tokens: dict[str, str] = {}
+        for name, client in clients.items():  # each reads up to READY and leaves
+            seen = bytearray()
+            while b"READY-42" not in seen:
+                event = await client.recv()
+                if isinstance(event, OutputChunk):
+                    seen += event.data
+                    left_at[name] = event.offset + len(event.data)
+            tokens[name] = client.identity["token"]
+            await client.close()
+        await read_until(witness, b"END-42", timeout=120)
+
+        for name in ("alice", "bob"):
+            again = RelayClient(h.url)
+            h.clients.append(again)
+            await again.connect()
+            await again.auth_token(tokens[name])
+            await again.join(session, offset=left_at[name])
+            event = await again.wait_for(lambda e: not isinstance(e, dict))
+            assert isinstance(event, Snapshot), f"{name} resumed instead of a snapshot"
+            model = TerminalModel(event.cols, event.rows)
+            model.feed(event.data)
+            history = lines_of(model, range(-len(model.history), 0))
+            screen = lines_of(model, range(model.rows))
+            assert len(history) == SNAPSHOT_HISTORY_LINES
+            rows = [int(line.split()[1]) for line in history if line.startswith("row ")]
+            assert rows == list(range(rows[0], 150001)), "the newest rows, in order"
+            at = history.index(f"row {150000:06d}") + 1
+            shown = "token=" + (TOKEN if name == "alice" else "*" * 10)
+            assert history[at].startswith(shown), f"{name}'s stream: {history[at]!r}"
+            if name == "bob":
+                assert TOKEN not in "\n".join(history + screen)
+            tails = history[at + 1 :] + screen
+            assert tails[: tails.index("END-42")] == [f"tail {n}" for n in range(1, 31)]
+            await again.close()
+
+
+async def test_scrolling_and_copying_while_driving_types_nothing_into_the_shell(
+    harness: Harness,
+) -> None:
+    """shift+PgUp/PgDn, the wheel and scroll mode (ctrl+] b, keys, v, y, q) are the
+    window's: the driver's shell (``cat -v``, which shows any byte it gets) reads only
+    what is typed after them."""
+    session = await harness.open()
+    lead = app_for(harness, session, Role.LEAD, "alice")
+    async with lead.run_test(size=(100, 30)) as lp:
+        lscreen = screen_of(lead)
+        view = lscreen.terminal
+        await until(lp, lambda: lscreen.room.driving, what="alice to drive")
+        await run(lp, lead, "seq -f 'line %g' 1 100; cat -v")
+        await until(lp, lambda: "line 100" in terminal_text(lead), what="the output")
+        sent = count_input(lscreen)
+
+        await lp.press("shift+pageup", "shift+pageup")
+        await until(lp, lambda: view.scrolled_back, what="the pane to scroll back")
+        assert "line 100" not in pane(view)
+        await lp.press("shift+pagedown")
+        await wheel(lp, view, up=True)
+        await wheel(lp, view, up=False)
+        await lp.press("ctrl+right_square_bracket", "b")
+        await until(lp, lambda: view.scroll_mode, what="scroll mode")
+        await lp.press("up", "v", "up", "y")  # from the start of "line 100" up a line
+        await until(lp, lambda: lead.clipboard == "line 99\nl", what="the copy")
+        assert not view.scroll_mode and not view.scrolled_back
+        await lp.press("ctrl+right_square_bracket", "b", "pageup", "q")
+        assert sent == [], "nothing reached the shell"
+
+        await lp.press("E", "N", "D", "enter", "ctrl+d")
+
+        def shown() -> list[str]:
+            return [line.rstrip() for line in terminal_text(lead).splitlines()]
+
+        await until(lp, lambda: shown()[-3:] == ["END", "END", "$"], what="cat to echo")
+        assert b"".join(sent) == b"END\r\x04"
+        assert "^[" not in terminal_text(lead)
+
+
+async def test_every_role_copies_what_it_sees(harness: Harness) -> None:
+    """The driver and a viewer drag to copy, also while the driver's program tracks
+    the mouse (the driver then holds shift); the reviewer's copy is in
+    test_tui_scrollback.py (replay)."""
+    session = await harness.open()
+    lead = app_for(harness, session, Role.LEAD, "alice")
+    viewer = app_for(harness, session, Role.VIEWER, "bob")
+    async with lead.run_test(size=(100, 30)) as lp, viewer.run_test(size=(90, 30)) as vp:
+        lscreen, vscreen = screen_of(lead), screen_of(viewer)
+        await until(lp, lambda: lscreen.room.driving, what="alice to drive")
+        await until(vp, lambda: vscreen.room.you is not None, what="bob in")
+        apps = ((lp, lead, lscreen), (vp, viewer, vscreen))
+        await run(lp, lead, "clear; seq -f 'copy %g' 1 5")
+        for pilot, app, _ in apps:
+            await until(pilot, lambda app=app: "copy 5" in terminal_text(app), what="output")
+        viewer_sent = count_input(vscreen)
+
+        async def copies(
+            pilot: Pilot[None], app: WarroomApp, screen: SessionScreen, **keys: bool
+        ) -> None:
+            view = screen.terminal
+            y = pane(view).index("copy 3")
+            app.copy_to_clipboard("")
+            await drag(pilot, view, (0, y), (5, y + 1), **keys)
+            await until(pilot, lambda: app.clipboard == "copy 3\ncopy 4", what="the copy")
+
+        for pilot, app, screen in apps:
+            await copies(pilot, app, screen)
+
+        await run(lp, lead, "printf '\\033[?1000h'")  # the program tracks the mouse now
+        for pilot, _, screen in apps:
+            await until(
+                pilot,
+                lambda screen=screen: screen.terminal.model.mouse_protocol == 1000,
+                what="mouse tracking",
+            )
+        await copies(vp, viewer, vscreen)  # a viewer's mouse is never the program's
+        await copies(lp, lead, lscreen, shift=True)
+        assert viewer_sent == []
 
 
 async def test_a_program_asking_for_the_cursor_gets_one_answer_from_the_driver(
