@@ -210,7 +210,9 @@ def new_claims(
     """The claims of a new credential with a fresh ``jti``; sign them with :func:`encode`.
 
     The relay keeps the ``jti`` in its store before it hands the credential
-    out, so that it can revoke it later.
+    out, so that it can revoke it later. It is hex so that it can be typed back
+    as it is printed: a base64url id may start with ``-``, which the command
+    line takes for an option (``warroom invite --revoke -xIu…``).
     """
     if not (math.isfinite(ttl) and ttl > 0):
         raise ValueError(f"ttl must be a positive number of seconds, got {ttl!r}")
@@ -223,7 +225,7 @@ def new_claims(
         ses=session,
         iat=now,
         exp=now + ttl,
-        jti=secrets.token_urlsafe(9),
+        jti=secrets.token_hex(9),
         aud=audience,
         inv=invite,
         by=by,

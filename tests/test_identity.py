@@ -21,6 +21,7 @@ from relay.identity import (
     encode,
     invite_url,
     issue,
+    new_claims,
     parse_authorized_key,
     parse_join_target,
     relay_base_url,
@@ -30,6 +31,7 @@ from relay.identity import (
 )
 from relay.keys import SigningKey
 from relay.roles import Role
+from tui.cli import build_parser
 
 NOW = 1_700_000_000.0
 RELAY_KEY = SigningKey.generate()
@@ -74,7 +76,7 @@ def test_token_round_trips() -> None:
         aud=AUD,
         inv="inv123",
     )
-    assert len(claims.jti) == 12
+    assert len(claims.jti) == 18
     assert token.startswith("wr1.") and len(token) < 400
 
 
@@ -82,6 +84,19 @@ def test_invite_for_any_session_round_trips() -> None:
     invite = issue(RELAY_KEY, "invite", "guest", Role.VIEWER, None, 600, NOW, audience=AUD)
     claims = verify(RELAY_KEY.public, invite, NOW, typ="invite", audience=AUD, session="anything")
     assert (claims.typ, claims.ses, claims.inv, claims.role) == ("invite", None, None, Role.VIEWER)
+
+
+def test_every_id_printed_can_be_typed_back_to_the_command_line() -> None:
+    """``warroom invite --revoke ID`` takes what the relay printed, whatever the draw.
+
+    Ids once came from base64url, and one in 64 began with ``-``: argparse
+    then refused it as an option ("expected one argument").
+    """
+    parser = build_parser()
+    for _ in range(500):
+        claims = new_claims("invite", "guest", Role.VIEWER, None, 600, NOW, audience=AUD)
+        args = parser.parse_args(["invite", "--revoke", claims.jti])
+        assert args.revoke == claims.jti
 
 
 def test_each_credential_gets_a_fresh_id() -> None:
