@@ -78,7 +78,7 @@ async def test_a_password_typed_at_a_sudo_prompt_is_never_recorded_or_shown(
         # bash's own silent read, with sudo's exact prompt (the sandbox runs as this user,
         # for whom sudo would not ask): the PTY turns echo off just as sudo does
         await lead.send_input(
-            b"read -s -p '[sudo] password for alice: ' pw; echo; echo LEN-${#pw}\r"
+            b"read -s -p $'[sudo] password for alice\\x3a ' pw; echo; echo LEN-${#pw}\r"
         )
         await read_until(lead, b"password for alice: ")
         await asyncio.sleep(0.2)
@@ -204,7 +204,7 @@ async def test_input_the_target_does_not_echo_is_never_recorded_with_a_job_print
             b"(for i in $(seq 1 30); do echo tick-$i-hunter; sleep 0.1; done) &\r"
         )
         await read_until(lead, b"tick-2-")
-        await lead.send_input(b"read -s -p 'Frobnicator seed> ' pw; echo; echo LEN-${#pw}\r")
+        await lead.send_input(b"read -s -p $'Frobnicator seed\\x3e ' pw; echo; echo LEN-${#pw}\r")
         await read_until(lead, b"seed> ")
         await _type_slowly(lead, PASSWORD)
         await lead.send_input(b"\r")
@@ -230,7 +230,9 @@ async def test_an_echoing_secret_prompt_is_masked_for_viewers_and_never_recorded
         session = await h.open()
         lead = await h.joined("alice", session)
         viewer = await h.joined("bob", session)
-        await lead.send_input(b"read -p 'AWS Secret Access Key [None]: ' k; echo LEN-${#k}\r")
+        # \x3a: the colon is in what read prints, not in the command's echo, so the wait
+        # below is for the prompt itself (keys typed ahead of it are echoed by the tty)
+        await lead.send_input(b"read -p $'AWS Secret Access Key [None]\\x3a ' k; echo LEN-${#k}\r")
         await read_until(lead, b"[None]: ")
         await _type_slowly(lead, PASSWORD)
         await lead.send_input(b"\r")

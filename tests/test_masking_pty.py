@@ -166,7 +166,7 @@ async def test_read_s_with_a_background_job_printing(tmp_path: Path, on_target: 
         lead, viewer = await session(h, on_target)
         await lead.send_input(b"(for i in $(seq 1 20); do echo bg-$i; sleep 0.1; done) &\r")
         await viewer.until(b"bg-2\r\n")
-        await lead.send_input(b"read -s -p 'Enter recovery code: ' c; echo; echo LEN-${#c}\r")
+        await lead.send_input(b"read -s -p $'Enter recovery code\\x3a ' c; echo; echo LEN-${#c}\r")
         await viewer.until(b"recovery code: ")
         for ch in PASSWORD:
             await lead.send_input(ch.encode())
