@@ -28,7 +28,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -40,14 +39,13 @@ from typing import Self
 import psycopg
 import pytest
 
+from tests.servers import ServerProcess
 from tests.tools import require_tool
 
 BIN_ROOT = Path("/usr/lib/postgresql")
 RUN_AS_ROOT_USER = "postgres"  # the Debian package's system user
 DB_USER = "warroom"
 START_TIMEOUT = 60.0  # initdb plus a first start, on two cores shared with other tests
-STOP_TIMEOUT = 15.0
-START_ATTEMPTS = 3  # another process may take the free port before postgres binds it
 
 PG_HBA = """\
 # Test cluster only: trust, and only on the unix socket and loopback.
@@ -66,23 +64,26 @@ def find_bin_dir(root: Path = BIN_ROOT) -> Path | None:
     return max(found)[1] if found else None
 
 
-class PostgresServer:
+class PostgresServer(ServerProcess):
     """One ``postgres`` process and its data directory.
+
+    ``stop()`` is a fast shutdown (SIGINT: clients are disconnected, the data stays).
 
     ``with PostgresServer() as server: psycopg.connect(server.dsn("postgres"))``.
     ``stop()`` and ``start()`` again keep the data and the port, so a test can
     take the database away from a running relay and bring it back.
     """
 
+    stop_signal = signal.SIGINT
+    stop_timeout = 15.0
+
     def __init__(self, bin_dir: Path, run_as: str | None = None) -> None:
+        super().__init__()
         self.bin_dir = bin_dir
         self.run_as = run_as
-        self.host = "127.0.0.1"
-        self.port = 0
         self.directory = Path(tempfile.mkdtemp(prefix="warroom-pg-"))
         self.data = self.directory / "data"
         self.log_path = self.directory / "postgres.log"
-        self._process: subprocess.Popen[bytes] | None = None
         self._names = itertools.count(1)
         self._user = pwd.getpwnam(run_as) if run_as else None
         if self._user is not None:
@@ -99,28 +100,7 @@ class PostgresServer:
         """Create the cluster on first use, then run postgres until it accepts connections."""
         if not self.data.exists():
             self._initdb()
-        for attempt in range(START_ATTEMPTS):
-            if self.port == 0 or attempt > 0:
-                self.port = _free_port(self.host)
-            try:
-                self._launch()
-                return
-            except RuntimeError:
-                self.stop()
-                if attempt == START_ATTEMPTS - 1:
-                    raise
-
-    def stop(self) -> None:
-        """Fast shutdown (SIGINT: clients are disconnected, the data stays)."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        self._launch_on_a_free_port(keep=self.port)
 
     def remove(self) -> None:
         self.stop()
@@ -236,13 +216,6 @@ class PostgresServer:
         except OSError:
             return "(no log)"
         return "\n".join(text.strip().splitlines()[-20:]) or "(no output)"
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def run_as_user() -> str | None:

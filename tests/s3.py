@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -23,18 +22,16 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import boto3
 import pytest
 from botocore.config import Config
 
 from relay.storage.config import S3Config, StorageConfig
+from tests.servers import ServerProcess
 
 START_TIMEOUT = 30.0
-STOP_TIMEOUT = 5.0
-START_ATTEMPTS = 3
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "warroom-test",
@@ -54,15 +51,13 @@ def hermetic_aws() -> None:
         os.environ.pop(name, None)
 
 
-class MotoServer:
+class MotoServer(ServerProcess):
     """One ``moto.server`` process serving S3 on loopback; its state lives in its memory."""
 
     def __init__(self, directory: Path) -> None:
+        super().__init__()
         self.directory = directory
-        self.host = "127.0.0.1"
-        self.port = 0
         self.log_path = directory / "moto.log"
-        self._process: subprocess.Popen[bytes] | None = None
         self._buckets = 0
 
     @property
@@ -70,41 +65,11 @@ class MotoServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self, port: int | None = None) -> None:
-        """Start on ``port`` (a restart after :meth:`stop`), or on a free one."""
+        """Start on ``port`` (a restart after :meth:`stop`), or on a free one.
+
+        :meth:`stop` makes every request fail (connection refused)."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        for attempt in range(START_ATTEMPTS):
-            self.port = port or _free_port(self.host)
-            try:
-                self._launch()
-                return
-            except RuntimeError:
-                self.stop()
-                if attempt == START_ATTEMPTS - 1 or port is not None:
-                    raise
-
-    def stop(self) -> None:
-        """Terminate the server: every request fails from here on (connection refused)."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._launch_on_a_free_port(keep=port)
 
     def client(self) -> Any:
         """A plain boto3 client for the test's own look at the bucket."""
@@ -152,13 +117,6 @@ class MotoServer:
             time.sleep(0.1)
         log_text = self.log_path.read_text(errors="replace").strip()[-2000:]
         raise RuntimeError(f"moto did not start on port {self.port}: {log_text or '(no output)'}")
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _answers_http(url: str) -> bool:

@@ -20,21 +20,18 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import asyncssh
 import pytest
 
+from tests.servers import ServerProcess
 from tests.tools import require_tool
 
 SSHD_PATH = Path("/usr/sbin/sshd")
 #: sshd refuses to start without its privilege separation directory.
 PRIVSEP_DIR = Path("/run/sshd")
 START_TIMEOUT = 10.0
-STOP_TIMEOUT = 5.0
-#: Attempts at a free port: another process may grab the one we picked before sshd binds.
-START_ATTEMPTS = 3
 
 SSHD_CONFIG = """\
 Port {port}
@@ -59,17 +56,16 @@ LogLevel ERROR
 """
 
 
-class SshdServer:
+class SshdServer(ServerProcess):
     """One sshd process and the keys and files that go with it, under *directory*.
 
     ``with SshdServer(tmp_path) as server: asyncssh.connect(**server.connect_kwargs())``.
     """
 
     def __init__(self, directory: Path, *, sshd_path: Path = SSHD_PATH) -> None:
+        super().__init__()
         self.directory = directory
         self.sshd_path = sshd_path
-        self.host = "127.0.0.1"
-        self.port = 0
         self.user = getpass.getuser()
         self.host_key_path = directory / "ssh_host_ed25519_key"
         self.host_public_key_path = directory / "ssh_host_ed25519_key.pub"
@@ -80,47 +76,16 @@ class SshdServer:
         self.wrong_known_hosts_path = directory / "known_hosts.wrong"
         self.config_path = directory / "sshd_config"
         self.log_path = directory / "sshd.log"
-        self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         """Generate keys, write the config and run sshd until it answers with a banner."""
         self.directory.mkdir(parents=True, exist_ok=True)
         PRIVSEP_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
         self._write_keys()
-        for attempt in range(START_ATTEMPTS):
-            self.port = _free_port(self.host)
-            self._write_port_files()
-            try:
-                self._launch()
-                return
-            except RuntimeError:
-                self.stop()
-                if attempt == START_ATTEMPTS - 1:
-                    raise
+        self._launch_on_a_free_port()  # stop() ends the listener; open sessions live on
 
-    def stop(self) -> None:
-        """Terminate the listening sshd and reap it; open sessions end with their clients."""
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _prepare_port(self) -> None:
+        self._write_port_files()
 
     @property
     def host_key(self) -> asyncssh.SSHKey:
@@ -213,14 +178,6 @@ async def read_until(
     except TimeoutError:
         raise TimeoutError(f"no {marker!r} in {timeout}s; got ...{received[-300:]!r}") from None
     return received
-
-
-def _free_port(host: str) -> int:
-    """A port that is free right now (sshd binds it a moment later)."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _answers_banner(host: str, port: int) -> bool:
