@@ -45,7 +45,7 @@ standard library and its database drivers; nothing from the relay's I/O layers.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, astuple, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -65,7 +65,10 @@ __all__ = [
     "Store",
     "StoreError",
     "TokenRecord",
+    "columns",
+    "insert",
     "open_store",
+    "values",
 ]
 
 
@@ -160,6 +163,25 @@ class Expired:
 
     grants: list[Grant] = field(default_factory=list)
     requests: list[AccessRequest] = field(default_factory=list)
+
+
+Record = InviteRecord | TokenRecord | SessionRecord
+"""The records stored as they are: one column per field, in the fields' order."""
+
+
+def columns(kind: type[Record]) -> str:
+    """The column list of ``kind``'s table, for both stores' SQL: the fields' names."""
+    return ", ".join(f.name for f in fields(kind))
+
+
+def insert(table: str, kind: type[Record], mark: str) -> str:
+    """``INSERT INTO table (columns) VALUES (...)`` with the driver's parameter ``mark``."""
+    return f"INSERT INTO {table} ({columns(kind)}) VALUES ({', '.join([mark] * len(fields(kind)))})"
+
+
+def values(record: Record) -> tuple[Any, ...]:
+    """What :func:`insert` takes for ``record``: its fields in order."""
+    return astuple(record)
 
 
 class Store(Protocol):

@@ -74,6 +74,9 @@ from relay.store import (
     SessionRecord,
     StoreError,
     TokenRecord,
+    columns,
+    insert,
+    values,
 )
 from relay.store.pg_database import (
     CONNECT_TIMEOUT,
@@ -99,12 +102,9 @@ NODE_KEEPALIVE = {"keepalives_idle": 10, "keepalives_interval": 5, "keepalives_c
 
 _GRANT = "id, user_name, role, session, target, expires_at, granted_by, reason"
 _REQUEST = "id, user_name, role, session, reason, at"
-_INVITE = (
-    "id, role, session, name, issued_by, issued_at, expires_at, max_uses, uses, "
-    "revoked_at, revoked_by"
-)
-_TOKEN = "id, subject, invite, issued_at, expires_at, revoked_at, revoked_by"
-_SESSION = "id, target, owner, reason, home, opened_at, ended_at, end_reason"
+_INVITE = columns(InviteRecord)
+_TOKEN = columns(TokenRecord)
+_SESSION = columns(SessionRecord)
 
 
 def node_lock_key(node: str) -> int:
@@ -399,23 +399,7 @@ class PostgresStore:
 
     async def add_invite(self, invite: InviteRecord) -> None:
         async def add(conn: Conn) -> None:
-            await conn.execute(
-                f"INSERT INTO invites ({_INVITE}) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    invite.id,
-                    invite.role,
-                    invite.session,
-                    invite.name,
-                    invite.issued_by,
-                    invite.issued_at,
-                    invite.expires_at,
-                    invite.max_uses,
-                    invite.uses,
-                    invite.revoked_at,
-                    invite.revoked_by,
-                ),
-            )
+            await conn.execute(insert("invites", InviteRecord, "%s"), values(invite))
 
         await self._write(add)
 
@@ -496,19 +480,7 @@ class PostgresStore:
     async def add_session(self, record: SessionRecord) -> None:
         async def add(conn: Conn) -> None:
             try:
-                await conn.execute(
-                    f"INSERT INTO sessions ({_SESSION}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                    (
-                        record.id,
-                        record.target,
-                        record.owner,
-                        record.reason,
-                        record.home,
-                        record.opened_at,
-                        record.ended_at,
-                        record.end_reason,
-                    ),
-                )
+                await conn.execute(insert("sessions", SessionRecord, "%s"), values(record))
             except errors.UniqueViolation:
                 raise Conflict(f"a session {record.id!r} exists already") from None
 
@@ -557,18 +529,7 @@ async def _all(conn: Conn, query: str, args: tuple[Any, ...]) -> list[tuple[Any,
 
 
 async def _insert_token(conn: Conn, token: TokenRecord) -> None:
-    await conn.execute(
-        f"INSERT INTO tokens ({_TOKEN}) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        (
-            token.id,
-            token.subject,
-            token.invite,
-            token.issued_at,
-            token.expires_at,
-            token.revoked_at,
-            token.revoked_by,
-        ),
-    )
+    await conn.execute(insert("tokens", TokenRecord, "%s"), values(token))
 
 
 async def _invite_row(conn: Conn, invite_id: str) -> tuple[Any, ...] | None:

@@ -38,6 +38,9 @@ from relay.store import (
     SessionRecord,
     StoreError,
     TokenRecord,
+    columns,
+    insert,
+    values,
 )
 
 T = TypeVar("T")
@@ -115,12 +118,9 @@ MIGRATIONS: tuple[str, ...] = (
 
 _GRANT = "id, user_name, role, session, target, expires_at, granted_by, reason"
 _REQUEST = "id, user_name, role, session, reason, at"
-_INVITE = (
-    "id, role, session, name, issued_by, issued_at, expires_at, max_uses, uses, "
-    "revoked_at, revoked_by"
-)
-_TOKEN = "id, subject, invite, issued_at, expires_at, revoked_at, revoked_by"
-_SESSION = "id, target, owner, reason, home, opened_at, ended_at, end_reason"
+_INVITE = columns(InviteRecord)
+_TOKEN = columns(TokenRecord)
+_SESSION = columns(SessionRecord)
 
 
 class SqliteStore:
@@ -332,22 +332,7 @@ class SqliteStore:
 
     async def add_invite(self, invite: InviteRecord) -> None:
         def add(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                f"INSERT INTO invites ({_INVITE}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    invite.id,
-                    invite.role,
-                    invite.session,
-                    invite.name,
-                    invite.issued_by,
-                    invite.issued_at,
-                    invite.expires_at,
-                    invite.max_uses,
-                    invite.uses,
-                    invite.revoked_at,
-                    invite.revoked_by,
-                ),
-            )
+            conn.execute(insert("invites", InviteRecord, "?"), values(invite))
 
         await self._write(add)
 
@@ -443,19 +428,7 @@ class SqliteStore:
     async def add_session(self, record: SessionRecord) -> None:
         def add(conn: sqlite3.Connection) -> None:
             try:
-                conn.execute(
-                    f"INSERT INTO sessions ({_SESSION}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        record.id,
-                        record.target,
-                        record.owner,
-                        record.reason,
-                        record.home,
-                        record.opened_at,
-                        record.ended_at,
-                        record.end_reason,
-                    ),
-                )
+                conn.execute(insert("sessions", SessionRecord, "?"), values(record))
             except sqlite3.IntegrityError:
                 raise Conflict(f"a session {record.id!r} exists already") from None
 
@@ -530,18 +503,7 @@ def _chunks(ids: list[str]) -> Iterable[list[str]]:
 
 
 def _insert_token(conn: sqlite3.Connection, token: TokenRecord) -> None:
-    conn.execute(
-        f"INSERT INTO tokens ({_TOKEN}) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            token.id,
-            token.subject,
-            token.invite,
-            token.issued_at,
-            token.expires_at,
-            token.revoked_at,
-            token.revoked_by,
-        ),
-    )
+    conn.execute(insert("tokens", TokenRecord, "?"), values(token))
 
 
 def _invite_row(conn: sqlite3.Connection, invite_id: str) -> Any:
