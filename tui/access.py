@@ -18,10 +18,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from relay.access import AccessRequest, Grant
+from relay.access import GRANT_ROLES, AccessRequest, Grant
 from relay.config import parse_duration
 
-ROLES = ("viewer", "driver", "reviewer")
+ROLES = GRANT_ROLES  # what a grant or an access request may name
 DEFAULT_TTL = "30m"
 
 

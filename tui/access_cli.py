@@ -16,7 +16,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from relay.access import GRANT_ROLES
 from relay.arguments import duration
+from relay.roles import Role
 
 DEFAULT_RELAY = os.environ.get("WARROOM_RELAY", "ws://127.0.0.1:8422")
 
@@ -54,7 +56,7 @@ def add_access_verbs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument(
         "--role",
         required=True,
-        choices=["viewer", "driver", "reviewer"],
+        choices=list(GRANT_ROLES),
         help="viewer watches, driver types, reviewer replays recordings",
     )
     p.add_argument("--ttl", required=True, type=duration, help="how long, e.g. 30m, 2h")
@@ -98,7 +100,7 @@ def add_access_verbs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     p.add_argument(
         "--role",
-        choices=["lead", "viewer", "reviewer"],
+        choices=[role.value for role in Role],
         help="what the guest may do in the session",
     )
     p.add_argument("--session", help="the session the invite opens")
@@ -118,7 +120,7 @@ def add_access_verbs(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument(
         "--role",
         required=True,
-        choices=["viewer", "driver", "reviewer"],
+        choices=list(GRANT_ROLES),
         help="viewer watches, driver types, reviewer replays recordings",
     )
     p.add_argument("--reason", required=True, help='e.g. "INC-4211: checking slow queries"')

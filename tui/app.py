@@ -15,6 +15,7 @@ from textual import events
 from textual.screen import Screen
 
 from relay.identity import parse_join_target
+from relay.roles import Role
 from tui.client import RelayClient
 from tui.dialogs import typed_before
 from tui.lobby import LobbyScreen
@@ -60,7 +61,7 @@ class WarroomApp(PlainApp):
         their invite or login opens the recordings they may replay.
         """
         who = self.connector.identity
-        if who.get("role") == "reviewer" or self.browse:
+        if who.get("role") == Role.REVIEWER or self.browse:
             client, self.first_client = self.first_client, None
             session = who.get("session") or self.session_id
             return RecordingsScreen(
@@ -74,7 +75,7 @@ class WarroomApp(PlainApp):
         client, self.first_client = self.first_client, None
         who = self.connector.identity
         user = str(who.get("user", ""))
-        lead = who.get("role") == "lead" and who.get("session") is None
+        lead = who.get("role") == Role.LEAD and who.get("session") is None
         return SessionScreen(self.connector, session, user=user, client=client, lead=lead)
 
     def on_lobby_screen_entered(self, message: LobbyScreen.Entered) -> None:

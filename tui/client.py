@@ -23,7 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from relay import identity, protocol
-from relay.errors import WarroomError
+from relay.errors import ErrorCode, WarroomError
 from relay.protocol import OutputChunk, SizeChange, Snapshot
 from relay.text import printable
 from tui import dial
@@ -77,7 +77,7 @@ class OutputTracker:
             self.offset = event.offset
         if event.offset > self.offset:
             raise RelayError(
-                "bad_frame", f"gap in output: expected {self.offset}, got {event.offset}"
+                ErrorCode.BAD_FRAME, f"gap in output: expected {self.offset}, got {event.offset}"
             )
         if isinstance(event, SizeChange):
             return None
@@ -156,7 +156,7 @@ class RelayClient:
         async with asyncssh.connect_agent(agent_path or ()) as agent:
             keys = await agent.get_keys()
             if not keys:
-                raise RelayError("auth_failed", "the ssh-agent holds no keys")
+                raise RelayError(ErrorCode.AUTH_FAILED, "the ssh-agent holds no keys")
             payload = self._challenge(user)
             key = keys[0]
             assert isinstance(key, SSHAgentKeyPair)

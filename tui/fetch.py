@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from relay.errors import ErrorCode
 from relay.identity import parse_join_target
 from tui.client import RelayClient, RelayError
 from tui.login import authenticate
@@ -59,7 +60,7 @@ async def fetch_newest(
     """Download the newest recording of ``session``; its local path and listing entry."""
     recordings = await list_recordings(client, session)
     if not recordings:
-        raise RelayError("no_such_recording", f"the relay has no recording of {session!r}")
+        raise RelayError(ErrorCode.NO_SUCH_RECORDING, f"the relay has no recording of {session!r}")
     newest = recordings[0]
     path = await download(
         client, newest["name"], (directory or default_directory()) / newest["name"]

@@ -27,6 +27,7 @@ from textual.worker import Worker, WorkerCancelled, WorkerFailed
 from websockets.exceptions import ConnectionClosed
 
 from relay.access import AccessRequest
+from relay.roles import Role
 from tui import shown
 from tui.access import Access, format_left
 from tui.access_screens import AccessWish, DecideAccessScreen, Decision, RequestAccessScreen
@@ -82,7 +83,7 @@ class LobbyScreen(Screen[None]):
         who = connect.identity
         self.access = Access(
             user=str(who.get("user", "")),
-            lead=who.get("role") == "lead" and who.get("session") is None,
+            lead=who.get("role") == Role.LEAD and who.get("session") is None,
         )
         self._listener: Worker[None] | None = None
 
@@ -230,7 +231,7 @@ class LobbyScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "recordings":
-            return self.connect.identity.get("role") in ("lead", "reviewer")
+            return self.connect.identity.get("role") in (Role.LEAD, Role.REVIEWER)
         if action == "access_requests":
             if not self.access.lead:
                 return False

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncssh
 
+from relay.errors import ErrorCode
 from relay.identity import JoinTarget, parse_join_target
 from tui.client import RelayClient, RelayError
 from tui.credentials import NoKeyring, load_token, store_token
@@ -43,11 +44,13 @@ async def authenticate(
     if not user:
         if refused is not None:
             raise RelayError(
-                "auth_failed",
+                ErrorCode.AUTH_FAILED,
                 f"your stored login was refused ({refused.message}); "
                 "pass --user (and --key) to log in again",
             )
-        raise RelayError("auth_failed", "no stored login; pass --user (and --key) to log in")
+        raise RelayError(
+            ErrorCode.AUTH_FAILED, "no stored login; pass --user (and --key) to log in"
+        )
     if key is not None:
         return await client.auth_ssh_key(user, asyncssh.read_private_key(str(key)))
     return await client.auth_ssh_agent(user)

@@ -6,6 +6,7 @@ from rich.console import Group, RenderableType
 from rich.text import Text
 from textual.widgets import Static
 
+from relay.roles import Role
 from tui.room import Link, Room
 
 # Marks every monospace font has (keyboard and hand emoji show as boxes in many).
@@ -40,7 +41,7 @@ def render_participants(room: Room) -> RenderableType:
         line.append(member.user, style="bold" if member.id == room.you else "")
         if member.id == room.you:
             line.append(" (you)", style="dim")
-        line.append(f"  {member.role}", style="cyan" if member.role == "lead" else "dim")
+        line.append(f"  {member.role}", style="cyan" if member.role == Role.LEAD else "dim")
         if member.away:
             line.append("  link lost", style="bold red")
         lines.append(line)

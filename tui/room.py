@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from relay.access import join_role
+from relay.roles import Role
 from tui.access import Access
 
 
@@ -143,7 +145,7 @@ class Room:
 
     @property
     def is_lead(self) -> bool:
-        return self.role == "lead"
+        return self.role == Role.LEAD
 
     @property
     def may_decide(self) -> bool:
@@ -152,7 +154,7 @@ class Room:
 
     @property
     def may_request(self) -> bool:
-        return self.role in ("lead", "viewer") and not self.driving and not self.has_requested
+        return self.role in (Role.LEAD, Role.VIEWER) and not self.driving and not self.has_requested
 
     @property
     def has_requested(self) -> bool:
@@ -173,8 +175,8 @@ class Room:
     @property
     def may_review(self) -> bool:
         """Leads and reviewers read recordings (a reviewer grant counts; the relay checks)."""
-        return self.role in ("lead", "reviewer") or any(
-            g.role == "reviewer" for g in self.access.grants.values()
+        return self.role in (Role.LEAD, Role.REVIEWER) or any(
+            join_role(g.role) == Role.REVIEWER for g in self.access.grants.values()
         )
 
     def users(self) -> list[str]:

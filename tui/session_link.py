@@ -32,7 +32,7 @@ from typing import Any
 
 from websockets.exceptions import ConnectionClosed
 
-from relay.errors import WarroomError
+from relay.errors import ErrorCode, WarroomError
 from relay.protocol import OutputChunk, SizeChange, Snapshot
 from tui import shown
 from tui.client import OutputTracker, RelayClient, RelayError
@@ -42,13 +42,13 @@ from tui.room import Link
 Connector = Callable[[], Awaitable[RelayClient]]
 
 # Codes after which reconnecting cannot help.
-FATAL_CODES = frozenset(
+FATAL_CODES: frozenset[ErrorCode] = frozenset(
     {
-        "auth_failed",
-        "forbidden",
-        "no_such_session",
-        "session_ended",
-        "unsupported_version",
+        ErrorCode.AUTH_FAILED,
+        ErrorCode.FORBIDDEN,
+        ErrorCode.NO_SUCH_SESSION,
+        ErrorCode.SESSION_ENDED,
+        ErrorCode.UNSUPPORTED_VERSION,
     }
 )
 

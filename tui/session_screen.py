@@ -32,7 +32,9 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from relay.access import AccessRequest
+from relay.errors import ErrorCode
 from relay.protocol import SizeChange, Snapshot
+from relay.roles import Role
 from tui import commands
 from tui.access_screens import DecideAccessScreen, Decision, RequestAccessScreen
 from tui.alerts import alert
@@ -57,7 +59,7 @@ from tui.status import StatusBar
 from tui.terminal_view import TerminalView
 
 # Errors that need no toast: the status bar and panes already say it.
-QUIET_ERRORS = frozenset({"not_driver", "paused"})
+QUIET_ERRORS: frozenset[ErrorCode] = frozenset({ErrorCode.NOT_DRIVER, ErrorCode.PAUSED})
 # The messages of just-in-time access (tui.access keeps what they say).
 ACCESS_MESSAGES = frozenset(
     {
@@ -387,7 +389,7 @@ class SessionScreen(Screen[None]):
         if room.driving:
             return "DRIVING · your keys go to the shell · ctrl+] then a letter for warroom"
         who = f"{room.driver_name} drives" if room.driver_name else "nobody drives"
-        if room.role == "reviewer":
+        if room.role == Role.REVIEWER:
             return f"WATCHING · {who}"
         if room.has_requested:
             return f"WATCHING · {who} · your request is waiting"
@@ -496,7 +498,7 @@ class SessionScreen(Screen[None]):
     def _watching_hint(self) -> None:
         if self.room.ended or self.room.driving:
             return
-        if self.room.role == "reviewer":
+        if self.room.role == Role.REVIEWER:
             self.notify("you are watching: reviewers do not type here", timeout=3)
         else:
             self.notify(WATCHING_HINT, timeout=3)
@@ -516,7 +518,7 @@ class SessionScreen(Screen[None]):
         if action == "chat":
             return True
         if action == "control":
-            return room.role in ("lead", "viewer")
+            return room.role in (Role.LEAD, Role.VIEWER)
         if action in ("grant", "deny"):
             return bool(requests_for_me(room))
         if action == "take":
@@ -681,7 +683,7 @@ class SessionScreen(Screen[None]):
             self.notify(f"your request for {asked[0].role} is waiting for a lead")
             return
         room = self.room
-        role = "viewer" if room.role == "reviewer" else "driver"
+        role = "viewer" if room.role == Role.REVIEWER else "driver"
         open_dialog(
             self.app, RequestAccessScreen(f"session {room.session}", role), self._ask_for_access
         )
