@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from rich.style import Style
+from textual import _time as textual_time
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
@@ -200,6 +201,45 @@ async def test_output_is_coalesced_into_frames() -> None:
         await pilot.pause(0.1)
         assert view.screen_text()[-2].startswith("chunk 499")
         assert view.frames - frames < 20, "500 writes must not mean 500 redraws"
+
+
+class ReplyingApp(TermApp):
+    """The pane, collecting device replies too."""
+
+    def __init__(self) -> None:
+        super().__init__(cols=40, rows=5, driving=True)
+        self.replies: list[bytes] = []
+
+    def on_terminal_view_reply(self, event: TerminalView.Reply) -> None:
+        self.replies.append(event.data)
+
+
+async def test_frames_keep_coming_when_the_ui_is_descheduled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a loaded machine the UI can lose the CPU between any two lines, for longer
+    than a frame's delay: the pane still draws every byte and answers the shell's
+    queries (a frame timer Textual counts as missed once meant a pane frozen for good).
+    """
+    app = ReplyingApp()
+    async with app.run_test(size=(40, 5)) as pilot:
+        view = app.view
+        await settle(pilot)
+        real = textual_time.get_time
+        lost = [0.0]
+
+        def descheduled() -> float:
+            lost[0] += 0.02  # every reading of Textual's clock comes 20 ms after the last
+            return real() + lost[0]
+
+        monkeypatch.setattr(textual_time, "get_time", descheduled)
+        for line in range(3):
+            view.write(b"line %d\r\n" % line)
+            await until(pilot, lambda line=line: f"line {line}" in "\n".join(view.screen_text()))
+        view.write(b"\x1b[6n")
+        await until(pilot, lambda: app.replies == [b"\x1b[4;1R"], what="the cursor report")
+        view.write(b"\x1b[?1000h")
+        await until(pilot, lambda: view.model.mouse_protocol != 0, what="mouse tracking")
 
 
 async def test_huge_backlog_asks_for_a_snapshot() -> None:

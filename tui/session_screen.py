@@ -57,6 +57,7 @@ from tui.room import ChatLine, Link, Request, Room
 from tui.session_link import Connector, SessionLink
 from tui.status import StatusBar
 from tui.terminal_view import TerminalView
+from tui.timers import Later
 
 # Errors that need no toast: the status bar and panes already say it.
 QUIET_ERRORS: frozenset[ErrorCode] = frozenset({ErrorCode.NOT_DRIVER, ErrorCode.PAUSED})
@@ -162,7 +163,7 @@ class SessionScreen(Screen[None]):
     def _start_link(self) -> None:
         """Join once the terminal pane has its real size: the join sets the PTY's size."""
         if self.terminal.size.area == 0:
-            self.set_timer(0.05, self._start_link)
+            Later(self, 0.05, self._start_link)
             return
         self.run_worker(self.link.run(), name="session-link", group="link", exit_on_error=False)
 

@@ -54,7 +54,6 @@ from textual.geometry import Region, Size
 from textual.message import Message
 from textual.reactive import var
 from textual.strip import Strip
-from textual.timer import Timer
 from textual.widget import Widget
 
 from relay.terminal import Cell, TerminalModel
@@ -63,6 +62,7 @@ from tui.keys import key_to_bytes, paste_to_bytes
 from tui.mouse import Kind, MouseEvent, MouseReporter
 from tui.scrollback import Drops
 from tui.selection import Pos, Selection
+from tui.timers import Later
 
 FRAME = 1 / 60  # the shortest interval between two redraws
 FEED_BUDGET = 64 * 1024  # bytes fed to the model per frame (pyte feeds ≈ 1 MB/s)
@@ -235,8 +235,9 @@ class TerminalView(Widget, can_focus=True):
         self._cursor_row: int | None = None
         self._top = 0
         self._left = 0  # the first model column shown (cropping follows the cursor)
-        self._flush_timer: Timer | None = None
-        self._resize_timer: Timer | None = None
+        # Not Textual's set_timer: a pending frame that never fired would stop all drawing.
+        self._flush_timer: Later | None = None
+        self._resize_timer: Later | None = None
         self._last_frame = 0.0
         self._last_hint = 0.0
         self._reported: tuple[int, int] | None = None
@@ -289,7 +290,7 @@ class TerminalView(Widget, can_focus=True):
         if self._flush_timer is not None or not self.is_attached:
             return
         delay = max(0.002, self._last_frame + FRAME - time.monotonic())
-        self._flush_timer = self.set_timer(delay, self._frame, name="terminal-frame")
+        self._flush_timer = Later(self, delay, self._frame)
 
     def _frame(self) -> None:
         self._flush_timer = None
@@ -466,7 +467,7 @@ class TerminalView(Widget, can_focus=True):
         self.post_message(self.Reshaped())
         if self._resize_timer is not None:
             self._resize_timer.stop()
-        self._resize_timer = self.set_timer(RESIZE_DEBOUNCE, self._report_size)
+        self._resize_timer = Later(self, RESIZE_DEBOUNCE, self._report_size)
 
     def on_mount(self) -> None:
         self._schedule()
