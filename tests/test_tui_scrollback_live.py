@@ -4,17 +4,20 @@ A late joiner's snapshot carries the masked scrollback, which its pane scrolls
 through, and so does the snapshot a teammate gets when they reconnect further
 behind than the relay keeps (raw for the driver). Scrolling back and scroll
 mode never type into the driver's shell; the driver and viewers copy by
-dragging. A program on the target (the sandbox and a real sshd) that asks for
-the cursor position and waits gets exactly one answer, from the driver's
-client.
+dragging. A program on the target (the sandbox and a real sshd) that tracks
+the mouse gets the driver's clicks only, in the encoding it asked for, and one
+that asks for the cursor position and waits gets exactly one answer, from the
+driver's client, before and after control changes hands.
 """
 
 from __future__ import annotations
 
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual import events
 from textual.pilot import Pilot
 
@@ -28,6 +31,7 @@ from tests.harness import Harness, Targets, read_until, running_relay
 from tests.test_tui_helpers import app_for, screen_of, terminal_text, type_text, until
 from tui.app import WarroomApp
 from tui.client import RelayClient
+from tui.session_link import Keepalive
 from tui.session_screen import SessionScreen
 from tui.terminal_view import TerminalView
 
@@ -304,5 +308,114 @@ async def test_a_program_asking_for_the_cursor_gets_one_answer_from_the_driver(
             # One answer from the driver's client; the viewer's saw the query and sent nothing.
             assert len(answers("alice")) == 1
             assert sent["bob"] == []
+            denied = [e for e in read_events(h.data_dir / "audit") if e["event"] == "input.denied"]
+            assert denied == []
+
+
+# Reads until a q (the terminal in cbreak mode, no echo) and prints what it read in hex.
+READ_MOUSE = (
+    "clear; printf '\\033[?{modes}h'; IFS= read -rsd q got; printf '\\033[?{modes}l';"
+    ' echo "got=$(printf %s "$got" | od -An -tx1 | tr -d \' \\n\')="'
+)
+
+
+def got(app: WarroomApp) -> str | None:
+    found = re.search(r"got=([0-9a-f]*)=", terminal_text(app))
+    return found.group(1) if found else None
+
+
+async def test_after_a_handoff_only_the_new_driver_clicks_and_answers(
+    tmp_path: Path, on_target: Targets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mouse reports reach the program from the driver alone, in the encoding the
+    program asked for (SGR, then the default), and after control changes hands the
+    former driver's client neither clicks nor answers device queries: the shell
+    hears one answer, from the new driver."""
+    async with running_relay(tmp_path, targets=on_target.extra) as h:
+        # The relay refuses keys that waited over 3 s while its loop did not run
+        # (relay.stall), and a TUI whose pings go unanswered for 3 s refuses keys
+        # (tui.session_link). Here one loop runs the relay and both TUIs, which a
+        # loaded machine can stall that long; stalls are test_link_health.py's.
+        monkeypatch.setattr("relay.stall.STALL", 120.0)
+        h.relay.watch.stall = 120.0
+        monkeypatch.setattr(
+            "tui.session_link.Keepalive", partial(Keepalive, silent_after=120, dead_after=180)
+        )
+        session = await h.open(on_target.name)
+        lead = app_for(h, session, Role.LEAD, "alice")
+        viewer = app_for(h, session, Role.VIEWER, "bob")
+        async with lead.run_test(size=(100, 30)) as lp, viewer.run_test(size=(90, 30)) as vp:
+            lscreen, vscreen = screen_of(lead), screen_of(viewer)
+            await until(lp, lambda: lscreen.room.driving, what="alice to drive")
+            await until(vp, lambda: vscreen.room.you is not None, what="bob in")
+            sent = {"alice": count_input(lscreen), "bob": count_input(vscreen)}
+            pilots = {"alice": (lp, lscreen), "bob": (vp, vscreen)}
+
+            async def clicks(driver: str, modes: str, expected: bytes) -> None:
+                pilot, screen = pilots[driver]
+                app = lead if driver == "alice" else viewer
+                await run(pilot, app, READ_MOUSE.format(modes=modes))
+                for name, (other_pilot, other) in pilots.items():
+                    await until(
+                        other_pilot,
+                        lambda other=other: other.terminal.model.mouse_protocol != 0,
+                        timeout=30,
+                        what=f"{name}'s pane to track the mouse",
+                    )
+                view = screen.terminal
+                await until(
+                    pilot,
+                    lambda: (view.model.cols, view.model.rows) == tuple(view.size),
+                    what="the PTY to have the driver's size",
+                )
+                for name, (other_pilot, other) in pilots.items():
+                    if name != driver:  # the others click first: nothing may reach the shell
+                        await other_pilot.click(other.terminal, offset=(4, 2))
+                await pilot.click(view, offset=(4, 2))  # column 5, row 3
+                await pilot.press("q")
+                await until(
+                    pilot, lambda: got(app) is not None, timeout=30, what="the program's report"
+                )
+                assert got(app) == expected.hex(), f"{driver} clicked {modes}"
+
+            await clicks("alice", "1000;1006", b"\x1b[<0;5;3M\x1b[<0;5;3m")
+            assert sent["bob"] == []
+
+            await vp.press("r")
+            await until(vp, lambda: viewer.screen.id == "request-control", what="request")
+            await type_text(vp, "mine")
+            await vp.press("enter")
+            await until(lp, lambda: lscreen.room.pending_for_me() is not None, what="request")
+            await lp.press("ctrl+right_square_bracket", "g")
+            await until(vp, lambda: vscreen.room.driving, what="bob to drive")
+            await until(lp, lambda: not lscreen.room.driving, what="alice to see it")
+            sent["alice"].clear()
+
+            await clicks("bob", "1000", b"\x1b[M %#\x1b[M#%#")  # X10 bytes: 32 + values
+            # A program asks for the cursor and waits (see the test above).
+            await run(
+                vp,
+                viewer,
+                "printf '\\033[6n'; read -rsdR pos; IFS= read -rsd M rest;"
+                ' echo "got2=${pos#*[}= rest=[${rest}]"',
+            )
+
+            def answers() -> list[str]:
+                return re.findall(r"\x1b\[\d+;\d+R", b"".join(sent["bob"]).decode())
+
+            await until(vp, answers, timeout=15, what="the driver's answer")
+            await vp.press("M")
+            await until(
+                vp,
+                lambda: re.search(r"got2=\d+;\d+= rest=\[", terminal_text(viewer)),
+                timeout=15,
+                what="the program to get its answer",
+            )
+            result = re.search(r"got2=(\d+);(\d+)= rest=\[(.*?)\]", terminal_text(viewer))
+            assert result is not None and result.group(3) == "", "one answer, nothing more"
+            await run(vp, viewer, "echo DONE-$((40+2))")
+            await until(lp, lambda: "DONE-42" in terminal_text(lead), what="the next command")
+            assert len(answers()) == 1
+            assert sent["alice"] == [], "the former driver's client sent nothing"
             denied = [e for e in read_events(h.data_dir / "audit") if e["event"] == "input.denied"]
             assert denied == []
