@@ -68,6 +68,7 @@ __all__ = [
     "columns",
     "insert",
     "open_store",
+    "refusal",
     "values",
 ]
 
@@ -182,6 +183,28 @@ def insert(table: str, kind: type[Record], mark: str) -> str:
 def values(record: Record) -> tuple[Any, ...]:
     """What :func:`insert` takes for ``record``: its fields in order."""
     return astuple(record)
+
+
+def refusal(invite: InviteRecord | None) -> InviteRefused:
+    """Why an invite admitted nobody (``None``: not on record), in words for the guest;
+    one wording for every store."""
+    if invite is None:
+        return InviteRefused(
+            "unknown",
+            None,
+            "this invite is not on record at this relay (its state was reset?); "
+            "ask the lead for a new one",
+        )
+    if invite.revoked_at is not None:
+        return InviteRefused(
+            "revoked", invite, f"this invite was revoked by {invite.revoked_by}; ask for a new one"
+        )
+    return InviteRefused(
+        "used_up",
+        invite,
+        f"this invite was for {invite.max_uses} use(s) and has been used up; "
+        "ask the lead for a new one",
+    )
 
 
 class Store(Protocol):

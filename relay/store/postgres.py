@@ -68,7 +68,6 @@ from relay.store import (
     Conflict,
     Expired,
     InviteRecord,
-    InviteRefused,
     LimitReached,
     Revocation,
     SessionRecord,
@@ -76,6 +75,7 @@ from relay.store import (
     TokenRecord,
     columns,
     insert,
+    refusal,
     values,
 )
 from relay.store.pg_database import (
@@ -414,7 +414,8 @@ class PostgresStore:
                 (invite_id,),
             )
             if not rows:
-                raise _refusal(await _invite_row(conn, invite_id))
+                row = await _invite_row(conn, invite_id)
+                raise refusal(_invite(row) if row is not None else None)
             await _insert_token(conn, token)
             return _invite(rows[0])
 
@@ -535,27 +536,6 @@ async def _insert_token(conn: Conn, token: TokenRecord) -> None:
 async def _invite_row(conn: Conn, invite_id: str) -> tuple[Any, ...] | None:
     rows = await _all(conn, f"SELECT {_INVITE} FROM invites WHERE id = %s", (invite_id,))
     return rows[0] if rows else None
-
-
-def _refusal(row: tuple[Any, ...] | None) -> InviteRefused:
-    if row is None:
-        return InviteRefused(
-            "unknown",
-            None,
-            "this invite is not on record at this relay (its state was reset?); "
-            "ask the lead for a new one",
-        )
-    invite = _invite(row)
-    if invite.revoked_at is not None:
-        return InviteRefused(
-            "revoked", invite, f"this invite was revoked by {invite.revoked_by}; ask for a new one"
-        )
-    return InviteRefused(
-        "used_up",
-        invite,
-        f"this invite was for {invite.max_uses} use(s) and has been used up; "
-        "ask the lead for a new one",
-    )
 
 
 async def _issued_by(conn: Conn, issuers: list[str]) -> list[str]:

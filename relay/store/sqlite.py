@@ -32,7 +32,6 @@ from relay.store import (
     Conflict,
     Expired,
     InviteRecord,
-    InviteRefused,
     LimitReached,
     Revocation,
     SessionRecord,
@@ -40,6 +39,7 @@ from relay.store import (
     TokenRecord,
     columns,
     insert,
+    refusal,
     values,
 )
 
@@ -350,7 +350,8 @@ class SqliteStore:
                 )
             )
             if row is None:
-                raise _refusal(_invite_row(conn, invite_id), invite_id)
+                row = _invite_row(conn, invite_id)
+                raise refusal(_invite(row) if row is not None else None)
             _insert_token(conn, token)
             return _invite(row)
 
@@ -508,27 +509,6 @@ def _insert_token(conn: sqlite3.Connection, token: TokenRecord) -> None:
 
 def _invite_row(conn: sqlite3.Connection, invite_id: str) -> Any:
     return _one(conn.execute(f"SELECT {_INVITE} FROM invites WHERE id = ?", (invite_id,)))
-
-
-def _refusal(row: Any, invite_id: str) -> InviteRefused:
-    if row is None:
-        return InviteRefused(
-            "unknown",
-            None,
-            "this invite is not on record at this relay (its state was reset?); "
-            "ask the lead for a new one",
-        )
-    invite = _invite(row)
-    if invite.revoked_at is not None:
-        return InviteRefused(
-            "revoked", invite, f"this invite was revoked by {invite.revoked_by}; ask for a new one"
-        )
-    return InviteRefused(
-        "used_up",
-        invite,
-        f"this invite was for {invite.max_uses} use(s) and has been used up; "
-        "ask the lead for a new one",
-    )
 
 
 def _issued_by(conn: sqlite3.Connection, issuers: list[str]) -> list[str]:
