@@ -20,7 +20,7 @@ import re
 import sys
 import time
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import NamedTuple, NoReturn
 
 # Options whose value may look like an option (a negative duration).
 VALUE_OPTIONS = frozenset({"--ttl", "--since"})
@@ -33,6 +33,33 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: {message} (see '{self.prog} --help')\n")
+
+    def verbs(self) -> dict[str, Verb]:
+        """Each verb (``add_subparsers``) with its help line and its own parser: what
+        ``warroom --help`` lists, so that a check can see every verb is explained."""
+        found: dict[str, Verb] = {}
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helps = {a.dest: a.help for a in action._choices_actions}
+                for name, parser in action.choices.items():
+                    found[name] = Verb(helps.get(name), parser)
+        return found
+
+    def arguments(self) -> list[tuple[str, str | None]]:
+        """Each argument but ``--help``, named by its flags (or its name), with its
+        help line: what ``--help`` shows of it."""
+        return [
+            ("/".join(action.option_strings) or action.dest, action.help)
+            for action in self._actions
+            if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction))
+        ]
+
+
+class Verb(NamedTuple):
+    """One verb of a :class:`Parser`: its help line in the list of verbs, its parser."""
+
+    help: str | None
+    parser: argparse.ArgumentParser
 
 
 def attach_negative_values(argv: Sequence[str]) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import datetime
 import os
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from relay.arguments import Parser
 from relay.audit import AuditLog
 from relay.config import RelayConfig
 from relay.identity import parse_join_target
@@ -45,8 +45,8 @@ def _verbs() -> list[str]:
     from tui.cli import build_parser
 
     parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return sorted(sub.choices)
+    assert isinstance(parser, Parser)
+    return sorted(parser.verbs())
 
 
 def test_the_verbs_users_expect_exist() -> None:

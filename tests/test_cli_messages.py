@@ -7,7 +7,6 @@ or a second line of noise fails the test.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import signal
@@ -21,6 +20,7 @@ from pathlib import Path
 import asyncssh
 import pytest
 
+from relay.arguments import Parser
 from relay.errors import ErrorCode
 from relay.keys import SigningKey
 from tests.recordings import sample_session
@@ -184,24 +184,17 @@ def test_an_unknown_verb_is_one_line() -> None:
     assert done.stderr.startswith("warroom: argument VERB: invalid choice: 'launch'")
 
 
-def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    found = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return dict(found.choices)
-
-
 def test_every_verb_and_every_argument_has_a_help_line() -> None:
     from tui.cli import build_parser
 
     parser = build_parser()
-    found = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    verbs_with_help = {a.dest for a in found._choices_actions if a.help}
+    assert isinstance(parser, Parser)
     missing = []
-    for verb, sub in _subparsers(parser).items():
-        if verb not in verbs_with_help:
+    for verb, (shown, sub) in parser.verbs().items():
+        if not shown:
             missing.append(verb)
-        for action in sub._actions:
-            if not isinstance(action, argparse._HelpAction) and not action.help:
-                missing.append(f"{verb} {'/'.join(action.option_strings) or action.dest}")
+        assert isinstance(sub, Parser)
+        missing += [f"{verb} {name}" for name, explained in sub.arguments() if not explained]
     assert missing == []
     # and they reach the user
     done = run("grant", "--help")

@@ -43,8 +43,7 @@ def test_with_and_without_the_prefilter_the_stream_is_masked_the_same(
     data = "".join(pieces).encode()
     outs = []
     for compiled in (True, False):
-        masker = OutputMasker()
-        masker._prefilter = Prefilter(masker.patterns, (b"PRIVATE KEY",), compiled=compiled)
+        masker = OutputMasker(prefilter=compiled)
         out, pos, i = b"", 0, 0
         while pos < len(data):
             size = sizes[i % len(sizes)]

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from relay.output import RAW_BASE, SessionOutput
+from relay.output import RAW_BASE, SessionOutput, SizeMark
+
+
+def kept_marks(out: SessionOutput) -> list[SizeMark]:
+    """The size changes a client can still apply, walked as a client walks them:
+    from the one after the last forgotten, each to the next (``next_mark``)."""
+    marks: list[SizeMark] = []
+    mark = out.next_mark(out.dropped_seq)
+    while mark is not None:
+        marks.append(mark)
+        mark = out.next_mark(mark.seq)
+    return marks
 
 
 async def test_a_chunk_larger_than_the_buffer_is_kept_and_the_model_skips() -> None:
@@ -67,7 +78,7 @@ async def test_size_changes_are_kept_in_order_and_bounded() -> None:
     for i in range(MAX_SIZE_MARKS + 10):
         out.append(b"x")
         out.resize(20 + i % 50, 5 + i % 20)
-    assert len(out._marks) == MAX_SIZE_MARKS
+    assert len(kept_marks(out)) == MAX_SIZE_MARKS
     assert not out.holds(3) and out.holds(out.stream.end)
     assert out.dropped_seq > 3  # a client at seq 3 is told to resync
     _, cols, rows, _ = out.snapshot()
@@ -79,7 +90,7 @@ async def test_marks_before_the_stream_start_are_forgotten() -> None:
     out.resize(40, 10)
     out.append(b"y" * 200)
     out.append(b"z" * 200)  # evicts the chunk at the resize's offset
-    assert not out._marks and out.size_at(out.stream.start) == (1, 40, 10)
+    assert not kept_marks(out) and out.size_at(out.stream.start) == (1, 40, 10)
     assert out.holds(out.stream.start)
 
 

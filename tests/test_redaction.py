@@ -584,14 +584,11 @@ def test_every_prefix_of_a_match_is_held_back(pattern: SecretPattern) -> None:
     """The holdback rule is exact: any cut inside a secret holds back from the secret's start."""
     samples = [c[1].encode() for c in CASES if c[0] == pattern.name]
     for sample in samples:
-        subject = sample.lower() if pattern._lowered else sample
-        for full in pattern._full:
-            for m in full.finditer(subject):
-                start, end = m.span(pattern._group)
-                for cut in range(start + 1, end + 1):
-                    found = [p.search(subject[:cut]) for p in pattern._partial]
-                    held = min(f.start("s") for f in found if f is not None)
-                    assert held <= start, (sample[:cut], held, start)
+        for m in pattern.finditer(sample):
+            start, end = pattern.secret_span(m)
+            for cut in range(start + 1, end + 1):
+                held = pattern.held_from(sample[:cut])
+                assert held is not None and held <= start, (sample[:cut], held, start)
 
 
 WRITER_CASES = [
@@ -624,14 +621,13 @@ def test_the_regex_writer_is_exact_and_its_prefixes_complete(source: str) -> Non
     for n in range(6):
         for letters in itertools.product("abBcx-", repeat=n):
             text = "".join(letters).encode()
-            subject = text.lower() if pattern._lowered else text
-            found = sorted(m.span() for full in pattern._full for m in full.finditer(subject))
+            found = sorted(m.span() for m in pattern.finditer(text))
             assert found == [m.span() for m in original.finditer(text)], text
             for m in original.finditer(text):
                 start, end = m.span(group)
                 for cut in range(start + 1, end + 1):
-                    held = [p.search(subject[:cut]) for p in pattern._partial]
-                    assert min(h.start("s") for h in held if h) <= start, (text, cut)
+                    held = pattern.held_from(text[:cut])
+                    assert held is not None and held <= start, (text, cut)
 
 
 @pytest.mark.parametrize(

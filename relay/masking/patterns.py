@@ -9,7 +9,7 @@ Extra patterns come from the relay config through :func:`parse_patterns`.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,6 +113,30 @@ class SecretPattern:
         # Literals one of which every match holds: what the prefilter looks for.
         anchors = self.triggers or _anchors(_Writer("", None, self._lowered), list(parsed))
         object.__setattr__(self, "_anchors", tuple(anchors or ()))
+
+    def finditer(self, text: bytes) -> Iterator[re.Match[bytes]]:
+        """Every match in ``text``, searched as the masker searches: with the
+        rewritten expressions (lowered for ``(?i)``, alternatives split out), in
+        the ASCII-lowered text when the pattern is case-insensitive.
+
+        The masker's hot path does the same over text lowered once for every
+        pattern; this is the rule it follows, one pattern at a time.
+        """
+        subject = text.lower() if self._lowered else text
+        for full in self._full:
+            yield from full.finditer(subject)
+
+    def secret_span(self, match: re.Match[bytes]) -> tuple[int, int]:
+        """The part of ``match`` that is masked: its ``secret`` group, or all of it."""
+        return match.span(self._group)
+
+    def held_from(self, text: bytes) -> int | None:
+        """Where the masker holds output back when ``text`` ends here: the start of
+        the secret part of the earliest match the end of ``text`` may cut short
+        (a candidate), or ``None`` when no match can be under way."""
+        subject = text.lower() if self._lowered else text
+        found = [partial.search(subject) for partial in self._partial]
+        return min((m.start("s") for m in found if m is not None), default=None)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SecretPattern):

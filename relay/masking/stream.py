@@ -88,7 +88,7 @@ from typing import Any
 from relay.masking.keys import KIND as KEY_KIND
 from relay.masking.keys import KeyBlocks
 from relay.masking.patterns import DEFAULT_PATTERNS, SecretPattern
-from relay.masking.prefilter import prefilter_for
+from relay.masking.prefilter import Prefilter, prefilter_for
 from relay.masking.sequences import (
     STRING_MAX,
     StringSequence,
@@ -184,7 +184,10 @@ class OutputMasker:
         *,
         private_key_blocks: bool = True,
         max_holdback: int = DEFAULT_MAX_HOLDBACK,
+        prefilter: bool = True,
     ) -> None:
+        """``prefilter=False`` runs every pattern on every frame: the same result,
+        slower (:mod:`relay.masking.prefilter`); for proving exactly that."""
         if max_holdback < 64:
             raise ValueError("max_holdback must be at least 64 bytes")
         self.patterns = tuple(patterns)
@@ -201,7 +204,11 @@ class OutputMasker:
         self._held_open = ""  # the kind of the unfinished sequence that is all of _held
         self._keys = KeyBlocks()
         self._resume = [p._lead + LOOKBEHIND for p in self.patterns]  # see _process
-        self._prefilter = prefilter_for(self.patterns, (_KEY_ANCHOR,))
+        self._prefilter = (
+            prefilter_for(self.patterns, (_KEY_ANCHOR,))
+            if prefilter
+            else Prefilter(self.patterns, (_KEY_ANCHOR,), compiled=False)
+        )
         self._key_id = len(self.patterns)
 
     @property
