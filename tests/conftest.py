@@ -1,4 +1,4 @@
-"""Fixtures shared by the test suite: a real sshd, PostgreSQL and relay on loopback."""
+"""Fixtures shared by the test suite: a real sshd, PostgreSQL, Redis and relay on loopback."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, settings
 
 from tests.harness import Harness, Targets, running_relay, sshd_target
 from tests.postgres import postgres_dsn, postgres_server  # noqa: F401  (re-exported fixtures)
+from tests.redis import own_redis, redis_server, redis_url  # noqa: F401  (re-exported fixtures)
 from tests.s3 import moto, own_moto  # noqa: F401  (re-exported fixtures)
 from tests.sshd import sshd  # noqa: F401  (re-exported fixture)
 
