@@ -93,6 +93,7 @@ async def serve_until_signalled(
 
 def _cmd_relay(args: argparse.Namespace) -> int:
     from relay.audit import AuditLog
+    from relay.cluster.signing import ForeignKeyError
     from relay.config import ConfigError, load_config
     from relay.keys import KeyFileError, SigningKey
     from relay.recording import recorder_factory
@@ -100,12 +101,16 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     from relay.store import Store, StoreError
     from relay.witness import Witnesses, open_witness
 
+    keys_dir = None
     try:
         config = load_config(args.config)
-        signing = SigningKey.load_or_create(config.data_dir / "keys")
+        keys_dir = config.data_dir / "keys"
+        # In a cluster the database says which key is the cluster's before one is made.
+        own_key = args.print_key or config.cluster.database is None
+        signing = SigningKey.load_or_create(keys_dir) if own_key else None
     except (ConfigError, KeyFileError) as exc:
         return fail(str(exc))
-    if args.print_key:
+    if signing is not None and args.print_key:
         print(signing.public.text())
         return 0
 
@@ -122,11 +127,18 @@ def _cmd_relay(args: argparse.Namespace) -> int:
         # First, so that a relay that cannot reach its state leaves no audit file behind.
         store = await open_store(config.data_dir, config.cluster.database, config.node)
         try:
-            await serve(store)
+            key = signing
+            if key is None:
+                from relay.cluster.signing import cluster_signing_key
+                from relay.store.postgres import PostgresStore
+
+                assert isinstance(store, PostgresStore) and keys_dir is not None
+                key = await cluster_signing_key(store, keys_dir, config.node)
+            await serve(store, key)
         finally:
             await store.close()
 
-    async def serve(store: Store) -> None:
+    async def serve(store: Store, signing: SigningKey) -> None:
         warnings = [warning] if warning is not None else []
         backfill: asyncio.Task[None] | None = None
         if storage is not None:
@@ -203,7 +215,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(run())
-    except (OSError, ValueError, StoreError) as exc:
+    except (OSError, ValueError, StoreError, ForeignKeyError) as exc:
         return fail(str(exc))
     return 0
 

@@ -72,6 +72,7 @@ class WarroomError(Exception):
         ├── TooSlow                relay.connection: a client stopped reading
         ├── ConfigError            relay.config (also a ValueError)
         ├── KeyFileError           relay.keys (also a ValueError)
+        ├── ForeignKeyError        relay.cluster.signing: not the cluster's signing key
         ├── CastError              relay.asciicast (also a ValueError)
         ├── PatternError           relay.masking.errors (also a ValueError)
         ├── RelayError             tui.client: the relay refused something

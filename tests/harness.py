@@ -168,11 +168,17 @@ async def running_relay(
         bucket.start()
     store = copy = None
     if config.cluster.database is not None:
+        from relay.cluster.signing import agree
         from relay.store.pg_audit import PostgresAudit
+        from relay.store.postgres import PostgresStore
 
         try:  # first, as `warroom relay` does: it migrates the database the copy writes to
             store = await open_store(config.data_dir, config.cluster.database, config.node)
+            assert isinstance(store, PostgresStore)
+            await agree(store, signing, config.node, config.data_dir / "keys")  # as it does too
         except BaseException:
+            if store is not None:
+                await store.close()
             await sandbox.close()
             raise
         copy = PostgresAudit(config.cluster.database, config.node, signing.public.text())

@@ -132,6 +132,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX audit_witness_by_node ON audit_witness (node, id);
     """,
+    # 2: the cluster's signing key, public half only (relay/cluster/signing.py says why)
+    """
+    CREATE TABLE cluster_key (
+        one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+        public_key TEXT NOT NULL,
+        node TEXT NOT NULL,
+        added_at DOUBLE PRECISION NOT NULL
+    );
+    """,
 )
 
 # ---------------------------------------------------------------- connection strings

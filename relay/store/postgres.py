@@ -57,6 +57,7 @@ import asyncio
 import hashlib
 import random
 from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
@@ -111,6 +112,16 @@ def node_lock_key(node: str) -> int:
     """The advisory lock that says a relay with this node id is running (signed 64-bit)."""
     digest = hashlib.sha256(b"warroom-node\0" + node.encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@dataclass(frozen=True)
+class ClusterKey:
+    """The cluster's public signing key as the database holds it (never the private
+    key: :mod:`relay.cluster.signing` says why)."""
+
+    public_key: str  # warroom-ed25519:<base64>
+    node: str  # the relay that registered it
+    added_at: float
 
 
 # ---------------------------------------------------------------- the store
@@ -247,6 +258,29 @@ class PostgresStore:
                 "[cluster] node"
             )
         self._node_conn = conn
+
+    # ------------------------------------------------------------ the cluster's key
+
+    async def cluster_key(self) -> ClusterKey | None:
+        """The cluster's public signing key (:mod:`relay.cluster.signing`), if registered."""
+        rows = await self._read("SELECT public_key, node, added_at FROM cluster_key", ())
+        return ClusterKey(*rows[0]) if rows else None
+
+    async def register_key(self, public_key: str, node: str, now: float) -> ClusterKey:
+        """Make ``public_key`` the cluster's unless one is registered; return the cluster's.
+
+        Serializable: of relays registering together, one key wins and all see it."""
+
+        async def register(conn: Conn) -> ClusterKey:
+            await conn.execute(
+                "INSERT INTO cluster_key (public_key, node, added_at) VALUES (%s, %s, %s) "
+                "ON CONFLICT DO NOTHING",
+                (public_key, node, now),
+            )
+            rows = await _all(conn, "SELECT public_key, node, added_at FROM cluster_key", ())
+            return ClusterKey(*rows[0])
+
+        return await self._write(register)
 
     # ------------------------------------------------------------ plumbing
 
