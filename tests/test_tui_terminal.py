@@ -15,7 +15,8 @@ from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
 from tests.test_tui_helpers import until
-from tui.terminal_view import TerminalView, line_strip, pen_style
+from tui.strips import line_strip, pen_style
+from tui.terminal_view import TerminalView
 
 STREAMS = Path(__file__).parent / "data" / "streams"
 
