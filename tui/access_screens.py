@@ -18,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet
 
-from relay.access import AccessRequest
+from relay.access import AccessRequest, GrantRole, parse_grant_role
 from relay.protocol import REASON_LENGTH
 from tui.access import DEFAULT_TTL, ROLES, format_left, parse_ttl
 from tui.dialogs import Dialog
@@ -32,7 +32,7 @@ CSS: list[str | PurePath] = [HERE / "dialogs.tcss", HERE / "access_screens.tcss"
 class AccessWish:
     """What the user asks for."""
 
-    role: str
+    role: GrantRole
     reason: str
 
 
@@ -64,10 +64,10 @@ class RequestAccessScreen(Dialog[AccessWish | None]):
     CSS_PATH = CSS
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, scope: str, role: str = "driver") -> None:
+    def __init__(self, scope: str, role: GrantRole = "driver") -> None:
         super().__init__(id="request-access")
         self.scope = scope
-        self.initial = role if role in ROLES else ROLES[0]
+        self.initial = role
 
     def compose(self) -> ComposeResult:
         with Vertical(id="access-dialog", classes="dialog access-dialog"):
@@ -94,9 +94,9 @@ class RequestAccessScreen(Dialog[AccessWish | None]):
         self.query_one("#access-reason", Input).focus()
 
     @property
-    def role(self) -> str:
+    def role(self) -> GrantRole:
         pressed = self.query_one(RadioSet).pressed_button
-        return str(pressed.label) if pressed is not None else self.initial
+        return parse_grant_role(str(pressed.label)) if pressed is not None else self.initial
 
     @on(Input.Submitted, "#access-reason")
     @on(Button.Pressed, "#access-send")

@@ -31,7 +31,7 @@ class Link(StrEnum):
 class Member:
     id: str
     user: str
-    role: str
+    role: Role
     joined_at: float
     expires_at: float | None
     away: bool = False  # the connection dropped; a driver keeps control for a grace period
@@ -63,7 +63,7 @@ class Room:
     owner: str = ""
     user: str = ""
     you: str | None = None
-    role: str = ""
+    role: Role | None = None  # None: the relay has not said yet
     driver: str | None = None
     members: dict[str, Member] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
@@ -85,7 +85,7 @@ class Room:
 
     def welcome(self, message: dict[str, Any]) -> None:
         self.you = str(message["you"])
-        self.role = str(message["role"])
+        self.role = Role(message["role"])
         if "recording" in message:
             self.recording = bool(message["recording"])
 
@@ -107,7 +107,7 @@ class Room:
             str(p["id"]): Member(
                 str(p["id"]),
                 str(p["user"]),
-                str(p["role"]),
+                Role(p["role"]),
                 float(p.get("joined_at") or 0.0),
                 p.get("expires_at"),
                 bool(p.get("away")),

@@ -31,12 +31,12 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Static
 
-from relay.access import AccessRequest
+from relay.access import AccessRequest, GrantRole
 from relay.errors import ErrorCode
 from relay.protocol import SizeChange, Snapshot
 from relay.roles import Role
 from tui import commands
-from tui.access_screens import DecideAccessScreen, Decision, RequestAccessScreen
+from tui.access_screens import AccessWish, DecideAccessScreen, Decision, RequestAccessScreen
 from tui.alerts import alert
 from tui.chat import ChatPane, mentions
 from tui.commands import Command
@@ -684,12 +684,13 @@ class SessionScreen(Screen[None]):
             self.notify(f"your request for {asked[0].role} is waiting for a lead")
             return
         room = self.room
-        role = "viewer" if room.role == Role.REVIEWER else "driver"
+        # A reviewer asks to watch live; anyone else here already watches, so asks to drive.
+        role: GrantRole = "viewer" if room.role == Role.REVIEWER else "driver"
         open_dialog(
             self.app, RequestAccessScreen(f"session {room.session}", role), self._ask_for_access
         )
 
-    async def _ask_for_access(self, wish: Any) -> None:
+    async def _ask_for_access(self, wish: AccessWish | None) -> None:
         if wish is not None:
             await self.link.send(
                 {
