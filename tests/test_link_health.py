@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.message import Message
 
 from relay.audit import read_events
 from relay.config import Limits
@@ -201,15 +202,27 @@ async def test_a_session_link_refuses_keys_then_rejoins_and_drives_again(demo: D
     messages: list[dict[str, Any]] = []
     output = bytearray()
     connector = Connector(parse_join_target(demo.invites["lead"]))
+
+    class Target:
+        """Where the link posts what it hears (a screen, in the TUI)."""
+
+        def post_message(self, message: Message) -> bool:
+            if isinstance(message, SessionLink.Received):
+                messages.append(message.message)
+            elif isinstance(message, SessionLink.Output) and isinstance(message.data, bytes):
+                output.extend(message.data)
+            elif isinstance(message, SessionLink.StateChanged):
+                states.append((message.state, message.detail))
+            elif isinstance(message, SessionLink.Unconfirmed):
+                unconfirmed.append(message.size)
+            return True
+
     link = SessionLink(
         connector,
         "demo",
         size=lambda: (80, 24),
-        on_message=messages.append,
-        on_output=lambda data: output.extend(data) if isinstance(data, bytes) else None,
-        on_state=lambda state, detail: states.append((state, detail)),
+        target=Target(),
         keepalive=Keepalive(interval=0.3, silent_after=1.0, dead_after=2.0),
-        on_unconfirmed=lambda size, since: unconfirmed.append(size),
     )
     task = asyncio.create_task(link.run())
 

@@ -21,6 +21,7 @@ from tui.app import Connector, WarroomApp
 from tui.lobby import LobbyScreen
 from tui.recordings import RecordingsScreen
 from tui.room import Link
+from tui.session_link import SessionLink
 from tui.session_screen import SessionScreen
 
 os.environ["TZ"] = "UTC"
@@ -77,24 +78,31 @@ def session_app(you: str) -> SnapApp:
     return SnapApp(lambda connector: StaticSession(connector, "incident-42"))
 
 
+def relay_says(screen: SessionScreen, message: dict[str, Any]) -> None:
+    """Hand the screen a relay message the way its link does."""
+    screen.post_message(SessionLink.Received(message))
+
+
 async def play(pilot: Pilot[None], you: str, requests: list[dict[str, Any]] | None) -> None:
     screen = pilot.app.screen
     assert isinstance(screen, StaticSession)
-    screen._link_state(Link.LIVE, "")
-    screen.handle_message({"type": "welcome_session", "you": you, "role": "lead"})
+    screen.post_message(SessionLink.StateChanged(Link.LIVE, ""))
+    relay_says(screen, {"type": "welcome_session", "you": you, "role": "lead"})
     if you == "c2":
-        screen.handle_message({"type": "welcome_session", "you": you, "role": "viewer"})
-    screen.handle_message(roster("c1", requests))
+        relay_says(screen, {"type": "welcome_session", "you": you, "role": "viewer"})
+    relay_says(screen, roster("c1", requests))
+    await pilot.pause()
     if you == "c1":  # the relay's size change: the PTY has the driver's pane size
         banner = screen.query_one("#request-banner")
         while banner.has_class("-shown") != bool(requests):
             await pilot.pause(0.05)
         await pilot.wait_for_scheduled_animations()
         await pilot.pause(0.1)  # the layout settles (a request banner takes a row)
-        screen._output(SizeChange(0, *screen.terminal.window_size()))
+        screen.post_message(SessionLink.Output(SizeChange(0, *screen.terminal.window_size())))
+        await pilot.pause()
     screen.terminal.write(SHELL)
     for user, who, text in (("bob", "c2", "502s on api-8 since 09:10"), ("alice", "c1", "on it")):
-        screen.handle_message({"type": "chat", "id": who, "user": user, "text": text, "t": T0})
+        relay_says(screen, {"type": "chat", "id": who, "user": user, "text": text, "t": T0})
     await pilot.pause(0.2)
     pilot.app.clear_notifications()
     await pilot.pause(0.1)
@@ -171,7 +179,7 @@ def test_session_ended_at_the_lead(snap_compare: Any) -> None:
         await play(pilot, "c1", None)
         screen = pilot.app.screen
         assert isinstance(screen, StaticSession)
-        screen.handle_message({"type": "ended", "reason": "fixed: api-8 restarted", "by": "alice"})
+        relay_says(screen, {"type": "ended", "reason": "fixed: api-8 restarted", "by": "alice"})
         await pilot.pause(0.2)
         pilot.app.clear_notifications()
         await pilot.pause(0.1)

@@ -17,8 +17,15 @@ state is :attr:`Link.SILENT` and keys are refused (``send_input`` says no,
 and :attr:`SessionLink.refusal` why), never queued to be replayed later;
 with no answer for ``dead_after`` seconds the connection is cut and joined
 again. Keys sent after the last answered ping are *unconfirmed*: if the link
-then dies, ``on_unconfirmed`` tells the user how many bytes, typed since
-when, may not have reached the shell.
+then dies, :class:`SessionLink.Unconfirmed` tells the user how many bytes,
+typed since when, may not have reached the shell.
+
+What the link hears it posts as Textual messages to its ``target`` (the
+session screen), in the order it heard it: :class:`SessionLink.Received`,
+:class:`SessionLink.Output`, :class:`SessionLink.StateChanged` and
+:class:`SessionLink.Unconfirmed`. The screen's message queue keeps that order,
+so a roster is never handled before the output that came ahead of it, and the
+link needs no reference to what handles them.
 """
 
 from __future__ import annotations
@@ -28,8 +35,9 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from textual.message import Message
 from websockets.exceptions import ConnectionClosed
 
 from relay.errors import ErrorCode, WarroomError
@@ -40,6 +48,13 @@ from tui.dial import Unreachable
 from tui.room import Link
 
 Connector = Callable[[], Awaitable[RelayClient]]
+
+
+class Target(Protocol):
+    """Where the link posts what it hears: any Textual message pump (a screen)."""
+
+    def post_message(self, message: Message) -> bool: ...
+
 
 # Codes after which reconnecting cannot help.
 FATAL_CODES: frozenset[ErrorCode] = frozenset(
@@ -73,25 +88,59 @@ class Keepalive:
 class SessionLink:
     """Keeps one session joined across dropped connections."""
 
+    class Received(Message):
+        """A message from the relay, its strings made fit to draw (:mod:`tui.shown`)."""
+
+        bubble = False
+
+        def __init__(self, message: dict[str, Any]) -> None:
+            super().__init__()
+            self.message = message
+
+    class Output(Message):
+        """Output bytes, a snapshot or a size change, in the stream's order."""
+
+        bubble = False
+
+        def __init__(self, data: bytes | Snapshot | SizeChange) -> None:
+            super().__init__()
+            self.data = data
+
+    class StateChanged(Message):
+        """How the link is now; ``detail`` may quote the relay's close reason."""
+
+        bubble = False
+
+        def __init__(self, state: Link, detail: str) -> None:
+            super().__init__()
+            self.state = state
+            self.detail = detail
+
+    class Unconfirmed(Message):
+        """The link died with ``size`` bytes of keys, typed since ``since`` (wall time),
+        that the relay never confirmed: they may not have reached the shell."""
+
+        bubble = False
+
+        def __init__(self, size: int, since: float) -> None:
+            super().__init__()
+            self.size = size
+            self.since = since
+
     def __init__(
         self,
         connect: Connector,
         session: str,
         size: Callable[[], tuple[int, int]],
-        on_message: Callable[[dict[str, Any]], None],
-        on_output: Callable[[bytes | Snapshot | SizeChange], None],
-        on_state: Callable[[Link, str], None],
+        target: Target,
         client: RelayClient | None = None,
         backoff: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0),
         keepalive: Keepalive | None = None,
-        on_unconfirmed: Callable[[int, float], None] | None = None,
     ) -> None:
         self.connect = connect
         self.session = session
         self.size = size
-        self._deliver = on_message
-        self.on_output = on_output
-        self._report = on_state
+        self.target = target
         self.client = client
         self.backoff = backoff
         self.tracker = OutputTracker()
@@ -101,20 +150,20 @@ class SessionLink:
         self._ended = False
         self._resync = False
         self.keepalive = keepalive or Keepalive()
-        self.on_unconfirmed = on_unconfirmed
         self.silent = False
         self._cut_reason: str | None = None
         self._sent = 0  # input bytes sent on this connection
         self._confirmed = 0  # of which the relay had read all, as of the last answered ping
         self._unconfirmed_since: float | None = None  # wall time of the first unconfirmed key
 
-    def on_message(self, event: dict[str, Any]) -> None:
-        """Hand a message to the app, its strings made fit to draw (:mod:`tui.shown`)."""
-        self._deliver(shown.message(event))
+    def _received(self, event: dict[str, Any]) -> None:
+        self.target.post_message(self.Received(shown.message(event)))
 
-    def on_state(self, state: Link, detail: str) -> None:
-        """Tell the app how the link is; ``detail`` may quote the relay's close reason."""
-        self._report(state, shown.plain(detail))
+    def _output(self, data: bytes | Snapshot | SizeChange) -> None:
+        self.target.post_message(self.Output(data))
+
+    def _state(self, state: Link, detail: str) -> None:
+        self.target.post_message(self.StateChanged(state, shown.plain(detail)))
 
     @property
     def live(self) -> bool:
@@ -144,7 +193,7 @@ class SessionLink:
                         continue
                     delay = self.backoff[min(self.attempts, len(self.backoff) - 1)]
                     self.attempts += 1
-                    self.on_state(Link.RECONNECTING, f"{reason}; retrying in {delay:g} s")
+                    self._state(Link.RECONNECTING, f"{reason}; retrying in {delay:g} s")
                     await asyncio.sleep(delay)
         finally:
             await self._drop()
@@ -153,7 +202,7 @@ class SessionLink:
         client, self.client = self.client, None
         if client is None:
             if self.reconnects or self.attempts:
-                self.on_state(Link.RECONNECTING, "connecting…")
+                self._state(Link.RECONNECTING, "connecting…")
             client = await self.connect()
         self._live = client
         watch: asyncio.Task[None] | None = None
@@ -166,23 +215,23 @@ class SessionLink:
             self._sent = self._confirmed = 0
             self._unconfirmed_since = None
             self.silent = False
-            self.on_state(Link.LIVE, "")
+            self._state(Link.LIVE, "")
             watch = asyncio.get_running_loop().create_task(self._watch(client))
-            self.on_message(welcome)
+            self._received(welcome)
             while True:
                 event = await _recv(client)
                 if isinstance(event, dict):
-                    self.on_message(event)
+                    self._received(event)
                     if event.get("type") == "ended":
                         raise LinkEnded(f"the session ended: {event.get('reason', '')}")
                     continue
                 if isinstance(event, Snapshot | SizeChange):
                     self.tracker.accept(event)
-                    self.on_output(event)
+                    self._output(event)
                 elif isinstance(event, OutputChunk):
                     data = self.tracker.accept(event)
                     if data:
-                        self.on_output(data)
+                        self._output(data)
         finally:
             self._live = None
             self.silent = False
@@ -212,14 +261,14 @@ class SessionLink:
                 self._confirm(sent)
                 continue
             self.silent = True
-            self.on_state(
+            self._state(
                 Link.SILENT,
                 f"the relay has not answered for {keep.silent_after:g} s; keys are not sent",
             )
             if await self._answered(pong, keep.dead_after - (time.monotonic() - asked)):
                 self.silent = False
                 self._confirm(sent)
-                self.on_state(Link.LIVE, "")
+                self._state(Link.LIVE, "")
                 continue
             self._cut_reason = f"no answer from the relay for {keep.dead_after:g} s"
             ws.transport.abort()  # an abort drops what the kernel still holds: nothing late
@@ -242,14 +291,16 @@ class SessionLink:
 
     def _report_unconfirmed(self) -> None:
         unconfirmed = self._sent - self._confirmed
-        if unconfirmed > 0 and self.on_unconfirmed is not None:
-            self.on_unconfirmed(unconfirmed, self._unconfirmed_since or time.time())
+        if unconfirmed > 0:
+            self.target.post_message(
+                self.Unconfirmed(unconfirmed, self._unconfirmed_since or time.time())
+            )
         self._sent = self._confirmed = 0
         self._unconfirmed_since = None
 
     def _finish(self, reason: str) -> None:
         self._ended = True
-        self.on_state(Link.ENDED, reason)
+        self._state(Link.ENDED, reason)
 
     async def _drop(self) -> None:
         client, self._live = self._live, None

@@ -117,14 +117,7 @@ class SessionScreen(Screen[None]):
         self._alerted: set[str] = set()  # requests already rung for
         self.recording_note = ""  # where the recording went, once the session ended
         self.link = SessionLink(
-            connect,
-            session,
-            size=self._terminal_size,
-            on_message=self.handle_message,
-            on_output=self._output,
-            on_state=self._link_state,
-            client=client,
-            on_unconfirmed=self._unconfirmed,
+            connect, session, size=self._terminal_size, target=self, client=client
         )
 
     # ------------------------------------------------------------ layout
@@ -205,7 +198,12 @@ class SessionScreen(Screen[None]):
 
     # ------------------------------------------------------------ from the relay
 
+    @on(SessionLink.Received)
+    def _received(self, event: SessionLink.Received) -> None:
+        self.handle_message(event.message)
+
     def handle_message(self, message: dict[str, Any]) -> None:
+        """Act on one message from the relay and show what it changed."""
         kind = message.get("type")
         if kind == "welcome_session":
             self.room.welcome(message)
@@ -289,9 +287,11 @@ class SessionScreen(Screen[None]):
         """Send from a synchronous handler (the link's task is the one calling it)."""
         self.run_worker(self.link.send(message), group="send", exit_on_error=False)
 
-    def _output(self, data: bytes | Snapshot | SizeChange) -> None:
+    @on(SessionLink.Output)
+    def _output(self, event: SessionLink.Output) -> None:
         """Output, snapshots and size changes, in the stream's order (never a roster's
         ``pty``: that arrives on its own clock, not between the right two bytes)."""
+        data = event.data
         if isinstance(data, Snapshot):
             self.terminal.load_snapshot(data.cols, data.rows, data.data)
         elif isinstance(data, SizeChange):
@@ -299,7 +299,9 @@ class SessionScreen(Screen[None]):
         else:
             self.terminal.write(data)
 
-    def _link_state(self, state: Link, detail: str) -> None:
+    @on(SessionLink.StateChanged)
+    def _link_state(self, event: SessionLink.StateChanged) -> None:
+        state, detail = event.state, event.detail
         self.room.link = state
         self.room.link_detail = detail
         if state is Link.ENDED:
@@ -447,9 +449,11 @@ class SessionScreen(Screen[None]):
             # Refused, not kept: keys typed into a dead link must never arrive later.
             self.notify(f"keys not sent: {self.link.refusal}", severity="warning", timeout=2)
 
-    def _unconfirmed(self, size: int, since: float) -> None:
+    @on(SessionLink.Unconfirmed)
+    def _unconfirmed(self, event: SessionLink.Unconfirmed) -> None:
         """The link died with keys the relay never confirmed: say so, they may be lost."""
-        at = time.strftime("%H:%M:%S", time.localtime(since))
+        size = event.size
+        at = time.strftime("%H:%M:%S", time.localtime(event.since))
         self.notify(
             f"The relay stopped answering: what you typed since {at} ({size} bytes) may not "
             "have reached the shell. Look at the shell before typing again.",
