@@ -12,6 +12,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.reactive import reactive
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -206,7 +207,9 @@ class RequestBanner(Static):
     }
     """
 
-    def show(self, room: Room) -> None:
+    room: reactive[Room] = reactive(Room)  # bound to the session screen's
+
+    def watch_room(self, room: Room) -> None:
         parts = [
             part
             for part in (

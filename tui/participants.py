@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.console import Group, RenderableType
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 
 from relay.roles import Role
@@ -73,7 +74,7 @@ def _access_lines(room: Room) -> list[RenderableType]:
 
 
 class ParticipantsPane(Static):
-    """Shows the latest roster; the screen calls :meth:`show` after each change."""
+    """Follows the room (bound to the session screen's): who is here, and who asks."""
 
     DEFAULT_CSS = """
     ParticipantsPane {
@@ -82,5 +83,8 @@ class ParticipantsPane(Static):
     }
     """
 
-    def show(self, room: Room) -> None:
+    room: reactive[Room] = reactive(Room)
+
+    def watch_room(self, room: Room) -> None:
+        self.border_title = f"People ({len(room.members)})"
         self.update(render_participants(room))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 
 from tui.room import Room
@@ -35,6 +36,8 @@ class PausedBanner(Static):
     }
     """
 
-    def show(self, room: Room) -> None:
+    room: reactive[Room] = reactive(Room)  # bound to the session screen's
+
+    def watch_room(self, room: Room) -> None:
         self.set_class(room.paused is not None, "-shown")
         self.update(render_paused(room))

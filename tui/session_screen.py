@@ -98,6 +98,10 @@ class SessionScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = commands.bindings()
 
     sidebar_wanted: var[bool | None] = var(None)  # None: as the window's width allows
+    # What the relay said about the session. Updated in place as messages come
+    # (room_changed); the status bar, the people pane and the banners follow it
+    # through data_bind, and watch_room redraws what the screen itself draws.
+    room: var[Room] = var(Room, init=False)
 
     def __init__(
         self,
@@ -111,8 +115,9 @@ class SessionScreen(Screen[None]):
         """``lead``: signed in as a relay-wide lead, who sees and decides access requests."""
         super().__init__()
         self.connect = connect
-        self.room = Room(session=session, user=user)
-        self.room.access.lead = lead
+        room = Room(session=session, user=user)
+        room.access.lead = lead
+        self.set_reactive(SessionScreen.room, room)
         self._last_paused_hint = 0.0
         self._alerted: set[str] = set()  # requests already rung for
         self.recording_note = ""  # where the recording went, once the session ended
@@ -123,15 +128,15 @@ class SessionScreen(Screen[None]):
     # ------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(id="status")
+        yield StatusBar(id="status").data_bind(SessionScreen.room)
         with Horizontal(id="main"):
             with Vertical(id="left"):
-                yield PausedBanner(id="paused-banner")
-                yield RequestBanner(id="request-banner")
+                yield PausedBanner(id="paused-banner").data_bind(SessionScreen.room)
+                yield RequestBanner(id="request-banner").data_bind(SessionScreen.room)
                 yield Static(id="ended-banner")
                 yield TerminalView(id="terminal")
             with Vertical(id="sidebar"):
-                yield ParticipantsPane(id="participants")
+                yield ParticipantsPane(id="participants").data_bind(SessionScreen.room)
                 yield ChatPane(id="chat")
         yield KeyBar(id="keys")
 
@@ -144,12 +149,11 @@ class SessionScreen(Screen[None]):
         return self.query_one(ChatPane)
 
     def on_mount(self) -> None:
-        self.query_one("#participants").border_title = "People"
         self.chat.border_title = "Chat"
         self.chat.border_subtitle = "c to write · Esc back"
         self._fit_sidebar()
         self.terminal.focus()
-        self.refresh_room()
+        self.watch_room(self.room)
         self.set_interval(1.0, self._tick)
         self.call_after_refresh(self._start_link)
 
@@ -165,12 +169,12 @@ class SessionScreen(Screen[None]):
         return size
 
     def _tick(self) -> None:
+        """Grants run out on the clock, between the relay's messages."""
         access = self.room.access
         before = len(access.grants)
         access.expire(time.time())
         if len(access.grants) != before:
-            self.refresh_room()
-        self.query_one(StatusBar).show(self.room, self._crop_note())
+            self.room_changed()
 
     # ------------------------------------------------------------ the side panel
 
@@ -247,7 +251,7 @@ class SessionScreen(Screen[None]):
                 self.notify(str(message.get("message")), title="Refused", severity="error")
             if message.get("code") == "access" and self.room.access.lead:
                 self._send_soon(self.room.access.list_request())  # another lead may have answered
-        self.refresh_room()
+        self.room_changed()
 
     def _chat_message(self, message: dict[str, Any]) -> None:
         line = ChatLine(
@@ -309,7 +313,7 @@ class SessionScreen(Screen[None]):
                 self._driving_changed()
             if self.room.ended_reason is None:
                 self._ended(detail or "disconnected")
-        self.refresh_room()
+        self.room_changed()
 
     def _ended(self, reason: str) -> None:
         """The session is over: say so once, and where its recording went."""
@@ -325,7 +329,7 @@ class SessionScreen(Screen[None]):
         self.notify(reason or "ended", title="Session over", timeout=30)
         if self.room.may_review:
             self._find_recording()
-        self.refresh_room()
+        self.room_changed()
 
     @work(group="recording-note", exclusive=True, exit_on_error=False)
     async def _find_recording(self) -> None:
@@ -334,7 +338,7 @@ class SessionScreen(Screen[None]):
 
         session = self.room.session
         self.recording_note = "looking for the recording…"
-        self.refresh_room()
+        self.room_changed()
         try:
             client = await self.connect()
             try:
@@ -350,7 +354,7 @@ class SessionScreen(Screen[None]):
                 self.recording_note = f"recorded as {newest['name']} ({sealed})"
             else:
                 self.recording_note = "the relay kept no recording of this session"
-        self.refresh_room()
+        self.room_changed()
 
     def ended_text(self) -> str:
         """The banner after the end: why, where the recording is, how to replay it."""
@@ -398,14 +402,15 @@ class SessionScreen(Screen[None]):
             return f"WATCHING · {who} · your request is waiting"
         return f"WATCHING · {who} · r asks for control"
 
-    def refresh_room(self) -> None:
+    def room_changed(self) -> None:
+        """The room was updated in place: its watchers and the panes bound to it redraw."""
+        self.mutate_reactive(SessionScreen.room)
+
+    def watch_room(self, room: Room) -> None:
+        """What the screen draws itself from the room (the panes follow it on their own)."""
         if not self.is_mounted:
             return
-        room = self.room
-        self.query_one(StatusBar).show(room, self._crop_note())
-        self.query_one(ParticipantsPane).show(room)
-        self.query_one(RequestBanner).show(room)
-        self.query_one(PausedBanner).show(room)
+        self.query_one(StatusBar).cropped = self._crop_note()
         ended = self.query_one("#ended-banner", Static)
         ended.display = room.ended
         if room.ended:
@@ -414,9 +419,7 @@ class SessionScreen(Screen[None]):
         terminal.set_class(room.input_blocked, "-paused")
         terminal.set_class(room.ended, "-ended")
         terminal.border_title = Text(self.frame_title())  # names the driver: not markup
-        people = self.query_one("#participants")
-        people.border_title = f"People ({len(room.members)})"
-        people.border_subtitle = "▶ drives · ◆ asks"
+        self.query_one("#participants").border_subtitle = "▶ drives · ◆ asks"
         self.query_one(KeyBar).show(
             self.available,
             driving=room.driving,
@@ -490,7 +493,7 @@ class SessionScreen(Screen[None]):
 
     @on(TerminalView.Reshaped)
     def _reshaped(self) -> None:
-        self.query_one(StatusBar).show(self.room, self._crop_note())
+        self.query_one(StatusBar).cropped = self._crop_note()
 
     @on(TerminalView.Behind)
     async def _behind(self) -> None:

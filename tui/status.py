@@ -2,7 +2,8 @@
 
 Every countdown in it (your access, the driver's time-limited control, your
 just-in-time grants) is computed from the relay's ``expires_at`` values and the
-clock, and the screen redraws the bar once a second.
+clock: the bar follows the session screen's room (``data_bind``) and redraws
+itself once a second.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import time
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widgets import Static
 
 from tui.access import format_left
@@ -87,7 +89,7 @@ def render_status(room: Room, now: float, cropped: str = "") -> Text:
 
 
 class StatusBar(Static):
-    """Redrawn when the room changes and once a second (for the time left)."""
+    """Follows the room (bound to the screen's) and what the terminal cannot show."""
 
     DEFAULT_CSS = """
     StatusBar {
@@ -97,5 +99,18 @@ class StatusBar(Static):
     }
     """
 
-    def show(self, room: Room, cropped: str = "") -> None:
-        self.update(render_status(room, time.time(), cropped))
+    room: reactive[Room] = reactive(Room, init=False)
+    cropped: reactive[str] = reactive("", init=False)  # the terminal pane's crop note
+
+    def on_mount(self) -> None:
+        self.draw()
+        self.set_interval(1.0, self.draw)  # the countdowns
+
+    def watch_room(self) -> None:
+        self.draw()
+
+    def watch_cropped(self) -> None:
+        self.draw()
+
+    def draw(self) -> None:
+        self.update(render_status(self.room, time.time(), self.cropped))
