@@ -15,7 +15,7 @@ from rich.console import Group
 from relay.identity import parse_join_target
 from relay.roles import Role
 from tests.harness import Harness, running_relay
-from tests.test_tui_helpers import app_for, screen_of, terminal_text, type_text, until
+from tests.test_tui_helpers import PilotApp, app_for, screen_of, terminal_text, type_text, until
 from tui.access import Access, parse_ttl
 from tui.access_screens import DecideAccessScreen, RequestAccessScreen
 from tui.app import WarroomApp
@@ -28,22 +28,18 @@ from tui.status import render_status
 SIZE = (140, 36)
 
 
-async def lead_app(harness: Harness, session: str, tmp_path: Path) -> WarroomApp:
+async def lead_app(harness: Harness, session: str, tmp_path: Path) -> PilotApp:
     """alice signed in with her SSH key: a relay-wide lead, who decides access requests."""
     key = tmp_path / "alice_key"
     harness.user_keys["alice"].write_private_key(str(key))
     connector = Connector(parse_join_target(harness.url), user="alice", key=key)
     client = await connector()
-    return WarroomApp(connector, session, client=client)
+    return PilotApp(connector, session, client=client)
 
 
 def status_of(app: WarroomApp) -> str:
     screen = screen_of(app)
     return render_status(screen.room, time.time()).plain
-
-
-def notified(app: WarroomApp, text: str) -> bool:
-    return any(text in n.message for n in app._notifications)
 
 
 def pane_text(screen: SessionScreen) -> str:
@@ -136,7 +132,7 @@ async def test_grants_and_control_count_down(harness: Harness) -> None:
         status = status_of(viewer)
         assert "control ends in 9:5" in status or "control ends in 10:00" in status
         assert "driver 9:5" in status or "driver 10:00" in status
-        await until(vp, lambda: notified(viewer, "driver on session"), what="grant notice")
+        await until(vp, lambda: viewer.notified("driver on session"), what="grant notice")
 
         # The countdown moves with the clock.
         first = status_of(viewer)
@@ -146,7 +142,7 @@ async def test_grants_and_control_count_down(harness: Harness) -> None:
         # Revoked: control drops and the relay's control_expired is shown.
         await lead.send({"type": "access_revoke", "user": "bob", "session": session})
         await until(vp, lambda: not vscreen.room.driving, what="control to drop")
-        await until(vp, lambda: notified(viewer, "access revoked"), what="control_expired shown")
+        await until(vp, lambda: viewer.notified("access revoked"), what="control_expired shown")
         assert "control ends" not in status_of(viewer)
 
 
@@ -173,7 +169,7 @@ async def test_lead_approves_a_driver_request_from_the_tui(
 
         # alice is told, sees it listed, and (driving) opens it with ctrl+] p.
         await until(lp, lambda: lscreen.room.access.to_decide(), what="request at alice")
-        await until(lp, lambda: notified(lead, "bob asks for driver"), what="notification")
+        await until(lp, lambda: lead.notified("bob asks for driver"), what="notification")
         assert "INC-4211 slow queries" in pane_text(lscreen)
         assert "1 access request" in status_of(lead)
         await lp.press("ctrl+right_square_bracket", "p")
@@ -186,7 +182,7 @@ async def test_lead_approves_a_driver_request_from_the_tui(
 
         # bob drives now, for ten minutes, and is told so.
         await until(vp, lambda: vscreen.room.driving, what="bob to drive")
-        await until(vp, lambda: notified(viewer, "alice approved driver"), what="outcome")
+        await until(vp, lambda: viewer.notified("alice approved driver"), what="outcome")
         left = vscreen.room.control_left(time.time())
         assert left is not None and 590 < left <= 600
         await until(lp, lambda: not lscreen.room.access.to_decide(), what="list emptied")
@@ -219,7 +215,7 @@ async def test_lead_denies_with_a_reason(harness: Harness, tmp_path: Path) -> No
         assert isinstance(lead.screen, DecideAccessScreen)
         await type_text(lp, "not during the incident")
         await lp.press("enter")
-        await until(vp, lambda: notified(viewer, "not during the incident"), what="denial")
+        await until(vp, lambda: viewer.notified("not during the incident"), what="denial")
         assert not vscreen.room.access.asked() and not vscreen.room.access.mine(time.time())
         assert not vscreen.room.driving
         await until(lp, lambda: not lscreen.room.access.to_decide(), what="list emptied")
@@ -240,7 +236,7 @@ async def test_four_eyes_pause_is_shown_and_blocks_input(tmp_path: Path) -> None
 
             # Keys are held back, and the user is told why.
             await type_text(lp, "echo nope")
-            await until(lp, lambda: notified(lead, "input is paused"), what="paused hint")
+            await until(lp, lambda: lead.notified("input is paused"), what="paused hint")
 
             viewer = app_for(harness, session, Role.VIEWER, "bob")
             async with viewer.run_test(size=SIZE) as vp:
@@ -296,7 +292,7 @@ async def test_lead_answers_access_requests_in_the_lobby(harness: Harness, tmp_p
     harness.user_keys["alice"].write_private_key(str(key))
     session = await harness.open()
     connector = Connector(parse_join_target(harness.url), user="alice", key=key)
-    app = WarroomApp(connector, None, client=await connector())
+    app = PilotApp(connector, None, client=await connector())
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: isinstance(app.screen, LobbyScreen) and app.screen.sessions)
         lobby = app.screen
@@ -310,7 +306,7 @@ async def test_lead_answers_access_requests_in_the_lobby(harness: Harness, tmp_p
         )
         await until(pilot, lambda: lobby.access.to_decide(), what="request in the lobby")
         assert lobby.query_one("#access-box").display
-        await until(pilot, lambda: notified(app, reason), what="the notification")
+        await until(pilot, lambda: app.notified(reason), what="the notification")
         await pilot.press("p")
         await until(pilot, lambda: isinstance(app.screen, DecideAccessScreen), what="dialog")
         await pilot.press("enter")  # the default TTL, 30 minutes

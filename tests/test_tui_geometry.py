@@ -72,7 +72,7 @@ def mismatch(view: TerminalView, want: TerminalModel) -> str | None:
     top = 0
     if want.rows > view_rows:  # cropped vertically: a window of rows that holds the cursor
         top = want.cursor[1] - view_rows + 1 if want.cursor[1] >= view_rows else 0
-    left = view._left
+    left = view.first_column
     for y in range(view_rows):
         row = top + y
         if row >= want.rows:

@@ -34,10 +34,6 @@ def dialogs(app: WarroomApp) -> list[Dialog[object]]:
     return [s for s in app.screen_stack if isinstance(s, Dialog)]
 
 
-def notified(app: WarroomApp, text: str) -> bool:
-    return any(text in n.message for n in app._notifications)
-
-
 async def test_two_quick_presses_open_one_dialog_with_nothing_typed(harness: Harness) -> None:
     """``rr`` and ``aa`` from a viewer once ended the app with DuplicateIds."""
     session = await harness.open()
@@ -69,7 +65,7 @@ async def test_a_word_typed_for_the_shell_does_not_leave(harness: Harness) -> No
         await vp.pause(0.3)
         assert not dialogs(viewer) and viewer.is_running
         assert screen_of(viewer) is vscreen and vscreen.link.live
-        assert notified(viewer, WATCHING_HINT)
+        assert viewer.notified(WATCHING_HINT)
         # The same word in one burst: the keys after d were typed before it asked.
         burst(viewer, "d", "f", "space", "minus", "h", "enter")
         await until(vp, lambda: isinstance(viewer.screen, ConfirmScreen), what="d asks")
@@ -169,7 +165,7 @@ async def test_typing_while_watching_shows_the_hint_and_sends_nothing(harness: H
         await type_text(vp, "ls /xyz")
         viewer.post_message(events.Paste("echo pasted-$((3*3))\n"))
         await vp.pause(0.3)
-        assert notified(viewer, WATCHING_HINT)
+        assert viewer.notified(WATCHING_HINT)
         await lead_client.send_input(b"echo marker-$((2*2))\r")
         await until(vp, lambda: "marker-4" in terminal_text(viewer), what="the lead's echo")
         assert "xyz" not in terminal_text(viewer) and "pasted-9" not in terminal_text(viewer)

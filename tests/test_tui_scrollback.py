@@ -12,9 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual import events
 from textual.pilot import Pilot
 
+from tests.test_tui_helpers import scroll_wheel
 from tests.test_tui_terminal import TermApp, settle, text_of
 from tui.terminal_view import TerminalView
 
@@ -39,8 +39,7 @@ def pane(view: TerminalView) -> list[str]:
 
 
 async def wheel(pilot: Pilot[None], view: TerminalView, up: bool, x: int = 2, y: int = 1) -> None:
-    kind = events.MouseScrollUp if up else events.MouseScrollDown
-    await pilot._post_mouse_events([kind], view, offset=(x, y))
+    await scroll_wheel(pilot, view, up=up, offset=(x, y))
     await settle(pilot)
 
 

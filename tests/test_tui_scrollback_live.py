@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from textual import events
 from textual.pilot import Pilot
 
 from relay.audit import read_events
@@ -28,7 +27,7 @@ from relay.protocol import OutputChunk, Snapshot
 from relay.roles import Role
 from relay.terminal import TerminalModel
 from tests.harness import Harness, Targets, read_until, running_relay
-from tests.test_tui_helpers import app_for, screen_of, terminal_text, type_text, until
+from tests.test_tui_helpers import app_for, screen_of, scroll_wheel, terminal_text, type_text, until
 from tui.app import WarroomApp
 from tui.client import RelayClient
 from tui.session_link import Keepalive
@@ -89,9 +88,7 @@ async def drag(
 
 
 async def wheel(pilot: Pilot[None], view: TerminalView, up: bool) -> None:
-    kind = events.MouseScrollUp if up else events.MouseScrollDown
-    await pilot._post_mouse_events([kind], view, offset=(3, 3))
-    await pilot.pause()
+    await scroll_wheel(pilot, view, up=up, offset=(3, 3))
 
 
 async def test_a_late_joiner_scrolls_back_through_masked_scrollback(harness: Harness) -> None:

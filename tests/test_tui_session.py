@@ -7,7 +7,7 @@ from textual.widgets import OptionList
 
 from relay.roles import Role
 from tests.harness import Harness
-from tests.test_tui_helpers import app_for, screen_of, terminal_text, type_text, until
+from tests.test_tui_helpers import PilotApp, app_for, screen_of, terminal_text, type_text, until
 from tui.app import WarroomApp
 from tui.dialogs import ConfirmScreen
 from tui.handoff import DenyScreen, PickRequestScreen, render_request, requests_for_me
@@ -95,7 +95,7 @@ async def test_deny_and_release(harness: Harness) -> None:
         assert not vscreen.room.driving
         await until(
             vp,
-            lambda: any("denied: not now" in n.message for n in viewer._notifications),
+            lambda: viewer.notified("denied: not now"),
             what="denial shown",
         )
 
@@ -184,7 +184,7 @@ async def test_reconnect_resumes_without_loss_or_doubling(harness: Harness) -> N
         assert text.count("before-2") == 1 and text.count("during-7") == 1
 
 
-async def _two_requests(harness: Harness) -> tuple[str, list[WarroomApp]]:
+async def _two_requests(harness: Harness) -> tuple[str, list[PilotApp]]:
     session = await harness.open()
     return session, [
         app_for(harness, session, Role.LEAD, "alice"),
@@ -268,7 +268,7 @@ async def test_lead_picks_which_request_to_deny_with_a_reason(harness: Harness) 
         await until(cp, lambda: not cscreen.room.has_requested, what="carol answered")
         await until(
             cp,
-            lambda: any("wait for the rollback" in n.message for n in carol._notifications),
+            lambda: carol.notified("wait for the rollback"),
             what="the reason at carol",
         )
         assert not cscreen.room.driving

@@ -10,22 +10,24 @@ Two sources of hostile text, each against the real TUI under Textual's pilot:
   BEL, C1 controls and a bidi override as well.
 
 The check is on what the window draws — every cell of the screen, as Textual's
-compositor renders it for the terminal — and on the app staying up: one ``[/]``
-read as markup ends a Textual app with a ``MarkupError``.
+compositor renders it for the terminal (read from its screenshot) — and on
+the app staying up: one ``[/]`` read as markup ends a Textual app with a
+``MarkupError``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import io
+import html
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from rich.console import Console
+from rich.cells import cell_len
 from websockets.asyncio.server import ServerConnection, serve
 
 from relay.identity import parse_join_target
@@ -41,23 +43,34 @@ MARKUP = ["[b]bold?[/b]", "[/]", "[link=https://evil.example]click[/link]", "[$a
 CONTROLS = ["\x1b", "\x07", "\x9b", "\x9d", "\x85", "\u202e", "\x00"]
 
 
+# One run of text in Textual's SVG screenshot: its column (x) and its row (line-N).
+SVG_TEXT = re.compile(
+    r'<text class="[^"]*" x="([0-9.]+)" y="[0-9.]+" textLength="[0-9.]+" '
+    r'clip-path="url\(#[^)]*-line-(\d+)\)">(.*?)</text>',
+    re.S,
+)
+CELL_WIDTH = 20 * 0.61  # Rich's SVG: 20 px lines, characters 0.61 as wide as high
+
+
 def drawn(app: WarroomApp) -> str:
-    """Every cell of the screen as the terminal would get it (styles left out)."""
-    width, height = app.size
-    console = Console(
-        width=width,
-        height=height,
-        file=io.StringIO(),
-        force_terminal=True,
-        color_system="truecolor",
-        record=True,
-        legacy_windows=False,
-        safe_box=False,
-    )
-    console.print(
-        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
-    )
-    return console.export_text(styles=False)
+    """Every cell of the screen as the terminal would get it (styles left out).
+
+    Read from ``export_screenshot()``, which renders the screen the way Textual's
+    compositor sends it to the terminal; cells only a background paints are
+    spaces.
+    """
+    rows: dict[int, list[tuple[int, str]]] = {}
+    for x, row, text in SVG_TEXT.findall(app.export_screenshot()):
+        text = html.unescape(text).replace("\xa0", " ").replace("\n", "")  # spaces are nbsp
+        rows.setdefault(int(row), []).append((round(float(x) / CELL_WIDTH), text))
+    lines = []
+    for row in range(app.size.height):
+        line, at = "", 0
+        for column, text in sorted(rows.get(row, [])):
+            line += " " * (column - at) + text
+            at = column + cell_len(text)
+        lines.append(line)
+    return "\n".join(lines)
 
 
 async def connected(app: WarroomApp) -> WarroomApp:

@@ -44,7 +44,7 @@ the shell hears one answer.
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 
 from rich.segment import Segment
 from rich.style import Style
@@ -146,8 +146,10 @@ class TerminalView(Widget, can_focus=True):
         self._size_changes: deque[tuple[int, int, int]] = deque()
         self._taken = 0  # bytes ever taken out of ``pending`` (fed, or dropped)
         self.chord = False
-        self.fed = 0
-        self.frames = 0
+        self.fed = 0  # bytes fed to the model
+        self.frames = 0  # frames drawn
+        # How often each screen row was turned into a strip (a clean row's is reused).
+        self.rows_built: Counter[int] = Counter()
         self._strips: dict[int, Strip] = {}
         self._cursor_row: int | None = None
         self._top = 0
@@ -215,9 +217,13 @@ class TerminalView(Widget, can_focus=True):
         if self.pending or self._size_changes:
             self._schedule()
 
-    def flush(self) -> None:
-        """Feed everything pending now, size changes included (used by tests)."""
-        self._feed(len(self.pending))
+    def flush(self, budget: int | None = None) -> None:
+        """Feed what is pending now, size changes included, as one frame would.
+
+        ``budget``: at most that many bytes (a frame's share); all of them by
+        default. Tests and benchmarks use it to draw without waiting for a frame.
+        """
+        self._feed(len(self.pending) if budget is None else budget)
 
     def _feed(self, budget: int) -> None:
         model = self.model
@@ -318,6 +324,11 @@ class TerminalView(Widget, can_focus=True):
     def cropped(self) -> bool:
         width, height = self.size
         return self.model.cols > width or self.model.rows > height
+
+    @property
+    def first_column(self) -> int:
+        """The first column of the shell shown (more than 0 while cropped on the left)."""
+        return self._left
 
     @property
     def scrolled_back(self) -> bool:
@@ -629,6 +640,7 @@ class TerminalView(Widget, can_focus=True):
             show_cursor = y == cursor_y and self.model.cursor_visible
             strip = line_strip(self.model, y, cursor_x if show_cursor else None)
             self._strips[y] = strip
+            self.rows_built[y] += 1
         return strip
 
     def render_line(self, y: int) -> Strip:
