@@ -9,6 +9,7 @@ picture against it. Update after an intended change with
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from typing import Any
@@ -281,3 +282,17 @@ def test_recordings_browser(snap_compare: Any) -> None:
         return StaticRecordings(connector)
 
     assert snap_compare(SnapApp(factory), terminal_size=SIZE)
+
+
+def test_every_snapshot_says_what_it_must_show() -> None:
+    """A changed picture is reviewed against its test's docstring: each must have one
+    that names what the picture shows (not just what the test does)."""
+    pictures = [
+        test
+        for name, test in globals().items()
+        if name.startswith("test_") and "snap_compare" in inspect.signature(test).parameters
+    ]
+    assert len(pictures) >= 9
+    for test in pictures:
+        words = (test.__doc__ or "").split()
+        assert len(words) >= 15, f"{test.__name__}: say what the picture must show"

@@ -5,8 +5,9 @@ Every letter the session screen answers to is one :class:`Command` in
 (``ctrl+]`` then a letter, the only way to reach the window while driving),
 the letters the terminal pane leaves to the window while watching, the key bar
 at the bottom, the toast ``ctrl+]`` shows and the help overlay are all
-generated from it, so a key cannot be renamed in one place and forgotten in
-another.
+generated from it, and every other text that names a key (the banners, the
+frame's title, the hints) asks :func:`key`, so a key cannot be renamed in one
+place and forgotten in another.
 
 A command with ``confirm`` set is one a watcher can do damage with by typing a
 word meant for a shell (``df -h`` starts with ``d``): its single letter asks
@@ -74,6 +75,13 @@ def bindings(commands: Iterable[Command] = SESSION) -> list[BindingType]:
         ),
         Binding(CHORD_KEY, "chord", "then a letter", show=False, key_display="^]"),
     ]
+
+
+def key(action: str, *, chord: bool = False) -> str:
+    """How to press ``action`` in words: its key, after ``ctrl+]`` when ``chord``
+    (while driving, the only way to reach the window)."""
+    shown = BY_ACTION[action].shown
+    return f"{CHORD_DISPLAY} {shown}" if chord else shown
 
 
 def chord_action(key: str) -> str | None:

@@ -17,7 +17,8 @@ from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from relay.protocol import REASON_LENGTH
-from tui.commands import CHORD_DISPLAY, help_text
+from tui import commands
+from tui.commands import help_text
 from tui.dialogs import Dialog, ReasonScreen
 from tui.room import Request, Room
 
@@ -154,20 +155,21 @@ def render_request(room: Room, chord: bool) -> Text:
     request = room.pending_for_me()
     if request is None:
         return Text("")
-    prefix = f"{CHORD_DISPLAY} " if chord else ""
+    grant, deny = commands.key("grant", chord=chord), commands.key("deny", chord=chord)
     text = Text()
     text.append(f" {REQUEST_MARK} ", style="bold")
     text.append(request.user, style="bold")
     text.append(" asks for control: ")
     text.append(request.reason, style="italic")
     text.append("\n   ")
-    text.append(f" {prefix}g ", style="bold reverse")
+    text.append(f" {grant} ", style="bold reverse")
     text.append(" grant  ")
-    text.append(f" {prefix}n ", style="bold reverse")
+    text.append(f" {deny} ", style="bold reverse")
     text.append(" deny")
     more = len(requests_for_me(room)) - 1
     if more > 0:
-        text.append(f"   +{more} more waiting: g/n let you pick", style="italic")
+        pick = f"{commands.key('grant')}/{commands.key('deny')}"
+        text.append(f"   +{more} more waiting: {pick} let you pick", style="italic")
     return text
 
 
@@ -177,14 +179,13 @@ def render_access_requests(room: Room, chord: bool) -> Text:
     if not waiting:
         return Text("")
     first = waiting[0]
-    prefix = f"{CHORD_DISPLAY} " if chord else ""
     text = Text()
     text.append(f" {REQUEST_MARK} ", style="bold")
     text.append(first.user, style="bold")
     text.append(f" asks for {first.role} on {first.scope}: ")
     text.append(first.reason, style="italic")
     text.append("\n   ")
-    text.append(f" {prefix}p ", style="bold reverse")
+    text.append(f" {commands.key('access_requests', chord=chord)} ", style="bold reverse")
     text.append(" approve or deny")
     if len(waiting) > 1:
         text.append(f"   +{len(waiting) - 1} more waiting", style="italic")

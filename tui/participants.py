@@ -8,6 +8,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from relay.roles import Role
+from tui import commands
 from tui.room import Link, Room
 
 # Marks every monospace font has (keyboard and hand emoji show as boxes in many).
@@ -60,7 +61,7 @@ def _access_lines(room: Room) -> list[RenderableType]:
     lines: list[RenderableType] = []
     waiting = room.access.to_decide()
     if waiting:
-        key = "ctrl+] p" if room.driving else "p"
+        key = commands.key("access_requests", chord=room.driving)
         lines += [Text(""), Text(f"Access requests ({key} to answer)", style="bold yellow")]
         for ask in waiting:
             line = Text("  ")

@@ -78,7 +78,7 @@ ACCESS_MESSAGES = frozenset(
 PAUSED_HINT_EVERY = 3.0  # seconds between "input is paused" reminders while typing
 SIDEBAR_WIDTH = 36  # columns the side panel takes, border included
 SHELL_AT_LEAST = 80  # the side panel shows by itself only if the shell keeps this many columns
-WATCHING_HINT = "you are watching — r asks for control"
+WATCHING_HINT = f"you are watching — {commands.key('control')} asks for control"
 
 HERE = Path(__file__).parent  # CSS paths must not follow subclasses into other packages
 
@@ -150,7 +150,7 @@ class SessionScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.chat.border_title = "Chat"
-        self.chat.border_subtitle = "c to write · Esc back"
+        self.chat.border_subtitle = f"{commands.key('chat')} to write · Esc back"
         self._fit_sidebar()
         self.terminal.focus()
         self.watch_room(self.room)
@@ -360,6 +360,7 @@ class SessionScreen(Screen[None]):
         """The banner after the end: why, where the recording is, how to replay it."""
         room = self.room
         lines = [f"Session over: {room.ended_reason or 'ended'}."]
+        close = commands.key("leave")
         if room.may_review:
             url = getattr(getattr(self.connect, "target", None), "url", "") or "RELAY_URL"
             invite = getattr(getattr(self.connect, "target", None), "invite", None)
@@ -370,9 +371,10 @@ class SessionScreen(Screen[None]):
                 if invite
                 else f"warroom replay {url} {room.session}"
             )
-            lines.append(f"Replay it: v here, or {how}.  d closes this window.")
+            here = commands.key("recordings")
+            lines.append(f"Replay it: {here} here, or {how}.  {close} closes this window.")
         else:
-            lines.append("d closes this window.")
+            lines.append(f"{close} closes this window.")
         return "\n".join(lines)
 
     def _driving_changed(self) -> None:
@@ -400,7 +402,7 @@ class SessionScreen(Screen[None]):
             return f"WATCHING · {who}"
         if room.has_requested:
             return f"WATCHING · {who} · your request is waiting"
-        return f"WATCHING · {who} · r asks for control"
+        return f"WATCHING · {who} · {commands.key('control')} asks for control"
 
     def room_changed(self) -> None:
         """The room was updated in place: its watchers and the panes bound to it redraw."""
