@@ -56,7 +56,11 @@ class ChatLine:
 
 @dataclass
 class Room:
-    """The latest roster, and who this client is in it."""
+    """The latest roster, and who this client is in it.
+
+    The session screen holds one as a reactive and updates it in place as
+    messages come (then ``room_changed``), so the panes bound to it redraw.
+    """
 
     session: str = ""
     target: str = ""
