@@ -36,9 +36,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     # entry as its test goes through the public API.
     ("test_limits_doc.py", "_FIELDS"): "relay protocol's field table, relay tests",
     ("test_attacks.py", "_line"): "relay audit CLI's line formatter, relay tests",
-    ("test_terminal.py", "_repeatable"): "relay terminal snapshot, relay tests",
-    ("test_masking_tokenizer.py", "_tokenized"): "relay masking tokenizer, relay tests",
-    ("test_masking_tokenizer.py", "_without"): "relay masking tokenizer, relay tests",
 }
 
 

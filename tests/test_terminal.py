@@ -19,7 +19,7 @@ import pytest
 from pyte.screens import wcwidth
 
 from relay.terminal import BLANK, Cell, TerminalModel
-from relay.terminal.snapshot import _repeatable
+from relay.terminal.snapshot import repeatable
 
 STREAMS = Path(__file__).parent / "data" / "streams"
 
@@ -81,7 +81,7 @@ def comparable(model: TerminalModel, like: TerminalModel) -> dict[str, Any]:
 
 def rep_reproducible(model: TerminalModel) -> bool:
     """Whether a snapshot can leave the receiver as ready for REP as ``model`` is."""
-    return not model.screen.rep_width or _repeatable(model.screen) is not None
+    return not model.screen.rep_width or repeatable(model.screen) is not None
 
 
 def assert_same(a: TerminalModel, b: TerminalModel) -> None:

@@ -323,7 +323,7 @@ class _Renderer:
         self.set_pen(s.cursor.attrs)
         x, y = s.cursor.x, s.cursor.y
         top = s.margins.top if origin and s.margins is not None else 0
-        cell = _repeatable(s)
+        cell = repeatable(s)
         if cell is not None:
             out.append(_cup(max(0, y - top), x - s.rep_width))
             self.draw(cell.data)
@@ -338,7 +338,7 @@ class _Renderer:
             out.append("\x1b[4h")
 
 
-def _repeatable(s: TerminalScreen) -> Cell | None:
+def repeatable(s: TerminalScreen) -> Cell | None:
     """The cell REP would repeat now, if a snapshot can leave the receiver ready to."""
     x = s.cursor.x - s.rep_width
     if not s.rep_width or x < 0 or IRM in s.mode:
