@@ -129,9 +129,9 @@ def _matches(
 
 
 def _line(event: dict[str, Any]) -> str:
-    """One event on one line: every value escaped (``relay.text.escape``), so that no
+    """One event on one line: every value escaped (``relay.core.text.escape``), so that no
     field a client wrote can start a forged line or reach the terminal as a control."""
-    from relay.text import escape
+    from relay.core.text import escape
 
     try:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(event.get("t", 0))))

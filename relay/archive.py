@@ -44,9 +44,9 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 from relay.asciicast import CastError, CastHeader, parse_header, read_header
 from relay.catalog import Catalog, Filters, enrich
 from relay.chain import SEAL_PREFIX
-from relay.errors import ErrorCode, ProtocolError
+from relay.core.errors import ErrorCode, ProtocolError
+from relay.core.roles import Role
 from relay.keys import VerifyKey
-from relay.roles import Role
 
 if TYPE_CHECKING:
     from relay.storage.reader import Mirror

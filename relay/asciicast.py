@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from relay.errors import WarroomError
-from relay.text import SURROGATE
+from relay.core.errors import WarroomError
+from relay.core.text import SURROGATE
 
 _CHUNK = 1 << 20
 # JSON may escape half of a surrogate pair (``"\\ud800"``); no UTF-8 text can hold

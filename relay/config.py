@@ -23,11 +23,11 @@ from typing import Any, TypeVar
 
 import platformdirs
 
-from relay.access import DEFAULT_MAX_TTL
-from relay.errors import WarroomError
+from relay.core.access import DEFAULT_MAX_TTL
+from relay.core.errors import WarroomError
+from relay.core.roles import Role
 from relay.identity import parse_authorized_key, relay_base_url
 from relay.masking import DEFAULT_PATTERNS, PatternError, SecretPattern, parse_patterns
-from relay.roles import Role
 from relay.storage import config as storage
 from relay.witness import parse_address
 

@@ -30,8 +30,8 @@ from websockets.frames import CloseCode
 from websockets.protocol import State
 from websockets.typing import DataLike
 
-from relay import protocol
-from relay.errors import ErrorCode, WarroomError
+from relay.core import protocol
+from relay.core.errors import ErrorCode, WarroomError
 from relay.output import SizeMark
 from relay.stream import OutputStream
 

@@ -11,7 +11,7 @@ Each phase refuses what does not belong to it:
    just-in-time access, joining a session, and then everything the session
    core rules on.
 
-Messages inside a session go to :class:`relay.session.Session`; relay-wide
+Messages inside a session go to :class:`relay.core.session.Session`; relay-wide
 decisions (open, grant, revoke, access requests) go to the relay, reached
 through :class:`RelayHost` (what a conversation needs of it, which
 :class:`relay.server.Relay` provides), so that this module does not import the
@@ -36,26 +36,27 @@ from typing import TYPE_CHECKING, Any, Protocol
 from websockets.asyncio.server import ServerConnection
 from websockets.frames import CloseCode
 
-from relay import identity, protocol
-from relay.access import AccessError, Grant
+from relay import identity
 from relay.archive import Scope
 from relay.config import NAME_PATTERN
 from relay.connection import OUTGOING, BoundedConnection, ClientLink
-from relay.errors import ErrorCode, ProtocolError
+from relay.core import protocol
+from relay.core.access import AccessError, Grant
+from relay.core.errors import ErrorCode, ProtocolError
+from relay.core.ratelimit import TokenBucket
+from relay.core.roles import Role
+from relay.core.session import Send, error
+from relay.core.text import clean
 from relay.masking import mask_text
-from relay.ratelimit import TokenBucket
-from relay.roles import Role
-from relay.session import Send, error
 from relay.store import InviteRefused, StoreError, TokenRecord
-from relay.text import clean
 
 if TYPE_CHECKING:
-    from relay.access import AccessPolicy, AccessRequest
     from relay.archive import Archive
     from relay.config import RelayConfig
+    from relay.core.access import AccessPolicy, AccessRequest
+    from relay.core.ratelimit import DenialAudit, LoginGuard
     from relay.keys import SigningKey, VerifyKey
     from relay.live import LiveSession
-    from relay.ratelimit import DenialAudit, LoginGuard
     from relay.store import InviteRecord, Revocation, Store
 
 log = logging.getLogger(__name__)

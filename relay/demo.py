@@ -32,9 +32,9 @@ from relay.audit import AuditLog
 from relay.certificates import demo_certificate
 from relay.config import RelayConfig, TargetConfig
 from relay.conversation import GUEST_PREFIX
+from relay.core.roles import Role
 from relay.keys import SigningKey
 from relay.recording import recorder_factory
-from relay.roles import Role
 from relay.sandbox import SandboxTarget
 from relay.server import Relay
 from relay.store.sqlite import FILE_NAME as STATE_FILE

@@ -34,9 +34,9 @@ from urllib.parse import SplitResult, urlsplit
 import asyncssh
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from relay.errors import WarroomError
+from relay.core.errors import WarroomError
+from relay.core.roles import Role
 from relay.keys import SigningKey, VerifyKey
-from relay.roles import Role
 
 CredentialType = Literal["token", "invite"]
 AuthErrorCode = Literal[

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from relay.errors import WarroomError
+from relay.core.errors import WarroomError
 
 KEY_FILE = "relay_ed25519"
 PUBLIC_KEY_FILE = "relay_ed25519.pub"

@@ -1,6 +1,6 @@
 """A running session: the pure core wired to its shell, clients, recording and audit.
 
-The core (:mod:`relay.session`) decides; this module only carries out the
+The core (:mod:`relay.core.session`) decides; this module only carries out the
 actions it returns, and moves output from the target to the clients. The
 output path is kept short on purpose — mask, append to the stream(s), hand
 the masked chunk to the recorder, wake the client writers — because it runs
@@ -27,10 +27,7 @@ from typing import Any, Protocol
 from websockets.frames import CloseCode
 
 from relay.connection import ClientLink
-from relay.masking import SECRET_INPUT, InputGuard, Masking, OutputMasker, SecretPattern
-from relay.masking.screen import ScreenCheck
-from relay.output import RAW_BASE, SessionOutput
-from relay.session import (
+from relay.core.session import (
     Action,
     Audit,
     Broadcast,
@@ -42,6 +39,9 @@ from relay.session import (
     Send,
     Session,
 )
+from relay.masking import SECRET_INPUT, InputGuard, Masking, OutputMasker, SecretPattern
+from relay.masking.screen import ScreenCheck
+from relay.output import RAW_BASE, SessionOutput
 from relay.terminal import TerminalModel
 
 log = logging.getLogger(__name__)

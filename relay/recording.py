@@ -58,8 +58,8 @@ from typing import Any, Protocol
 import orjson
 
 from relay.chain import ChainWriter, Checkpoint
+from relay.core.session import Session
 from relay.keys import SigningKey
-from relay.session import Session
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ holds what they share — the open sessions, the store (grants, requests,
 invites, tokens, the session directory), the audit log — and carries out the
 relay-wide decisions (opening a session, granting or revoking access) on the
 live sessions they affect. Nothing here decides a permission inside a
-session: that is :mod:`relay.session`.
+session: that is :mod:`relay.core.session`.
 
 A credential is a claim, checked on every use: each authentication and each
 message re-checks the user and role against the current config and the
@@ -37,21 +37,21 @@ from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from relay import identity
-from relay.access import AccessError, AccessPolicy, AccessRequest, Grant, admission
 from relay.archive import Archive
 from relay.audit import AuditLog
 from relay.cluster.health import Check, Health
 from relay.config import RelayConfig, TargetConfig
 from relay.connection import READ_AHEAD, BoundedConnection, ClientLink, cancel
 from relay.conversation import GUEST_PREFIX, Admission, Conversation, Identity
-from relay.errors import ErrorCode, ProtocolError
+from relay.core.access import AccessError, AccessPolicy, AccessRequest, Grant, admission
+from relay.core.errors import ErrorCode, ProtocolError
+from relay.core.names import confusable
+from relay.core.ratelimit import DenialAudit, LoginGuard
+from relay.core.roles import Role
+from relay.core.session import FourEyes, Session
+from relay.core.session import Limits as SessionLimits
 from relay.keys import SigningKey
 from relay.live import LiveSession, Recorder
-from relay.names import confusable
-from relay.ratelimit import DenialAudit, LoginGuard
-from relay.roles import Role
-from relay.session import FourEyes, Session
-from relay.session import Limits as SessionLimits
 from relay.ssh import TargetAddress, TargetShell, TargetUnavailable
 from relay.stall import LoopWatch, watched_connection
 from relay.store import (

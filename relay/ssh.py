@@ -15,7 +15,7 @@ from pathlib import Path
 
 import asyncssh
 
-from relay.errors import WarroomError
+from relay.core.errors import WarroomError
 
 OutputCallback = Callable[[bytes], None]
 ExitCallback = Callable[[int | None], None]

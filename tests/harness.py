@@ -20,9 +20,9 @@ from relay.config import (
     TargetConfig,
     UserConfig,
 )
+from relay.core.roles import Role
 from relay.keys import SigningKey
 from relay.recording import recorder_factory
-from relay.roles import Role
 from relay.sandbox import SandboxTarget
 from relay.server import Relay
 from relay.storage.config import StorageConfig
@@ -247,7 +247,7 @@ def sshd_target(server: object, *, known_hosts: Path | None = None) -> TargetCon
 
 async def read_until(client: RelayClient, needle: bytes, timeout: float = 10.0) -> bytes:
     """Collect output frames until ``needle`` appears; return everything collected."""
-    from relay.protocol import OutputChunk
+    from relay.core.protocol import OutputChunk
 
     seen = bytearray()
     async with asyncio.timeout(timeout):

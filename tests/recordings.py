@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from relay.core.session import Session
 from relay.keys import SigningKey
 from relay.recording import Auditor, Recording
-from relay.session import Session
 
 START = 1_790_000_000.0
 

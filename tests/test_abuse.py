@@ -19,7 +19,7 @@ from relay.audit import read_events
 from relay.config import Limits
 from relay.connection import OUTGOING, PRE_AUTH_OUTGOING, REPLY_BUDGET
 from relay.conversation import Conversation
-from relay.ratelimit import LOGIN_SOURCE_BURST, LOGIN_USER_BURST
+from relay.core.ratelimit import LOGIN_SOURCE_BURST, LOGIN_USER_BURST
 from tests.harness import Harness, read_until, running_relay
 from tui.client import RelayClient, RelayError
 
@@ -227,7 +227,7 @@ async def test_one_invite_cannot_fill_a_session_and_leads_keep_their_places(
     tmp_path: Path,
 ) -> None:
     from relay import identity
-    from relay.roles import Role
+    from relay.core.roles import Role
 
     limits = Limits(clients_per_session=8, lead_slots=2, connections_per_user=4)
     async with running_relay(tmp_path, limits=limits) as h:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from relay.access import AccessError, AccessPolicy, admission
-from relay.roles import Role
+from relay.core.access import AccessError, AccessPolicy, admission
+from relay.core.roles import Role
 
 T0 = 1_000.0
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from relay.audit import read_events
-from relay.protocol import OutputChunk
+from relay.core.protocol import OutputChunk
 from tests.harness import Harness, read_until, running_relay
 from tui.client import Event, RelayClient, RelayError
 

@@ -18,7 +18,7 @@ import pytest
 
 from relay import identity
 from relay.audit import read_events
-from relay.roles import Role
+from relay.core.roles import Role
 from tests.harness import Harness, read_until, running_relay
 from tui.client import RelayClient, RelayError
 

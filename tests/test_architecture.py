@@ -26,13 +26,13 @@ PACKAGES = ("relay", "tui")
 # docs/architecture.md's core: rules only, time passed in, actions returned.
 CORE = frozenset(
     {
-        "relay.session",
-        "relay.access",
-        "relay.roles",
-        "relay.errors",
-        "relay.protocol",
-        "relay.text",
-        "relay.names",
+        "relay.core.session",
+        "relay.core.access",
+        "relay.core.roles",
+        "relay.core.errors",
+        "relay.core.protocol",
+        "relay.core.text",
+        "relay.core.names",
     }
 )
 # What the core may take from the standard library: nothing that does I/O.
@@ -205,7 +205,7 @@ def test_the_checks_see_what_they_look_for(tmp_path: Path) -> None:
 
 def test_every_exception_is_a_warroom_error() -> None:
     """One base for the project's exceptions, and its docstring draws all of them."""
-    from relay.errors import WarroomError
+    from relay.core.errors import WarroomError
 
     ours: list[type[BaseException]] = []
     for name in modules():

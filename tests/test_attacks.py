@@ -242,7 +242,7 @@ async def test_a_scoped_reviewer_grant_lists_and_fetches_only_what_it_covers(
 
 async def test_a_guest_cannot_take_a_name_that_passes_for_someone_here(harness: Harness) -> None:
     from relay import identity
-    from relay.roles import Role
+    from relay.core.roles import Role
 
     session = await harness.open()
     await harness.joined("alice", session)
@@ -372,7 +372,7 @@ async def test_the_other_eyes_are_another_leads_guest_or_a_role_the_config_names
     from dataclasses import replace
 
     from relay import identity
-    from relay.roles import Role
+    from relay.core.roles import Role
 
     users = {"alice": Role.LEAD, "carol": Role.LEAD, "bob": Role.VIEWER}
     async with running_relay(tmp_path, four_eyes=1, users=users) as h:

@@ -21,7 +21,7 @@ import asyncssh
 import pytest
 
 from relay.arguments import Parser
-from relay.errors import ErrorCode
+from relay.core.errors import ErrorCode
 from relay.keys import SigningKey
 from tests.recordings import sample_session
 from tests.test_cli import _relay_config

@@ -18,7 +18,7 @@ from relay.config import (
     parse_config,
     parse_duration,
 )
-from relay.roles import Role
+from relay.core.roles import Role
 
 ALICE_KEY = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode().strip()
 BOB_KEY = asyncssh.generate_private_key("ecdsa-sha2-nistp256").export_public_key().decode().strip()

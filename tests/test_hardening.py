@@ -9,7 +9,7 @@ import pytest
 
 from relay import identity
 from relay.audit import read_events
-from relay.roles import Role
+from relay.core.roles import Role
 from tests.harness import Harness, running_relay
 from tui.client import RelayClient, RelayError
 
@@ -162,7 +162,7 @@ async def test_a_long_non_ascii_close_reason_still_closes(harness: Harness) -> N
 
 
 def test_the_protocol_doc_lists_every_error_code() -> None:
-    from relay.errors import ErrorCode
+    from relay.core.errors import ErrorCode
 
     doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text()
     missing = [code.value for code in ErrorCode if f"`{code.value}`" not in doc]
@@ -170,7 +170,7 @@ def test_the_protocol_doc_lists_every_error_code() -> None:
 
 
 def test_the_protocol_doc_lists_every_client_message() -> None:
-    from relay.protocol import CLIENT_TYPES
+    from relay.core.protocol import CLIENT_TYPES
 
     doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text()
     missing = [kind for kind in CLIENT_TYPES if f"| `{kind}`" not in doc]

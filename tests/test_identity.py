@@ -10,6 +10,7 @@ import shlex
 import asyncssh
 import pytest
 
+from relay.core.roles import Role
 from relay.identity import (
     CLOCK_SKEW,
     MAX_CREDENTIAL_LENGTH,
@@ -30,7 +31,6 @@ from relay.identity import (
     verify_challenge,
 )
 from relay.keys import SigningKey
-from relay.roles import Role
 from tui.cli import build_parser
 
 NOW = 1_700_000_000.0

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from relay.audit import read_events
-from relay.protocol import OutputChunk, Snapshot
+from relay.core.protocol import OutputChunk, Snapshot
 from relay.verifier import verify_file
 from tests.harness import Harness, read_until, running_relay
 from tui.client import RelayClient

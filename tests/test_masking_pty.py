@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.protocol import OutputChunk, Snapshot
+from relay.core.protocol import OutputChunk, Snapshot
 from relay.terminal import TerminalModel
 from tests.harness import Harness, Targets, read_until, running_relay
 from tests.tools import require_tool

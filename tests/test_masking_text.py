@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from relay.core.text import clean
 from relay.masking import mask_text, normalise
-from relay.text import clean
 
 GH = "ghp_C1h2A3t4T5o6K7e8N9a0B1c2D3e4F5g6H7i8"  # a well-formed, fake GitHub token
 

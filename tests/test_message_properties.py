@@ -54,12 +54,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 
-from relay import identity, protocol
-from relay.errors import ProtocolError
+from relay import identity
+from relay.core import protocol
+from relay.core.errors import ProtocolError
+from relay.core.protocol import OutputChunk, SizeChange, Snapshot
+from relay.core.roles import Role
 from relay.evidence import Verdict, check_audit, check_recording
 from relay.keys import VerifyKey
-from relay.protocol import OutputChunk, SizeChange, Snapshot
-from relay.roles import Role
 from tests.harness import Harness, running_relay, sink_shell, sunk, until_sunk
 from tui.client import Event, RelayClient
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay import protocol
-from relay.errors import ErrorCode, ProtocolError
+from relay.core import protocol
+from relay.core.errors import ErrorCode, ProtocolError
 
 
 def test_binary_frames_round_trip() -> None:

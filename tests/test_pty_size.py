@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from relay.asciicast import iter_events, parse_size, read_header
+from relay.core.protocol import OutputChunk, SizeChange, Snapshot
 from relay.output import RAW_BASE
-from relay.protocol import OutputChunk, SizeChange, Snapshot
 from tests.harness import Targets, running_relay
 from tui.client import RelayClient
 

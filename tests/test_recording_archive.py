@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from relay.audit import read_events
-from relay.roles import Role
+from relay.core.roles import Role
 from tests.harness import Harness, read_until, running_relay
 from tui.cli import main
 from tui.client import RelayClient, RelayError

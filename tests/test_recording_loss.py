@@ -19,9 +19,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from relay.core.protocol import OutputChunk
 from relay.identity import parse_join_target
 from relay.keys import VerifyKey
-from relay.protocol import OutputChunk
 from relay.recording import COALESCE_SECONDS, MAX_LOSS
 from relay.verifier import verify_file
 from tests.recordings import START, new_recording

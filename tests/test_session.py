@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from relay.errors import ErrorCode
-from relay.roles import Role
-from relay.session import (
+from relay.core.errors import ErrorCode
+from relay.core.roles import Role
+from relay.core.session import (
     Action,
     Audit,
     Broadcast,

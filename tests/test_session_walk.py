@@ -1,7 +1,7 @@
 """Random walks through the session core: every role's events, invariants after each step.
 
 The unit tests in ``test_session.py`` check one rule at a time; this drives
-one :class:`relay.session.Session` through long random sequences of joins,
+one :class:`relay.core.session.Session` through long random sequences of joins,
 drops, requests, grants, take-backs, expiries, chat, input and endings from
 leads, viewers, reviewers and guests, with and without a four-eyes policy,
 and after every step checks :meth:`Session.check_invariants` and what the
@@ -24,8 +24,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.roles import Role
-from relay.session import (
+from relay.core.roles import Role
+from relay.core.session import (
     Action,
     Control,
     ControlRequest,

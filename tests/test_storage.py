@@ -25,10 +25,10 @@ import asyncssh
 import pytest
 
 from relay.audit import read_events
+from relay.core.session import Session
 from relay.keys import SigningKey
 from relay.recording import Recording
 from relay.review_cli import EXIT_ERROR, EXIT_OK, EXIT_UNSEALED
-from relay.session import Session
 from relay.storage.bucket import Bucket
 from relay.storage.config import S3Config, StorageConfig
 from relay.storage.layout import SEGMENTS, recording_key

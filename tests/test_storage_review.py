@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from relay.audit import read_events
-from relay.roles import Role
+from relay.core.roles import Role
 from relay.storage.layout import recording_key
 from tests.harness import read_until, running_relay
 from tests.s3 import Gate, MotoServer

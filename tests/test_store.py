@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.access import AccessRequest, Grant
+from relay.core.access import AccessRequest, Grant
 from relay.store import (
     Conflict,
     InviteRecord,

@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.access import AccessRequest
+from relay.core.access import AccessRequest
 from tui.access import Access
 
 T0 = 1_790_000_000.0

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from rich.style import Style
 
-from relay.roles import Role
+from relay.core.roles import Role
 from tests.harness import Harness
 from tests.test_tui_helpers import app_for, screen_of, type_text, until, user_app
 from tui.alerts import notification, notification_kind

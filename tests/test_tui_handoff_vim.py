@@ -16,7 +16,7 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
-from relay.roles import Role
+from relay.core.roles import Role
 from tests.harness import running_relay, sshd_target
 from tests.sshd import SshdServer
 from tests.test_tui_geometry import same_as_pty

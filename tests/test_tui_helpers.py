@@ -11,8 +11,8 @@ from textual.notifications import Notification, SeverityLevel
 from textual.pilot import Pilot
 from textual.widget import Widget
 
+from relay.core.roles import Role
 from relay.identity import parse_join_target
-from relay.roles import Role
 from tests.harness import USERS, Harness
 from tui.app import WarroomApp
 from tui.login import Connector

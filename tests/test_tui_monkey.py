@@ -35,9 +35,9 @@ from textual.app import App
 from textual.pilot import Pilot
 from textual.screen import Screen
 
+from relay.core.roles import Role
 from relay.identity import parse_join_target
 from relay.replay import Recording
-from relay.roles import Role
 from tests.harness import Harness, read_until, running_relay
 from tests.test_tui_helpers import user_app
 from tui.app import Connector, WarroomApp

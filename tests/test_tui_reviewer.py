@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input
 
+from relay.core.roles import Role
 from relay.identity import parse_join_target
-from relay.roles import Role
 from tests.harness import Harness, read_until, running_relay
 from tests.test_tui_helpers import app_for, screen_of, type_text, until, user_app
 from tui.app import Connector, WarroomApp

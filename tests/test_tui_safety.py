@@ -11,8 +11,8 @@ from __future__ import annotations
 from textual import events
 from textual.widgets import Input
 
-from relay.protocol import REASON_LENGTH
-from relay.roles import Role
+from relay.core.protocol import REASON_LENGTH
+from relay.core.roles import Role
 from tests.harness import Harness
 from tests.test_tui_helpers import app_for, screen_of, terminal_text, type_text, until, user_app
 from tui.app import WarroomApp

@@ -22,9 +22,9 @@ from textual.pilot import Pilot
 
 from relay.audit import read_events
 from relay.config import Limits
+from relay.core.protocol import OutputChunk, Snapshot
+from relay.core.roles import Role
 from relay.output import SNAPSHOT_HISTORY_LINES
-from relay.protocol import OutputChunk, Snapshot
-from relay.roles import Role
 from relay.terminal import TerminalModel
 from tests.harness import Harness, Targets, read_until, running_relay
 from tests.test_tui_helpers import app_for, screen_of, scroll_wheel, terminal_text, type_text, until

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.pilot import Pilot
 from textual.widgets import OptionList
 
-from relay.roles import Role
+from relay.core.roles import Role
 from tests.harness import Harness
 from tests.test_tui_helpers import PilotApp, app_for, screen_of, terminal_text, type_text, until
 from tui.app import WarroomApp

@@ -10,7 +10,7 @@ The relay says when a grant runs out (``access_expired``) and tells every lead
 when a request is answered (``access_request_closed``); grants are also dropped
 here by the clock (:meth:`Access.expire`), so the countdown never shows a
 negative time between the expiry and the relay's message. The types are the
-relay's own (:class:`relay.access.Grant`, :class:`relay.access.AccessRequest`).
+relay's own (:class:`relay.core.access.Grant`, :class:`relay.core.access.AccessRequest`).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from relay.access import GRANT_ROLES, AccessRequest, Grant
 from relay.config import parse_duration
+from relay.core.access import GRANT_ROLES, AccessRequest, Grant
 
 ROLES = GRANT_ROLES  # what a grant or an access request may name
 DEFAULT_TTL = "30m"

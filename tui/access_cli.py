@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from relay.access import GRANT_ROLES
 from relay.arguments import duration
-from relay.roles import Role
+from relay.core.access import GRANT_ROLES
+from relay.core.roles import Role
 
 DEFAULT_RELAY = os.environ.get("WARROOM_RELAY", "ws://127.0.0.1:8422")
 

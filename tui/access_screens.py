@@ -18,8 +18,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet
 
-from relay.access import AccessRequest, GrantRole, parse_grant_role
-from relay.protocol import REASON_LENGTH
+from relay.core.access import AccessRequest, GrantRole, parse_grant_role
+from relay.core.protocol import REASON_LENGTH
 from tui.access import DEFAULT_TTL, ROLES, format_left, parse_ttl
 from tui.dialogs import Dialog
 from tui.shown import plain

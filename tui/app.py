@@ -14,8 +14,8 @@ from pathlib import Path
 from textual import events
 from textual.screen import Screen
 
+from relay.core.roles import Role
 from relay.identity import parse_join_target
-from relay.roles import Role
 from tui.client import RelayClient
 from tui.dialogs import typed_before
 from tui.lobby import LobbyScreen

@@ -25,8 +25,8 @@ from relay import __version__
 from relay.access_cli import add_audit
 from relay.arguments import Parser, attach_negative_values, quiet_broken_pipe
 from relay.cli import add_relay, fail, serve_until_signalled
+from relay.core.text import clean
 from relay.review_cli import add_export, add_verify
-from relay.text import clean
 from tui.access_cli import add_access_verbs, add_ca_cert_option
 from tui.replay_cli import add_replay
 
@@ -171,7 +171,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
                 await serve_until_signalled()
             else:
-                from relay.roles import Role
+                from relay.core.roles import Role
                 from tui.app import run_join
 
                 await run_join(

@@ -22,10 +22,11 @@ from asyncssh.agent import SSHAgentKeyPair
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from relay import identity, protocol
-from relay.errors import ErrorCode, WarroomError
-from relay.protocol import OutputChunk, SizeChange, Snapshot
-from relay.text import printable
+from relay import identity
+from relay.core import protocol
+from relay.core.errors import ErrorCode, WarroomError
+from relay.core.protocol import OutputChunk, SizeChange, Snapshot
+from relay.core.text import printable
 from tui import dial
 
 CLIENT_NAME = "warroom-tui/0.1"
@@ -33,7 +34,7 @@ Event = dict[str, Any] | OutputChunk | Snapshot | SizeChange
 
 
 class RelayError(WarroomError):
-    """The relay refused something; ``code`` is one of :mod:`relay.errors`.
+    """The relay refused something; ``code`` is one of :mod:`relay.core.errors`.
 
     ``str()`` is ``code: message`` (for logs and tests); people are shown
     ``message`` alone (:func:`for_people`).

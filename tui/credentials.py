@@ -29,7 +29,7 @@ import keyring
 import keyring.errors
 import platformdirs
 
-from relay.errors import WarroomError
+from relay.core.errors import WarroomError
 
 SERVICE = "warroom"
 ENV_VAR = "WARROOM_TOKEN"

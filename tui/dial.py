@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 
-from relay.errors import WarroomError
+from relay.core.errors import WarroomError
 
 NAME_MISMATCH = frozenset({62, 64})  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
 CERT_EXPIRED = 10  # X509_V_ERR_CERT_HAS_EXPIRED

@@ -30,7 +30,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from relay.protocol import REASON_LENGTH
+from relay.core.protocol import REASON_LENGTH
 from tui.shown import plain
 
 HERE = Path(__file__).parent  # CSS paths must not follow subclasses into other packages

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from relay.errors import ErrorCode
+from relay.core.errors import ErrorCode
 from relay.identity import parse_join_target
 from tui.client import RelayClient, RelayError
 from tui.login import authenticate

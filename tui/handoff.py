@@ -16,7 +16,7 @@ from textual.reactive import reactive
 from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from relay.protocol import REASON_LENGTH
+from relay.core.protocol import REASON_LENGTH
 from tui import commands
 from tui.commands import help_text
 from tui.dialogs import Dialog, ReasonScreen

@@ -26,8 +26,8 @@ from textual.widgets import Button, DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 from websockets.exceptions import ConnectionClosed
 
-from relay.access import AccessRequest
-from relay.roles import Role
+from relay.core.access import AccessRequest
+from relay.core.roles import Role
 from tui import shown
 from tui.access import Access, format_left
 from tui.access_screens import AccessWish, DecideAccessScreen, Decision, RequestAccessScreen

@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from relay.roles import Role
+from relay.core.roles import Role
 from tui import commands
 from tui.room import Link, Room
 

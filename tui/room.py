@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from relay.access import join_role
-from relay.roles import Role
+from relay.core.access import join_role
+from relay.core.roles import Role
 from tui.access import Access
 
 

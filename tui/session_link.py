@@ -40,8 +40,8 @@ from typing import Any, Protocol
 from textual.message import Message
 from websockets.exceptions import ConnectionClosed
 
-from relay.errors import ErrorCode, WarroomError
-from relay.protocol import OutputChunk, SizeChange, Snapshot
+from relay.core.errors import ErrorCode, WarroomError
+from relay.core.protocol import OutputChunk, SizeChange, Snapshot
 from tui import shown
 from tui.client import OutputTracker, RelayClient, RelayError
 from tui.dial import Unreachable

@@ -31,10 +31,10 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Static
 
-from relay.access import AccessRequest, GrantRole
-from relay.errors import ErrorCode
-from relay.protocol import SizeChange, Snapshot
-from relay.roles import Role
+from relay.core.access import AccessRequest, GrantRole
+from relay.core.errors import ErrorCode
+from relay.core.protocol import SizeChange, Snapshot
+from relay.core.roles import Role
 from tui import commands
 from tui.access_screens import AccessWish, DecideAccessScreen, Decision, RequestAccessScreen
 from tui.alerts import alert

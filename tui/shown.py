@@ -1,7 +1,7 @@
 """Text other people wrote, as this window draws it: as written, never as markup or controls.
 
 Names, reasons, chat, session ids and the relay's error messages reach the
-TUI from the relay, which cleaned them (``relay/text.py``). The window does
+TUI from the relay, which cleaned them (``relay/core/text.py``). The window does
 not count on that: a reader must never depend on a writer's care (an older
 or a hostile relay, a recording from elsewhere). So such text is drawn
 
@@ -26,7 +26,7 @@ from typing import Any
 from textual.app import App
 from textual.notifications import SeverityLevel
 
-from relay.text import printable
+from relay.core.text import printable
 
 
 def plain(value: object, *, lines: bool = False) -> str:

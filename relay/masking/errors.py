@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from relay.errors import WarroomError
+from relay.core.errors import WarroomError
 
 
 class PatternError(WarroomError, ValueError):

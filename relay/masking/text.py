@@ -22,11 +22,11 @@ __all__ = ["mask_text", "normalise"]
 # zero-width spaces and joiners, bidi overrides, the soft hyphen: invisible or
 # reordering, they can split a token in the text yet not on the screen), Cs (lone
 # surrogates, which a JSON string may carry but no UTF-8 can encode), Co and Cn
-# (private use and unassigned: relay.text.clean drops them too, and whatever a
+# (private use and unassigned: relay.core.text.clean drops them too, and whatever a
 # later step drops must already be gone when the patterns look).
 _DROPPED = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 _LINE_BREAKS = {"\u2028": "\n", "\u2029": "\n", "\r\n": "\n", "\r": "\n"}
-# The zero-width joiner joins emoji (kept there, as relay.text.clean keeps it); next to
+# The zero-width joiner joins emoji (kept there, as relay.core.text.clean keeps it); next to
 # ASCII it joins nothing a reader sees and would split a token for the patterns.
 _JOINER_IN_ASCII = re.compile("(?<=[\x21-\x7e])\u200d+|\u200d+(?=[\x21-\x7e])")
 

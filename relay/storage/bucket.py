@@ -26,7 +26,7 @@ from botocore.exceptions import (
     NoCredentialsError,
 )
 
-from relay.errors import WarroomError
+from relay.core.errors import WarroomError
 from relay.storage.config import S3Config
 
 if TYPE_CHECKING:

@@ -62,7 +62,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from relay.errors import WarroomError
+from relay.core.errors import WarroomError
 
 MiB = 1 << 20
 PART_MIN = 5 * MiB  # S3: every part of a multipart upload but the last is at least this

@@ -3,8 +3,8 @@
 What it holds — everything that must outlive a relay process, and that
 several relays would share:
 
-* **grants** (:class:`relay.access.Grant`) until they expire or are revoked;
-* **pending access requests** (:class:`relay.access.AccessRequest`);
+* **grants** (:class:`relay.core.access.Grant`) until they expire or are revoked;
+* **pending access requests** (:class:`relay.core.access.AccessRequest`);
 * **invites** with their use counts and revocation (:class:`InviteRecord`);
 * **tokens** the relay issued, with their revocation (:class:`TokenRecord`):
   a token is honoured only while its record says so, so a revocation
@@ -38,7 +38,7 @@ Implementations: :mod:`relay.store.sqlite` (the default, one relay) and
 log's cluster-wide copy and witness (:mod:`relay.store.pg_audit`), beside the
 state, so that one database is all a cluster's state needs.
 
-This package may import :mod:`relay.access` (the pure record types), the
+This package may import :mod:`relay.core.access` (the pure record types), the
 standard library and its database drivers; nothing from the relay's I/O layers.
 """
 
@@ -49,8 +49,8 @@ from dataclasses import asdict, astuple, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
-from relay.access import AccessRequest, Grant
-from relay.errors import WarroomError
+from relay.core.access import AccessRequest, Grant
+from relay.core.errors import WarroomError
 
 __all__ = [
     "AccessRequest",

@@ -64,7 +64,7 @@ import psycopg
 from psycopg import IsolationLevel, errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from relay.access import AccessRequest, Grant, parse_grant_role
+from relay.core.access import AccessRequest, Grant, parse_grant_role
 from relay.store import (
     Conflict,
     Expired,

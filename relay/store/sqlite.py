@@ -27,7 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from relay.access import AccessRequest, Grant, parse_grant_role
+from relay.core.access import AccessRequest, Grant, parse_grant_role
 from relay.store import (
     Conflict,
     Expired,

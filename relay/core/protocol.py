@@ -14,7 +14,7 @@ output stream it stands:
 * client → relay ``i`` + bytes: keystrokes (forwarded only for the driver).
 
 Everything here is pure: parsing raises :class:`ProtocolError` with a code
-from :mod:`relay.errors`, and ``docs/protocol.md`` documents every message.
+from :mod:`relay.core.errors`, and ``docs/protocol.md`` documents every message.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from relay.errors import ErrorCode, ProtocolError
-from relay.text import SURROGATE, invalid
+from relay.core.errors import ErrorCode, ProtocolError
+from relay.core.text import SURROGATE, invalid
 
 VERSION = 1
 

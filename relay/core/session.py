@@ -41,10 +41,10 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from relay.errors import ErrorCode
-from relay.protocol import REASON_LENGTH
-from relay.roles import Role
-from relay.text import clean
+from relay.core.errors import ErrorCode
+from relay.core.protocol import REASON_LENGTH
+from relay.core.roles import Role
+from relay.core.text import clean
 
 Message = dict[str, Any]
 

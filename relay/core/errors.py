@@ -58,9 +58,9 @@ class WarroomError(Exception):
     ``except ValueError`` or ``except OSError`` written earlier still holds::
 
         WarroomError
-        ├── ProtocolError          relay.errors: a refusal sent as an error frame
+        ├── ProtocolError          relay.core.errors: a refusal sent as an error frame
         ├── AuthError              relay.identity: a credential was refused
-        ├── AccessError            relay.access: a grant, revocation or request cannot be done
+        ├── AccessError            relay.core.access: a grant, revocation or request cannot be done
         ├── StoreError             relay.store: the durable state cannot do what was asked
         │   ├── Conflict
         │   ├── LimitReached

@@ -16,9 +16,9 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
-from relay.errors import WarroomError
-from relay.protocol import REASON_LENGTH
-from relay.roles import Role
+from relay.core.errors import WarroomError
+from relay.core.protocol import REASON_LENGTH
+from relay.core.roles import Role
 
 GrantRole = Literal["viewer", "driver", "reviewer"]
 GRANT_ROLES: tuple[str, ...] = get_args(GrantRole)

@@ -1,0 +1,12 @@
+"""The core: the rules of a session, and nothing else.
+
+Who may do what (roles, grants, requests), one session as a state machine
+(driver, hand-off, four-eyes, chat, expiry), the wire format, the error codes,
+the rule for text one person writes and another reads, and rate limits.
+
+These modules decide; they do not do. They open no socket and no file, start
+no task and read no clock: time is an argument, and what must happen is a
+return value. They may import only each other and the standard library's pure
+parts (``tests/test_architecture.py`` checks it), so every rule is tested one
+event at a time, in microseconds.
+"""
