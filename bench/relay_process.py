@@ -24,9 +24,9 @@ from pathlib import Path
 from relay.audit import AuditLog
 from relay.config import Limits, RelayConfig, TargetConfig, UserConfig
 from relay.core.roles import Role
-from relay.keys import SigningKey
 from relay.recording import recorder_factory
 from relay.server import Relay
+from relay.trust.keys import SigningKey
 
 TARGET = "sshd"
 LEAD = "alice"

@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 
 from relay.core.session import Session
-from relay.keys import SigningKey
 from relay.recording import Recording as Recorder
 from relay.replay import Player, Recording, index_path
+from relay.trust.keys import SigningKey
 from relay.verifier import verify_file
 
 START = 1_790_000_000.0

@@ -149,7 +149,7 @@ def _verify_audit(
     directory: Path, key_texts: list[str], witness_arg: str | None, node: str | None
 ) -> int:
     from relay.evidence import check_audit
-    from relay.keys import load_verify_key
+    from relay.trust.keys import load_verify_key
     from relay.witness import WitnessRecord, read_witness
 
     try:

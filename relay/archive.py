@@ -46,7 +46,7 @@ from relay.catalog import Catalog, Filters, enrich
 from relay.chain import SEAL_PREFIX
 from relay.core.errors import ErrorCode, ProtocolError
 from relay.core.roles import Role
-from relay.keys import VerifyKey
+from relay.trust.keys import VerifyKey
 
 if TYPE_CHECKING:
     from relay.storage.reader import Mirror

@@ -89,7 +89,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from relay.chain import ChainWriter, Checkpoint
-from relay.keys import SigningKey
+from relay.trust.keys import SigningKey
 from relay.verifier import VerifyReport, verify_file
 from relay.witness import Witness, WitnessRecord
 

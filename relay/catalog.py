@@ -31,8 +31,8 @@ from typing import Any
 
 from relay.asciicast import CastError, CastHeader, iter_events, read_header
 from relay.evidence import Verdict, check_recording
-from relay.keys import VerifyKey
 from relay.replay import plain_text
+from relay.trust.keys import VerifyKey
 
 SNIPPET = 80  # characters of context returned around a match
 _CACHED = 4096  # summaries kept (a few hundred bytes each)

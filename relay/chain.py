@@ -52,7 +52,7 @@ One JSON object after the prefix, written in this key order::
                    "t": 1732700042.5, "reason": "session ended", "key": "...", "sig": "..."}
 
 ``n`` is the number of data lines so far, ``t`` the caller's clock rounded to
-milliseconds, ``key`` the signer's public key in ``relay.keys`` text form,
+milliseconds, ``key`` the signer's public key in ``relay.trust.keys`` text form,
 ``sig`` the base64 ed25519 signature of this UTF-8 message (fields joined by
 ``\\n``; the reason only in a seal)::
 
@@ -100,7 +100,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from relay.keys import SigningKey
+from relay.trust.keys import SigningKey
 
 CHAIN_DOMAIN = b"warroom-chain-v1"
 CHECKPOINT_DOMAIN = "warroom-checkpoint-v1"

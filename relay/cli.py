@@ -95,10 +95,10 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     from relay.audit import AuditLog
     from relay.cluster.signing import ForeignKeyError
     from relay.config import ConfigError, load_config
-    from relay.keys import KeyFileError, SigningKey
     from relay.recording import recorder_factory
     from relay.server import Relay
     from relay.store import Store, StoreError
+    from relay.trust.keys import KeyFileError, SigningKey
     from relay.witness import Witnesses, open_witness
 
     keys_dir = None

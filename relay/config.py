@@ -26,9 +26,9 @@ import platformdirs
 from relay.core.access import DEFAULT_MAX_TTL
 from relay.core.errors import WarroomError
 from relay.core.roles import Role
-from relay.identity import parse_authorized_key, relay_base_url
 from relay.masking import DEFAULT_PATTERNS, PatternError, SecretPattern, parse_patterns
 from relay.storage import config as storage
+from relay.trust.identity import parse_authorized_key, relay_base_url
 from relay.witness import parse_address
 
 T = TypeVar("T")

@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from websockets.asyncio.server import ServerConnection
 from websockets.frames import CloseCode
 
-from relay import identity
 from relay.archive import Scope
 from relay.config import NAME_PATTERN
 from relay.connection import OUTGOING, BoundedConnection, ClientLink
@@ -49,15 +48,16 @@ from relay.core.session import Send, error
 from relay.core.text import clean
 from relay.masking import mask_text
 from relay.store import InviteRefused, StoreError, TokenRecord
+from relay.trust import identity
 
 if TYPE_CHECKING:
     from relay.archive import Archive
     from relay.config import RelayConfig
     from relay.core.access import AccessPolicy, AccessRequest
     from relay.core.ratelimit import DenialAudit, LoginGuard
-    from relay.keys import SigningKey, VerifyKey
     from relay.live import LiveSession
     from relay.store import InviteRecord, Revocation, Store
+    from relay.trust.keys import SigningKey, VerifyKey
 
 log = logging.getLogger(__name__)
 

@@ -29,15 +29,15 @@ from pathlib import Path
 import asyncssh
 
 from relay.audit import AuditLog
-from relay.certificates import demo_certificate
 from relay.config import RelayConfig, TargetConfig
 from relay.conversation import GUEST_PREFIX
 from relay.core.roles import Role
-from relay.keys import SigningKey
 from relay.recording import recorder_factory
 from relay.sandbox import SandboxTarget
 from relay.server import Relay
 from relay.store.sqlite import FILE_NAME as STATE_FILE
+from relay.trust.certificates import demo_certificate
+from relay.trust.keys import SigningKey
 
 SESSION_ID = "demo"
 INVITE_TTL = 12 * 3600.0
@@ -103,7 +103,7 @@ async def start_demo(
     """Start everything and open the ``demo`` session; the caller owns ``close()``.
 
     With ``tls`` the relay serves ``wss://`` with a certificate from a CA made
-    for the demo (:func:`relay.certificates.demo_certificate`).
+    for the demo (:func:`relay.trust.certificates.demo_certificate`).
     """
     keys_dir = data_dir / "keys"
     server_cert, ca_cert = demo_certificate(keys_dir / "tls") if tls else (None, None)

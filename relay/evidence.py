@@ -44,7 +44,7 @@ from typing import Any
 
 from relay.audit import AUDIT_FORMAT, audit_files, read_events
 from relay.chain import is_being_written
-from relay.keys import VerifyKey
+from relay.trust.keys import VerifyKey
 from relay.verifier import Finding, Issue, VerifyReport, read_header, verify_file
 from relay.witness import WitnessRecord
 

@@ -59,7 +59,7 @@ import orjson
 
 from relay.chain import ChainWriter, Checkpoint
 from relay.core.session import Session
-from relay.keys import SigningKey
+from relay.trust.keys import SigningKey
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from relay.keys import VerifyKey
+    from relay.trust.keys import VerifyKey
     from relay.verifier import VerifyReport
 
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -96,7 +96,7 @@ def _key_option(p: argparse.ArgumentParser) -> None:
 
 def load_key(text: str) -> VerifyKey:
     """A public key given inline or as a file (``relay_ed25519.pub``)."""
-    from relay.keys import load_verify_key
+    from relay.trust.keys import load_verify_key
 
     return load_verify_key(text)
 

@@ -36,7 +36,6 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
-from relay import identity
 from relay.archive import Archive
 from relay.audit import AuditLog
 from relay.cluster.health import Check, Health
@@ -50,7 +49,6 @@ from relay.core.ratelimit import DenialAudit, LoginGuard
 from relay.core.roles import Role
 from relay.core.session import FourEyes, Session
 from relay.core.session import Limits as SessionLimits
-from relay.keys import SigningKey
 from relay.live import LiveSession, Recorder
 from relay.ssh import TargetAddress, TargetShell, TargetUnavailable
 from relay.stall import LoopWatch, watched_connection
@@ -65,6 +63,8 @@ from relay.store import (
     TokenRecord,
     open_store,
 )
+from relay.trust import identity
+from relay.trust.keys import SigningKey
 
 if TYPE_CHECKING:
     from relay.storage.service import ObjectStorage

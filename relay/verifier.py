@@ -47,7 +47,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from relay.chain import CHAIN_DOMAIN, CONTROL_PREFIX, CRC_MODULUS, Checkpoint
-from relay.keys import VerifyKey
+from relay.trust.keys import VerifyKey
 
 _READ_CHUNK = 4 << 20
 # Past this many lines in one window the verifier stops keeping per-line sums

@@ -64,7 +64,7 @@ MAX_RECORD_LINE = 4096  # bytes: a record is ~250; a longer line in an export is
 class WitnessRecord:
     """One witnessed chain state of one log file."""
 
-    relay: str  # the relay's public key (relay.keys text form)
+    relay: str  # the relay's public key (relay.trust.keys text form)
     log: str  # which log: "audit"
     file: str  # the file's name in its directory
     n: int  # data lines covered

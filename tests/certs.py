@@ -1,6 +1,6 @@
 """A real certificate chain for TLS tests: a CA, and server certificates it signs.
 
-The same generator as ``warroom demo --tls`` (:mod:`relay.certificates`,
+The same generator as ``warroom demo --tls`` (:mod:`relay.trust.certificates`,
 built on ``cryptography``), so a test exercises the chain verification a
 client meets in production: the system store does not know the CA,
 ``--ca-cert`` (or ``SSL_CERT_FILE``) makes it trusted, and the hostname is
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from relay.certificates import LOOPBACK_NAMES, LocalCA, ServerCert
+from relay.trust.certificates import LOOPBACK_NAMES, LocalCA, ServerCert
 
 __all__ = ["LOOPBACK_NAMES", "ServerCert", "TestCA"]
 

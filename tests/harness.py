@@ -21,13 +21,13 @@ from relay.config import (
     UserConfig,
 )
 from relay.core.roles import Role
-from relay.keys import SigningKey
 from relay.recording import recorder_factory
 from relay.sandbox import SandboxTarget
 from relay.server import Relay
 from relay.storage.config import StorageConfig
 from relay.storage.service import ObjectStorage
 from relay.store import open_store
+from relay.trust.keys import SigningKey
 from tui.client import RelayClient
 
 USERS = {"alice": Role.LEAD, "bob": Role.VIEWER, "carol": Role.VIEWER, "rita": Role.REVIEWER}

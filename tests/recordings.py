@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from relay.core.session import Session
-from relay.keys import SigningKey
 from relay.recording import Auditor, Recording
+from relay.trust.keys import SigningKey
 
 START = 1_790_000_000.0
 

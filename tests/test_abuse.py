@@ -226,8 +226,8 @@ async def test_failed_logins_as_one_user_from_many_sources_are_throttled_per_use
 async def test_one_invite_cannot_fill_a_session_and_leads_keep_their_places(
     tmp_path: Path,
 ) -> None:
-    from relay import identity
     from relay.core.roles import Role
+    from relay.trust import identity
 
     limits = Limits(clients_per_session=8, lead_slots=2, connections_per_user=4)
     async with running_relay(tmp_path, limits=limits) as h:

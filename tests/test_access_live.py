@@ -216,7 +216,7 @@ async def test_kill_switch_closes_the_channel_and_seals_the_recording(tmp_path: 
 
 
 async def test_invite_message_makes_a_working_link(harness: Harness) -> None:
-    from relay.identity import parse_join_target
+    from relay.trust.identity import parse_join_target
 
     session = await harness.open()
     lead = await harness.login("alice")

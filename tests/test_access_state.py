@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from relay import identity
 from relay.audit import read_events
 from relay.core.roles import Role
+from relay.trust import identity
 from tests.harness import Harness, read_until, running_relay
 from tui.client import RelayClient, RelayError
 
@@ -647,7 +647,7 @@ async def test_tokens_are_bound_to_this_relay_and_its_clock(harness: Harness) ->
 
 
 def test_a_signing_key_readable_by_others_is_refused_as_openssh_does(tmp_path: Path) -> None:
-    from relay.keys import KeyFileError, SigningKey
+    from relay.trust.keys import KeyFileError, SigningKey
 
     keys = tmp_path / "keys"
     SigningKey.load_or_create(keys)
@@ -667,7 +667,7 @@ def test_a_signing_key_readable_by_others_is_refused_as_openssh_does(tmp_path: P
 
 
 def test_the_relay_will_not_start_with_a_loose_signing_key(tmp_path: Path) -> None:
-    from relay.keys import SigningKey
+    from relay.trust.keys import SigningKey
 
     (tmp_path / "k").write_text("x")
     config = tmp_path / "relay.toml"

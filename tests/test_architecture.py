@@ -95,7 +95,7 @@ def imports_of(name: str, path: Path) -> list[Import]:
                 anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
                 base = ".".join([*anchor, *([node.module] if node.module else [])])
             found.append(Import(name, base, node.lineno))
-            # "from relay import identity" imports the module relay.identity
+            # "from relay import identity" imports the module relay.trust.identity
             found += [Import(name, f"{base}.{alias.name}", node.lineno) for alias in node.names]
     return found
 

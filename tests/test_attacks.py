@@ -241,8 +241,8 @@ async def test_a_scoped_reviewer_grant_lists_and_fetches_only_what_it_covers(
 
 
 async def test_a_guest_cannot_take_a_name_that_passes_for_someone_here(harness: Harness) -> None:
-    from relay import identity
     from relay.core.roles import Role
+    from relay.trust import identity
 
     session = await harness.open()
     await harness.joined("alice", session)
@@ -271,7 +271,7 @@ async def test_a_guest_cannot_take_a_name_that_passes_for_someone_here(harness: 
 async def test_four_eyes_is_not_met_by_a_sock_puppet_and_every_refusal_is_audited(
     tmp_path: Path,
 ) -> None:
-    from relay import identity
+    from relay.trust import identity
 
     async with running_relay(tmp_path, four_eyes=1) as h:
         session = await h.open()
@@ -371,8 +371,8 @@ async def test_the_other_eyes_are_another_leads_guest_or_a_role_the_config_names
 ) -> None:
     from dataclasses import replace
 
-    from relay import identity
     from relay.core.roles import Role
+    from relay.trust import identity
 
     users = {"alice": Role.LEAD, "carol": Role.LEAD, "bob": Role.VIEWER}
     async with running_relay(tmp_path, four_eyes=1, users=users) as h:

@@ -10,7 +10,7 @@ import pytest
 
 from relay.audit import AuditLog, audit_files, read_events
 from relay.evidence import AuditFileCheck, check_audit
-from relay.keys import SigningKey, VerifyKey
+from relay.trust.keys import SigningKey, VerifyKey
 from relay.verifier import Finding
 
 KEY = SigningKey.generate()

@@ -18,8 +18,8 @@ from relay.audit import read_events
 from relay.catalog import Catalog, Verification, search, summarize
 from relay.core.protocol import SEARCH_LENGTH
 from relay.core.roles import Role
-from relay.identity import parse_join_target
-from relay.keys import SigningKey
+from relay.trust.identity import parse_join_target
+from relay.trust.keys import SigningKey
 from tests.harness import Harness, read_until, running_relay
 from tests.recordings import new_recording, sample_session
 from tui.client import RelayClient, RelayError

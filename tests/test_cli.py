@@ -23,9 +23,9 @@ from cryptography.x509.oid import NameOID
 from relay.arguments import Parser
 from relay.audit import AuditLog
 from relay.config import RelayConfig
-from relay.identity import parse_join_target
-from relay.keys import SigningKey
 from relay.server import Relay
+from relay.trust.identity import parse_join_target
+from relay.trust.keys import SigningKey
 from tests.harness import read_until
 from tui.client import RelayClient
 

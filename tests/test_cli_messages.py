@@ -22,7 +22,7 @@ import pytest
 
 from relay.arguments import Parser
 from relay.core.errors import ErrorCode
-from relay.keys import SigningKey
+from relay.trust.keys import SigningKey
 from tests.recordings import sample_session
 from tests.test_cli import _relay_config
 

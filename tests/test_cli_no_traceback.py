@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.keys import SigningKey
+from relay.trust.keys import SigningKey
 from tests.recordings import sample_session
 from tui.cli import EXIT_BUG, main
 
@@ -193,7 +193,7 @@ def test_any_join_target_is_understood_or_refused_in_one_sentence(
     scheme: str, pieces: list[str]
 ) -> None:
     """What people paste after ``warroom join`` (``ws://[::1`` was "Invalid IPv6 URL")."""
-    from relay.identity import parse_join_target
+    from relay.trust.identity import parse_join_target
 
     text = scheme + "".join(pieces)
     try:

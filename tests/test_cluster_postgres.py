@@ -25,11 +25,11 @@ import pytest
 
 from relay.audit import audit_files, read_events
 from relay.config import ClusterConfig
-from relay.keys import SigningKey
 from relay.server import RESTART_REASON
 from relay.storage.config import StorageConfig
 from relay.store import SessionRecord
 from relay.store.postgres import PostgresStore
+from relay.trust.keys import SigningKey
 from tests.harness import Harness, read_until, running_relay
 from tests.postgres import PostgresServer
 from tests.s3 import MotoServer

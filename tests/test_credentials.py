@@ -16,7 +16,7 @@ import keyring.backends.fail
 import keyring.errors
 import pytest
 
-from relay.identity import parse_join_target
+from relay.trust.identity import parse_join_target
 from tests.harness import Harness
 from tests.tools import require_tool
 from tui import credentials

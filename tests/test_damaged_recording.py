@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from relay.keys import SigningKey
 from relay.replay import Player, Recording, index_path, load_index
+from relay.trust.keys import SigningKey
 from tests.recordings import sample_session
 from tui.replay_app import ReplayApp
 from tui.replay_screen import ReplayScreen

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from relay.identity import parse_join_target
+from relay.trust.identity import parse_join_target
 from tests.harness import read_until
 from tui.client import RelayClient
 

@@ -177,7 +177,7 @@ def test_a_newcomer_follows_the_readme_over_wss(demo: Demo, tmp_path: Path) -> N
 
 def test_quitting_a_replay_leaves_nothing_on_the_shell(tmp_path: Path) -> None:
     """The first replay of a large recording says it is indexing; after q, nothing of it."""
-    from relay.keys import SigningKey
+    from relay.trust.keys import SigningKey
     from tests.recordings import new_recording
 
     require_tool(shutil.which("tmux") is not None, "tmux is not installed")

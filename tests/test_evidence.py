@@ -23,7 +23,7 @@ import pytest
 from relay.audit import AuditLog, audit_files, read_events
 from relay.chain import ChainWriter, Checkpoint
 from relay.config import ConfigError, RelayConfig, parse_config
-from relay.keys import PUBLIC_KEY_FILE, SigningKey
+from relay.trust.keys import PUBLIC_KEY_FILE, SigningKey
 from relay.verifier import verify_file
 from relay.witness import SyslogWitness, read_witness
 from tests.recordings import sample_session

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.keys import SigningKey
+from relay.trust.keys import SigningKey
 from tests.recordings import new_recording
 from tui.cli import main
 

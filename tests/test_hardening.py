@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from relay import identity
 from relay.audit import read_events
 from relay.core.roles import Role
+from relay.trust import identity
 from tests.harness import Harness, running_relay
 from tui.client import RelayClient, RelayError
 

@@ -11,7 +11,7 @@ import asyncssh
 import pytest
 
 from relay.core.roles import Role
-from relay.identity import (
+from relay.trust.identity import (
     CLOCK_SKEW,
     MAX_CREDENTIAL_LENGTH,
     AuthError,
@@ -30,7 +30,7 @@ from relay.identity import (
     verify,
     verify_challenge,
 )
-from relay.keys import SigningKey
+from relay.trust.keys import SigningKey
 from tui.cli import build_parser
 
 NOW = 1_700_000_000.0

@@ -12,9 +12,10 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
-from relay import connection, conversation, identity, output, server
+from relay import connection, conversation, output, server
 from relay.config import Limits
 from relay.core import protocol, ratelimit
+from relay.trust import identity
 
 DOC = Path(__file__).parent.parent / "docs" / "protocol.md"
 UNITS = {"KiB": 1024, "MiB": 1024 * 1024, "GiB": 1024**3, "s": 1, "min": 60, "h": 3600}

@@ -22,8 +22,8 @@ from textual.message import Message
 
 from relay.audit import read_events
 from relay.config import Limits
-from relay.identity import parse_join_target
 from relay.stall import LoopWatch
+from relay.trust.identity import parse_join_target
 from tests.harness import Harness, read_until, running_relay
 from tui.app import Connector
 from tui.client import Event, RelayClient

@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 
 from relay.asciicast import iter_events, read_header
 from relay.export import FORMATS, export
-from relay.keys import SigningKey
 from relay.masking import OutputMasker
 from relay.masking.screen import ScreenCheck
 from relay.terminal import TerminalModel
+from relay.trust.keys import SigningKey
 from tests.recordings import new_recording
 
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"

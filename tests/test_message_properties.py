@@ -54,13 +54,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 
-from relay import identity
 from relay.core import protocol
 from relay.core.errors import ProtocolError
 from relay.core.protocol import OutputChunk, SizeChange, Snapshot
 from relay.core.roles import Role
 from relay.evidence import Verdict, check_audit, check_recording
-from relay.keys import VerifyKey
+from relay.trust import identity
+from relay.trust.keys import VerifyKey
 from tests.harness import Harness, running_relay, sink_shell, sunk, until_sunk
 from tui.client import Event, RelayClient
 

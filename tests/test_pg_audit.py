@@ -15,10 +15,10 @@ import psycopg
 import pytest
 
 from relay.audit import AuditLog, read_events
-from relay.keys import SigningKey
 from relay.store import StoreError
 from relay.store.pg_audit import PostgresAudit, open_for_reading, read_witness
 from relay.store.postgres import PostgresStore
+from relay.trust.keys import SigningKey
 from tests.postgres import PostgresServer, server_or_skip
 
 

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 
 from relay.asciicast import iter_events, read_header
 from relay.chain import ChainWriter
-from relay.keys import SigningKey
 from relay.recording import event_line
+from relay.trust.keys import SigningKey
 from relay.verifier import verify_file
 from tests.recordings import START, new_recording
 

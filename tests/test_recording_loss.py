@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 
 from relay.core.protocol import OutputChunk
-from relay.identity import parse_join_target
-from relay.keys import VerifyKey
 from relay.recording import COALESCE_SECONDS, MAX_LOSS
+from relay.trust.identity import parse_join_target
+from relay.trust.keys import VerifyKey
 from relay.verifier import verify_file
 from tests.recordings import START, new_recording
 from tests.test_evidence import KEY

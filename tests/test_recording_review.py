@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from relay.asciicast import iter_events, read_header
-from relay.keys import SigningKey
 from relay.replay import (
     KEYFRAME_BYTES,
     Player,
@@ -23,6 +22,7 @@ from relay.replay import (
     session_state,
 )
 from relay.review_cli import EXIT_OK, EXIT_TAMPERED, EXIT_UNSEALED
+from relay.trust.keys import SigningKey
 from tests.recordings import new_recording, sample_session
 from tui.cli import main
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
-from relay import identity
 from relay.core.protocol import OutputChunk, Snapshot
 from relay.core.roles import Role
-from relay.keys import SigningKey
 from relay.output import RAW_BASE
+from relay.trust import identity
+from relay.trust.keys import SigningKey
 from tests.harness import Harness, Targets, read_until, running_relay, sshd_target
 from tests.sshd import SshdServer
 from tui.client import RelayClient, RelayError

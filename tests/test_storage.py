@@ -26,7 +26,6 @@ import pytest
 
 from relay.audit import read_events
 from relay.core.session import Session
-from relay.keys import SigningKey
 from relay.recording import Recording
 from relay.review_cli import EXIT_ERROR, EXIT_OK, EXIT_UNSEALED
 from relay.storage.bucket import Bucket
@@ -34,6 +33,7 @@ from relay.storage.config import S3Config, StorageConfig
 from relay.storage.layout import SEGMENTS, recording_key
 from relay.storage.reader import download, locate
 from relay.storage.uploader import Uploader
+from relay.trust.keys import SigningKey
 from tests.harness import read_until, running_relay
 from tests.recordings import START, sample_session
 from tests.s3 import Gate, MotoServer

@@ -16,11 +16,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from relay.chain import ChainWriter, Checkpoint
-from relay.keys import SigningKey
 from relay.storage.bucket import Bucket, NotFound, StorageError
 from relay.storage.layout import SEGMENTS, recording_key
 from relay.storage.reader import download, locate, read
 from relay.storage.uploader import Replica, Uploader
+from relay.trust.keys import SigningKey
 from relay.verifier import verify_file
 from tests.s3 import Gate, MotoServer
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Group
 
 from relay.core.roles import Role
-from relay.identity import parse_join_target
+from relay.trust.identity import parse_join_target
 from tests.harness import Harness, running_relay
 from tests.test_tui_helpers import PilotApp, app_for, screen_of, terminal_text, type_text, until
 from tui.access import Access, parse_ttl

@@ -12,7 +12,7 @@ from textual.pilot import Pilot
 from textual.widget import Widget
 
 from relay.core.roles import Role
-from relay.identity import parse_join_target
+from relay.trust.identity import parse_join_target
 from tests.harness import USERS, Harness
 from tui.app import WarroomApp
 from tui.login import Connector

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from relay.core.roles import Role
-from relay.keys import SigningKey
 from relay.replay import Recording
+from relay.trust.keys import SigningKey
 from tests.harness import Harness
 from tests.recordings import sample_session
 from tests.test_tui_helpers import app_for, screen_of, terminal_text, type_text, until

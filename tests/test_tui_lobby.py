@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from relay.identity import parse_join_target
+from relay.trust.identity import parse_join_target
 from tests.harness import Harness
 from tests.test_tui_helpers import screen_of, until
 from tui.app import WarroomApp

@@ -36,8 +36,8 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 
 from relay.core.roles import Role
-from relay.identity import parse_join_target
 from relay.replay import Recording
+from relay.trust.identity import parse_join_target
 from tests.harness import Harness, read_until, running_relay
 from tests.test_tui_helpers import user_app
 from tui.app import Connector, WarroomApp
@@ -245,7 +245,7 @@ async def test_monkey_as_a_reviewer(relay: Harness) -> None:
 
 
 async def test_monkey_on_the_replay_screen(tmp_path: Path) -> None:
-    from relay.keys import SigningKey
+    from relay.trust.keys import SigningKey
     from tests.recordings import sample_session
 
     print(f"monkey seed {seed_for('replay')} ({STEPS} steps)")

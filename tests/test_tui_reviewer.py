@@ -16,7 +16,7 @@ import pytest
 from textual.widgets import DataTable, Input
 
 from relay.core.roles import Role
-from relay.identity import parse_join_target
+from relay.trust.identity import parse_join_target
 from tests.harness import Harness, read_until, running_relay
 from tests.test_tui_helpers import app_for, screen_of, type_text, until, user_app
 from tui.app import Connector, WarroomApp

@@ -30,7 +30,7 @@ from typing import Any
 from rich.cells import cell_len
 from websockets.asyncio.server import ServerConnection, serve
 
-from relay.identity import parse_join_target
+from relay.trust.identity import parse_join_target
 from tests.harness import Harness
 from tests.test_tui_helpers import screen_of, until, user_app
 from tui.access_screens import DecideAccessScreen

@@ -17,7 +17,7 @@ from typing import Any
 from textual.pilot import Pilot
 
 from relay.core.protocol import SizeChange
-from relay.identity import parse_join_target
+from relay.trust.identity import parse_join_target
 from tui.app import Connector, WarroomApp
 from tui.lobby import LobbyScreen
 from tui.recordings import RecordingsScreen

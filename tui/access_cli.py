@@ -151,7 +151,7 @@ Action = Callable[[Any], Awaitable[int]]
 
 def _with_relay(args: argparse.Namespace, action: Action) -> int:
     """Connect and authenticate with the stored login, then run ``action(client)``."""
-    from relay.identity import parse_join_target
+    from relay.trust.identity import parse_join_target
     from tui.client import RelayClient, RelayError, for_people
     from tui.login import authenticate
 

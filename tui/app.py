@@ -15,7 +15,7 @@ from textual import events
 from textual.screen import Screen
 
 from relay.core.roles import Role
-from relay.identity import parse_join_target
+from relay.trust.identity import parse_join_target
 from tui.client import RelayClient
 from tui.dialogs import typed_before
 from tui.lobby import LobbyScreen

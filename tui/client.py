@@ -22,11 +22,11 @@ from asyncssh.agent import SSHAgentKeyPair
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from relay import identity
 from relay.core import protocol
 from relay.core.errors import ErrorCode, WarroomError
 from relay.core.protocol import OutputChunk, SizeChange, Snapshot
 from relay.core.text import printable
+from relay.trust import identity
 from tui import dial
 
 CLIENT_NAME = "warroom-tui/0.1"

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from relay.core.errors import ErrorCode
-from relay.identity import parse_join_target
+from relay.trust.identity import parse_join_target
 from tui.client import RelayClient, RelayError
 from tui.login import authenticate
 

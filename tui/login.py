@@ -15,7 +15,7 @@ from typing import Any
 import asyncssh
 
 from relay.core.errors import ErrorCode
-from relay.identity import JoinTarget, parse_join_target
+from relay.trust.identity import JoinTarget, parse_join_target
 from tui.client import RelayClient, RelayError
 from tui.credentials import NoKeyring, load_token, store_token
 

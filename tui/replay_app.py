@@ -19,8 +19,8 @@ from pathlib import Path
 
 from textual import events
 
-from relay.keys import VerifyKey
 from relay.replay import Recording
+from relay.trust.keys import VerifyKey
 from tui.dialogs import typed_before
 from tui.replay_screen import ReplayScreen
 from tui.shown import PlainApp
@@ -89,7 +89,7 @@ async def replay_from_relay(
     ca_cert: Path | None = None,
 ) -> None:
     """``warroom replay URL [SESSION]``: one login, then the session's recording or the browser."""
-    from relay.identity import parse_join_target
+    from relay.trust.identity import parse_join_target
     from tui.app import WarroomApp
     from tui.fetch import fetch_newest
     from tui.login import Connector

@@ -34,9 +34,9 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
-from relay.keys import VerifyKey
 from relay.replay import Player, Recording, SessionState
 from relay.terminal import TerminalModel
+from relay.trust.keys import VerifyKey
 from tui.handoff import HelpScreen
 from tui.shown import plain
 from tui.terminal_view import TerminalView

@@ -59,7 +59,7 @@ class WarroomError(Exception):
 
         WarroomError
         ├── ProtocolError          relay.core.errors: a refusal sent as an error frame
-        ├── AuthError              relay.identity: a credential was refused
+        ├── AuthError              relay.trust.identity: a credential was refused
         ├── AccessError            relay.core.access: a grant, revocation or request cannot be done
         ├── StoreError             relay.store: the durable state cannot do what was asked
         │   ├── Conflict
@@ -71,7 +71,7 @@ class WarroomError(Exception):
         ├── TooLarge               relay.storage.layout: too many parts (also a ValueError)
         ├── TooSlow                relay.connection: a client stopped reading
         ├── ConfigError            relay.config (also a ValueError)
-        ├── KeyFileError           relay.keys (also a ValueError)
+        ├── KeyFileError           relay.trust.keys (also a ValueError)
         ├── ForeignKeyError        relay.cluster.signing: not the cluster's signing key
         ├── CastError              relay.asciicast (also a ValueError)
         ├── PatternError           relay.masking.errors (also a ValueError)

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from relay.core.errors import WarroomError
 from relay.core.roles import Role
-from relay.keys import SigningKey, VerifyKey
+from relay.trust.keys import SigningKey, VerifyKey
 
 CredentialType = Literal["token", "invite"]
 AuthErrorCode = Literal[
