@@ -21,10 +21,10 @@ import signal
 import sys
 from pathlib import Path
 
-from relay.audit import AuditLog
 from relay.config import Limits, RelayConfig, TargetConfig, UserConfig
 from relay.core.roles import Role
-from relay.recording import recorder_factory
+from relay.evidence.audit import AuditLog
+from relay.evidence.recording import recorder_factory
 from relay.server import Relay
 from relay.trust.keys import SigningKey
 

@@ -24,10 +24,10 @@ import time
 from pathlib import Path
 
 from relay.core.session import Session
-from relay.recording import Recording as Recorder
-from relay.replay import Player, Recording, index_path
+from relay.evidence.recording import Recording as Recorder
+from relay.evidence.replay import Player, Recording, index_path
+from relay.evidence.verifier import verify_file
 from relay.trust.keys import SigningKey
-from relay.verifier import verify_file
 
 START = 1_790_000_000.0
 WORDS = [

@@ -90,7 +90,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         return _verify_audit(directory, args.key, args.witness, args.node)
     if not directory.is_dir():
         return _fail(f"no audit log in {directory}")
-    from relay.audit import read_events
+    from relay.evidence.audit import read_events
 
     for event in read_events(directory):
         if not _matches(event, args.user, args.session, args.since):
@@ -148,9 +148,9 @@ def _line(event: dict[str, Any]) -> str:
 def _verify_audit(
     directory: Path, key_texts: list[str], witness_arg: str | None, node: str | None
 ) -> int:
-    from relay.evidence import check_audit
+    from relay.evidence.verdicts import check_audit
+    from relay.evidence.witness import WitnessRecord, read_witness
     from relay.trust.keys import load_verify_key
-    from relay.witness import WitnessRecord, read_witness
 
     try:
         keys = [load_verify_key(text) for text in key_texts]
@@ -243,8 +243,8 @@ def _witness_from_database(dsn: str, directory: Path, node: str | None) -> list[
 def _node_of(directory: Path, starts: dict[str, set[str]], nodes: str) -> str:
     import hashlib
 
-    from relay.audit import audit_files
-    from relay.chain import CHAIN_DOMAIN
+    from relay.evidence.audit import audit_files
+    from relay.evidence.chain import CHAIN_DOMAIN
 
     mine: set[str] = set()
     for path in audit_files(directory) if directory.is_dir() else []:

@@ -26,10 +26,10 @@ import platformdirs
 from relay.core.access import DEFAULT_MAX_TTL
 from relay.core.errors import WarroomError
 from relay.core.roles import Role
+from relay.evidence.witness import parse_address
 from relay.masking import DEFAULT_PATTERNS, PatternError, SecretPattern, parse_patterns
 from relay.storage import config as storage
 from relay.trust.identity import parse_authorized_key, relay_base_url
-from relay.witness import parse_address
 
 T = TypeVar("T")
 
@@ -203,7 +203,7 @@ class EvidenceConfig:
     ``max_loss``: output older than this (seconds) is in a recording's signed,
     verified prefix even if the relay is killed (``[recording] max_loss``).
     ``witness``: ``syslog`` (``/dev/log``), ``unix:/PATH``, ``udp:HOST:PORT``
-    or ``none`` (``[audit] witness``, see :mod:`relay.witness`).
+    or ``none`` (``[audit] witness``, see :mod:`relay.evidence.witness`).
     """
 
     max_loss: float = 0.1

@@ -36,7 +36,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from websockets.asyncio.server import ServerConnection
 from websockets.frames import CloseCode
 
-from relay.archive import Scope
 from relay.config import NAME_PATTERN
 from relay.connection import OUTGOING, BoundedConnection, ClientLink
 from relay.core import protocol
@@ -46,15 +45,16 @@ from relay.core.ratelimit import TokenBucket
 from relay.core.roles import Role
 from relay.core.session import Send, error
 from relay.core.text import clean
+from relay.evidence.archive import Scope
 from relay.masking import mask_text
 from relay.store import InviteRefused, StoreError, TokenRecord
 from relay.trust import identity
 
 if TYPE_CHECKING:
-    from relay.archive import Archive
     from relay.config import RelayConfig
     from relay.core.access import AccessPolicy, AccessRequest
     from relay.core.ratelimit import DenialAudit, LoginGuard
+    from relay.evidence.archive import Archive
     from relay.live import LiveSession
     from relay.store import InviteRecord, Revocation, Store
     from relay.trust.keys import SigningKey, VerifyKey

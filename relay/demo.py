@@ -28,11 +28,11 @@ from pathlib import Path
 
 import asyncssh
 
-from relay.audit import AuditLog
 from relay.config import RelayConfig, TargetConfig
 from relay.conversation import GUEST_PREFIX
 from relay.core.roles import Role
-from relay.recording import recorder_factory
+from relay.evidence.audit import AuditLog
+from relay.evidence.recording import recorder_factory
 from relay.sandbox import SandboxTarget
 from relay.server import Relay
 from relay.store.sqlite import FILE_NAME as STATE_FILE

@@ -20,7 +20,7 @@ Exit codes of ``verify`` (scripts rely on them):
    reported and is trustworthy
 == ==========================================================================
 
-The verdicts themselves are :mod:`relay.evidence`'s; ``export`` uses them to
+The verdicts themselves are :mod:`relay.evidence.verdicts`'s; ``export`` uses them to
 refuse a source that does not verify unless ``--force``, and records the
 verdict and the source's SHA-256 in the export's header.
 """
@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from relay.evidence.verifier import VerifyReport
     from relay.trust.keys import VerifyKey
-    from relay.verifier import VerifyReport
 
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -120,7 +120,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _verify(path: Path, keys: list[VerifyKey], audit: Path | None, shown: str) -> int:
     """Verify ``path``, naming it ``shown`` (an s3:// URL for a downloaded copy)."""
-    from relay.evidence import Verdict, check_recording
+    from relay.evidence.verdicts import Verdict, check_recording
 
     try:
         check = check_recording(path, keys, audit)
@@ -181,8 +181,8 @@ def _not_a_chain(report: VerifyReport) -> str | None:
     """
     import json
 
-    from relay.audit import AUDIT_FORMAT
-    from relay.verifier import Finding, read_header
+    from relay.evidence.audit import AUDIT_FORMAT
+    from relay.evidence.verifier import Finding, read_header
 
     path = report.path
     if report.checkpoints or any(
@@ -240,9 +240,9 @@ def add_export(sub: Subparsers) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from relay.asciicast import CastError
-    from relay.evidence import Verdict, provenance
-    from relay.export import export
+    from relay.evidence.asciicast import CastError
+    from relay.evidence.export import export
+    from relay.evidence.verdicts import Verdict, provenance
 
     to_stdout = str(args.output) == "-"
     folder = args.output.parent

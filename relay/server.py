@@ -36,8 +36,6 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
-from relay.archive import Archive
-from relay.audit import AuditLog
 from relay.cluster.health import Check, Health
 from relay.config import RelayConfig, TargetConfig
 from relay.connection import READ_AHEAD, BoundedConnection, ClientLink, cancel
@@ -49,6 +47,8 @@ from relay.core.ratelimit import DenialAudit, LoginGuard
 from relay.core.roles import Role
 from relay.core.session import FourEyes, Session
 from relay.core.session import Limits as SessionLimits
+from relay.evidence.archive import Archive
+from relay.evidence.audit import AuditLog
 from relay.live import LiveSession, Recorder
 from relay.ssh import TargetAddress, TargetShell, TargetUnavailable
 from relay.stall import LoopWatch, watched_connection

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import asyncssh
 
-from relay.audit import AuditLog
 from relay.config import (
     ClusterConfig,
     Limits,
@@ -21,7 +20,8 @@ from relay.config import (
     UserConfig,
 )
 from relay.core.roles import Role
-from relay.recording import recorder_factory
+from relay.evidence.audit import AuditLog
+from relay.evidence.recording import recorder_factory
 from relay.sandbox import SandboxTarget
 from relay.server import Relay
 from relay.storage.config import StorageConfig

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from relay.core.session import Session
-from relay.recording import Auditor, Recording
+from relay.evidence.recording import Auditor, Recording
 from relay.trust.keys import SigningKey
 
 START = 1_790_000_000.0

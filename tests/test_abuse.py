@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from relay.audit import read_events
 from relay.config import Limits
 from relay.connection import OUTGOING, PRE_AUTH_OUTGOING, REPLY_BUDGET
 from relay.conversation import Conversation
 from relay.core.ratelimit import LOGIN_SOURCE_BURST, LOGIN_USER_BURST
+from relay.evidence.audit import read_events
 from tests.harness import Harness, read_until, running_relay
 from tui.client import RelayClient, RelayError
 

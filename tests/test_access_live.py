@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from relay.audit import read_events
 from relay.core.protocol import OutputChunk
+from relay.evidence.audit import read_events
 from tests.harness import Harness, read_until, running_relay
 from tui.client import Event, RelayClient, RelayError
 
@@ -189,7 +189,7 @@ async def test_four_eyes_end_action_ends_the_session(tmp_path: Path) -> None:
 
 
 async def test_kill_switch_closes_the_channel_and_seals_the_recording(tmp_path: Path) -> None:
-    from relay.verifier import verify_file
+    from relay.evidence.verifier import verify_file
 
     async with running_relay(tmp_path, recordings=True) as h:
         session = await h.open()

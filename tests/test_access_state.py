@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from relay.audit import read_events
 from relay.core.roles import Role
+from relay.evidence.audit import read_events
 from relay.trust import identity
 from tests.harness import Harness, read_until, running_relay
 from tui.client import RelayClient, RelayError

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from relay.audit import read_events
 from relay.config import RedactionConfig
+from relay.evidence.audit import read_events
 from tests.harness import Harness, read_until, running_relay
 from tui.client import RelayClient, RelayError
 

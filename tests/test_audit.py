@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from relay.audit import AuditLog, audit_files, read_events
-from relay.evidence import AuditFileCheck, check_audit
+from relay.evidence.audit import AuditLog, audit_files, read_events
+from relay.evidence.verdicts import AuditFileCheck, check_audit
+from relay.evidence.verifier import Finding
 from relay.trust.keys import SigningKey, VerifyKey
-from relay.verifier import Finding
 
 KEY = SigningKey.generate()
 T0 = 1_795_000_000.0  # 2026-11-18 UTC

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from relay.asciicast import read_header
-from relay.audit import read_events
-from relay.catalog import Catalog, Verification, search, summarize
 from relay.core.protocol import SEARCH_LENGTH
 from relay.core.roles import Role
+from relay.evidence.asciicast import read_header
+from relay.evidence.audit import read_events
+from relay.evidence.catalog import Catalog, Verification, search, summarize
 from relay.trust.identity import parse_join_target
 from relay.trust.keys import SigningKey
 from tests.harness import Harness, read_until, running_relay

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from relay.chain import CRC_MODULUS, ChainWriter, Checkpoint
+from relay.evidence.chain import CRC_MODULUS, ChainWriter, Checkpoint
+from relay.evidence.verifier import Finding, VerifyReport, read_header, verify_file
 from relay.trust.keys import SigningKey
-from relay.verifier import Finding, VerifyReport, read_header, verify_file
 
 HEADER = json.dumps({"version": 3, "term": {"cols": 80, "rows": 24}})
 KEY = SigningKey.generate()

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from relay.arguments import Parser
-from relay.audit import AuditLog
+from relay.evidence.audit import AuditLog
 from relay.config import RelayConfig
 from relay.server import Relay
 from relay.trust.identity import parse_join_target

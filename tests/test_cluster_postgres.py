@@ -23,8 +23,8 @@ import asyncssh
 import psycopg
 import pytest
 
-from relay.audit import audit_files, read_events
 from relay.config import ClusterConfig
+from relay.evidence.audit import audit_files, read_events
 from relay.server import RESTART_REASON
 from relay.storage.config import StorageConfig
 from relay.store import SessionRecord

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.replay import Player, Recording, index_path, load_index
+from relay.evidence.replay import Player, Recording, index_path, load_index
 from relay.trust.keys import SigningKey
 from tests.recordings import sample_session
 from tui.replay_app import ReplayApp

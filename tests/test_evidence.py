@@ -20,12 +20,12 @@ from pathlib import Path
 
 import pytest
 
-from relay.audit import AuditLog, audit_files, read_events
-from relay.chain import ChainWriter, Checkpoint
 from relay.config import ConfigError, RelayConfig, parse_config
+from relay.evidence.audit import AuditLog, audit_files, read_events
+from relay.evidence.chain import ChainWriter, Checkpoint
+from relay.evidence.verifier import verify_file
+from relay.evidence.witness import SyslogWitness, read_witness
 from relay.trust.keys import PUBLIC_KEY_FILE, SigningKey
-from relay.verifier import verify_file
-from relay.witness import SyslogWitness, read_witness
 from tests.recordings import sample_session
 from tests.syslog_sink import SyslogSink
 from tui.cli import main

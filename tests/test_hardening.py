@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from relay.audit import read_events
 from relay.core.roles import Role
+from relay.evidence.audit import read_events
 from relay.trust import identity
 from tests.harness import Harness, running_relay
 from tui.client import RelayClient, RelayError

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from textual.message import Message
 
-from relay.audit import read_events
 from relay.config import Limits
+from relay.evidence.audit import read_events
 from relay.stall import LoopWatch
 from relay.trust.identity import parse_join_target
 from tests.harness import Harness, read_until, running_relay

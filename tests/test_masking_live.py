@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from relay.audit import read_events
 from relay.core.protocol import OutputChunk, Snapshot
-from relay.verifier import verify_file
+from relay.evidence.audit import read_events
+from relay.evidence.verifier import verify_file
 from tests.harness import Harness, read_until, running_relay
 from tui.client import RelayClient
 

@@ -23,8 +23,8 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.asciicast import iter_events, read_header
-from relay.export import FORMATS, export
+from relay.evidence.asciicast import iter_events, read_header
+from relay.evidence.export import FORMATS, export
 from relay.masking import OutputMasker
 from relay.masking.screen import ScreenCheck
 from relay.terminal import TerminalModel

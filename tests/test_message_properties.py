@@ -58,7 +58,7 @@ from relay.core import protocol
 from relay.core.errors import ProtocolError
 from relay.core.protocol import OutputChunk, SizeChange, Snapshot
 from relay.core.roles import Role
-from relay.evidence import Verdict, check_audit, check_recording
+from relay.evidence.verdicts import Verdict, check_audit, check_recording
 from relay.trust import identity
 from relay.trust.keys import VerifyKey
 from tests.harness import Harness, running_relay, sink_shell, sunk, until_sunk

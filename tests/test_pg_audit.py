@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from relay.audit import AuditLog, read_events
+from relay.evidence.audit import AuditLog, read_events
 from relay.store import StoreError
 from relay.store.pg_audit import PostgresAudit, open_for_reading, read_witness
 from relay.store.postgres import PostgresStore

@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from relay.asciicast import iter_events, parse_size, read_header
 from relay.core.protocol import OutputChunk, SizeChange, Snapshot
+from relay.evidence.asciicast import iter_events, parse_size, read_header
 from relay.output import RAW_BASE
 from tests.harness import Targets, running_relay
 from tui.client import RelayClient

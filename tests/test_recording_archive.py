@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from relay.audit import read_events
 from relay.core.roles import Role
+from relay.evidence.audit import read_events
 from tests.harness import Harness, read_until, running_relay
 from tui.cli import main
 from tui.client import RelayClient, RelayError

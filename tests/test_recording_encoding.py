@@ -21,11 +21,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.asciicast import iter_events, read_header
-from relay.chain import ChainWriter
-from relay.recording import event_line
+from relay.evidence.asciicast import iter_events, read_header
+from relay.evidence.chain import ChainWriter
+from relay.evidence.recording import event_line
+from relay.evidence.verifier import verify_file
 from relay.trust.keys import SigningKey
-from relay.verifier import verify_file
 from tests.recordings import START, new_recording
 
 KEY = SigningKey.generate()

@@ -20,10 +20,10 @@ import sys
 from pathlib import Path
 
 from relay.core.protocol import OutputChunk
-from relay.recording import COALESCE_SECONDS, MAX_LOSS
+from relay.evidence.recording import COALESCE_SECONDS, MAX_LOSS
+from relay.evidence.verifier import verify_file
 from relay.trust.identity import parse_join_target
 from relay.trust.keys import VerifyKey
-from relay.verifier import verify_file
 from tests.recordings import START, new_recording
 from tests.test_evidence import KEY
 from tests.test_recording_live import WARROOM, _lead_invite

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from relay.asciicast import iter_events, read_header
-from relay.replay import (
+from relay.evidence.asciicast import iter_events, read_header
+from relay.evidence.replay import (
     KEYFRAME_BYTES,
     Player,
     Recording,

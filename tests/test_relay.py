@@ -23,7 +23,7 @@ from tui.client import RelayClient, RelayError
 
 
 def audit_events(h: Harness) -> list[dict[str, object]]:
-    from relay.audit import read_events
+    from relay.evidence.audit import read_events
 
     return list(read_events(h.data_dir / "audit"))
 

@@ -24,9 +24,9 @@ from typing import Any
 import asyncssh
 import pytest
 
-from relay.audit import read_events
 from relay.core.session import Session
-from relay.recording import Recording
+from relay.evidence.audit import read_events
+from relay.evidence.recording import Recording
 from relay.review_cli import EXIT_ERROR, EXIT_OK, EXIT_UNSEALED
 from relay.storage.bucket import Bucket
 from relay.storage.config import S3Config, StorageConfig

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from relay.audit import read_events
 from relay.core.roles import Role
+from relay.evidence.audit import read_events
 from relay.storage.layout import recording_key
 from tests.harness import read_until, running_relay
 from tests.s3 import Gate, MotoServer
@@ -40,8 +40,8 @@ async def test_a_reviewer_on_another_relay_lists_fetches_and_replays_from_the_bu
 ) -> None:
     """Relay A records a session; relay B (same bucket, same signing key, its own disk)
     lists it, serves it to a reviewer byte for byte, and the replay shows its output."""
-    from relay.replay import Player
-    from relay.replay import Recording as Replay
+    from relay.evidence.replay import Player
+    from relay.evidence.replay import Recording as Replay
 
     storage = moto.storage()
     (tmp_path / "a").mkdir()

@@ -2,8 +2,8 @@
 grows, checkpoint by checkpoint, is in the bucket as a verified prefix, whole at its
 seal, and an unreachable bucket is reported (health, overdue) and caught up with.
 
-The writer here is the bare :class:`relay.chain.ChainWriter` (what recordings and
-audit files are made of); :mod:`relay.verifier` judges what the bucket holds.
+The writer here is the bare :class:`relay.evidence.chain.ChainWriter` (what recordings and
+audit files are made of); :mod:`relay.evidence.verifier` judges what the bucket holds.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from relay.chain import ChainWriter, Checkpoint
+from relay.evidence.chain import ChainWriter, Checkpoint
+from relay.evidence.verifier import verify_file
 from relay.storage.bucket import Bucket, NotFound, StorageError
 from relay.storage.layout import SEGMENTS, recording_key
 from relay.storage.reader import download, locate, read
 from relay.storage.uploader import Replica, Uploader
 from relay.trust.keys import SigningKey
-from relay.verifier import verify_file
 from tests.s3 import Gate, MotoServer
 
 KEY = SigningKey.generate()

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from relay.asciicast import iter_events, read_header
 from relay.core.roles import Role
-from relay.replay import apply_event
+from relay.evidence.asciicast import iter_events, read_header
+from relay.evidence.replay import apply_event
 from relay.terminal import TerminalModel
 from tests.harness import Harness, running_relay
 from tests.test_tui_helpers import app_for, screen_of, type_text, until

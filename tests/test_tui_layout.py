@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from relay.core.roles import Role
-from relay.replay import Recording
+from relay.evidence.replay import Recording
 from relay.trust.keys import SigningKey
 from tests.harness import Harness
 from tests.recordings import sample_session

@@ -36,7 +36,7 @@ from textual.pilot import Pilot
 from textual.screen import Screen
 
 from relay.core.roles import Role
-from relay.replay import Recording
+from relay.evidence.replay import Recording
 from relay.trust.identity import parse_join_target
 from tests.harness import Harness, read_until, running_relay
 from tests.test_tui_helpers import user_app

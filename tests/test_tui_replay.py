@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.replay import Recording
+from relay.evidence.replay import Recording
 from relay.trust.keys import SigningKey
 from tests.recordings import sample_session
 from tui.replay_app import ReplayApp

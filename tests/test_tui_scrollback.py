@@ -324,7 +324,7 @@ async def test_the_driver_answers_device_queries_once_and_a_viewer_never() -> No
 async def test_the_replay_scrolls_back_past_the_keyframe_it_seeked_to(tmp_path: Path) -> None:
     """A seek lands on a keyframe (which has no scrollback): the player starts one
     keyframe earlier, so what printed just before the moment is still there."""
-    from relay.replay import KEYFRAME_BYTES, Recording
+    from relay.evidence.replay import KEYFRAME_BYTES, Recording
     from relay.trust.keys import SigningKey
     from tests.recordings import new_recording
     from tui.replay_app import ReplayApp

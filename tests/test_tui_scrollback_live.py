@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from relay.audit import read_events
 from relay.config import Limits
 from relay.core.protocol import OutputChunk, Snapshot
 from relay.core.roles import Role
+from relay.evidence.audit import read_events
 from relay.output import SNAPSHOT_HISTORY_LINES
 from relay.terminal import TerminalModel
 from tests.harness import Harness, Targets, read_until, running_relay

@@ -310,7 +310,7 @@ class RecordingsScreen(Screen[None]):
     @work(group="recordings-open", exclusive=True, exit_on_error=False)
     async def _open(self, entry: dict[str, Any]) -> None:
         """Fetch (unless the cache has it whole), index, and push the replay screen."""
-        from relay.replay import Recording
+        from relay.evidence.replay import Recording
         from tui.replay_screen import ReplayScreen
 
         name = str(entry["name"])

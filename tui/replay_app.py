@@ -19,7 +19,7 @@ from pathlib import Path
 
 from textual import events
 
-from relay.replay import Recording
+from relay.evidence.replay import Recording
 from relay.trust.keys import VerifyKey
 from tui.dialogs import typed_before
 from tui.replay_screen import ReplayScreen

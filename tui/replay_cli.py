@@ -59,7 +59,7 @@ def add_replay(sub: Subparsers) -> None:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from relay.asciicast import CastError
+    from relay.evidence.asciicast import CastError
 
     if "://" in args.source and not args.dump:
         return _replay_from_relay(args)
@@ -120,7 +120,7 @@ def _replay_from_relay(args: argparse.Namespace) -> int:
     """Fetch and replay (or browse) from a relay: the fetch, login and TUI all in one loop."""
     import asyncio
 
-    from relay.asciicast import CastError
+    from relay.evidence.asciicast import CastError
     from tui.client import RelayError, for_people
     from tui.replay_app import replay_from_relay
 
@@ -149,7 +149,7 @@ def _replay_from_relay(args: argparse.Namespace) -> int:
 
 
 def _dump(path: Path, at: float) -> int:
-    from relay.replay import Player, Recording
+    from relay.evidence.replay import Player, Recording
 
     recording = Recording.open(path)
     if recording.damage is not None:

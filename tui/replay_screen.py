@@ -2,7 +2,7 @@
 
 Left, the terminal as it was at the play head; right, who drove, who was
 there and the chat up to that moment; below, the timeline of session events
-and a status line. Everything shown is computed by :class:`relay.replay.Player`
+and a status line. Everything shown is computed by :class:`relay.evidence.replay.Player`
 from the recording: this screen only moves the play head.
 
 Keys (as in asciinema's player, plus search and idle compression), listed in
@@ -34,7 +34,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 
-from relay.replay import Player, Recording, SessionState
+from relay.evidence.replay import Player, Recording, SessionState
 from relay.terminal import TerminalModel
 from relay.trust.keys import VerifyKey
 from tui.handoff import HelpScreen
@@ -182,7 +182,7 @@ class ReplayScreen(Screen[None]):
     @work(thread=True, exclusive=True)
     def verify(self) -> None:
         """Check the chain in a thread (≈ 0.5 s per 100 MB) and show the verdict."""
-        from relay.evidence import check_recording
+        from relay.evidence.verdicts import check_recording
 
         check = check_recording(self.recording.path, [self.key] if self.key else [])
         code = int(check.verdict)

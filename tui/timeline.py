@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from relay.replay import Mark
+from relay.evidence.replay import Mark
 
 # One glyph per kind of event, so a glance at the bar says what happened where.
 GLYPHS = {"c": "c", "h": "h", "j": "+", "l": "-", "s": "R", "e": "x", "x": "x", "m": "m"}

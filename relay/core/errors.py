@@ -73,7 +73,7 @@ class WarroomError(Exception):
         ├── ConfigError            relay.config (also a ValueError)
         ├── KeyFileError           relay.trust.keys (also a ValueError)
         ├── ForeignKeyError        relay.cluster.signing: not the cluster's signing key
-        ├── CastError              relay.asciicast (also a ValueError)
+        ├── CastError              relay.evidence.asciicast (also a ValueError)
         ├── PatternError           relay.masking.errors (also a ValueError)
         ├── RelayError             tui.client: the relay refused something
         ├── Unreachable            tui.dial (also a ConnectionError)

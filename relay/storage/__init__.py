@@ -24,9 +24,9 @@ Importing the package costs nothing: boto3 is imported by the modules that
 make requests, which the relay loads only when ``[storage]`` is configured.
 
 This package imports the standard library, boto3, itself, and (in
-:mod:`relay.storage.service` only) :mod:`relay.chain`. The writers
-(:mod:`relay.recording`, :mod:`relay.audit`) and the relay
-(:mod:`relay.server`, :mod:`relay.archive`) call it, not the reverse: the
+:mod:`relay.storage.service` only) :mod:`relay.evidence.chain`. The writers
+(:mod:`relay.evidence.recording`, :mod:`relay.evidence.audit`) and the relay
+(:mod:`relay.server`, :mod:`relay.evidence.archive`) call it, not the reverse: the
 writers know their replica only as a ``checkpoint(size, sealed)`` method.
 """
 

@@ -4,7 +4,7 @@ Besides the files the writers report, :meth:`ObjectStorage.backfill` queues
 what an earlier run left on disk and not in the bucket: a recording or audit
 file whose relay crashed (its bucket copy then catches up with the verified
 prefix on disk), stopped before the upload ended, or ran without
-``[storage]``. This module may import :mod:`relay.chain` (to tell a file
+``[storage]``. This module may import :mod:`relay.evidence.chain` (to tell a file
 being written, and a sealed one).
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from relay.chain import SEAL_PREFIX, is_being_written
+from relay.evidence.chain import SEAL_PREFIX, is_being_written
 from relay.storage.bucket import Bucket
 from relay.storage.config import StorageConfig
 from relay.storage.layout import audit_key, recording_key

@@ -1,6 +1,6 @@
 """Uploading growing evidence files to the bucket, off the event loop, failing closed.
 
-The writers (:class:`relay.recording.Recording`, :class:`relay.audit.AuditLog`)
+The writers (:class:`relay.evidence.recording.Recording`, :class:`relay.evidence.audit.AuditLog`)
 report their file's size after every signed checkpoint and at the seal
 (:meth:`Replica.checkpoint`): a dictionary update under a lock, nothing
 else, so the event loop never waits for S3. Worker threads do the requests

@@ -1,19 +1,19 @@
 """The audit log's cluster-wide copy, and its witness, in the cluster's PostgreSQL database.
 
 Each relay keeps its own hash-chained audit files under its data dir: they are
-the evidence (:mod:`relay.audit`), and stay so. With ``[cluster] database``
+the evidence (:mod:`relay.evidence.audit`), and stay so. With ``[cluster] database``
 a relay also writes
 
 * every audit event to ``audit_events`` (with its node, file and line
   number), so that ``warroom audit --database URL`` lists and filters the
   events of every relay of the cluster in one place, and
 * every witness record — each audit file's start, checkpoints and seal
-  (:mod:`relay.witness`) — to ``audit_witness``, so that ``warroom audit
+  (:mod:`relay.evidence.witness`) — to ``audit_witness``, so that ``warroom audit
   --verify --witness URL`` names an audit file that was deleted or cut back,
   as a syslog export does, without one.
 
-:class:`PostgresAudit` is both the :class:`relay.witness.Witness` and the
-:class:`relay.audit.AuditCopy` the audit log is given. ``record()`` runs on
+:class:`PostgresAudit` is both the :class:`relay.evidence.witness.Witness` and the
+:class:`relay.evidence.audit.AuditCopy` the audit log is given. ``record()`` runs on
 the relay's event loop and must never wait for a database, so records go into
 a bounded queue that a thread of its own writes, in order, in batches, with a
 blocking connection. While the database is unreachable, records wait (up to
@@ -39,6 +39,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
+from relay.evidence.witness import WitnessRecord
 from relay.store import StoreError
 from relay.store.pg_database import (
     SyncConn,
@@ -47,7 +48,6 @@ from relay.store.pg_database import (
     reason,
     redact,
 )
-from relay.witness import WitnessRecord
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +94,11 @@ class PostgresAudit:
     # ------------------------------------------------------------ the relay's side
 
     def witness(self, record: WitnessRecord) -> None:
-        """:class:`relay.witness.Witness`: keep a checkpoint's state (never blocks)."""
+        """:class:`relay.evidence.witness.Witness`: keep a checkpoint's state (never blocks)."""
         self._put(record)
 
     def copy(self, file: str, n: int, event: dict[str, Any]) -> None:
-        """:class:`relay.audit.AuditCopy`: copy line ``n`` of audit file ``file`` (never blocks)."""
+        """:class:`relay.evidence.audit.AuditCopy`: copy line ``n`` of ``file`` (never blocks)."""
         self._put(_Event(file, n, event))
 
     def close(self, timeout: float = CLOSE_TIMEOUT) -> None:

@@ -14,7 +14,7 @@ case ignored) and in the chat. Recordings hold masked output only, so a
 search cannot find a secret the masker hid.
 
 No sockets and no clock: the relay calls these from a worker thread, after
-checking on its event loop who may see which recordings (:mod:`relay.archive`).
+checking on its event loop who may see which recordings (:mod:`relay.evidence.archive`).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from relay.asciicast import CastError, CastHeader, iter_events, read_header
-from relay.evidence import Verdict, check_recording
-from relay.replay import plain_text
+from relay.evidence.asciicast import CastError, CastHeader, iter_events, read_header
+from relay.evidence.replay import plain_text
+from relay.evidence.verdicts import Verdict, check_recording
 from relay.trust.keys import VerifyKey
 
 SNIPPET = 80  # characters of context returned around a match
@@ -106,7 +106,7 @@ def summarize(path: Path, key: VerifyKey | None, live: bool = False) -> Summary:
 
 
 def _verdict(path: Path, key: VerifyKey | None, live: bool) -> Verification:
-    """``warroom verify``'s verdict (:mod:`relay.evidence`), against the relay's own key."""
+    """``warroom verify``'s verdict (:mod:`relay.evidence.verdicts`), by the relay's key."""
     verdict = check_recording(path, [key] if key else []).verdict
     if verdict is Verdict.INTACT:
         return Verification.VERIFIED

@@ -27,7 +27,7 @@ UTF-8 are recorded as U+FFFD, as asciinema's own recorder does. A JSON
 string cannot carry raw bytes, and smuggling them as lone-surrogate escapes
 (``surrogateescape``) would make lines that asciinema 3's reader (serde_json)
 refuses. Event lines are encoded by :func:`event_line`.
-Tamper evidence comes from :mod:`relay.chain` (``#warroom-`` comment lines).
+Tamper evidence comes from :mod:`relay.evidence.chain` (``#warroom-`` comment lines).
 ``docs/recording.md`` documents the format.
 
 What a crash can cost: output reaches the file and a signed checkpoint
@@ -57,8 +57,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from relay.chain import ChainWriter, Checkpoint
 from relay.core.session import Session
+from relay.evidence.chain import ChainWriter, Checkpoint
 from relay.trust.keys import SigningKey
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Verifying a chain file (:mod:`relay.chain`): what each kind of damage looks like.
+"""Verifying a chain file (:mod:`relay.evidence.chain`): what each kind of damage looks like.
 
 What the verifier concludes
 ---------------------------
@@ -16,7 +16,7 @@ Deleting a checkpoint line goes unreported on purpose: it removes no data,
 it only widens a window. Deleting the *seal* (or the tail with it) is
 reported as an unsealed file, which is also what a crash leaves; compare a
 recording's final ``n``/``hash`` with the audit log's record of its seal to
-tell the two apart (:mod:`relay.evidence`). ``watch`` makes the verifier note
+tell the two apart (:mod:`relay.evidence.verdicts`). ``watch`` makes the verifier note
 the recomputed chain hash at given line counts, so that such outside records
 (the audit log, a witness) can be compared with the file whether or not a
 checkpoint line stands at that count.
@@ -46,7 +46,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 
-from relay.chain import CHAIN_DOMAIN, CONTROL_PREFIX, CRC_MODULUS, Checkpoint
+from relay.evidence.chain import CHAIN_DOMAIN, CONTROL_PREFIX, CRC_MODULUS, Checkpoint
 from relay.trust.keys import VerifyKey
 
 _READ_CHUNK = 4 << 20

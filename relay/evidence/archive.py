@@ -5,7 +5,7 @@ Two protocol messages (``docs/protocol.md``), answered by :meth:`Archive.handle`
 * ``list_recordings {session?, user?, target?, since?, until?, text?}`` →
   ``recordings {recordings: [...]}``, newest first. What the header says comes
   from here; what only reading the file tells (duration, drivers, the
-  verification state, a text search) from :mod:`relay.catalog`, in a worker
+  verification state, a text search) from :mod:`relay.evidence.catalog`, in a worker
   thread (:meth:`Archive.details`), after the checks here ran on the event loop;
 * ``fetch_recording {name, offset?}`` → ``recording_chunk {name, offset, size,
   data (base64), eof}``: at most :data:`CHUNK` bytes from ``offset``. The client
@@ -41,11 +41,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
-from relay.asciicast import CastError, CastHeader, parse_header, read_header
-from relay.catalog import Catalog, Filters, enrich
-from relay.chain import SEAL_PREFIX
 from relay.core.errors import ErrorCode, ProtocolError
 from relay.core.roles import Role
+from relay.evidence.asciicast import CastError, CastHeader, parse_header, read_header
+from relay.evidence.catalog import Catalog, Filters, enrich
+from relay.evidence.chain import SEAL_PREFIX
 from relay.trust.keys import VerifyKey
 
 if TYPE_CHECKING:

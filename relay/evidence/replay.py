@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from relay.asciicast import (
+from relay.evidence.asciicast import (
     CastError,
     CastEvent,
     CastHeader,

@@ -1,6 +1,6 @@
 """Verdicts on the evidence: a recording, the audit log, an export's source.
 
-:mod:`relay.verifier` judges one chain file by itself. This module adds what
+:mod:`relay.evidence.verifier` judges one chain file by itself. This module adds what
 only several sources together can tell, and turns it into the verdicts and exit
 codes the review commands share:
 
@@ -42,11 +42,11 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-from relay.audit import AUDIT_FORMAT, audit_files, read_events
-from relay.chain import is_being_written
+from relay.evidence.audit import AUDIT_FORMAT, audit_files, read_events
+from relay.evidence.chain import is_being_written
+from relay.evidence.verifier import Finding, Issue, VerifyReport, read_header, verify_file
+from relay.evidence.witness import WitnessRecord
 from relay.trust.keys import VerifyKey
-from relay.verifier import Finding, Issue, VerifyReport, read_header, verify_file
-from relay.witness import WitnessRecord
 
 
 class Verdict(IntEnum):
@@ -565,8 +565,8 @@ def _against_audit(
 
 def _describe(report: VerifyReport) -> list[str]:
     """For a recording: whose session it was, from the header the chain just proved."""
-    from relay.asciicast import CastError
-    from relay.asciicast import read_header as read_cast_header
+    from relay.evidence.asciicast import CastError
+    from relay.evidence.asciicast import read_header as read_cast_header
 
     try:
         header = read_cast_header(report.path)

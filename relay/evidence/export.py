@@ -45,8 +45,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from relay.asciicast import CastEvent, CastHeader, iter_events, parse_size, read_header
-from relay.replay import describe
+from relay.evidence.asciicast import CastEvent, CastHeader, iter_events, parse_size, read_header
+from relay.evidence.replay import describe
 
 FORMATS = ("asciicast-v2", "asciicast-v3")
 DEFAULT_FORMAT = "asciicast-v2"  # what the most players read (asciinema 2.x and the web player)
@@ -135,7 +135,7 @@ def export(
 ) -> int:
     """Write ``source`` as a plain cast in ``fmt`` to ``out``; return the events written.
 
-    ``provenance`` (:func:`relay.evidence.provenance`) goes into the header.
+    ``provenance`` (:func:`relay.evidence.verdicts.provenance`) goes into the header.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r} (expected one of: {', '.join(FORMATS)})")

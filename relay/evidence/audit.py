@@ -1,7 +1,7 @@
 """The relay-wide audit log: who accessed what, when and why, and every denial.
 
 Each relay start writes a new file ``<audit-dir>/audit-<UTC date>-<n>.log``
-(``n`` counts from 1 within the day). The file is a :mod:`relay.chain` file:
+(``n`` counts from 1 within the day). The file is a :mod:`relay.evidence.chain` file:
 a JSON header line, then one JSON object per event with sorted keys, plus the
 signed ``#warroom-checkpoint``/``#warroom-seal`` lines. So ``grep``/``jq`` work
 on it directly and ``warroom verify`` proves it untouched.
@@ -13,16 +13,16 @@ Header (line 1, sorted keys)::
      "started": 1795000000.0, "version": 1}
 
 ``key`` is the relay's public key, which signs the file (a file whose
-signatures are by another key is reported, see :mod:`relay.verifier`).
+signatures are by another key is reported, see :mod:`relay.evidence.verifier`).
 ``previous`` links the files into one chain: at start the newest existing file
 is verified and its last proven state (``final_n``/``final_hash`` of its
 report: its seal after a clean stop) copied here, where the new file's own
 chain binds it. Deleting, renaming or later editing a whole file therefore
-breaks a link that ``warroom audit --verify`` names (:mod:`relay.evidence`). A
+breaks a link that ``warroom audit --verify`` names (:mod:`relay.evidence.verdicts`). A
 previous file that was not cleanly sealed (a crash) or fails to verify is
 still linked, and the new file's first event is ``audit.previous_problem``
 saying so. The start of each file, each checkpoint and the seal also go to the
-witness (:mod:`relay.witness`), outside the data directory, so that deleting
+witness (:mod:`relay.evidence.witness`), outside the data directory, so that deleting
 the *newest* file, which no later link protects, is found too.
 
 Event line::
@@ -88,10 +88,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from relay.chain import ChainWriter, Checkpoint
+from relay.evidence.chain import ChainWriter, Checkpoint
+from relay.evidence.verifier import VerifyReport, verify_file
+from relay.evidence.witness import Witness, WitnessRecord
 from relay.trust.keys import SigningKey
-from relay.verifier import VerifyReport, verify_file
-from relay.witness import Witness, WitnessRecord
 
 AUDIT_FORMAT = "warroom-audit"
 AUDIT_VERSION = 1
