@@ -25,7 +25,7 @@ from relay.config import Limits, RelayConfig, TargetConfig, UserConfig
 from relay.core.roles import Role
 from relay.evidence.audit import AuditLog
 from relay.evidence.recording import recorder_factory
-from relay.server import Relay
+from relay.net.server import Relay
 from relay.trust.keys import SigningKey
 
 TARGET = "sshd"

@@ -96,7 +96,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
     from relay.cluster.signing import ForeignKeyError
     from relay.config import ConfigError, load_config
     from relay.evidence.recording import recorder_factory
-    from relay.server import Relay
+    from relay.net.server import Relay
     from relay.store import Store, StoreError
     from relay.trust.keys import KeyFileError, SigningKey
     from relay.evidence.witness import Witnesses, open_witness

@@ -29,12 +29,12 @@ from pathlib import Path
 import asyncssh
 
 from relay.config import RelayConfig, TargetConfig
-from relay.conversation import GUEST_PREFIX
 from relay.core.roles import Role
 from relay.evidence.audit import AuditLog
 from relay.evidence.recording import recorder_factory
+from relay.net.conversation import GUEST_PREFIX
+from relay.net.server import Relay
 from relay.sandbox import SandboxTarget
-from relay.server import Relay
 from relay.store.sqlite import FILE_NAME as STATE_FILE
 from relay.trust.certificates import demo_certificate
 from relay.trust.keys import SigningKey

@@ -22,8 +22,8 @@ from relay.config import (
 from relay.core.roles import Role
 from relay.evidence.audit import AuditLog
 from relay.evidence.recording import recorder_factory
+from relay.net.server import Relay
 from relay.sandbox import SandboxTarget
-from relay.server import Relay
 from relay.storage.config import StorageConfig
 from relay.storage.service import ObjectStorage
 from relay.store import open_store

@@ -14,7 +14,7 @@ START = 1_790_000_000.0
 
 @dataclass
 class Script:
-    """Drive a :class:`Recording` the way :class:`relay.live.LiveSession` does."""
+    """Drive a :class:`Recording` the way :class:`relay.net.live.LiveSession` does."""
 
     rec: Recording
     now: float = START

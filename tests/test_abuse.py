@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from relay.config import Limits
-from relay.connection import OUTGOING, PRE_AUTH_OUTGOING, REPLY_BUDGET
-from relay.conversation import Conversation
 from relay.core.ratelimit import LOGIN_SOURCE_BURST, LOGIN_USER_BURST
 from relay.evidence.audit import read_events
+from relay.net.connection import OUTGOING, PRE_AUTH_OUTGOING, REPLY_BUDGET
+from relay.net.conversation import Conversation
 from tests.harness import Harness, read_until, running_relay
 from tui.client import RelayClient, RelayError
 

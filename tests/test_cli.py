@@ -23,7 +23,7 @@ from cryptography.x509.oid import NameOID
 from relay.arguments import Parser
 from relay.evidence.audit import AuditLog
 from relay.config import RelayConfig
-from relay.server import Relay
+from relay.net.server import Relay
 from relay.trust.identity import parse_join_target
 from relay.trust.keys import SigningKey
 from tests.harness import read_until

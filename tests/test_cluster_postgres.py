@@ -25,7 +25,7 @@ import pytest
 
 from relay.config import ClusterConfig
 from relay.evidence.audit import audit_files, read_events
-from relay.server import RESTART_REASON
+from relay.net.server import RESTART_REASON
 from relay.storage.config import StorageConfig
 from relay.store import SessionRecord
 from relay.store.postgres import PostgresStore

@@ -12,9 +12,9 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
-from relay import connection, conversation, output, server
 from relay.config import Limits
 from relay.core import protocol, ratelimit
+from relay.net import connection, conversation, output, server
 from relay.trust import identity
 
 DOC = Path(__file__).parent.parent / "docs" / "protocol.md"

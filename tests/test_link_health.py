@@ -22,7 +22,7 @@ from textual.message import Message
 
 from relay.config import Limits
 from relay.evidence.audit import read_events
-from relay.stall import LoopWatch
+from relay.net.stall import LoopWatch
 from relay.trust.identity import parse_join_target
 from tests.harness import Harness, read_until, running_relay
 from tui.app import Connector

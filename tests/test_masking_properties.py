@@ -1,6 +1,6 @@
 """Property tests: secrets of every kind in realistic output never reach a viewer.
 
-The pipeline is the relay's (relay/live.py): the streaming masker, then the
+The pipeline is the relay's (relay/net/live.py): the streaming masker, then the
 masked stream fed to the terminal model and checked on the screen, the
 correction sent right behind the frame. Generated streams put secrets after
 line prefixes, inside colours, at cursor positions, in window titles, drawn
@@ -161,7 +161,7 @@ def sessions(draw: st.DrawFn) -> tuple[bytes, list[Secret], int, int, list[int],
 def relay_pipeline(
     data: bytes, cols: int, rows: int, cuts: list[int], flushes: list[bool]
 ) -> tuple[bytes, TerminalModel]:
-    """The masked stream and the viewers' model, as relay/live.py makes them."""
+    """The masked stream and the viewers' model, as relay/net/live.py makes them."""
     masker = OutputMasker()
     check = ScreenCheck()
     model = TerminalModel(cols, rows)

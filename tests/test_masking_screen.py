@@ -14,7 +14,7 @@ AWS = "AKIAIOSFODNN7EXAMPLQ"
 
 
 class Relay:
-    """The masked stream as relay/live.py makes it: masker, model, screen check."""
+    """The masked stream as relay/net/live.py makes it: masker, model, screen check."""
 
     def __init__(self, cols: int = 40, rows: int = 8) -> None:
         self.masker = OutputMasker()

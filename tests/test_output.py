@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from relay.output import RAW_BASE, SessionOutput, SizeMark
+from relay.net.output import RAW_BASE, SessionOutput, SizeMark
 
 
 def kept_marks(out: SessionOutput) -> list[SizeMark]:
@@ -53,7 +53,7 @@ async def test_a_lazy_output_catches_its_model_up_when_asked_for_a_snapshot() ->
 
 
 async def test_size_changes_are_kept_in_order_and_bounded() -> None:
-    from relay.output import MAX_SIZE_MARKS
+    from relay.net.output import MAX_SIZE_MARKS
 
     out = SessionOutput(capacity=1 << 20, cols=80, rows=24, lazy=True)  # fed by snapshot()
     out.append(b"a")
@@ -95,7 +95,7 @@ async def test_marks_before_the_stream_start_are_forgotten() -> None:
 
 
 async def test_a_snapshot_carries_the_newest_scrollback_within_its_limits() -> None:
-    from relay.output import SNAPSHOT_HISTORY_BYTES, SNAPSHOT_HISTORY_LINES
+    from relay.net.output import SNAPSHOT_HISTORY_BYTES, SNAPSHOT_HISTORY_LINES
     from relay.terminal import TerminalModel
 
     out = SessionOutput(capacity=1 << 24, cols=80, rows=5, lazy=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from relay.core.protocol import OutputChunk, SizeChange, Snapshot
 from relay.evidence.asciicast import iter_events, parse_size, read_header
-from relay.output import RAW_BASE
+from relay.net.output import RAW_BASE
 from tests.harness import Targets, running_relay
 from tui.client import RelayClient
 

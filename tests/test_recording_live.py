@@ -14,7 +14,7 @@ from pathlib import Path
 from relay.evidence.asciicast import read_header
 from relay.evidence.replay import Player, Recording, screen_text
 from relay.evidence.verifier import Finding, verify_file
-from relay.live import LiveSession
+from relay.net.live import LiveSession
 from relay.review_cli import EXIT_OK, EXIT_UNSEALED
 from relay.trust.identity import parse_join_target
 from tests.harness import read_until, running_relay

@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 
 from relay.core.protocol import OutputChunk, Snapshot
 from relay.core.roles import Role
-from relay.output import RAW_BASE
+from relay.net.output import RAW_BASE
 from relay.trust import identity
 from relay.trust.keys import SigningKey
 from tests.harness import Harness, Targets, read_until, running_relay, sshd_target

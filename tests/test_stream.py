@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from relay.stream import OutputStream
+from relay.net.stream import OutputStream
 
 
 def test_reads_return_exactly_what_was_appended() -> None:
@@ -86,7 +86,7 @@ def test_eviction_never_passes_the_floor_and_resumes_once_it_moves() -> None:
 
 
 def test_a_large_append_is_evicted_piece_by_piece() -> None:
-    from relay.stream import PIECE
+    from relay.net.stream import PIECE
 
     stream = OutputStream(capacity=4 * PIECE)
     blob = bytes(range(256)) * (10 * PIECE // 256)

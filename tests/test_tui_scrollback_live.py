@@ -24,7 +24,7 @@ from relay.config import Limits
 from relay.core.protocol import OutputChunk, Snapshot
 from relay.core.roles import Role
 from relay.evidence.audit import read_events
-from relay.output import SNAPSHOT_HISTORY_LINES
+from relay.net.output import SNAPSHOT_HISTORY_LINES
 from relay.terminal import TerminalModel
 from tests.harness import Harness, Targets, read_until, running_relay
 from tests.test_tui_helpers import app_for, screen_of, scroll_wheel, terminal_text, type_text, until
@@ -330,10 +330,10 @@ async def test_after_a_handoff_only_the_new_driver_clicks_and_answers(
     hears one answer, from the new driver."""
     async with running_relay(tmp_path, targets=on_target.extra) as h:
         # The relay refuses keys that waited over 3 s while its loop did not run
-        # (relay.stall), and a TUI whose pings go unanswered for 3 s refuses keys
+        # (relay.net.stall), and a TUI whose pings go unanswered for 3 s refuses keys
         # (tui.session_link). Here one loop runs the relay and both TUIs, which a
         # loaded machine can stall that long; stalls are test_link_health.py's.
-        monkeypatch.setattr("relay.stall.STALL", 120.0)
+        monkeypatch.setattr("relay.net.stall.STALL", 120.0)
         h.relay.watch.stall = 120.0
         monkeypatch.setattr(
             "tui.session_link.Keepalive", partial(Keepalive, silent_after=120, dead_after=180)

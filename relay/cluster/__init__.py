@@ -8,5 +8,5 @@ parts of ``[cluster]`` — and each relay must say whether it can still
 serve: :mod:`relay.cluster.health`.
 
 This package may import :mod:`relay.store` and the standard library; the
-network layer (:mod:`relay.server`) uses it, never the reverse.
+network layer (:mod:`relay.net.server`) uses it, never the reverse.
 """

@@ -1,13 +1,13 @@
 """Dependencies a relay checks over the network, in the background, for ``/healthz``.
 
-``/healthz`` (:meth:`relay.server.Relay._process_request`) lists one state
+``/healthz`` (:meth:`relay.net.server.Relay._process_request`) lists one state
 per dependency, each a JSON object with at least ``ok``, read on request from
-:attr:`relay.server.Relay.checks`; while one is not ok the relay refuses new
+:attr:`relay.net.server.Relay.checks`; while one is not ok the relay refuses new
 sessions, saying which and why. Object storage reports from its uploader's
 memory. A dependency that must be asked over the network — the state store
 (SQLite or PostgreSQL, :meth:`relay.store.Store.ping`) and the audit log's
 copy in PostgreSQL — registers an ``async`` check with :class:`Health`
-instead (:meth:`relay.server.Relay.watch_dependency`): a check returns a
+instead (:meth:`relay.net.server.Relay.watch_dependency`): a check returns a
 short description of what it reached, or raises with the reason it could
 not.
 

@@ -65,11 +65,11 @@ class WarroomError(Exception):
         │   ├── Conflict
         │   ├── LimitReached
         │   └── InviteRefused
-        ├── TargetUnavailable      relay.ssh: the target is unreachable or refused the relay
+        ├── TargetUnavailable      relay.net.ssh: the target is unreachable or refused the relay
         ├── StorageError           relay.storage.bucket: a request to the bucket failed
         │   └── NotFound
         ├── TooLarge               relay.storage.layout: too many parts (also a ValueError)
-        ├── TooSlow                relay.connection: a client stopped reading
+        ├── TooSlow                relay.net.connection: a client stopped reading
         ├── ConfigError            relay.config (also a ValueError)
         ├── KeyFileError           relay.trust.keys (also a ValueError)
         ├── ForeignKeyError        relay.cluster.signing: not the cluster's signing key

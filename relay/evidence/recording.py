@@ -118,7 +118,7 @@ def event_line(interval: float, code: str, data: str) -> bytes:
 
 
 class Recording:
-    """One session's recording file; implements :class:`relay.live.Recorder`."""
+    """One session's recording file; implements :class:`relay.net.live.Recorder`."""
 
     def __init__(
         self,

@@ -79,7 +79,7 @@ class ScreenCheck:
         """Whether ``frame`` must be checked on the screen (else it only appends).
 
         A frame that does not need it leaves the model to be fed later, in
-        the background (:mod:`relay.output`): a flood of log lines costs no
+        the background (:mod:`relay.net.output`): a flood of log lines costs no
         synchronous rendering.
         """
         return not (self._clean and appends_only(frame))

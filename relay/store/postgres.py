@@ -5,7 +5,7 @@ requests, invites, tokens and the session directory here instead of in
 ``<data-dir>/state.db``, so that every relay of a cluster sees the same ones:
 an invite used up on one relay is used up on all, a revocation made through
 one reaches connections on every other (each relay re-checks its connections'
-tokens every half second, :meth:`relay.server.Relay.enforce`).
+tokens every half second, :meth:`relay.net.server.Relay.enforce`).
 
 Why psycopg 3 and not asyncpg
 -----------------------------

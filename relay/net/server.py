@@ -1,6 +1,6 @@
 """The relay: its listening socket, its sessions, and relay-wide access.
 
-Each connection is a :class:`relay.conversation.Conversation`; this module
+Each connection is a :class:`relay.net.conversation.Conversation`; this module
 holds what they share — the open sessions, the store (grants, requests,
 invites, tokens, the session directory), the audit log — and carries out the
 relay-wide decisions (opening a session, granting or revoking access) on the
@@ -38,8 +38,6 @@ from websockets.http11 import Request, Response
 
 from relay.cluster.health import Check, Health
 from relay.config import RelayConfig, TargetConfig
-from relay.connection import READ_AHEAD, BoundedConnection, ClientLink, cancel
-from relay.conversation import GUEST_PREFIX, Admission, Conversation, Identity
 from relay.core.access import AccessError, AccessPolicy, AccessRequest, Grant, admission
 from relay.core.errors import ErrorCode, ProtocolError
 from relay.core.names import confusable
@@ -49,9 +47,11 @@ from relay.core.session import FourEyes, Session
 from relay.core.session import Limits as SessionLimits
 from relay.evidence.archive import Archive
 from relay.evidence.audit import AuditLog
-from relay.live import LiveSession, Recorder
-from relay.ssh import TargetAddress, TargetShell, TargetUnavailable
-from relay.stall import LoopWatch, watched_connection
+from relay.net.connection import READ_AHEAD, BoundedConnection, ClientLink, cancel
+from relay.net.conversation import GUEST_PREFIX, Admission, Conversation, Identity
+from relay.net.live import LiveSession, Recorder
+from relay.net.ssh import TargetAddress, TargetShell, TargetUnavailable
+from relay.net.stall import LoopWatch, watched_connection
 from relay.store import (
     Conflict,
     InviteRecord,

@@ -1,7 +1,7 @@
 """One client's send side: a small queue of JSON messages and a cursor into output.
 
 Why a cursor and not a queue of frames: output is kept once per session in
-:class:`relay.stream.OutputStream`, and each client's writer task reads it
+:class:`relay.net.stream.OutputStream`, and each client's writer task reads it
 at its own pace. A client that stops reading therefore costs the relay only
 its socket's write buffer (bounded by websockets' ``write_limit`` plus one
 frame) — never the driver's time, never the other viewers' — and when its
@@ -32,8 +32,8 @@ from websockets.typing import DataLike
 
 from relay.core import protocol
 from relay.core.errors import ErrorCode, WarroomError
-from relay.output import SizeMark
-from relay.stream import OutputStream
+from relay.net.output import SizeMark
+from relay.net.stream import OutputStream
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ actions it returns, and moves output from the target to the clients. The
 output path is kept short on purpose — mask, append to the stream(s), hand
 the masked chunk to the recorder, wake the client writers — because it runs
 for every chunk the target prints. Terminal models are fed off that path
-(:mod:`relay.output`).
+(:mod:`relay.net.output`).
 
 Secrets (:mod:`relay.masking`): viewers, the snapshots they start from and
 the recording only ever see masked output. When the policy lets the driver see
@@ -26,7 +26,6 @@ from typing import Any, Protocol
 
 from websockets.frames import CloseCode
 
-from relay.connection import ClientLink
 from relay.core.session import (
     Action,
     Audit,
@@ -41,7 +40,8 @@ from relay.core.session import (
 )
 from relay.masking import SECRET_INPUT, InputGuard, Masking, OutputMasker, SecretPattern
 from relay.masking.screen import ScreenCheck
-from relay.output import RAW_BASE, SessionOutput
+from relay.net.connection import ClientLink
+from relay.net.output import RAW_BASE, SessionOutput
 from relay.terminal import TerminalModel
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ is just ``end - cursor``: no per-client queue of copied frames can grow. The
 stream keeps at least the last ``capacity`` bytes; a cursor that falls behind
 ``start`` has lost bytes and must be resynced from a screen snapshot.
 
-One reader may not lose bytes: the driver (see :mod:`relay.live`). ``floor``
+One reader may not lose bytes: the driver (see :mod:`relay.net.live`). ``floor``
 names the offset of its cursor, and eviction never passes it. The relay stops
 reading the target long before that matters, so the stream exceeds
 ``capacity`` by at most what was already in flight when it stopped.
@@ -33,7 +33,7 @@ class OutputStream:
         self._chunks: list[bytes] = []
         self._head = 0  # chunks before this index are evicted
         self._size = 0  # bytes held in chunks[head:]
-        self.start = base  # offsets may start anywhere: see relay.output.RAW_BASE
+        self.start = base  # offsets may start anywhere: see relay.net.output.RAW_BASE
         self.end = base
         self.floor: Callable[[], int | None] | None = None  # the oldest offset still owed
 

@@ -33,7 +33,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from relay.stream import OutputStream
+from relay.net.stream import OutputStream
 from relay.terminal import TerminalModel
 
 MODEL_SLICE = 64 * 1024  # bytes fed to the model per turn: the fast path scrolls 64 KiB in ~0.5 ms

@@ -14,7 +14,7 @@ Each phase refuses what does not belong to it:
 Messages inside a session go to :class:`relay.core.session.Session`; relay-wide
 decisions (open, grant, revoke, access requests) go to the relay, reached
 through :class:`RelayHost` (what a conversation needs of it, which
-:class:`relay.server.Relay` provides), so that this module does not import the
+:class:`relay.net.server.Relay` provides), so that this module does not import the
 server that imports it.
 
 The credential is re-checked on every text message (config and store) and
@@ -37,7 +37,6 @@ from websockets.asyncio.server import ServerConnection
 from websockets.frames import CloseCode
 
 from relay.config import NAME_PATTERN
-from relay.connection import OUTGOING, BoundedConnection, ClientLink
 from relay.core import protocol
 from relay.core.access import AccessError, Grant
 from relay.core.errors import ErrorCode, ProtocolError
@@ -47,6 +46,7 @@ from relay.core.session import Send, error
 from relay.core.text import clean
 from relay.evidence.archive import Scope
 from relay.masking import mask_text
+from relay.net.connection import OUTGOING, BoundedConnection, ClientLink
 from relay.store import InviteRefused, StoreError, TokenRecord
 from relay.trust import identity
 
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from relay.core.access import AccessPolicy, AccessRequest
     from relay.core.ratelimit import DenialAudit, LoginGuard
     from relay.evidence.archive import Archive
-    from relay.live import LiveSession
+    from relay.net.live import LiveSession
     from relay.store import InviteRecord, Revocation, Store
     from relay.trust.keys import SigningKey, VerifyKey
 
@@ -109,7 +109,7 @@ class Admission:
 
 
 class RelayHost(Protocol):
-    """What a conversation asks of the relay it belongs to (:class:`relay.server.Relay`).
+    """What a conversation asks of the relay it belongs to (:class:`relay.net.server.Relay`).
 
     The relay-wide state its connections share and the relay-wide decisions,
     named here so that the dependency runs one way: the server knows its

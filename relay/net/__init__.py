@@ -1,0 +1,13 @@
+"""The network around the rules: what turns the core's decisions into I/O.
+
+The websocket server and relay-wide access (:mod:`relay.net.server`), one
+client connection as a state machine (:mod:`relay.net.conversation`), a
+running session wired to its shell, clients, recording and audit
+(:mod:`relay.net.live`), the per-client send side and the output stream every
+client reads by offset, the SSH connection to the target, and noticing a
+stalled event loop.
+
+May import every floor below it (core, trust, evidence, masking, terminal,
+store, storage, cluster); never the UI. The relay's rules do not live here:
+when a module here decides something, it asks the core.
+"""
