@@ -32,9 +32,9 @@ from textual.pilot import Pilot  # noqa: E402
 from textual.widgets import Footer  # noqa: E402
 from textual.widgets._footer import FooterKey  # noqa: E402
 
-from relay.demo import SESSION_ID, start_demo  # noqa: E402
-from relay.trust.identity import parse_join_target  # noqa: E402
+from relay.cli.demo import SESSION_ID, start_demo  # noqa: E402
 from relay.core.roles import Role  # noqa: E402
+from relay.trust.identity import parse_join_target  # noqa: E402
 from tui.app import Connector, WarroomApp  # noqa: E402
 from tui.lobby import LobbyScreen  # noqa: E402
 from tui.recordings import RecordingsScreen  # noqa: E402

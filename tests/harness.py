@@ -11,6 +11,7 @@ from pathlib import Path
 
 import asyncssh
 
+from relay.cli.sandbox import SandboxTarget
 from relay.config import (
     ClusterConfig,
     Limits,
@@ -23,7 +24,6 @@ from relay.core.roles import Role
 from relay.evidence.audit import AuditLog
 from relay.evidence.recording import recorder_factory
 from relay.net.server import Relay
-from relay.sandbox import SandboxTarget
 from relay.storage.config import StorageConfig
 from relay.storage.service import ObjectStorage
 from relay.store import open_store

@@ -283,7 +283,7 @@ async def test_sighup_applies_the_edited_config_to_a_running_relay(tmp_path: Pat
 
     import asyncssh
 
-    from relay.sandbox import SandboxTarget
+    from relay.cli.sandbox import SandboxTarget
 
     relay_key = asyncssh.generate_private_key("ssh-ed25519")
     key_path = tmp_path / "relay_client_key"
@@ -706,7 +706,7 @@ async def test_a_restarted_demo_reuses_its_session_id_but_refuses_old_links(
 ) -> None:
     """The demo's state starts empty, so the id ``demo`` is new each time: an earlier run's
     invite (same key, same session id) is unknown to it, not let into the new session."""
-    from relay.demo import SESSION_ID, start_demo
+    from relay.cli.demo import SESSION_ID, start_demo
 
     first = await start_demo(tmp_path / "demo", 0)
     old = first.invites[Role.VIEWER]

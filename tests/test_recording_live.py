@@ -11,11 +11,11 @@ import sys
 import time
 from pathlib import Path
 
+from relay.cli.review import EXIT_OK, EXIT_UNSEALED
 from relay.evidence.asciicast import read_header
 from relay.evidence.replay import Player, Recording, screen_text
 from relay.evidence.verifier import Finding, verify_file
 from relay.net.live import LiveSession
-from relay.review_cli import EXIT_OK, EXIT_UNSEALED
 from relay.trust.identity import parse_join_target
 from tests.harness import read_until, running_relay
 from tui.cli import main

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from relay.cli.review import EXIT_OK, EXIT_TAMPERED, EXIT_UNSEALED
 from relay.evidence.asciicast import iter_events, read_header
 from relay.evidence.replay import (
     KEYFRAME_BYTES,
@@ -21,7 +22,6 @@ from relay.evidence.replay import (
     load_index,
     session_state,
 )
-from relay.review_cli import EXIT_OK, EXIT_TAMPERED, EXIT_UNSEALED
 from relay.trust.keys import SigningKey
 from tests.recordings import new_recording, sample_session
 from tui.cli import main

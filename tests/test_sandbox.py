@@ -14,7 +14,7 @@ from typing import Any
 import asyncssh
 import pytest
 
-from relay.sandbox import SandboxTarget
+from relay.cli.sandbox import SandboxTarget
 from tests.sshd import read_until
 
 WAIT_FOR_WINCH = (

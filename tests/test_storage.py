@@ -24,10 +24,10 @@ from typing import Any
 import asyncssh
 import pytest
 
+from relay.cli.review import EXIT_ERROR, EXIT_OK, EXIT_UNSEALED
 from relay.core.session import Session
 from relay.evidence.audit import read_events
 from relay.evidence.recording import Recording
-from relay.review_cli import EXIT_ERROR, EXIT_OK, EXIT_UNSEALED
 from relay.storage.bucket import Bucket
 from relay.storage.config import S3Config, StorageConfig
 from relay.storage.layout import SEGMENTS, recording_key
@@ -230,7 +230,7 @@ async def test_a_relay_killed_mid_session_leaves_a_verifiable_prefix_in_the_buck
 ) -> None:
     """``warroom relay`` as deployed, SIGKILLed while output flows: ``verify`` from the
     bucket says interrupted (not tampered), and the bucket's copy is the disk's prefix."""
-    from relay.sandbox import SandboxTarget
+    from relay.cli.sandbox import SandboxTarget
 
     s3 = moto.new_bucket()
     relay_key = asyncssh.generate_private_key("ssh-ed25519")
@@ -310,7 +310,7 @@ async def test_a_relay_started_while_the_bucket_is_down_refuses_sessions_then_ca
     """``warroom relay`` whose bucket does not answer at start: it serves, warns after
     its banner, answers 503 and refuses to open a session; once the bucket answers it
     uploads the recording an earlier run left on its disk and opens sessions again."""
-    from relay.sandbox import SandboxTarget
+    from relay.cli.sandbox import SandboxTarget
 
     gate = Gate(moto)
     with socket.socket() as probe:  # the gate's port, closed until the bucket "comes back"

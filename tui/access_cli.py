@@ -2,7 +2,7 @@
 
 They use the caller's stored login (see ``warroom login``); the relay decides
 whether they may. ``warroom audit``, which reads the log on the relay host, is
-:mod:`relay.access_cli`.
+:mod:`relay.cli.audit`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from relay.arguments import duration
+from relay.cli.arguments import duration
 from relay.core.access import GRANT_ROLES
 from relay.core.roles import Role
 

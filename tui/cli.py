@@ -1,8 +1,8 @@
 """The ``warroom`` command: one verb per job, ``--help`` on each.
 
 It sits with the UI, where both packages are visible (the relay never imports
-the UI): the relay's verbs come from :mod:`relay.cli` (``relay``),
-:mod:`relay.review_cli` (``verify``, ``export``) and :mod:`relay.access_cli`
+the UI): the relay's verbs come from :mod:`relay.cli.serve` (``relay``),
+:mod:`relay.cli.review` (``verify``, ``export``) and :mod:`relay.cli.audit`
 (``audit``); the engineer's are here and beside it: ``login`` and ``join``
 (the TUI), ``demo`` (everything on loopback, no config, the lead's window
 open), ``replay`` (:mod:`tui.replay_cli`) and the access verbs that talk to a
@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from relay import __version__
-from relay.access_cli import add_audit
-from relay.arguments import Parser, attach_negative_values, quiet_broken_pipe
-from relay.cli import add_relay, fail, serve_until_signalled
+from relay.cli.arguments import Parser, attach_negative_values, quiet_broken_pipe
+from relay.cli.audit import add_audit
+from relay.cli.review import add_export, add_verify
+from relay.cli.serve import add_relay, fail, serve_until_signalled
 from relay.core.text import clean
-from relay.review_cli import add_export, add_verify
 from tui.access_cli import add_access_verbs, add_ca_cert_option
 from tui.replay_cli import add_replay
 
@@ -150,7 +150,7 @@ def _demo_data_dir(args: argparse.Namespace) -> Path:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from relay.demo import start_demo
+    from relay.cli.demo import start_demo
 
     data_dir = _demo_data_dir(args)
 

@@ -2,7 +2,7 @@
 
 A file opens as is; a relay URL and a session fetch the recording first
 (reviewers and leads), and a URL alone opens the recordings browser. The
-verdicts and the key come from :mod:`relay.review_cli`, as ``verify``'s do.
+verdicts and the key come from :mod:`relay.cli.review`, as ``verify``'s do.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from relay.review_cli import EXIT_ERROR, EXIT_OK, load_key, os_reason
+from relay.cli.review import EXIT_ERROR, EXIT_OK, load_key, os_reason
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from relay.arguments import since
+from relay.cli.arguments import since
 
 
 def add_audit(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
