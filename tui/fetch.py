@@ -1,7 +1,7 @@
 """Fetching a session's recording from a relay, for ``warroom replay <relay-url> <session>``.
 
 The relay answers ``fetch_recording`` one chunk at a time (see
-:mod:`relay.evidence.archive`); this module pulls chunks until ``eof``, writes them
+:mod:`relay.net.archive`); this module pulls chunks until ``eof``, writes them
 to ``<name>.part`` and renames the file when complete, so a half-downloaded
 recording is never mistaken for one that ends without a seal.
 """

@@ -14,7 +14,7 @@ case ignored) and in the chat. Recordings hold masked output only, so a
 search cannot find a secret the masker hid.
 
 No sockets and no clock: the relay calls these from a worker thread, after
-checking on its event loop who may see which recordings (:mod:`relay.evidence.archive`).
+checking on its event loop who may see which recordings (:mod:`relay.net.archive`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ The websocket server and relay-wide access (:mod:`relay.net.server`), one
 client connection as a state machine (:mod:`relay.net.conversation`), a
 running session wired to its shell, clients, recording and audit
 (:mod:`relay.net.live`), the per-client send side and the output stream every
-client reads by offset, the SSH connection to the target, and noticing a
+client reads by offset, the SSH connection to the target, the recordings
+archive reviewers list and fetch (:mod:`relay.net.archive`), and noticing a
 stalled event loop.
 
 May import every floor below it (core, trust, evidence, masking, terminal,

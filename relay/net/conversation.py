@@ -44,8 +44,8 @@ from relay.core.ratelimit import TokenBucket
 from relay.core.roles import Role
 from relay.core.session import Send, error
 from relay.core.text import clean
-from relay.evidence.archive import Scope
 from relay.masking import mask_text
+from relay.net.archive import Scope
 from relay.net.connection import OUTGOING, BoundedConnection, ClientLink
 from relay.store import InviteRefused, StoreError, TokenRecord
 from relay.trust import identity
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from relay.config import RelayConfig
     from relay.core.access import AccessPolicy, AccessRequest
     from relay.core.ratelimit import DenialAudit, LoginGuard
-    from relay.evidence.archive import Archive
+    from relay.net.archive import Archive
     from relay.net.live import LiveSession
     from relay.store import InviteRecord, Revocation, Store
     from relay.trust.keys import SigningKey, VerifyKey

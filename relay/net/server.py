@@ -45,8 +45,8 @@ from relay.core.ratelimit import DenialAudit, LoginGuard
 from relay.core.roles import Role
 from relay.core.session import FourEyes, Session
 from relay.core.session import Limits as SessionLimits
-from relay.evidence.archive import Archive
 from relay.evidence.audit import AuditLog
+from relay.net.archive import Archive
 from relay.net.connection import READ_AHEAD, BoundedConnection, ClientLink, cancel
 from relay.net.conversation import GUEST_PREFIX, Admission, Conversation, Identity
 from relay.net.live import LiveSession, Recorder

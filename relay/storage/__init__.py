@@ -26,7 +26,7 @@ make requests, which the relay loads only when ``[storage]`` is configured.
 This package imports the standard library, boto3, itself, and (in
 :mod:`relay.storage.service` only) :mod:`relay.evidence.chain`. The writers
 (:mod:`relay.evidence.recording`, :mod:`relay.evidence.audit`) and the relay
-(:mod:`relay.net.server`, :mod:`relay.evidence.archive`) call it, not the reverse: the
+(:mod:`relay.net.server`, :mod:`relay.net.archive`) call it, not the reverse: the
 writers know their replica only as a ``checkpoint(size, sealed)`` method.
 """
 
