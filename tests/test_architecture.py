@@ -10,7 +10,10 @@ dependency too). Then:
   importing its own modules does not count: Python always loads a package
   before its modules, so that edge adds no order of its own);
 * the pure core imports only the core and the standard library's pure parts
-  (no sockets, no tasks, no files, no clock).
+  (no sockets, no tasks, no files, no clock);
+* each floor of the relay (a subpackage: ``relay/core/``, ``relay/net/``...)
+  imports only the floors :data:`FLOORS` says it may, and says so in its
+  ``__init__.py``.
 """
 
 from __future__ import annotations
@@ -23,16 +26,49 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("relay", "tui")
 
+# docs/architecture.md's floors, bottom up: what each may import besides itself.
+# The order of the table is the order of the floors; nothing points up.
+_BELOW_NET = (
+    "relay.core",
+    "relay.trust",
+    "relay.terminal",
+    "relay.masking",
+    "relay.evidence",
+    "relay.store",
+    "relay.storage",
+    "relay.config",
+)
+FLOORS: dict[str, frozenset[str]] = {
+    "relay.core": frozenset(),
+    "relay.trust": frozenset({"relay.core"}),
+    "relay.terminal": frozenset(),
+    "relay.masking": frozenset({"relay.core", "relay.terminal"}),
+    "relay.evidence": frozenset({"relay.core", "relay.trust", "relay.terminal", "relay.masking"}),
+    "relay.store": frozenset({"relay.core", "relay.evidence"}),
+    "relay.storage": frozenset({"relay.core", "relay.evidence"}),
+    "relay.config": frozenset(_BELOW_NET[:-1]),
+    "relay.cluster": frozenset(_BELOW_NET),
+    "relay.net": frozenset({*_BELOW_NET, "relay.cluster"}),
+    "relay.cli": frozenset({*_BELOW_NET, "relay.cluster", "relay.net"}),
+    "tui": frozenset({"relay", *_BELOW_NET, "relay.cluster", "relay.net", "relay.cli"}),
+}
+
+
+def floor(module: str) -> str:
+    """The floor a module stands on: its relay subpackage, ``relay.config``, or ``tui``."""
+    parts = module.split(".")
+    if parts[0] == "tui" or len(parts) == 1:
+        return parts[0]
+    return ".".join(parts[:2])
+
+
 # docs/architecture.md's core: rules only, time passed in, actions returned.
 CORE = frozenset(
-    {
-        "relay.core.session",
-        "relay.core.access",
-        "relay.core.roles",
-        "relay.core.errors",
-        "relay.core.protocol",
-        "relay.core.text",
-        "relay.core.names",
+    {"relay.core"}
+    | {
+        f"relay.core.{p.stem}"
+        for p in (ROOT / "relay" / "core").glob("*.py")
+        if p.stem != "__init__"
     }
 )
 # What the core may take from the standard library: nothing that does I/O.
@@ -192,6 +228,32 @@ def test_the_core_is_pure() -> None:
     assert not wrong, "the core may import only the core and pure stdlib:\n" + "\n".join(wrong)
 
 
+def test_each_floor_imports_only_the_floors_below_it() -> None:
+    known = modules()
+    assert {floor(name) for name in known} == {*FLOORS, "relay"}, "a floor is missing its rule"
+    wrong = []
+    for name, path in known.items():
+        for imp in imports_of(name, path):
+            target = imp.target
+            while target and target not in known:  # a name imported from a module
+                target = target.rpartition(".")[0]
+            if not target or floor(target) == floor(name) or floor(name) == "relay":
+                continue
+            if floor(target) not in FLOORS[floor(name)]:
+                wrong.append(f"{name} imports {imp.target} (line {imp.line})")
+    assert not wrong, "a floor imports one it may not:\n" + "\n".join(wrong)
+
+
+def test_each_floor_says_what_it_holds_and_may_import() -> None:
+    silent = [
+        package
+        for package in FLOORS
+        if package.startswith("relay.") and package != "relay.config"
+        if "may import" not in (importlib.import_module(package).__doc__ or "").lower()
+    ]
+    assert not silent, f"__init__.py docstrings that do not say what they may import: {silent}"
+
+
 def test_the_checks_see_what_they_look_for(tmp_path: Path) -> None:
     """The walker is not blind: a planted cycle, a lazy import, relative imports."""
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
@@ -201,6 +263,14 @@ def test_the_checks_see_what_they_look_for(tmp_path: Path) -> None:
     planted.write_text("from . import session\nfrom ..core.roles import Role\n")
     targets = {imp.target for imp in imports_of("relay.net.server", planted)}
     assert {"relay.net.session", "relay.core.roles", "relay.core.roles.Role"} <= targets
+    assert [floor(m) for m in ("relay.core.session", "relay.config", "tui.app", "relay")] == [
+        "relay.core",
+        "relay.config",
+        "tui",
+        "relay",
+    ]
+    order = list(FLOORS)  # the table is bottom up: every floor it allows comes earlier
+    assert all(order.index(b) < order.index(a) for a in FLOORS for b in FLOORS[a] if b != "relay")
 
 
 def test_every_exception_is_a_warroom_error() -> None:

@@ -12,6 +12,9 @@ One concept per module, all pure (no I/O, no clock):
 * :mod:`relay.masking.text`: :func:`mask_text` for chat messages and reasons;
 * :mod:`relay.masking.input`: :class:`InputGuard`, typed input that must not
   be recorded.
+
+May import the core and the terminal's tokenizer (:mod:`relay.terminal.parser`),
+so that the masker and the screen agree on where every sequence ends.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ One concept per module:
 Importing the package costs nothing: boto3 is imported by the modules that
 make requests, which the relay loads only when ``[storage]`` is configured.
 
-This package imports the standard library, boto3, itself, and (in
+May import the standard library, boto3, the core and (in
 :mod:`relay.storage.service` only) :mod:`relay.evidence.chain`. The writers
 (:mod:`relay.evidence.recording`, :mod:`relay.evidence.audit`) and the relay
 (:mod:`relay.net.server`, :mod:`relay.net.archive`) call it, not the reverse: the

@@ -38,8 +38,10 @@ Implementations: :mod:`relay.store.sqlite` (the default, one relay) and
 log's cluster-wide copy and witness (:mod:`relay.store.pg_audit`), beside the
 state, so that one database is all a cluster's state needs.
 
-This package may import :mod:`relay.core.access` (the pure record types), the
-standard library and its database drivers; nothing from the relay's I/O layers.
+This package may import the core (:mod:`relay.core.access`: the pure record
+types), the evidence formats the audit copy checks (:mod:`relay.evidence.chain`,
+:mod:`relay.evidence.witness`), the standard library and its database drivers;
+nothing from the network layer.
 """
 
 from __future__ import annotations

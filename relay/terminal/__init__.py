@@ -26,6 +26,9 @@ Modules, one concept each:
 * :mod:`relay.terminal.cells`: cells, pens and SGR; :mod:`relay.terminal.modes`:
   mode numbers and the deviations;
 * :mod:`relay.terminal.snapshot`: the bytes that rebuild a model elsewhere.
+
+May import the standard library only: the model knows nothing of sessions,
+sockets or secrets, so the relay, the masker, replay and the TUI can all use it.
 """
 
 from relay.terminal.cells import ANSI_COLOURS, BLANK, Cell, Line
