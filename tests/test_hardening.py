@@ -11,6 +11,7 @@ from relay.core.roles import Role
 from relay.evidence.audit import read_events
 from relay.trust import identity
 from tests.harness import Harness, running_relay
+from tests.tools import ROOT
 from tui.client import RelayClient, RelayError
 
 
@@ -164,7 +165,7 @@ async def test_a_long_non_ascii_close_reason_still_closes(harness: Harness) -> N
 def test_the_protocol_doc_lists_every_error_code() -> None:
     from relay.core.errors import ErrorCode
 
-    doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text()
+    doc = (ROOT / "docs" / "protocol.md").read_text()
     missing = [code.value for code in ErrorCode if f"`{code.value}`" not in doc]
     assert missing == []
 
@@ -172,7 +173,7 @@ def test_the_protocol_doc_lists_every_error_code() -> None:
 def test_the_protocol_doc_lists_every_client_message() -> None:
     from relay.core.protocol import CLIENT_TYPES
 
-    doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text()
+    doc = (ROOT / "docs" / "protocol.md").read_text()
     missing = [kind for kind in CLIENT_TYPES if f"| `{kind}`" not in doc]
     assert missing == []
 
@@ -191,7 +192,7 @@ async def test_a_session_nobody_joins_ends_on_its_own(tmp_path: Path) -> None:
 def test_the_protocol_doc_lists_every_relay_message() -> None:
     import re
 
-    root = Path(__file__).parent.parent
+    root = ROOT
     sent = {
         kind
         for path in (root / "relay").glob("*.py")

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import fields
-from pathlib import Path
 
 from relay.config import Limits
 from relay.core import protocol, ratelimit
 from relay.net import connection, conversation, output, server
 from relay.trust import identity
+from tests.tools import ROOT
 
-DOC = Path(__file__).parent.parent / "docs" / "protocol.md"
+DOC = ROOT / "docs" / "protocol.md"
 UNITS = {"KiB": 1024, "MiB": 1024 * 1024, "GiB": 1024**3, "s": 1, "min": 60, "h": 3600}
 QUANTITY = re.compile(r"(\d+(?:\.\d+)?)(?:\s*(KiB|MiB|GiB|min|h|s)\b)?")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import random
 import re
-from pathlib import Path
 from typing import Any
 
 import pyte
@@ -20,8 +19,9 @@ from pyte.screens import wcwidth
 
 from relay.terminal import BLANK, Cell, TerminalModel
 from relay.terminal.snapshot import repeatable
+from tests.tools import TESTS
 
-STREAMS = Path(__file__).parent / "data" / "streams"
+STREAMS = TESTS / "data" / "streams"
 
 ESC = "\x1b"
 CSI = "\x1b["

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -27,10 +26,10 @@ from relay.terminal import TerminalModel, render
 from relay.terminal.modes import DEVIATIONS
 from tests.terminal_streams import SIZES, shell_streams, streams
 from tests.test_terminal import ALL_STREAMS
-from tests.tools import require_tool
+from tests.tools import ROOT, require_tool
 from tests.xterm_oracle import Oracle, differences, missing, model_view
 
-DOCS = Path(__file__).parent.parent / "docs" / "terminal.md"
+DOCS = ROOT / "docs" / "terminal.md"
 
 #: Deviations the model can give up; the others are handled on the oracle's side
 #: (``osc8-links``: it ignores OSC 8) or need input the generated streams never hold.

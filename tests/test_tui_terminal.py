@@ -6,8 +6,6 @@ result is read back from the model and from the ``Strip`` lines Textual paints.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from rich.style import Style
 from textual import _time as textual_time
@@ -15,10 +13,11 @@ from textual.app import App, ComposeResult
 from textual.pilot import Pilot
 
 from tests.test_tui_helpers import until
+from tests.tools import TESTS
 from tui.strips import line_strip, pen_style
 from tui.terminal_view import TerminalView
 
-STREAMS = Path(__file__).parent / "data" / "streams"
+STREAMS = TESTS / "data" / "streams"
 
 
 class TermApp(App[None]):

@@ -12,16 +12,16 @@ grant names, ``driver`` included), so mypy checks every one.
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 from typing import get_args
 
 from relay.core.access import GrantRole
 from relay.core.errors import ErrorCode
 from relay.core.roles import Role
+from tests.tools import ROOT
 from tui.session_link import FATAL_CODES
 from tui.session_screen import QUIET_ERRORS
 
-TUI = Path(__file__).resolve().parent.parent / "tui"
+TUI = ROOT / "tui"
 # Codes the TUI makes up for failures the relay never names (a dropped
 # connection, a replay with no session given); they are not relay refusals.
 LOCAL_CODES = frozenset({"closed", "no_session"})
@@ -190,7 +190,9 @@ def _tui_sources() -> list[tuple[str, str]]:
 
 def test_the_tui_holds_roles_typed() -> None:
     found = [line for source, name in _tui_sources() for line in loose_roles(source, name)]
-    assert not found, "use relay.core.roles.Role and relay.core.access.GrantRole:\n" + "\n".join(found)
+    assert not found, "use relay.core.roles.Role and relay.core.access.GrantRole:\n" + "\n".join(
+        found
+    )
 
 
 def test_the_role_scan_is_not_blind() -> None:
@@ -232,7 +234,9 @@ def test_the_tui_compares_no_raw_roles_or_codes() -> None:
         for path in sorted(TUI.rglob("*.py"))
         for line in strays(path.read_text(), str(path.relative_to(TUI.parent)))
     ]
-    assert not found, "use relay.core.roles.Role and relay.core.errors.ErrorCode:\n" + "\n".join(found)
+    assert not found, "use relay.core.roles.Role and relay.core.errors.ErrorCode:\n" + "\n".join(
+        found
+    )
 
 
 def test_the_scan_is_not_blind() -> None:

@@ -1,4 +1,4 @@
-"""Rules for tests that depend on tools outside Python (sshd, tmux, root).
+"""Rules for tests that depend on tools outside Python (sshd, tmux, root), and where things are.
 
 Locally a missing tool is a skip with a reason; in CI (``CI=true``) it is a failure,
 because a CI run that silently skips the integration tests proves nothing.
@@ -7,8 +7,12 @@ because a CI run that silently skips the integration tests proves nothing.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
+
+TESTS = Path(__file__).resolve().parent  # shared fixtures, data/, oracle/
+ROOT = TESTS.parent  # the repository: docs/, relay/, tui/
 
 
 def in_ci() -> bool:
