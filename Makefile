@@ -21,7 +21,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check relay tui tests bench scripts
 	$(BIN)/mypy --strict relay tui
 
-# xterm.js headless, the terminal model's oracle (tests/test_terminal_oracle.py),
+# xterm.js headless, the terminal model's oracle (tests/relay/terminal/test_terminal_oracle.py),
 # pinned by tests/oracle/package-lock.json; installed when npm is here.
 ORACLE = tests/oracle/node_modules/.package-lock.json
 $(ORACLE): tests/oracle/package-lock.json
@@ -35,14 +35,15 @@ test: lint $(ORACLE)
 # Long runs: the property tests with the "fuzz" hypothesis profile (fresh random
 # examples, many more of them: tests/conftest.py), and the TUI monkey with many
 # more steps. Runs for a long while; a failure prints what reproduces it.
-FUZZ_TESTS ?= tests/test_masking_properties.py tests/test_masking_text.py \
-	tests/test_message_properties.py tests/test_terminal_properties.py \
-	tests/test_terminal_parser.py tests/test_terminal_oracle.py tests/test_session_walk.py \
-	tests/test_cli_no_traceback.py tests/test_tui_access_list.py
+FUZZ_TESTS ?= tests/relay/masking/test_masking_properties.py \
+	tests/relay/masking/test_masking_text.py tests/relay/core/test_message_properties.py \
+	tests/relay/terminal/test_terminal_properties.py tests/relay/terminal/test_terminal_parser.py \
+	tests/relay/terminal/test_terminal_oracle.py tests/relay/core/test_session_walk.py \
+	tests/relay/cli/test_cli_no_traceback.py tests/tui/test_tui_access_list.py
 fuzz: $(VENV)/.installed $(ORACLE)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q $(FUZZ_TESTS)
 	@echo "the TUI monkey: its seed is printed; WARROOM_FUZZ_SEED=N replays it"
-	WARROOM_FUZZ=1 $(BIN)/python -m pytest -q -s tests/test_tui_monkey.py
+	WARROOM_FUZZ=1 $(BIN)/python -m pytest -q -s tests/tui/test_tui_monkey.py
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench

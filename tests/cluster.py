@@ -32,9 +32,9 @@ from pathlib import Path
 
 import asyncssh
 
-from relay.keys import KEY_FILE, PUBLIC_KEY_FILE, SigningKey
-from relay.roles import Role
+from relay.core.roles import Role
 from relay.storage.config import StorageConfig
+from relay.trust.keys import KEY_FILE, PUBLIC_KEY_FILE, SigningKey
 from tests.servers import free_port
 from tests.sshd import SshdServer
 from tui.client import RelayClient

@@ -293,3 +293,21 @@ def test_every_exception_is_a_warroom_error() -> None:
     drawn = WarroomError.__doc__ or ""
     missing = [c.__qualname__ for c in ours if c.__qualname__ not in drawn]
     assert not missing, f"WarroomError's docstring does not show: {missing}"
+
+
+# Tests about the project as a whole, and the end-to-end runs through a real terminal.
+PROJECT_TESTS = frozenset(
+    {"test_architecture.py", "test_packaging.py", "test_sshd_fixture.py", "test_redis_fixture.py"}
+)
+
+
+def test_the_tests_mirror_the_source() -> None:
+    """tests/relay/<floor>/ for relay/<floor>/, tests/tui/ for tui/, tests/e2e/ for whole runs."""
+    tests = ROOT / "tests"
+    strays = [p.name for p in tests.glob("test_*.py") if p.name not in PROJECT_TESTS]
+    assert not strays, (
+        f"put these next to the code they test (tests/relay/..., tests/tui/): {strays}"
+    )
+    floors = {p.parent.relative_to(tests).as_posix() for p in tests.rglob("test_*.py")}
+    mirrored = {floor for floor in floors if floor in {".", "e2e"} or (ROOT / floor).is_dir()}
+    assert floors == mirrored, f"test directories with no source beside them: {floors - mirrored}"

@@ -92,14 +92,14 @@ async def serve_until_signalled(
 
 
 def _cmd_relay(args: argparse.Namespace) -> int:
-    from relay.evidence.audit import AuditLog
     from relay.cluster.signing import ForeignKeyError
     from relay.config import ConfigError, load_config
+    from relay.evidence.audit import AuditLog
     from relay.evidence.recording import recorder_factory
+    from relay.evidence.witness import Witnesses, open_witness
     from relay.net.server import Relay
     from relay.store import Store, StoreError
     from relay.trust.keys import KeyFileError, SigningKey
-    from relay.evidence.witness import Witnesses, open_witness
 
     keys_dir = None
     try:

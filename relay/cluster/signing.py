@@ -1,7 +1,7 @@
 """One signing key for every relay of a cluster, checked against the database at start.
 
 A relay signs tokens, invites, recording and audit checkpoints with its
-ed25519 key (:mod:`relay.keys`). Relays of one cluster must share it: a token
+ed25519 key (:mod:`relay.trust.keys`). Relays of one cluster must share it: a token
 issued by relay a is presented to relay b after a reconnect through the load
 balancer, and each relay's recordings must verify with the one key an auditor
 holds. So in cluster mode the database names the cluster's key, and a relay
@@ -48,8 +48,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from relay.errors import WarroomError
-from relay.keys import KEY_FILE, PUBLIC_KEY_FILE, SigningKey
+from relay.core.errors import WarroomError
+from relay.trust.keys import KEY_FILE, PUBLIC_KEY_FILE, SigningKey
 
 if TYPE_CHECKING:  # psycopg loads only where a database is configured
     from relay.store.postgres import ClusterKey
@@ -107,7 +107,7 @@ async def cluster_signing_key(
     cluster's; generated only when neither this relay nor the cluster has one.
 
     Raises :class:`ForeignKeyError` when it is not the cluster's (or this
-    relay has none and the cluster has one), :class:`relay.keys.KeyFileError`
+    relay has none and the cluster has one), :class:`relay.trust.keys.KeyFileError`
     for a key file others may read, :class:`relay.store.StoreError` when the
     database fails.
     """

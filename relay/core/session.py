@@ -25,7 +25,7 @@ Invariants the methods keep:
   request waits.
 
 :meth:`Session.check_invariants` checks these (and the bookkeeping they rest
-on) on the live state; ``tests/test_session_walk.py`` runs it after every
+on) on the live state; ``tests/relay/core/test_session_walk.py`` runs it after every
 step of random walks through every role's events.
 
 Participants are identified by connection id (``pid``), not by user name: one

@@ -112,7 +112,7 @@ def event_line(interval: float, code: str, data: str) -> bytes:
     """One asciicast v3 event line, ``\\n`` included: ``[0.500000, "o", "$ "]``.
 
     Any JSON reader gets back exactly ``[round(interval, 6), code, data]``
-    (``tests/test_recording_encoding.py`` checks it against the json module).
+    (``tests/relay/evidence/test_recording_encoding.py`` checks it against the json module).
     """
     return b"[%.6f, %s, %s]\n" % (interval, _json_string(code), _json_string(data))
 

@@ -27,7 +27,7 @@ bytes; when removing its matches leaves no ESC and the chunk holds no C1
 control, its matches are exactly the tokenizer's sequences and the chunk is
 done in one regex pass. Anything else (a C1 control, CAN inside a sequence, a
 DCS, a control inside a CSI) is read token by token by the tokenizer itself.
-tests/test_masking_tokenizer.py checks on generated streams that both roads
+tests/relay/masking/test_masking_tokenizer.py checks on generated streams that both roads
 give the tokenizer's answer.
 """
 

@@ -9,7 +9,7 @@ a fresh model (or xterm) fed the snapshot and then the same continuation bytes
 must end up in the same state as the model that made it.
 
 The reference is xterm.js, the emulator behind VS Code's terminal: the model
-behaves as it does (tests/test_terminal_oracle.py compares them cell by cell)
+behaves as it does (tests/relay/terminal/test_terminal_oracle.py compares them cell by cell)
 except where docs/terminal.md lists a deliberate deviation towards real xterm.
 Besides the screen, it keeps a bounded scrollback, the input modes a client
 needs (cursor keys, bracketed paste, mouse), and the answers to device queries.

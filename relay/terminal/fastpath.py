@@ -14,7 +14,7 @@ the text on a scratch screen when read.
 
 Only called while :meth:`TerminalScreen.fast_ready`; the result is cell for
 cell, cursor, pen, REP state, scrollback and dirty rows what the
-character-by-character path gives (tests/test_terminal_properties.py).
+character-by-character path gives (tests/relay/terminal/test_terminal_properties.py).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ def _narrow(blocks: tuple[tuple[int, int], ...]) -> str:
 
 
 _TEXT_1 = "\x20-\x7e" + _narrow(((0xA0, 0x52F), (0x2010, 0x205E), (0x2190, 0x25FF)))
-#: What the fast path takes: whole tokens only (tests/test_terminal_parser.py).
+#: What the fast path takes: whole tokens only (tests/relay/terminal/test_terminal_parser.py).
 RUN = re.compile(rf"(?:[{_TEXT_1}\r\n]+|\x1b\[[0-9;:]*m|\x1b\[0?K)+")
 #: One token of a run. Its kind is the group that matched, never a look at its
 #: characters: text may end in any CSI final byte (``OK``, ``BACK``, ``200 m``).

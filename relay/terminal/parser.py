@@ -57,7 +57,7 @@ over UTF-8:
 ``Token.raw`` is the exact bytes; ``Token.text`` the same as a ``str`` (lone
 surrogates for invalid UTF-8). :data:`SIMPLE` and :data:`RUN` are the compiled
 forms the model's fast path matches with; they only ever match whole tokens
-(tests/test_terminal_parser.py checks it on generated streams).
+(tests/relay/terminal/test_terminal_parser.py checks it on generated streams).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 :class:`TerminalScreen` is driven by :class:`relay.terminal.TerminalModel` (which
 parses the output) and read by renderers through it, and by
 :mod:`relay.terminal.snapshot`. It behaves as xterm.js does (the oracle of
-tests/test_terminal_oracle.py), except where docs/terminal.md lists a
+tests/relay/terminal/test_terminal_oracle.py), except where docs/terminal.md lists a
 deliberate deviation towards xterm (:data:`DEVIATIONS`).
 
 A buffer is a list of ``lines`` rows; a row is a list of exactly ``columns``
@@ -15,7 +15,7 @@ state: the last column was just written, and the next character wraps.
 
 Runs of plain output (text, CR, LF, SGR, EL) take the fast path in
 :mod:`relay.terminal.fastpath`, which must leave exactly the state this module's
-methods leave (tests/test_terminal_properties.py).
+methods leave (tests/relay/terminal/test_terminal_properties.py).
 """
 
 from __future__ import annotations
