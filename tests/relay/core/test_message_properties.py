@@ -577,6 +577,8 @@ def check_others(scene: Scene, role: str, attacker: Tap) -> None:
                 assert role in ("lead", "driver"), f"a {role} resized the PTY for {name}"
                 continue
             kind = event.get("type")
+            if kind == "error" and role == "lead" and _revoked_by(event, user):
+                continue  # a lead may revoke anyone's access; the revoked one is told who
             assert kind != "error", f"{name} got someone else's error: {event}"
             if kind == "sessions" or role == "lead":
                 continue
@@ -635,6 +637,12 @@ def check_evidence(data: Path, key: VerifyKey) -> None:
     for path in recordings:
         check = check_recording(path, [key], data / "audit")
         assert check.verdict is Verdict.INTACT, (path.name, check.issues)
+
+
+def _revoked_by(event: dict[str, Any], user: str) -> bool:
+    """The error a participant gets when ``user`` revoked their access (``access_revoke``)."""
+    message = str(event.get("message", ""))
+    return event.get("code") == "auth_failed" and f"revoked by {user}" in message
 
 
 def _user(role: str) -> str:
