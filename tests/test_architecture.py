@@ -297,7 +297,13 @@ def test_every_exception_is_a_warroom_error() -> None:
 
 # Tests about the project as a whole, and the end-to-end runs through a real terminal.
 PROJECT_TESTS = frozenset(
-    {"test_architecture.py", "test_packaging.py", "test_sshd_fixture.py", "test_redis_fixture.py"}
+    {
+        "test_architecture.py",
+        "test_no_private_access.py",
+        "test_packaging.py",
+        "test_redis_fixture.py",
+        "test_sshd_fixture.py",
+    }
 )
 
 

@@ -27,7 +27,14 @@ from relay.evidence.audit import read_events
 from relay.net.output import SNAPSHOT_HISTORY_LINES
 from relay.terminal import TerminalModel
 from tests.harness import Harness, Targets, read_until, running_relay
-from tests.tui.test_tui_helpers import app_for, screen_of, scroll_wheel, terminal_text, type_text, until
+from tests.tui.test_tui_helpers import (
+    app_for,
+    screen_of,
+    scroll_wheel,
+    terminal_text,
+    type_text,
+    until,
+)
 from tui.app import WarroomApp
 from tui.client import RelayClient
 from tui.session_link import Keepalive

@@ -14,8 +14,8 @@ import dataclasses
 import pytest
 from textual.binding import Binding
 
-from relay.access import AccessRequest
-from relay.roles import Role
+from relay.core.access import AccessRequest
+from relay.core.roles import Role
 from tui import commands
 from tui.access import Access
 from tui.commands import CHORD_KEY, SESSION, Command
