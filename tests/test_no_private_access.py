@@ -133,7 +133,7 @@ def test_the_scan_is_not_blind() -> None:
             "cls._cache.clear()",
             "point._replace(x=1)",  # namedtuple's public API
             "obj.__class__.__name__",
-            "from tests.test_cli import _relay_config",  # the suite's own helper
+            "from tests.relay.cli.test_cli import _relay_config",  # the suite's own helper
             "view.first_column",
         ]
     )

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.test_tui_helpers import until
-from tests.test_tui_snapshots import T0, StaticSession, session_app
+from tests.tui.test_tui_helpers import until
+from tests.tui.test_tui_snapshots import T0, StaticSession, session_app
 from tui.handoff import RequestBanner
 from tui.participants import ParticipantsPane
 from tui.paused import PausedBanner
