@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from textual.reactive import reactive
 from textual.widgets import Static
 
 from tui.commands import Command, render_keys
+from tui.room import Room
 
 
 class KeyBar(Static):
+    """Follows the room (bound to the session screen's); ``available`` says which
+    commands work now (the screen's rule, which reads the same room)."""
+
     DEFAULT_CSS = """
     KeyBar {
         dock: bottom;
@@ -25,23 +30,20 @@ class KeyBar(Static):
     }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self._available: Callable[[Command], bool] = lambda _: False
-        self._driving = False
-        self._labels: dict[str, str] = {}
+    room: reactive[Room] = reactive(Room)
 
-    def show(
-        self, available: Callable[[Command], bool], *, driving: bool, labels: dict[str, str]
-    ) -> None:
-        self._available, self._driving, self._labels = available, driving, labels
+    def __init__(self, available: Callable[[Command], bool], *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.available = available
+
+    def watch_room(self) -> None:
         self._draw()
 
     def on_resize(self) -> None:
         self._draw()
 
     def _draw(self) -> None:
+        driving = self.room.driving
+        labels = {"control": "Release control"} if driving else {}
         width = self.size.width or 1000
-        self.update(
-            render_keys(self._available, driving=self._driving, width=width, labels=self._labels)
-        )
+        self.update(render_keys(self.available, driving=driving, width=width, labels=labels))

@@ -138,7 +138,7 @@ class SessionScreen(Screen[None]):
             with Vertical(id="sidebar"):
                 yield ParticipantsPane(id="participants").data_bind(SessionScreen.room)
                 yield ChatPane(id="chat")
-        yield KeyBar(id="keys")
+        yield KeyBar(self.available, id="keys").data_bind(SessionScreen.room)
 
     @property
     def terminal(self) -> TerminalView:
@@ -149,6 +149,7 @@ class SessionScreen(Screen[None]):
         return self.query_one(ChatPane)
 
     def on_mount(self) -> None:
+        self.query_one("#participants").border_subtitle = "▶ drives · ◆ asks"
         self.chat.border_title = "Chat"
         self.chat.border_subtitle = f"{commands.key('chat')} to write · Esc back"
         self._fit_sidebar()
@@ -421,12 +422,6 @@ class SessionScreen(Screen[None]):
         terminal.set_class(room.input_blocked, "-paused")
         terminal.set_class(room.ended, "-ended")
         terminal.border_title = Text(self.frame_title())  # names the driver: not markup
-        self.query_one("#participants").border_subtitle = "▶ drives · ◆ asks"
-        self.query_one(KeyBar).show(
-            self.available,
-            driving=room.driving,
-            labels={"control": "Release control"} if room.driving else {},
-        )
         self.refresh_bindings()
 
     # ------------------------------------------------------------ from the panes

@@ -1,8 +1,9 @@
 """The session screen's room is a reactive: the panes follow it, nobody copies it in.
 
 The relay's messages reach the screen as the link posts them; the status bar,
-the people pane and both banners hold the screen's own room (``data_bind``)
-and redraw when it changes, without the screen telling each of them.
+the people pane, both banners and the key bar hold the screen's own room
+(``data_bind``) and redraw when it changes, without the screen telling each
+of them.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from typing import Any
 from tests.tui.test_tui_helpers import until
 from tests.tui.test_tui_snapshots import T0, StaticSession, session_app
 from tui.handoff import RequestBanner
+from tui.keybar import KeyBar
 from tui.participants import ParticipantsPane
 from tui.paused import PausedBanner
 from tui.room import Link
 from tui.session_link import SessionLink
 from tui.status import StatusBar
 
-PANES = (StatusBar, ParticipantsPane, PausedBanner, RequestBanner)
+PANES = (StatusBar, ParticipantsPane, PausedBanner, RequestBanner, KeyBar)
 
 
 def roster(paused: str | None, requests: list[dict[str, Any]]) -> dict[str, Any]:
@@ -61,6 +63,8 @@ async def test_the_panes_follow_the_room() -> None:
         assert "‖ PAUSED" in str(status.render()) and "alice lead DRIVING" in str(status.render())
         assert people.border_title == "People (3)"
         assert "bob asks for control: restart api-8" in str(banner.render())
+        keys = str(screen.query_one(KeyBar).render())
+        assert keys.lstrip().startswith("ctrl+]") and "Release control" in keys
 
         says(roster(None, []))  # the relay lifts the pause; the request was answered
         await until(pilot, lambda: not paused.has_class("-shown"), what="the banner gone")
