@@ -11,13 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 from tests.tui.test_tui_helpers import until
-from tests.tui.test_tui_snapshots import T0, StaticSession, session_app
+from tests.tui.test_tui_snapshots import T0, session_app
 from tui.handoff import RequestBanner
 from tui.keybar import KeyBar
 from tui.participants import ParticipantsPane
 from tui.paused import PausedBanner
 from tui.room import Link
 from tui.session_link import SessionLink
+from tui.session_screen import SessionScreen
 from tui.status import StatusBar
 
 PANES = (StatusBar, ParticipantsPane, PausedBanner, RequestBanner, KeyBar)
@@ -45,7 +46,7 @@ async def test_the_panes_follow_the_room() -> None:
     app = session_app("c1")
     async with app.run_test(size=(130, 32)) as pilot:
         screen = app.screen
-        assert isinstance(screen, StaticSession)
+        assert isinstance(screen, SessionScreen)
         for pane in PANES:
             assert screen.query_one(pane).room is screen.room
 

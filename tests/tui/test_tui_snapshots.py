@@ -9,6 +9,7 @@ picture against it. Update after an intended change with
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 import time
@@ -19,6 +20,7 @@ from textual.pilot import Pilot
 from relay.core.protocol import SizeChange
 from relay.trust.identity import parse_join_target
 from tui.app import Connector, WarroomApp
+from tui.client import RelayClient
 from tui.lobby import LobbyScreen
 from tui.recordings import RecordingsScreen
 from tui.room import Link
@@ -56,19 +58,18 @@ def roster(driver: str, requests: list[dict[str, Any]] | None = None) -> dict[st
     }
 
 
-class StaticSession(SessionScreen):
-    """The session screen without a connection: the test plays the relay."""
+class Unanswered(Connector):
+    """A relay that never answers: the screen's link waits to connect (and says
+    nothing), so the test plays the relay by posting the link's messages."""
 
-    def _start_link(self) -> None:
-        pass
-
-    def _find_recording(self) -> None:  # type: ignore[override]
-        self.recording_note = "recorded as incident-42-20270115T080000Z.cast (sealed)"
+    async def __call__(self) -> RelayClient:
+        await asyncio.Event().wait()
+        raise AssertionError("never answered")
 
 
 class SnapApp(WarroomApp):
     def __init__(self, screen_factory: Any) -> None:
-        super().__init__(Connector(parse_join_target("ws://127.0.0.1:9")), None)
+        super().__init__(Unanswered(parse_join_target("ws://127.0.0.1:9")), None)
         self.factory = screen_factory
 
     def first_screen(self) -> Any:
@@ -76,7 +77,7 @@ class SnapApp(WarroomApp):
 
 
 def session_app(you: str) -> SnapApp:
-    return SnapApp(lambda connector: StaticSession(connector, "incident-42"))
+    return SnapApp(lambda connector: SessionScreen(connector, "incident-42"))
 
 
 def relay_says(screen: SessionScreen, message: dict[str, Any]) -> None:
@@ -86,7 +87,7 @@ def relay_says(screen: SessionScreen, message: dict[str, Any]) -> None:
 
 async def play(pilot: Pilot[None], you: str, requests: list[dict[str, Any]] | None) -> None:
     screen = pilot.app.screen
-    assert isinstance(screen, StaticSession)
+    assert isinstance(screen, SessionScreen)
     screen.post_message(SessionLink.StateChanged(Link.LIVE, ""))
     relay_says(screen, {"type": "welcome_session", "you": you, "role": "lead"})
     if you == "c2":
@@ -179,9 +180,12 @@ def test_session_ended_at_the_lead(snap_compare: Any) -> None:
     async def run_before(pilot: Pilot[None]) -> None:
         await play(pilot, "c1", None)
         screen = pilot.app.screen
-        assert isinstance(screen, StaticSession)
+        assert isinstance(screen, SessionScreen)
         relay_says(screen, {"type": "ended", "reason": "fixed: api-8 restarted", "by": "alice"})
         await pilot.pause(0.2)
+        # What the relay would answer when the screen asks where the recording went.
+        screen.recording_note = "recorded as incident-42-20270115T080000Z.cast (sealed)"
+        screen.room_changed()
         pilot.app.clear_notifications()
         await pilot.pause(0.1)
 
