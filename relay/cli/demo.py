@@ -33,7 +33,7 @@ from relay.config import RelayConfig, TargetConfig
 from relay.core.roles import Role
 from relay.evidence.audit import AuditLog
 from relay.evidence.recording import recorder_factory
-from relay.net.conversation import GUEST_PREFIX
+from relay.net.host import GUEST_PREFIX
 from relay.net.server import Relay
 from relay.store.sqlite import FILE_NAME as STATE_FILE
 from relay.trust.certificates import demo_certificate

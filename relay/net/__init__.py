@@ -1,7 +1,10 @@
 """The network around the rules: what turns the core's decisions into I/O.
 
-The websocket server and relay-wide access (:mod:`relay.net.server`), one
-client connection as a state machine (:mod:`relay.net.conversation`), a
+The websocket server (:mod:`relay.net.server`) and relay-wide access
+(:mod:`relay.net.access_desk`), one client connection as a state machine
+(:mod:`relay.net.conversation`, its phases :mod:`relay.net.handshake` and
+:mod:`relay.net.lobby`, and what it knows of the relay,
+:mod:`relay.net.host`), a
 running session wired to its shell, clients, recording and audit
 (:mod:`relay.net.live`), the per-client send side and the output stream every
 client reads by offset, the SSH connection to the target, the recordings

@@ -13,7 +13,7 @@ from dataclasses import fields
 
 from relay.config import Limits
 from relay.core import protocol, ratelimit
-from relay.net import connection, conversation, output, server
+from relay.net import access_desk, connection, conversation, output
 from relay.trust import identity
 from tests.tools import ROOT
 
@@ -43,7 +43,10 @@ FIXED = {
         protocol._FIELDS["auth"]["token"][0].limit,
         protocol._FIELDS["auth"]["signature"][0].limit,
     ],
-    "pending access requests relay-wide": [server.MAX_PENDING_REQUESTS, server.REQUEST_TTL],
+    "pending access requests relay-wide": [
+        access_desk.MAX_PENDING_REQUESTS,
+        access_desk.REQUEST_TTL,
+    ],
     "`open` in flight per connection": [1],
     "PTY size changes kept per output stream": [output.MAX_SIZE_MARKS],
     "scrollback carried by one snapshot": [
