@@ -35,9 +35,9 @@ from websockets.asyncio.server import ServerConnection
 from websockets.frames import CloseCode
 
 from relay.core import protocol
+from relay.core.actions import error
 from relay.core.errors import ErrorCode, ProtocolError
 from relay.core.ratelimit import TokenBucket
-from relay.core.session import error
 from relay.core.text import clean
 from relay.masking import mask_text
 from relay.net.connection import OUTGOING, BoundedConnection, ClientLink

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from websockets.frames import CloseCode
 
-from relay.core.session import (
+from relay.core.actions import (
     Action,
     Audit,
     Broadcast,
@@ -36,8 +36,8 @@ from relay.core.session import (
     Record,
     Resize,
     Send,
-    Session,
 )
+from relay.core.session import Session
 from relay.masking import SECRET_INPUT, InputGuard, Masking, OutputMasker, SecretPattern
 from relay.masking.screen import ScreenCheck
 from relay.net.connection import ClientLink

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from relay.config import NAME_PATTERN
 from relay.core.access import AccessError, Grant
+from relay.core.actions import Send
 from relay.core.errors import ErrorCode, ProtocolError
 from relay.core.roles import Role
-from relay.core.session import Send
 from relay.net.archive import Scope
 from relay.net.connection import ClientLink
 from relay.net.host import Admission, Identity

@@ -37,8 +37,9 @@ from relay.core.access import AccessPolicy
 from relay.core.errors import ErrorCode, ProtocolError
 from relay.core.ratelimit import DenialAudit, LoginGuard
 from relay.core.roles import Role
-from relay.core.session import FourEyes, Session
-from relay.core.session import Limits as SessionLimits
+from relay.core.session import Session
+from relay.core.state import FourEyes
+from relay.core.state import Limits as SessionLimits
 from relay.evidence.audit import AuditLog
 from relay.net.access_desk import REQUEST_TTL, AccessDesk, grant_fields
 from relay.net.archive import Archive

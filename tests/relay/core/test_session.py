@@ -6,23 +6,21 @@ from typing import Any
 
 import pytest
 
-from relay.core.errors import ErrorCode
-from relay.core.roles import Role
-from relay.core.session import (
+from relay.core.actions import (
     Action,
     Audit,
     Broadcast,
     Disconnect,
     End,
     Forward,
-    FourEyes,
-    Limits,
     Record,
     Resize,
     Send,
-    Session,
-    State,
 )
+from relay.core.errors import ErrorCode
+from relay.core.roles import Role
+from relay.core.session import Session
+from relay.core.state import FourEyes, Limits, State
 
 T0 = 1_000.0
 

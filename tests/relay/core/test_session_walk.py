@@ -24,19 +24,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from relay.core.actions import Action, End, Forward, Resize
 from relay.core.roles import Role
-from relay.core.session import (
-    Action,
-    Control,
-    ControlRequest,
-    End,
-    Forward,
-    FourEyes,
-    Limits,
-    Resize,
-    Session,
-    State,
-)
+from relay.core.session import Session
+from relay.core.state import Control, ControlRequest, FourEyes, Limits, State
 
 T0 = 1_000.0
 STEPS = 300
