@@ -37,6 +37,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, one run each")
     parser.add_argument("--only", default=ALL_ROWS, help="rows to run, e.g. 1,5 (default: all)")
     parser.add_argument("--profile", type=Path, help="write py-spy profiles of the relay here")
+    parser.add_argument("--runs", type=int, help="runs per row (default: 5, or 1 with --quick)")
     return parser.parse_args(argv)
 
 
@@ -51,7 +52,7 @@ async def _run(args: argparse.Namespace, rig: Rig) -> list[Row]:
         throughput=(16 if quick else 64) * 2**20,
         fanout=(4 if quick else 16) * 2**20,
         stall=(8 if quick else 32) * 2**20,
-        runs=1 if quick else 5,
+        runs=args.runs or (1 if quick else 5),
     )
     profiles = Profiles(args.profile)
     if args.profile is not None and not Profile.available():

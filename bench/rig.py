@@ -216,8 +216,9 @@ class DirectShell:
     sink: PtySink
 
     @classmethod
-    async def open(cls, sshd: SshdServer) -> DirectShell:
-        conn = await asyncssh.connect(**sshd.connect_kwargs())
+    async def open(cls, sshd: SshdServer, **options: Any) -> DirectShell:
+        """``options`` go to ``asyncssh.connect`` (``encryption_algs``: the relay's order)."""
+        conn = await asyncssh.connect(**sshd.connect_kwargs(**options))
         channel, sink = await conn.create_session(
             PtySink, term_type="xterm-256color", term_size=(80, 24), encoding=None
         )
@@ -234,6 +235,10 @@ class DirectShell:
         self.channel.write(f"{command}; {echo}\r".encode())
         end = await asyncio.wait_for(done, timeout)
         return end - start, self.sink.total
+
+    @property
+    def cipher(self) -> str:
+        return str(self.conn.get_extra_info("recv_cipher"))
 
     async def close(self) -> None:
         self.conn.close()

@@ -62,10 +62,11 @@ class SshdServer(ServerProcess):
     ``with SshdServer(tmp_path) as server: asyncssh.connect(**server.connect_kwargs())``.
     """
 
-    def __init__(self, directory: Path, *, sshd_path: Path = SSHD_PATH) -> None:
+    def __init__(self, directory: Path, *, sshd_path: Path = SSHD_PATH, options: str = "") -> None:
         super().__init__()
         self.directory = directory
         self.sshd_path = sshd_path
+        self.options = options  # more sshd_config lines (e.g. ``Ciphers ...``)
         self.user = getpass.getuser()
         self.host_key_path = directory / "ssh_host_ed25519_key"
         self.host_public_key_path = directory / "ssh_host_ed25519_key.pub"
@@ -135,6 +136,7 @@ class SshdServer(ServerProcess):
                 authorized_keys=self.authorized_keys_path,
                 pid_file=self.directory / "sshd.pid",
             )
+            + self.options
         )
 
     def _launch(self) -> None:
