@@ -10,10 +10,20 @@ The two streams live in disjoint offset ranges (``base``), so an offset a
 client brings back on reconnect says which stream it came from; an offset of
 the other stream simply earns a snapshot.
 
-Why the model is fed here, in slices, and sometimes skips: the terminal model
-can be slower than the target prints (full-screen repaints feed at ~5 MB/s), and the
-output path must not wait for it. A background task feeds it a slice per
-event-loop turn; when it falls more than ``4 * MODEL_TAIL`` behind, it skips
+Why the model is fed here, in batches and slices, and sometimes skips: the
+terminal model can be slower than the target prints (full-screen repaints feed
+at ~5 MB/s), and the output path must not wait for it. A background task feeds
+it once :data:`MODEL_BATCH` bytes wait, or :data:`MODEL_QUIET` seconds after
+the first byte that waits, a slice per event-loop turn. Feeding in batches is
+cheaper than feeding what each socket read brought: a feed pays for the rows
+it lays out at its end and for its calls whatever its size, and a flood
+arrives in reads of a few KiB (the model took ~24 ms per MB of log lines in
+32 KiB feeds here, ~16 ms in 256 KiB ones). A slice is sized so that one feed
+takes about :data:`MODEL_TURN` seconds (scrolling text goes in 256 KiB slices,
+repaints in smaller ones), which bounds what it adds to the latency of
+everything else on the loop. Whoever needs the model's screen now (a snapshot,
+the screen check of :mod:`relay.masking.screen`) catches it up first.
+When the model falls more than ``4 * MODEL_TAIL`` behind, it skips
 to a line start near the end and replays only the newest ``MODEL_TAIL`` bytes,
 keeping its modes. Floods are scrolling text, whose screen is determined by
 that tail. The number of skips is kept for stats.
@@ -29,6 +39,7 @@ its screen would differ from everybody else's for good.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +47,11 @@ from dataclasses import dataclass
 from relay.net.stream import OutputStream
 from relay.terminal import TerminalModel
 
-MODEL_SLICE = 64 * 1024  # bytes fed to the model per turn: the fast path scrolls 64 KiB in ~0.5 ms
+MODEL_BATCH = 256 * 1024  # bytes waiting that wake the model's feeder...
+MODEL_QUIET = 0.02  # ...or seconds since the first byte that waits (viewers joining see it)
+MODEL_SLICE = 256 * 1024  # the largest slice fed in one turn (scrolling text: ~4 ms here)
+MODEL_SLICE_MIN = 4 * 1024  # the smallest (repaints of a full screen feed at ~1-5 MB/s)
+MODEL_TURN = 0.01  # CPU seconds one slice may take: slices shrink past it, grow under half
 MODEL_TAIL = 256 * 1024  # after a skip, the model replays this much of the newest output
 RAW_BASE = 1 << 62  # offsets of the raw (driver's) stream start here
 # Size changes kept for clients to replay in order (~100 bytes each: ~100 KiB a
@@ -83,6 +98,8 @@ class SessionOutput:
         self._dropped_offset = base  # ...and so does a client resuming before this offset
         self._base_size = (cols, rows)  # the size before the first kept mark
         self._wake = asyncio.Event()
+        self._quiet: asyncio.TimerHandle | None = None  # feeds what waits after MODEL_QUIET
+        self._slice = MODEL_SLICE  # this stream's slice size now (see _feed_slice)
 
     def holds(self, offset: int) -> bool:
         """Whether ``offset`` belongs to this stream and a client may resume there."""
@@ -96,7 +113,18 @@ class SessionOutput:
         if self._marks and self._marks[0].offset < self.stream.start:
             self._forget_marks()
         if not self.lazy:
+            self._wake_feeder()
+
+    def _wake_feeder(self) -> None:
+        """Wake the feeder for a batch now, or arm the quiet timer for what waits."""
+        if self.stream.end - self._model_cursor >= MODEL_BATCH:
             self._wake.set()
+        elif self._quiet is None:
+            self._quiet = asyncio.get_running_loop().call_later(MODEL_QUIET, self._quiet_due)
+
+    def _quiet_due(self) -> None:
+        self._quiet = None
+        self._wake.set()
 
     def append_checked(self, data: bytes, check: Callable[[TerminalModel, bytes], bytes]) -> bytes:
         """Keep ``data`` with the model fed at once, and what ``check`` adds after it.
@@ -152,13 +180,17 @@ class SessionOutput:
         return self.dropped_seq, *self._base_size
 
     def snapshot(self) -> tuple[int, int, int, bytes]:
-        """The screen at the model's position; the client continues from there.
+        """A screen and the offset it shows; the client continues from there.
 
-        A lazy output (the driver's raw stream, whose snapshots are needed only
-        when control changes hands) catches its model up first, instead of
-        feeding it all along: that halves the model's share of a flood.
+        The model catches up first when what waits is quick to read (less
+        than a batch, of output the model took in whole slices: not a
+        repaint that would hold the loop); otherwise the snapshot is at the
+        model's position and the client reads on from there. A lazy output
+        (the driver's raw stream, whose snapshots are needed only when control
+        changes hands) is fed only here, instead of all along: that halves the
+        model's share of a flood.
         """
-        if self.lazy:
+        if self.lazy or (self.model_lag < MODEL_BATCH and self._slice == MODEL_SLICE):
             self._catch_up()
         self._apply_resizes()  # the snapshot has every size change up to its offset
         return self._model_cursor, self.model.cols, self.model.rows, self._render()
@@ -192,24 +224,46 @@ class SessionOutput:
         return self.stream.end - self._model_cursor
 
     async def feed_model(self) -> None:
-        """Keep the model close to the end of the stream, a slice per turn (a task)."""
+        """Keep the model close to the end of the stream, in batches, a slice per turn (a task).
+
+        Woken for a batch, a size change or the quiet timer, it feeds up to
+        the end of the stream as it was then; what came meanwhile is fed on
+        while a batch of it waits, and the rest waits for the timer.
+        """
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._model_cursor < self.stream.end or self._resizes:
+            goal = self.stream.end
+            while self._resizes or self._model_cursor < goal:
                 if self.stream.end - self._model_cursor > 4 * MODEL_TAIL:
                     self._skip_model(self.stream.end - MODEL_TAIL)
-                self._feed_slice()
+                self._feed_slice(timed=True)
                 await asyncio.sleep(0)
+                if self.model_lag >= MODEL_BATCH:
+                    goal = self.stream.end
+            if self.model_lag and self._quiet is None:
+                self._quiet = asyncio.get_running_loop().call_later(MODEL_QUIET, self._quiet_due)
 
-    def _feed_slice(self) -> None:
-        limit = MODEL_SLICE
+    def _feed_slice(self, timed: bool = False) -> None:
+        """Feed the model one slice; ``timed`` (the feeder): fit the next to :data:`MODEL_TURN`.
+
+        Catching up at once (``timed=False``) feeds the largest slices: it
+        must feed everything anyway, and fewer feeds cost less.
+        """
+        limit = self._slice if timed else MODEL_SLICE
         if self._resizes:
             limit = min(limit, max(0, self._resizes[0].offset - self._model_cursor))
         if limit:
             data = self.stream.read(self._model_cursor, limit)
+            started = time.thread_time()
             self.model.feed(data)
             self._model_cursor += len(data)
+            if timed and len(data) == self._slice:  # a whole slice: fit the next one
+                took = time.thread_time() - started  # CPU time: what a feed costs, not the load
+                if took > MODEL_TURN:
+                    self._slice = max(MODEL_SLICE_MIN, self._slice // 2)
+                elif took < MODEL_TURN / 2:
+                    self._slice = min(MODEL_SLICE, self._slice * 2)
         self._apply_resizes()
 
     def _apply_resizes(self) -> None:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
+from hypothesis import given
+from hypothesis import strategies as st
+
 from relay.net.output import RAW_BASE, SessionOutput, SizeMark
 
 
@@ -119,3 +124,113 @@ async def test_a_snapshot_carries_the_newest_scrollback_within_its_limits() -> N
     assert len(snapshot) - screen_only <= SNAPSHOT_HISTORY_BYTES
     assert 100 < len(rebuilt.history) < SNAPSHOT_HISTORY_LINES
     assert "".join(c.data for c in rebuilt.line(-1)).startswith("02995")
+
+
+async def test_a_flood_feeds_the_model_in_batches_and_the_rest_when_quiet() -> None:
+    """Floods arrive a few KiB per socket read; the model is fed per batch, not per read,
+    and what stays below a batch is fed once the output goes quiet."""
+    from relay.terminal import TerminalModel
+    from tests.relay.terminal.test_terminal import state
+
+    out = SessionOutput(capacity=1 << 24, cols=80, rows=24)
+    feeds: list[int] = []
+    feed = out.model.feed
+
+    def counted(data: bytes) -> None:
+        feeds.append(len(data))
+        feed(data)
+
+    out.model.feed = counted  # type: ignore[method-assign]
+    task = asyncio.create_task(out.feed_model())
+    try:
+        flood = b"".join(b"\x1b[32m%07d\x1b[m GET /api/v1/items 200\r\n" % i for i in range(40_000))
+        for i in range(0, len(flood), 4000):  # a socket read per event-loop turn
+            out.append(flood[i : i + 4000])
+            await asyncio.sleep(0)
+        async with asyncio.timeout(30):
+            while out.model_lag:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+    assert sum(feeds) == len(flood)
+    reads = len(flood) // 4000
+    assert len(feeds) < reads // 4  # 1.6 MB in batches (~6), not one per read (390)
+    reference = TerminalModel(80, 24)
+    reference.feed(flood)
+    assert state(out.model) == state(reference)
+
+
+@st.composite
+def appends(draw: st.DrawFn) -> list[bytes | tuple[int, int] | None]:
+    """Output pieces, size changes (cols, rows) and snapshots (None) in some order."""
+    pieces = st.sampled_from(
+        [
+            b"line of text\r\n",
+            b"\x1b[31mred\x1b[m ",
+            b"\x1b[2;5Hmoved",
+            b"\x1b[?1049h",
+            b"\x1b[?1049l",
+            b"\xe4\xb8\xad",
+            b"\xe4",
+            b"\xb8\xad",
+            b"\x1b]0;title\x07",
+            b"\x1b[",
+            b"K",
+            b"\r",
+            b"\n",
+            b"x" * 300,
+        ]
+    )
+    steps = st.one_of(
+        st.lists(pieces, min_size=1, max_size=8).map(b"".join),
+        st.tuples(st.integers(10, 100), st.integers(3, 30)),
+        st.none(),
+    )
+    return draw(st.lists(steps, max_size=25))
+
+
+@given(appends(), st.integers(0, 3))
+def test_a_snapshot_shows_the_stream_up_to_its_offset_however_the_model_was_fed(
+    steps: list[bytes | tuple[int, int] | None], turns: int
+) -> None:
+    """Batched feeding, the quiet timer and snapshots' catch-up leave the model exactly as
+    one fed the stream's bytes and size changes up to the snapshot's offset in one go."""
+    from relay.terminal import TerminalModel
+    from tests.relay.terminal.test_terminal import state
+
+    async def scenario() -> None:
+        out = SessionOutput(capacity=1 << 20, cols=40, rows=10)
+        task = asyncio.create_task(out.feed_model())
+        stream = b""
+        marks: list[tuple[int, int, int]] = []
+        try:
+            for step in [*steps, None]:
+                if isinstance(step, bytes):
+                    out.append(step)
+                    stream += step
+                elif isinstance(step, tuple):
+                    out.resize(*step)
+                    marks.append((len(stream), *step))
+                else:
+                    offset, cols, rows, snapshot = out.snapshot()
+                    reference = TerminalModel(40, 10)
+                    fed = 0
+                    for at, c, r in marks:
+                        if at > offset:
+                            break
+                        reference.feed(stream[fed:at])
+                        reference.resize(c, r)
+                        fed = at
+                    reference.feed(stream[fed:offset])
+                    assert (cols, rows) == (reference.cols, reference.rows)
+                    assert offset == len(stream)  # little waits: the snapshot catches up
+                    assert state(out.model) == state(reference)
+                    shown = TerminalModel(cols, rows)
+                    shown.feed(snapshot)
+                    assert shown.display() == reference.display()
+                for _ in range(turns):
+                    await asyncio.sleep(0)
+        finally:
+            task.cancel()
+
+    asyncio.run(scenario())
