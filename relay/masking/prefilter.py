@@ -18,6 +18,7 @@ anchors are matched ignoring case.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
@@ -31,7 +32,7 @@ try:  # pragma: no cover - which branch runs depends on the platform
 except ImportError:  # pragma: no cover
     _hs = None
 
-__all__ = ["AVAILABLE", "Prefilter", "prefilter_for"]
+__all__ = ["AVAILABLE", "BlockScanner", "Prefilter", "prefilter_for"]
 
 AVAILABLE = _hs is not None
 """Whether the compiled scanner is there (otherwise every pattern is always run)."""
@@ -91,6 +92,49 @@ class Prefilter:
             scratch = self._local.scratch = _hs.Scratch(self._db)
         self._db.scan(text, match_event_handler=hit, scratch=scratch)
         return frozenset(found)
+
+
+class BlockScanner:
+    """Whether any of some byte expressions matches in a text: one compiled pass.
+
+    For the questions the hot path asks of every frame (:mod:`relay.masking.screen`:
+    does it only append?). Where hyperscan is missing, :attr:`available` is
+    False and the caller answers by its own slower means.
+    """
+
+    def __init__(self, expressions: Sequence[bytes]) -> None:
+        self._db: Any = None
+        self._local = threading.local()
+        if not AVAILABLE:
+            return
+        db = _hs.Database(mode=_hs.HS_MODE_BLOCK)
+        db.compile(
+            expressions=list(expressions),
+            ids=list(range(len(expressions))),
+            elements=len(expressions),
+            flags=[_hs.HS_FLAG_SINGLEMATCH] * len(expressions),
+        )
+        self._db = db
+
+    @property
+    def available(self) -> bool:
+        return self._db is not None
+
+    def search(self, text: bytes) -> bool:
+        """Whether an expression matches somewhere in ``text`` (the scan stops at the first)."""
+        found = False
+
+        def hit(pattern_id: int, start: int, end: int, flags: int, context: object) -> bool:
+            nonlocal found
+            found = True
+            return True  # stop scanning
+
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            scratch = self._local.scratch = _hs.Scratch(self._db)
+        with contextlib.suppress(_hs.ScanTerminated):  # raised when ``hit`` stops the scan
+            self._db.scan(text, match_event_handler=hit, scratch=scratch)
+        return found
 
 
 @lru_cache(maxsize=32)

@@ -274,7 +274,7 @@ class LiveSession:
     def _check_screen(self, model: TerminalModel, frame: bytes) -> bytes:
         """The correction for secrets the masked screen shows, and their markers."""
         assert self.screen is not None
-        correction, maskings = self.screen.check(model, frame)
+        correction, maskings = self.screen.check_now(model, frame)  # _publish asked wants()
         for masking in maskings:
             self._note_masking(masking, self.clock())
         return correction

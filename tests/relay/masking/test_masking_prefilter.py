@@ -51,3 +51,67 @@ def test_with_and_without_the_prefilter_the_stream_is_masked_the_same(
             pos, i = pos + size, i + 1
         outs.append(out + masker.flush(end_of_stream=True)[0])
     assert outs[0] == outs[1]
+
+
+_APPEND_TOKENS = [
+    b"a",
+    b" ",
+    b"\t",
+    b"\r",
+    b"\n",
+    b"\r\n",
+    b"\x1b",
+    b"\x1b[",
+    b"m",
+    b"K",
+    b"0",
+    b"1",
+    b";",
+    b":",
+    b"\x1b[31m",
+    b"\x1b[m",
+    b"\x1b[K",
+    b"\x1b[0K",
+    b"\x1b[2K",
+    b"\x1b]0;t\x07",
+    b"\x08",
+    b"\x7f",
+    b"\x00",
+    b"\x0b",
+    b"\x0c",
+    b"\x0e",
+    b"\x1a",
+    b"\x1c",
+    b"\xc2",
+    b"\x9b",
+    b"\xc2\x9b",
+    b"\xc2\xa0",
+    b"\xe4\xb8\xad",
+    b"[",
+    b"\x1bM",
+    b"\x1b[1;2H",
+    b"\x1b[?25l",
+]
+
+
+@given(st.lists(st.sampled_from(_APPEND_TOKENS), max_size=30).map(b"".join), st.booleans())
+def test_the_compiled_appends_only_agrees_with_the_reference(frame: bytes, cr: bool) -> None:
+    from relay.masking.screen import appends_only, appends_only_reference
+
+    expected = appends_only_reference(frame[:-1] if cr and frame.endswith(b"\r") else frame)
+    assert appends_only(frame, trailing_cr=cr) == expected
+
+
+def test_the_compiled_appends_only_agrees_on_every_short_frame() -> None:
+    """Every frame of up to three tokens of the alphabet above, with and without a
+    trailing CR allowed: escapes cut short, CR before anything, C1 split or whole."""
+    from itertools import product
+
+    from relay.masking.screen import appends_only, appends_only_reference
+
+    for n in range(4):
+        for parts in product(_APPEND_TOKENS, repeat=n):
+            frame = b"".join(parts)
+            assert appends_only(frame) == appends_only_reference(frame), frame
+            cut = frame[:-1] if frame.endswith(b"\r") else frame
+            assert appends_only(frame, trailing_cr=True) == appends_only_reference(cut), frame

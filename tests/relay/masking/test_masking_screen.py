@@ -118,3 +118,28 @@ def test_a_log_flood_takes_the_fast_path() -> None:
     for i in range(2000):
         r.out(f"2024-05-01 12:00:{i % 60:02d} \x1b[32mINFO\x1b[m request {i} ok\r\n".encode())
     assert r.check.checks <= 3
+
+
+def test_a_flood_cut_between_cr_and_lf_takes_the_fast_path() -> None:
+    """Frames end where socket reads end, often between the CR and the LF of a line."""
+    r = Relay(cols=80, rows=24)
+    r.out(b"\x1b[?2004h$ cat app.log\r\n")
+    flood = b"".join(b"2024-05-01 12:00:%02d request %d ok\r\n" % (i % 60, i) for i in range(500))
+    cuts = [i + 1 for i in range(len(flood)) if flood[i : i + 1] == b"\r"]  # after every CR
+    for a, b in zip([0, *cuts], [*cuts, len(flood)], strict=True):
+        r.out(flood[a:b], idle=False)
+    assert r.check.checks <= 3
+    assert r.screen().rstrip().endswith("request 499 ok")
+
+
+def test_what_a_frame_draws_after_a_cr_that_ended_the_last_one_is_checked() -> None:
+    """A CR at a frame's end passes; if no LF follows, what comes is checked on the screen."""
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    r = Relay(cols=60, rows=6)
+    r.out(b"$ cat notes\r\n")
+    checks = r.check.checks
+    r.out(b"    " + token[4:].encode() + b"\r")  # no secret in the bytes, and a CR at the end
+    assert r.check.checks == checks  # it only appended: not checked
+    r.out(b"ghp_")  # drawn over the row's first four cells: the screen shows the token
+    assert token not in r.screen() and token[4:] not in r.screen()
+    assert "ghp_" + "*" * 36 in r.screen()
