@@ -25,10 +25,21 @@ languages; a newline after it is allowed) *arms* the guard: input is secret
 until Enter, Ctrl-C or Ctrl-D whatever the echo, and the relay masks the
 echo on the viewers' screens (:meth:`relay.masking.stream.OutputMasker.mask_echo`).
 
+A prompt and the echo of what was typed can also arrive in one chunk of
+output: the keys were on their way while the program printed the prompt
+(typing fast, pasting), or the program drew the prompt and the line it read
+in one write (readline does, for input typed ahead). Then the prompt is not
+at the end of the output. :meth:`InputGuard.observe_output` looks for that
+too, only while input waits for its echo: the echo of the waiting input on a
+line whose text before it is a recognised prompt makes that input secret,
+and the guard says where in the chunk the echo begins, so that the relay
+masks it from there.
+
 What cannot be caught: text typed *ahead* of a prompt, before the program
-turned echo off, is echoed by the tty and so recorded like any typing; and a
-secret typed with echo on at a prompt the guard does not recognise is
-recorded and shown like any other input, as it was shown on the screen.
+turned echo off, is echoed by the tty *before* the prompt and so recorded
+like any typing; and a secret typed with echo on at a prompt the guard does
+not recognise is recorded and shown like any other input, as it was shown on
+the screen.
 """
 
 from __future__ import annotations
@@ -37,7 +48,7 @@ import re
 from collections import deque
 from dataclasses import dataclass
 
-from relay.masking.sequences import text_of, unfinished
+from relay.masking.sequences import TextMap, scan, text_of, unfinished
 
 __all__ = ["DEFAULT_PROMPT", "ECHO_WAIT", "Decision", "InputGuard"]
 
@@ -46,6 +57,9 @@ ECHO_WAIT = 1.0
 
 ECHO_WINDOW = 16384
 """Bytes at the start of each output chunk where an echo is looked for."""
+
+ECHO_PROBE = 64
+"""Characters of waiting input looked for after a prompt inside a chunk (their echo)."""
 
 _KEYWORDS = (
     rb"password|passwd|passphrase|pass phrase|passcode|pin|otp|one[- ]time (?:password|code|pin)"
@@ -79,6 +93,17 @@ _PRINTABLE = re.compile(rb"[\x20-\x7e]|[\xc2-\xf4][\x80-\xbf]+")
 _ELSEWHERE = re.compile(
     rb"\x1b[78]|\x1b\[[0-9;?]*[HfdrsuJ]|\x1b\[\?(?:1049|1047|47)[hl]|\xc2\x9b[0-9;?]*[Hfd]"
 )
+
+
+def _echo_at(line: bytes, expect: bytes) -> int:
+    """Where ``expect`` (or, at the line's end, a beginning of it) is in ``line``; -1: nowhere."""
+    found = line.find(expect)
+    if found >= 0:
+        return found
+    for size in range(min(len(expect), len(line)) - 1, 0, -1):
+        if line.endswith(expect[:size]):
+            return len(line) - size
+    return -1
 
 
 @dataclass(frozen=True)
@@ -121,6 +146,7 @@ class InputGuard:
         self._armed = False
         self._echo_open = False  # the echo of input typed at an armed prompt may still come
         self._in_secret = False  # a run of secret input is open (one marker for it)
+        self._armed_inside = False  # a prompt inside the last chunk, its secret still typed
         self._decided: list[Decision] = []
 
     @property
@@ -158,11 +184,23 @@ class InputGuard:
                 data = data[1:]
                 self._armed = False
 
-    def observe_output(self, data: bytes, now: float) -> None:
-        """The target's raw output: echoes confirm pending input; prompts arm the guard."""
+    def observe_output(self, data: bytes, now: float) -> int | None:
+        """The target's raw output: echoes confirm pending input; prompts arm the guard.
+
+        Returns where in ``data`` the echo of a secret begins when a
+        recognised prompt and that echo came in this one chunk (see the
+        module): the relay masks the output from there, as it masks what
+        follows a prompt at a chunk's end (:attr:`masking_echo`). Else None.
+        """
+        partial = len(self._partial)
         raw = self._partial + data
         cut = unfinished(raw)
         raw, self._partial = raw[:cut], raw[cut:]
+        inside = None
+        if self._pending and not self._armed:
+            inside = self._prompt_inside(raw)
+            if inside is not None:
+                inside = max(0, inside - partial)
         if self._pending:
             near = raw[:ECHO_WINDOW]  # an echo comes first: a flood after it is not read
             elsewhere = _ELSEWHERE.search(near)
@@ -182,6 +220,52 @@ class InputGuard:
             and self.prompt.search(self._line)
         ):
             self._armed = self._echo_open = True
+        if inside is not None and self._armed_inside:
+            self._armed = True  # the secret is still being typed: the rest is secret too
+            self._echo_open = True
+        return inside
+
+    def _prompt_inside(self, raw: bytes) -> int | None:
+        """Where in ``raw`` the echo of waiting input follows a recognised prompt, if it does.
+
+        The waiting input is the typing not confirmed yet, up to its Enter;
+        its echo (the first :data:`ECHO_PROBE` characters, or as many as the
+        chunk's end leaves) must directly follow text that the prompt
+        expression takes for a secret prompt, on the same line. Then that
+        input, and the Enter that ends it, are secret.
+        """
+        self._armed_inside = False
+        waiting: list[_Typed] = []
+        for typed in self._pending:
+            if typed.secret:
+                return None
+            waiting.append(typed)
+            if _ENDS_LINE.search(typed.data) or _INPUT_ENDS.search(typed.data):
+                break
+        expect = b"".join(t.expect for t in waiting)[:ECHO_PROBE]
+        raw = raw[:ECHO_WINDOW]  # where _confirm looks for echoes too
+        if not expect or not any(k in raw for k in _PROMPT_ENDS):
+            return None
+        found = scan(raw) if b"\x1b" in raw or b"\xc2" in raw or b" \r" in raw else None
+        text = raw if found is None else found.text
+        start = 0
+        for brk in [*_LINE_BREAK.finditer(text), None]:
+            line = text[start : len(text) if brk is None else brk.start()]
+            where = _echo_at(line, expect)
+            before = (self._line if start == 0 else b"") + line[: max(where, 0)]
+            if (
+                where >= 0
+                and before.rstrip(b" \t").endswith(_PROMPT_ENDS)
+                and self.prompt.search(before)
+            ):
+                for typed in waiting:
+                    typed.secret = True
+                self._armed_inside = not _INPUT_ENDS.search(waiting[-1].data)
+                at = start + where
+                return at if found is None else TextMap(raw, found).position(at)
+            if brk is not None:
+                start = brk.end()
+        return None
 
     def decide(self, now: float) -> list[Decision]:
         """What to record now, in typing order: confirmed input, and secret runs."""

@@ -159,7 +159,7 @@ class LiveSession:
 
     def _process_output(self, data: bytes) -> None:
         echo = self.guard.masking_echo  # before this output: the echo of a secret
-        self.guard.observe_output(data, self.clock())
+        inside = self.guard.observe_output(data, self.clock())  # a prompt and its echo here
         self._decide_input()
         if self.raw is not None:
             self.raw.append(data)
@@ -169,7 +169,13 @@ class LiveSession:
             return
         if echo:
             self.masker.mask_echo()
-        masked, maskings = self.masker.feed(data)
+        if inside is None:
+            masked, maskings = self.masker.feed(data)
+        else:  # the echo of a secret begins inside this chunk: masked from there
+            masked, maskings = self.masker.feed(data[:inside])
+            self.masker.mask_echo()
+            rest, more = self.masker.feed(data[inside:])
+            masked, maskings = masked + rest, maskings + more
         self._publish(masked, maskings)
         if self.masker.pending:
             self._schedule_flush()

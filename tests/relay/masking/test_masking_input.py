@@ -176,3 +176,61 @@ def test_the_end_of_a_session_counts_what_still_waits_as_secret() -> None:
     s.out(b"pin: ")
     s.type(b"1234")
     assert [d.data for d in s.guard.flush(s.now)] == [None]
+
+
+@pytest.mark.parametrize(
+    ("chunk", "echo_at"),
+    [
+        (b"Enter API key: " + PASSWORD.encode(), 15),
+        (b"$ cmd\r\nAWS Secret Access Key [None]: " + PASSWORD.encode() + b"\r\n$ ", 37),
+        (b"\x1b[1mPassword:\x1b[0m " + PASSWORD.encode(), 18),  # sequences before the echo
+        (b"Enter API key: " + PASSWORD[:5].encode(), 15),  # the rest of the echo comes later
+    ],
+    ids=["at-end", "lines-around", "coloured", "cut"],
+)
+def test_a_prompt_and_the_echo_in_one_chunk_keep_the_input_secret(
+    chunk: bytes, echo_at: int
+) -> None:
+    """Keys on their way while the prompt was printed (or a program that draws the
+    prompt and the line it read in one write): the prompt is not at the chunk's end."""
+    s = Session()
+    s.out(b"$ ")
+    s.type(PASSWORD.encode() + b"\r")  # pasted before the prompt reached the relay
+    assert s.guard.observe_output(chunk, s.now) == echo_at
+    assert chunk[echo_at:].startswith(PASSWORD[:5].encode())
+    s.recorded += s.guard.decide(s.now)
+    s.wait()
+    s.type(b"ls\r", echo=b"ls\r\n$ ")
+    assert s.text() == b"<secret>ls\r"
+
+
+def test_a_prompt_and_the_start_of_the_echo_in_one_chunk_arm_the_guard() -> None:
+    """The secret is still being typed: what comes until Enter is secret, its echo masked."""
+    s = Session()
+    s.out(b"$ ")
+    s.type(PASSWORD[:4].encode())
+    assert s.guard.observe_output(b"Enter API key: " + PASSWORD[:4].encode(), s.now) == 15
+    assert s.guard.armed and s.guard.masking_echo
+    for ch in PASSWORD[4:].encode():
+        s.type(bytes([ch]), echo=bytes([ch]))
+    s.type(b"\r", echo=b"\r\n")
+    s.type(b"ls\r", echo=b"ls\r\n$ ")
+    assert s.text() == b"<secret>ls\r"
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        b"$ " + PASSWORD.encode(),  # an ordinary echo after a shell prompt
+        b"Password: accepted\r\n$ " + PASSWORD.encode(),  # the prompt is on another line
+        b"token: abc " + PASSWORD.encode(),  # not right after the prompt
+    ],
+    ids=["shell-prompt", "other-line", "not-after"],
+)
+def test_an_echo_that_does_not_follow_a_secret_prompt_is_recorded(chunk: bytes) -> None:
+    s = Session()
+    s.out(b"$ ")
+    s.type(PASSWORD.encode())
+    assert s.guard.observe_output(chunk, s.now) is None
+    s.type(b"\r", echo=b"\r\n$ ")
+    assert s.text() == PASSWORD.encode() + b"\r"

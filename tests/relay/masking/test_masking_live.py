@@ -247,3 +247,35 @@ async def test_an_echoing_secret_prompt_is_masked_for_viewers_and_never_recorded
         text = recording_text(h)
         assert "secret-input" in text and PASSWORD[:4] not in text
         assert f"LEN-{len(PASSWORD)}" in text and "[None]: " in text  # the output is there
+
+
+async def test_a_prompt_and_the_echo_in_one_chunk_are_masked_and_not_recorded(
+    tmp_path: Path,
+) -> None:
+    """The secret was on its way before the prompt showed: the program prints the prompt
+    and the line it read in one write (as readline does for input typed ahead), so the
+    prompt is not at the end of any chunk of output."""
+    async with running_relay(tmp_path, recordings=True) as h:
+        session = await h.open()
+        lead = await h.joined("alice", session)
+        viewer = await h.joined("bob", session)
+        await lead.send_input(
+            b"stty -echo; echo READY-$((6*7)); read -r k; stty echo;"
+            b" printf 'Enter recovery code\\x3a %s\\n' \"$k\"; echo LEN-${#k}\r"
+        )
+        await read_until(lead, b"READY-42")
+        await lead.send_input(PASSWORD.encode() + b"\r")  # the tty does not echo it
+        seen = await read_until(viewer, f"LEN-{len(PASSWORD)}".encode())
+        raw = await read_until(lead, f"LEN-{len(PASSWORD)}".encode())
+        assert f"Enter recovery code: {PASSWORD}".encode() in raw  # as the driver sees it
+        # (no masking pattern knows "recovery code:": only the input guard masks this echo)
+        shown = seen[seen.index(b"recovery code: ") :]
+        assert PASSWORD[:4].encode() not in shown and b"*" * len(PASSWORD) in shown
+        await lead.send({"type": "end", "reason": "done"})
+        await viewer.expect("ended")
+        await asyncio.sleep(0.3)
+        text = recording_text(h)
+        assert "secret-input" in text
+        for fragment in (PASSWORD, PASSWORD[:4], "r2-cor"):
+            assert fragment not in text
+        assert "Enter recovery code: " in text and f"LEN-{len(PASSWORD)}" in text
