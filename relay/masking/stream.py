@@ -88,7 +88,7 @@ from typing import Any
 from relay.masking.keys import KIND as KEY_KIND
 from relay.masking.keys import KeyBlocks
 from relay.masking.patterns import DEFAULT_PATTERNS, SecretPattern
-from relay.masking.prefilter import Prefilter, prefilter_for
+from relay.masking.prefilter import BlockScanner, Prefilter, prefilter_for
 from relay.masking.sequences import (
     STRING_MAX,
     StringSequence,
@@ -286,10 +286,7 @@ class OutputMasker:
             cut = len(raw)
         work = raw[:cut]
 
-        controls = work.translate(None, _PLAIN_BYTES)
-        c1 = b"\xc2" in work and _C1.search(work) is not None
-        wraps = b" \r" in work
-        plain = not controls and not c1 and not wraps
+        plain = is_plain(work)
         # Where the sequences are, by the terminal model's tokenizer (relay.masking.sequences).
         found = None if plain else scan(work)
         text = work if found is None else found.text
@@ -512,6 +509,29 @@ _STRING_END[SOS] = _STRING_END[PM] = _STRING_END[APC] = re.compile(
     rb"[\x18\x1a\x1b]|\xc2[\x80-\x9f]|" + _FROM_A0
 )
 _LEAD = re.compile(rb"(?:[\xc2-\xdf]|[\xe0-\xef][\x80-\xbf]?|[\xf0-\xf4][\x80-\xbf]{0,2})\Z")
+
+
+# What keeps a chunk from being its own text, for the compiled scanner (see is_plain).
+_NOT_PLAIN = BlockScanner((rb"[\x00-\x07\x0e-\x1f\x7f]", rb"\xc2[\x80-\x9f]", rb" \r"))
+
+
+def is_plain(work: bytes) -> bool:
+    """Whether ``work`` is its own text: no control that starts a sequence or draws
+    nothing, no C1 control, no readline wrap (`` \\r``). One compiled pass (~5 GB/s
+    here) where hyperscan is there; ``bytes.translate`` and a search for `` \\r``
+    (~2.5 GB/s and ~0.9 GB/s on log lines: space is everywhere) otherwise."""
+    if _NOT_PLAIN.available:
+        return not _NOT_PLAIN.search(work)
+    return is_plain_reference(work)
+
+
+def is_plain_reference(work: bytes) -> bool:
+    """:func:`is_plain` by Python's byte passes: what the compiled scanner must agree with."""
+    if work.translate(None, _PLAIN_BYTES):
+        return False
+    if b"\xc2" in work and _C1.search(work) is not None:
+        return False
+    return b" \r" not in work
 
 
 def _partial_character(data: bytes) -> int:

@@ -115,3 +115,49 @@ def test_the_compiled_appends_only_agrees_on_every_short_frame() -> None:
             assert appends_only(frame) == appends_only_reference(frame), frame
             cut = frame[:-1] if frame.endswith(b"\r") else frame
             assert appends_only(frame, trailing_cr=True) == appends_only_reference(cut), frame
+
+
+_PLAIN_TOKENS = [
+    b"a",
+    b" ",
+    b"\r",
+    b" \r",
+    b"\n",
+    b"\t",
+    b"\x08",
+    b"\x0d",
+    b"\x0e",
+    b"\x07",
+    b"\x00",
+    b"\x1b",
+    b"\x1f",
+    b"\x7f",
+    b"\x80",
+    b"\xc2",
+    b"\x9b",
+    b"\xc2\x9b",
+    b"\xc2\xa0",
+    b"\xc2\x80",
+    b"\xc2\x9f",
+    b"\xe4\xb8\xad",
+]
+
+
+def test_the_compiled_plain_check_agrees_on_every_short_chunk() -> None:
+    """Whether the masker may take a chunk as its own text, both ways, on every chunk
+    of up to four tokens: controls, C1 whole or split, readline's wrap."""
+    from itertools import product
+
+    from relay.masking.stream import is_plain, is_plain_reference
+
+    for n in range(5):
+        for parts in product(_PLAIN_TOKENS, repeat=n):
+            chunk = b"".join(parts)
+            assert is_plain(chunk) == is_plain_reference(chunk), chunk
+
+
+@given(st.lists(st.sampled_from(_PLAIN_TOKENS), max_size=40).map(b"".join))
+def test_the_compiled_plain_check_agrees_with_the_reference(chunk: bytes) -> None:
+    from relay.masking.stream import is_plain, is_plain_reference
+
+    assert is_plain(chunk) == is_plain_reference(chunk)
