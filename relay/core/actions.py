@@ -10,11 +10,13 @@ live session (the adapter around the core) carries them out in order.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from relay.core.errors import ErrorCode
+from relay.core.messages import Error, RelayMessage
 
-Message = dict[str, Any]
+Message = RelayMessage
+"""Any message the relay sends (:mod:`relay.core.protocol`)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class Record:
     """Append a non-output event to the session recording."""
 
     kind: str
-    data: Message
+    data: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,10 @@ class End:
 Action = Send | Broadcast | Forward | Resize | Audit | Record | Disconnect | End
 
 
-def error(code: ErrorCode, message: str, **extra: Any) -> Message:
+class ErrorExtra(TypedDict, total=False):
+    ref: str | None  # the message type refused; sent when given, even as null
+
+
+def error(code: ErrorCode, message: str, **extra: Unpack[ErrorExtra]) -> Error:
     """The ``error`` frame every refusal is sent as."""
     return {"type": "error", "code": code.value, "message": message, **extra}

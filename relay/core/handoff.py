@@ -12,10 +12,11 @@ session's, and the invariants at the top of :mod:`relay.core.session` hold here 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
-from relay.core.actions import Action, Audit, Broadcast, Message, Record, Resize, Send
+from relay.core.actions import Action, Audit, Broadcast, Record, Resize, Send
 from relay.core.errors import ErrorCode
+from relay.core.messages import ControlExpired, ControlRequested, EndedExtra, Roster
 from relay.core.roles import Role
 from relay.core.state import NOBODY, Control, ControlRequest, FourEyes, Limits, Participant, State
 
@@ -44,12 +45,12 @@ class HandOff:
         def control_expires_at(self) -> float | None: ...
         @property
         def control_origin(self) -> str | None: ...
-        def roster(self) -> Message: ...
+        def roster(self) -> Roster: ...
         def _audit(self, event: str, p: Participant | None, **fields: Any) -> Audit: ...
         def _deny(self, pid: str, code: ErrorCode, message: str, ref: str) -> list[Action]: ...
         def _is_lead(self, p: Participant) -> bool: ...
         def _lookup(self, pid: str, ref: str) -> Participant | list[Action]: ...
-        def _end(self, reason: str, **extra: Any) -> list[Action]: ...
+        def _end(self, reason: str, **extra: Unpack[EndedExtra]) -> list[Action]: ...
 
     def request_control(self, pid: str, reason: str, now: float) -> list[Action]:
         """Ask the lead or driver for control, saying why."""
@@ -62,7 +63,12 @@ class HandOff:
             return self._deny(pid, refusal[0], refusal[1], "request_control")
         reason = reason.strip()
         self.requests[pid] = ControlRequest(pid, reason, now)
-        notice = {"type": "control_request", "id": pid, "user": p.user, "reason": reason}
+        notice: ControlRequested = {
+            "type": "control_request",
+            "id": pid,
+            "user": p.user,
+            "reason": reason,
+        }
         actions: list[Action] = [
             self._audit("control.request", p, reason=reason),
             Record("h", {"request": p.user, "reason": reason}),
@@ -148,7 +154,7 @@ class HandOff:
         if self.driver != pid:
             return []
         p = self.participants[pid]
-        notice = {"type": "control_expired", "message": reason}
+        notice: ControlExpired = {"type": "control_expired", "message": reason}
         return [
             self._audit("control.revoked", p, reason=reason),
             Send(pid, notice),

@@ -13,6 +13,12 @@ output stream it stands:
   where the relay's and a directly attached xterm's did);
 * client → relay ``i`` + bytes: keystrokes (forwarded only for the driver).
 
+Each message a client may send is a TypedDict here whose fields carry their
+bounds (``Annotated[str, Text(500)]``); the field table the parser checks,
+:data:`FIELDS`, is derived from them, so what the handlers read and what the
+parser let through cannot drift apart. What the relay sends is
+:mod:`relay.core.messages`.
+
 Everything here is pure: parsing raises :class:`ProtocolError` with a code
 from :mod:`relay.core.errors`, and ``docs/protocol.md`` documents every message.
 """
@@ -23,8 +29,19 @@ import json
 import math
 import re
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    NotRequired,
+    TypedDict,
+    cast,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 from relay.core.errors import ErrorCode, ProtocolError
 from relay.core.text import SURROGATE, invalid
@@ -106,7 +123,7 @@ def parse_client_binary(frame: bytes) -> bytes:
     return frame[1:]
 
 
-def encode(message: dict[str, Any]) -> str:
+def encode(message: Mapping[str, object]) -> str:
     """A relay → client JSON frame; always valid UTF-8 text.
 
     Clients' strings are validated on the way in, so a lone surrogate should
@@ -180,74 +197,262 @@ _POSITION = Number(0, MAX_OFFSET)
 _TIME = Number(0, MAX_TIME, integer=False)
 _SIZE = Number(1, MAX_COLS)
 
-# type -> {field: (spec, required)}
-_FIELDS: dict[str, dict[str, tuple[Spec, bool]]] = {
-    "hello": {"version": (Number(0, 1 << 31), True), "client": (Text(200), False)},
-    "auth": {
-        "method": (_ID, True),
-        "token": (Text(4096, TOKEN_TEXT), False),
-        "invite": (Text(4096, TOKEN_TEXT), False),
-        "name": (_NAME, False),
-        "user": (_NAME, False),
-        "signature": (Text(16384, TOKEN_TEXT), False),
-    },
-    "list_sessions": {},
-    "list_recordings": {
-        "session": (_ID, False),
-        "user": (_ID, False),
-        "target": (_ID, False),
-        "since": (_TIME, False),
-        "until": (_TIME, False),
-        "text": (Text(SEARCH_LENGTH), False),
-    },
-    "fetch_recording": {"name": (Text(255), True), "offset": (_POSITION, False)},
-    "open": {"target": (_ID, True), "reason": (_REASON, True)},
-    "join": {
-        "session": (_ID, True),
-        "offset": (Number(0, MAX_OFFSET, nullable=True), False),
-        "cols": (_SIZE, False),
-        "rows": (Number(1, MAX_ROWS), False),
-    },
-    "leave": {},
-    "resize": {"cols": (_SIZE, True), "rows": (Number(1, MAX_ROWS), True)},
-    "request_control": {"reason": (_REASON, True)},
-    "grant": {"id": (_ID, True), "ttl": (_TTL, False)},
-    "deny": {"id": (_ID, True), "reason": (_REASON, False)},
-    "release": {},
-    "take": {},
-    "chat": {"text": (Text(MAX_CHAT, code=ErrorCode.CHAT_TOO_LONG), True)},
-    "end": {"reason": (_REASON, False)},
-    "access_grant": {
-        "user": (_ID, True),
-        "role": (_ID, True),
-        "ttl": (_TTL, True),
-        "session": (_ID, False),
-        "target": (_ID, False),
-        "reason": (_REASON, False),
-    },
-    "access_revoke": {"user": (_ID, True), "session": (_ID, False), "grants_only": (Flag(), False)},
-    "access_request": {"role": (_ID, True), "reason": (_REASON, True), "session": (_ID, False)},
-    "access_decide": {
-        "id": (_ID, True),
-        "approve": (Flag(), True),
-        "ttl": (_TTL, False),
-        "reason": (_REASON, False),
-    },
-    "access_list": {},
-    "invite_revoke": {"id": (_ID, True)},
-    "invite": {
-        "role": (_ID, True),
-        "session": (_ID, True),
-        "ttl": (_TTL, True),
-        "name": (_NAME, False),
-        "uses": (Number(1, MAX_INVITE_USES), False),
-    },
+# One TypedDict per message a client may send: the wire's fields, each with
+# its bounds (``Annotated[type, spec]``); ``NotRequired`` fields may be left
+# out. The field table the parser checks is derived from these classes, so the
+# type the relay's handlers read and the rule the parser applies are one text.
+
+
+class Hello(TypedDict):
+    """The first frame: the protocol version the client speaks."""
+
+    type: Literal["hello"]
+    version: Annotated[int, Number(0, 1 << 31)]
+    client: NotRequired[Annotated[str, Text(200)]]
+
+
+class Auth(TypedDict):
+    """The second frame: ``method`` says which of the credentials below it carries."""
+
+    type: Literal["auth"]
+    method: Annotated[str, _ID]
+    token: NotRequired[Annotated[str, Text(4096, TOKEN_TEXT)]]
+    invite: NotRequired[Annotated[str, Text(4096, TOKEN_TEXT)]]
+    name: NotRequired[Annotated[str, _NAME]]
+    user: NotRequired[Annotated[str, _NAME]]
+    signature: NotRequired[Annotated[str, Text(16384, TOKEN_TEXT)]]
+
+
+class ListSessions(TypedDict):
+    type: Literal["list_sessions"]
+
+
+class ListRecordings(TypedDict):
+    """Filters, all optional; ``text`` searches what the recordings showed."""
+
+    type: Literal["list_recordings"]
+    session: NotRequired[Annotated[str, _ID]]
+    user: NotRequired[Annotated[str, _ID]]
+    target: NotRequired[Annotated[str, _ID]]
+    since: NotRequired[Annotated[float, _TIME]]
+    until: NotRequired[Annotated[float, _TIME]]
+    text: NotRequired[Annotated[str, Text(SEARCH_LENGTH)]]
+
+
+class FetchRecording(TypedDict):
+    type: Literal["fetch_recording"]
+    name: Annotated[str, Text(255)]
+    offset: NotRequired[Annotated[int, _POSITION]]
+
+
+class Open(TypedDict):
+    type: Literal["open"]
+    target: Annotated[str, _ID]
+    reason: Annotated[str, _REASON]
+
+
+class Join(TypedDict):
+    """``offset``: where to resume (``None``: from a snapshot); the window's size."""
+
+    type: Literal["join"]
+    session: Annotated[str, _ID]
+    offset: NotRequired[Annotated[int | None, Number(0, MAX_OFFSET, nullable=True)]]
+    cols: NotRequired[Annotated[int, _SIZE]]
+    rows: NotRequired[Annotated[int, Number(1, MAX_ROWS)]]
+
+
+class Leave(TypedDict):
+    type: Literal["leave"]
+
+
+class Resize(TypedDict):
+    type: Literal["resize"]
+    cols: Annotated[int, _SIZE]
+    rows: Annotated[int, Number(1, MAX_ROWS)]
+
+
+class RequestControl(TypedDict):
+    type: Literal["request_control"]
+    reason: Annotated[str, _REASON]
+
+
+class Grant(TypedDict):
+    """Control to the requester ``id`` (a participant id), for ``ttl`` seconds if given."""
+
+    type: Literal["grant"]
+    id: Annotated[str, _ID]
+    ttl: NotRequired[Annotated[float, _TTL]]
+
+
+class Deny(TypedDict):
+    type: Literal["deny"]
+    id: Annotated[str, _ID]
+    reason: NotRequired[Annotated[str, _REASON]]
+
+
+class Release(TypedDict):
+    type: Literal["release"]
+
+
+class Take(TypedDict):
+    type: Literal["take"]
+
+
+class Chat(TypedDict):
+    type: Literal["chat"]
+    text: Annotated[str, Text(MAX_CHAT, code=ErrorCode.CHAT_TOO_LONG)]
+
+
+class End(TypedDict):
+    type: Literal["end"]
+    reason: NotRequired[Annotated[str, _REASON]]
+
+
+class AccessGrant(TypedDict):
+    type: Literal["access_grant"]
+    user: Annotated[str, _ID]
+    role: Annotated[str, _ID]
+    ttl: Annotated[float, _TTL]
+    session: NotRequired[Annotated[str, _ID]]
+    target: NotRequired[Annotated[str, _ID]]
+    reason: NotRequired[Annotated[str, _REASON]]
+
+
+class AccessRevoke(TypedDict):
+    type: Literal["access_revoke"]
+    user: Annotated[str, _ID]
+    session: NotRequired[Annotated[str, _ID]]
+    grants_only: NotRequired[Annotated[bool, Flag()]]
+
+
+class AccessRequest(TypedDict):
+    type: Literal["access_request"]
+    role: Annotated[str, _ID]
+    reason: Annotated[str, _REASON]
+    session: NotRequired[Annotated[str, _ID]]
+
+
+class AccessDecide(TypedDict):
+    type: Literal["access_decide"]
+    id: Annotated[str, _ID]
+    approve: Annotated[bool, Flag()]
+    ttl: NotRequired[Annotated[float, _TTL]]
+    reason: NotRequired[Annotated[str, _REASON]]
+
+
+class AccessList(TypedDict):
+    type: Literal["access_list"]
+
+
+class InviteRevoke(TypedDict):
+    type: Literal["invite_revoke"]
+    id: Annotated[str, _ID]
+
+
+class Invite(TypedDict):
+    """``uses``: how many guests may come in with it (default: any number)."""
+
+    type: Literal["invite"]
+    role: Annotated[str, _ID]
+    session: Annotated[str, _ID]
+    ttl: Annotated[float, _TTL]
+    name: NotRequired[Annotated[str, _NAME]]
+    uses: NotRequired[Annotated[int, Number(1, MAX_INVITE_USES)]]
+
+
+ClientMessage = (
+    Hello
+    | Auth
+    | ListSessions
+    | ListRecordings
+    | FetchRecording
+    | Open
+    | Join
+    | Leave
+    | Resize
+    | RequestControl
+    | Grant
+    | Deny
+    | Release
+    | Take
+    | Chat
+    | End
+    | AccessGrant
+    | AccessRevoke
+    | AccessRequest
+    | AccessDecide
+    | AccessList
+    | InviteRevoke
+    | Invite
+)
+"""Any message a client may send, told apart by ``type`` (``match message["type"]``)."""
+
+SessionMessage = Resize | RequestControl | Grant | Deny | Release | Take | Chat | End
+"""What the session core rules on, once a connection has joined."""
+AccessMessage = (
+    AccessGrant | AccessRevoke | AccessRequest | AccessDecide | AccessList | Invite | InviteRevoke
+)
+"""Just-in-time access: grants, revocations, requests, their decisions, invites."""
+RecordingRequest = ListRecordings | FetchRecording
+"""What a reviewer asks of the recordings."""
+
+CLIENT_MESSAGES: tuple[type[Any], ...] = get_args(ClientMessage)
+
+
+def message_type(message: type[Any]) -> str:
+    """The ``type`` a message's TypedDict names (its ``Literal``)."""
+    (kind,) = get_args(get_type_hints(message)["type"])
+    return str(kind)
+
+
+def field_table(message: type[Any]) -> dict[str, tuple[Spec, bool]]:
+    """``{field: (spec, required)}`` of a message's TypedDict, ``type`` left out.
+
+    Raises ``TypeError`` for a field that does not say its bounds, or whose
+    bounds do not fit its type (a ``Text`` on an ``int``): a message the
+    parser could not check as its readers expect is refused on import.
+    """
+    table: dict[str, tuple[Spec, bool]] = {}
+    for name, hint in get_type_hints(message, include_extras=True).items():
+        if name == "type":
+            continue
+        required = get_origin(hint) is not NotRequired
+        if not required:
+            (hint,) = get_args(hint)
+        if get_origin(hint) is not Annotated:
+            raise TypeError(f"{message.__name__}.{name}: Annotated[type, spec] says its bounds")
+        base, *specs = get_args(hint)
+        bounds = [spec for spec in specs if isinstance(spec, Text | Number | Flag)]
+        if len(bounds) != 1:
+            raise TypeError(f"{message.__name__}.{name}: one Text, Number or Flag, not {specs}")
+        spec = bounds[0]
+        if not _fits(base, spec):
+            raise TypeError(f"{message.__name__}.{name}: {base} does not fit {spec}")
+        table[name] = (spec, required)
+    return table
+
+
+def _fits(base: object, spec: Spec) -> bool:
+    """Whether values of type ``base`` are what ``spec`` lets through."""
+    match spec:
+        case Text():
+            return base is str
+        case Flag():
+            return base is bool
+        case Number(integer=integer, nullable=nullable):
+            number = int if integer else float
+            return base == (number | None if nullable else number)
+
+
+FIELDS: dict[str, dict[str, tuple[Spec, bool]]] = {
+    message_type(message): field_table(message) for message in CLIENT_MESSAGES
 }
+"""type -> {field: (spec, required)}: what the parser checks, from the TypedDicts."""
 
-CLIENT_TYPES = frozenset(_FIELDS)
+CLIENT_TYPES = frozenset(FIELDS)
 
 
-def parse_client_text(text: str) -> dict[str, Any]:
+def parse_client_text(text: str) -> ClientMessage:
     """Decode and validate a JSON frame from a client.
 
     Unknown fields are refused rather than ignored: a typo in a client must
@@ -259,13 +464,13 @@ def parse_client_text(text: str) -> dict[str, Any]:
     """
     message = _decode(text)
     kind = message.get("type")
-    if not isinstance(kind, str) or kind not in _FIELDS:
-        known = ", ".join(sorted(_FIELDS))
+    if not isinstance(kind, str) or kind not in FIELDS:
+        known = ", ".join(sorted(FIELDS))
         raise ProtocolError(
             ErrorCode.BAD_FRAME,
             f"unknown message type {_shown(kind)} (expected one of: {known})",
         )
-    fields = _FIELDS[kind]
+    fields = FIELDS[kind]
     for name, value in message.items():
         if name == "type":
             continue
@@ -277,7 +482,7 @@ def parse_client_text(text: str) -> dict[str, Any]:
     for name, (_, required) in fields.items():
         if required and name not in message:
             raise ProtocolError(ErrorCode.BAD_FRAME, f"{kind}: missing field {name!r}", ref=kind)
-    return message
+    return cast(ClientMessage, message)  # checked field by field against its TypedDict
 
 
 def _decode(text: str) -> dict[str, Any]:

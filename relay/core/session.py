@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import replace
-from typing import Any
+from typing import Any, Unpack
 
 from relay.core.actions import (
     Action,
@@ -45,7 +45,6 @@ from relay.core.actions import (
     Disconnect,
     End,
     Forward,
-    Message,
     Record,
     Resize,
     Send,
@@ -53,6 +52,7 @@ from relay.core.actions import (
 )
 from relay.core.errors import ErrorCode
 from relay.core.handoff import HandOff
+from relay.core.messages import ChatLine, ControlExpired, Ended, EndedExtra, Roster, SessionSummary
 from relay.core.roles import Role
 from relay.core.state import NOBODY, Control, ControlRequest, FourEyes, Limits, Participant, State
 from relay.core.text import clean
@@ -143,7 +143,7 @@ class Session(HandOff):
         if broken:
             raise AssertionError(f"session {self.session_id}: " + "; ".join(broken))
 
-    def roster(self) -> Message:
+    def roster(self) -> Roster:
         """Everything a client shows about the room, in one message."""
         return {
             "type": "roster",
@@ -163,7 +163,7 @@ class Session(HandOff):
             ],
         }
 
-    def summary(self) -> Message:
+    def summary(self) -> SessionSummary:
         """What the lobby lists about this session."""
         driver = self.participants.get(self.driver) if self.driver else None
         return {
@@ -436,7 +436,10 @@ class Session(HandOff):
         """A time-limited control grant ran out: control drops at once."""
         assert self.driver is not None
         p = self.participants[self.driver]
-        notice = {"type": "control_expired", "message": "your time-limited control has ended"}
+        notice: ControlExpired = {
+            "type": "control_expired",
+            "message": "your time-limited control has ended",
+        }
         return [
             self._audit("control.expired", p),
             Send(p.pid, notice),
@@ -561,7 +564,7 @@ class Session(HandOff):
             ]
         if mask is not None:
             text = mask(text)
-        message = {"type": "chat", "id": pid, "user": p.user, "text": text, "t": now}
+        message: ChatLine = {"type": "chat", "id": pid, "user": p.user, "text": text, "t": now}
         return [Record("c", {"user": p.user, "text": text}), Broadcast(message)]
 
     def _check_chat_rate(self, p: Participant, now: float) -> tuple[ErrorCode, str] | None:
@@ -607,9 +610,9 @@ class Session(HandOff):
             *self._end(reason),
         ]
 
-    def _end(self, reason: str, **extra: Any) -> list[Action]:
+    def _end(self, reason: str, **extra: Unpack[EndedExtra]) -> list[Action]:
         self.state = State.ENDED
         self.control = NOBODY
         self.requests.clear()
-        message: Message = {"type": "ended", "reason": reason, **extra}
+        message: Ended = {"type": "ended", "reason": reason, **extra}
         return [Record("x", {"reason": reason, **extra}), Broadcast(message), End(reason)]

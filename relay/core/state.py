@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from relay.core.actions import Message
+from relay.core.messages import ParticipantSummary
 from relay.core.protocol import REASON_LENGTH
 from relay.core.roles import Role
 
@@ -72,7 +72,7 @@ class Participant:
     def __post_init__(self) -> None:
         self.person = self.person or self.user
 
-    def public(self) -> Message:
+    def public(self) -> ParticipantSummary:
         return {
             "id": self.pid,
             "user": self.user,

@@ -29,6 +29,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from relay.core.protocol import ListRecordings
 from relay.evidence.asciicast import CastError, CastHeader, iter_events, read_header
 from relay.evidence.replay import plain_text
 from relay.evidence.verdicts import Verdict, check_recording
@@ -218,16 +219,15 @@ class Filters:
     text: str | None = None  # appears in the output or the chat
 
     @classmethod
-    def of(cls, message: dict[str, Any]) -> Filters:
-        def number(name: str) -> float | None:
-            value = message.get(name)
+    def of(cls, message: ListRecordings) -> Filters:
+        def number(value: float | None) -> float | None:
             return float(value) if value is not None else None
 
         return cls(
             message.get("user") or None,
             message.get("target") or None,
-            number("since"),
-            number("until"),
+            number(message.get("since")),
+            number(message.get("until")),
             message.get("text") or None,
         )
 

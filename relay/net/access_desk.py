@@ -18,9 +18,10 @@ that does this, kept apart by concept: the state it reads is the relay's.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from relay.config import RelayConfig
+from relay.core import messages
 from relay.core.access import AccessError, AccessPolicy, AccessRequest, Grant, admission
 from relay.core.errors import ErrorCode, ProtocolError
 from relay.core.names import confusable
@@ -286,7 +287,10 @@ class AccessDesk:
             reason=reason,
             request=request.id,
         )
-        notice = {"type": "access_request", "request": request.public()}
+        notice: messages.AccessRequestNotice = {
+            "type": "access_request",
+            "request": request.public(),
+        }
         for conversation in self.conversations:
             if conversation.who is not None and conversation.who.relay_wide_lead:
                 conversation.link.send_json(notice)
@@ -315,7 +319,12 @@ class AccessDesk:
             reason=reason,
             ttl=ttl,
         )
-        closed = {"type": "access_request_closed", "id": request.id, "approved": approve, "by": by}
+        closed: messages.AccessRequestClosed = {
+            "type": "access_request_closed",
+            "id": request.id,
+            "approved": approve,
+            "by": by,
+        }
         for conversation in self.conversations:
             if conversation.who is not None and conversation.who.relay_wide_lead:
                 conversation.link.send_json(closed)
@@ -348,7 +357,7 @@ class AccessDesk:
         key = who.principal
         return sum(1 for c in self.conversations if c.who is not None and c.who.principal == key)
 
-    def notify(self, user: str, message: dict[str, Any]) -> None:
+    def notify(self, user: str, message: messages.RelayMessage) -> None:
         """Tell every connection of ``user`` (a grant, a revocation, a decision)."""
         for conversation in self.conversations:
             if conversation.who is not None and conversation.who.user == user:

@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 
 from relay.core.errors import ErrorCode, ProtocolError
+from relay.core.messages import RecordingChunk, Recordings
+from relay.core.protocol import FetchRecording, ListRecordings, RecordingRequest
 from relay.core.roles import Role
 from relay.evidence.asciicast import CastError, CastHeader, parse_header, read_header
 from relay.evidence.catalog import Catalog, Filters, enrich
@@ -119,21 +121,22 @@ class Archive:
         self._reading: OrderedDict[str, tuple[str, int]] = OrderedDict()  # pid -> (name, next)
 
     async def handle(
-        self, message: dict[str, Any], user: str, role: Role, scope: Scope, pid: str
-    ) -> dict[str, Any]:
+        self, message: RecordingRequest, user: str, role: Role, scope: Scope, pid: str
+    ) -> Recordings | RecordingChunk:
         """Answer a ``list_recordings`` or ``fetch_recording`` message (validated already)."""
         if role not in ALLOWED:
             self._deny(user, message, "only reviewers and leads can read recordings")
         if message["type"] == "list_recordings":
             return await self.listing(message.get("session"), scope, user)
+        assert message["type"] == "fetch_recording"
         return await self.fetch(message["name"], message.get("offset", 0), user, scope, pid)
 
     # ------------------------------------------------------------ list
 
-    async def listing(self, session: str | None, scope: Scope, user: str = "") -> dict[str, Any]:
+    async def listing(self, session: str | None, scope: Scope, user: str = "") -> Recordings:
         """The recordings this credential may see, newest first."""
         if session is not None and scope.excludes_session(session):
-            request = {"type": "list_recordings", "session": session}
+            request: ListRecordings = {"type": "list_recordings", "session": session}
             self._deny(user, request, f"your access covers {scope.describe()} only")
         entries = [e for e in map(self.describe, self._files()) if e is not None]
         if self.mirror is not None:
@@ -190,7 +193,7 @@ class Archive:
         return entries
 
     def details(
-        self, entries: list[dict[str, Any]], message: dict[str, Any], live: frozenset[str]
+        self, entries: list[dict[str, Any]], message: ListRecordings, live: frozenset[str]
     ) -> list[dict[str, Any]]:
         """The listing's entries with their summaries, filtered and searched (thread-safe).
 
@@ -214,9 +217,9 @@ class Archive:
 
     async def fetch(
         self, name: str, offset: int, user: str, scope: Scope, pid: str
-    ) -> dict[str, Any]:
+    ) -> RecordingChunk:
         """One chunk of a recording; audits the start of each download."""
-        request = {"type": "fetch_recording", "name": name, "offset": offset}
+        request: FetchRecording = {"type": "fetch_recording", "name": name, "offset": offset}
         path = self.resolve(name, user, request)
         mirror = self.mirror if path is None else None
         if path is not None:
@@ -282,7 +285,7 @@ class Archive:
             path, stored = _bucket(mirror.copy, name, True)
         return path
 
-    def resolve(self, name: str, user: str, request: dict[str, Any]) -> Path | None:
+    def resolve(self, name: str, user: str, request: RecordingRequest) -> Path | None:
         """The file ``name`` names inside the directory (None: not here, maybe in the bucket);
         refuse (and audit) a name that is not a bare recording name."""
         base = self.directory.resolve()
@@ -303,12 +306,12 @@ class Archive:
         while len(self._reading) > _TRACKED:
             self._reading.popitem(last=False)
 
-    def _deny(self, user: str, request: dict[str, Any], why: str) -> NoReturn:
+    def _deny(self, user: str, request: RecordingRequest, why: str) -> NoReturn:
         self.audit.record(
             "recording.denied",
             user=user,
             request=request["type"],
-            recording=request.get("name"),
+            recording=request["name"] if request["type"] == "fetch_recording" else None,
             reason=why,
         )
         raise ProtocolError(ErrorCode.FORBIDDEN, why)

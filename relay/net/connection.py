@@ -30,7 +30,7 @@ from websockets.frames import CloseCode
 from websockets.protocol import State
 from websockets.typing import DataLike
 
-from relay.core import protocol
+from relay.core import messages, protocol
 from relay.core.errors import ErrorCode, WarroomError
 from relay.net.output import SizeMark
 from relay.net.stream import OutputStream
@@ -149,7 +149,7 @@ class ClientLink:
 
     # ------------------------------------------------------------ producers
 
-    def send_json(self, message: dict[str, Any]) -> None:
+    def send_json(self, message: messages.RelayMessage) -> None:
         """Queue a message; a client that lets too many pile up is dropped."""
         if self._closing:
             return

@@ -203,49 +203,62 @@ class Conversation(Handshake, Lobby):
     def _user(self) -> str | None:
         return self.who.user if self.who else None
 
-    async def _dispatch(self, message: dict[str, Any]) -> None:
+    async def _dispatch(self, message: protocol.ClientMessage) -> None:
         kind = message["type"]
-        if kind in ("hello", "auth"):
-            raise ProtocolError(ErrorCode.UNEXPECTED, f"{kind} was already done")
-        if kind == "list_sessions":
-            self.link.send_json(self._lobby())
-        elif kind == "open":
-            if self.opening is not None and not self.opening.done():
-                raise ProtocolError(ErrorCode.UNEXPECTED, "open: one session is already opening")
-            self.opening = asyncio.get_running_loop().create_task(self._open(message))
-        elif kind == "join":
-            await self._join(message)
-        elif kind == "leave":
-            self.leave("left")
-        elif kind.startswith("access_") or kind in ("invite", "invite_revoke"):
-            await self._access_message(kind, message)
-        elif kind in ("list_recordings", "fetch_recording"):
-            if kind == "list_recordings" and self.listing is not None and not self.listing.done():
-                raise ProtocolError(
-                    ErrorCode.UNEXPECTED, "list_recordings: one at a time; wait for its answer"
-                )
-            role, scope = await self._review_rights()
-            user = self._user() or ""
-            answer = await self.relay.archive.handle(message, user, role, scope, self.pid)
-            if kind == "list_recordings":
-                loop = asyncio.get_running_loop()
-                self.listing = loop.create_task(self._list_recordings(answer, message))
-            else:
-                self.link.send_json(answer)
-        else:
-            self._session_message(kind, message)
+        match message["type"]:
+            case "hello" | "auth":
+                raise ProtocolError(ErrorCode.UNEXPECTED, f"{kind} was already done")
+            case "list_sessions":
+                self.link.send_json(self._lobby())
+            case "open":
+                if self.opening is not None and not self.opening.done():
+                    raise ProtocolError(
+                        ErrorCode.UNEXPECTED, "open: one session is already opening"
+                    )
+                self.opening = asyncio.get_running_loop().create_task(self._open(message))
+            case "join":
+                await self._join(message)
+            case "leave":
+                self.leave("left")
+            case (
+                "access_grant"
+                | "access_revoke"
+                | "access_request"
+                | "access_decide"
+                | "access_list"
+                | "invite"
+                | "invite_revoke"
+            ):
+                await self._access_message(message)
+            case "list_recordings" | "fetch_recording":
+                listing = self.listing
+                if kind == "list_recordings" and listing is not None and not listing.done():
+                    raise ProtocolError(
+                        ErrorCode.UNEXPECTED, "list_recordings: one at a time; wait for its answer"
+                    )
+                role, scope = await self._review_rights()
+                user = self._user() or ""
+                answer = await self.relay.archive.handle(message, user, role, scope, self.pid)
+                if message["type"] == "list_recordings" and answer["type"] == "recordings":
+                    loop = asyncio.get_running_loop()
+                    self.listing = loop.create_task(self._list_recordings(answer, message))
+                else:
+                    self.link.send_json(answer)
+            case _:
+                self._session_message(message)
 
     def leave(self, reason: str) -> None:
         if self.live is not None:
             live, self.live = self.live, None
             live.remove_link(self.pid, reason)
 
-    def _session_message(self, kind: str, message: dict[str, Any]) -> None:
+    def _session_message(self, message: protocol.SessionMessage) -> None:
+        kind = message["type"]
         live = self.live
         if live is None:
             raise ProtocolError(ErrorCode.NO_SUCH_SESSION, f"{kind}: join a session first")
         core, now = live.core, self.relay.clock()
-        match kind:
+        match message["type"]:
             case "resize":
                 actions = core.resize(self.pid, message["cols"], message["rows"], now)
             case "request_control":

@@ -19,7 +19,7 @@ import asyncio
 import base64
 import hashlib
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal
 
 from websockets.asyncio.server import ServerConnection
 
@@ -63,7 +63,7 @@ class Handshake:
 
         def refuse(self, code: ErrorCode, message: str) -> None: ...
 
-    async def _receive_first(self, what: str) -> dict[str, Any] | None:
+    async def _receive_first(self, what: str) -> protocol.ClientMessage | None:
         try:
             frame = await asyncio.wait_for(self.ws.recv(), HANDSHAKE_TIMEOUT)
         except TimeoutError:
@@ -84,7 +84,7 @@ class Handshake:
 
     async def _hello(self) -> bool:
         message = await self._receive_first("hello")
-        if message is None:
+        if message is None or message["type"] != "hello":
             return False
         if message["version"] != protocol.VERSION:
             self.refuse(
@@ -114,7 +114,7 @@ class Handshake:
 
     async def _authenticate(self) -> bool:
         message = await self._receive_first("auth")
-        if message is None:
+        if message is None or message["type"] != "auth":
             return False
         now = self.relay.clock()
         claimed = message.get("user")
@@ -179,10 +179,11 @@ class Handshake:
         )
         return True
 
-    async def _check_credentials(self, message: dict[str, Any], now: float) -> tuple[Identity, str]:
+    async def _check_credentials(self, message: protocol.Auth, now: float) -> tuple[Identity, str]:
         method = message["method"]
         if method == "token":
-            return await self._check_token(_need(message, "token"), now), message["token"]
+            token = _need(message, "token")
+            return await self._check_token(token, now), token
         if method == "invite":
             return await self._check_invite(_need(message, "invite"), message.get("name"), now)
         if method == "ssh":
@@ -205,7 +206,7 @@ class Handshake:
         return who
 
     async def _check_invite(
-        self, credential: str, requested_name: Any, now: float
+        self, credential: str, requested_name: str | None, now: float
     ) -> tuple[Identity, str]:
         """An invite admits while it is open, unused up, and its maker still a lead."""
         relay = self.relay
@@ -258,7 +259,7 @@ class Handshake:
             raise identity.AuthError(INVITE_REFUSALS[exc.reason], str(exc), name) from None
         return who, identity.encode(relay.signing_key, token)
 
-    async def _check_ssh_key(self, message: dict[str, Any], now: float) -> tuple[Identity, str]:
+    async def _check_ssh_key(self, message: protocol.Auth, now: float) -> tuple[Identity, str]:
         relay = self.relay
         name = _need(message, "user")
         user = relay.config.users.get(name)
@@ -286,14 +287,14 @@ def _guest_name(requested: str | None, default: str) -> str:
     return f"{GUEST_PREFIX}{name}"
 
 
-def _printable_name(value: Any) -> str | None:
+def _printable_name(value: str | None) -> str | None:
     """A name as claimed by an unauthenticated client, made safe to audit."""
     if not isinstance(value, str):
         return None
     return value if NAME_PATTERN.fullmatch(value) else f"<invalid: {len(value)} chars>"
 
 
-def _need(message: dict[str, Any], field: str) -> str:
+def _need(message: protocol.Auth, field: Literal["token", "invite", "user", "signature"]) -> str:
     value = message.get(field)
     if not isinstance(value, str) or not value:
         raise identity.AuthError(

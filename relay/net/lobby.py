@@ -14,6 +14,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from relay.config import NAME_PATTERN
+from relay.core import messages, protocol
 from relay.core.access import AccessError, Grant
 from relay.core.actions import Send
 from relay.core.errors import ErrorCode, ProtocolError
@@ -46,7 +47,9 @@ class Lobby:
         def _masked(self, text: str) -> str: ...
         def _reason(self, text: str, required: bool = False) -> str: ...
 
-    async def _list_recordings(self, answer: dict[str, Any], message: dict[str, Any]) -> None:
+    async def _list_recordings(
+        self, answer: messages.Recordings, message: protocol.ListRecordings
+    ) -> None:
         """Summaries, filters and search read files: in a thread, after the checks above."""
         live = frozenset(
             s for s, session in self.relay.sessions.items() if not session.ended.is_set()
@@ -84,14 +87,14 @@ class Lobby:
             return Role.REVIEWER, Scope(frozenset((g.session, g.target) for g in grants))
         return who.role, Scope.session(who.session) if who.session else Scope.everything()
 
-    def _lobby(self) -> dict[str, Any]:
+    def _lobby(self) -> messages.Sessions:
         assert self.who is not None
         visible = [
             live.core.summary()
             for live in self.relay.sessions.values()
             if self.who.session in (None, live.session_id) and not live.ended.is_set()
         ]
-        targets = []
+        targets: list[messages.TargetSummary] = []
         if self.who.role is Role.LEAD and self.who.session is None:
             targets = [
                 {"name": t.name, "description": t.description}
@@ -99,7 +102,7 @@ class Lobby:
             ]
         return {"type": "sessions", "sessions": visible, "targets": targets}
 
-    async def _open(self, message: dict[str, Any]) -> None:
+    async def _open(self, message: protocol.Open) -> None:
         assert self.who is not None
         if self.who.role is not Role.LEAD or self.who.session is not None:
             self.send_error(ErrorCode.FORBIDDEN, "only a lead can open sessions", ref="open")
@@ -112,7 +115,7 @@ class Lobby:
             return
         self.link.send_json({"type": "opened", "session": live.session_id})
 
-    async def _join(self, message: dict[str, Any]) -> None:
+    async def _join(self, message: protocol.Join) -> None:
         assert self.who is not None
         if self.live is not None:
             raise ProtocolError(ErrorCode.ALREADY_JOINED, "leave the current session first")
@@ -143,7 +146,7 @@ class Lobby:
             )
         self._enter(live, admission, message)
 
-    def _enter(self, live: LiveSession, admission: Admission, message: dict[str, Any]) -> None:
+    def _enter(self, live: LiveSession, admission: Admission, message: protocol.Join) -> None:
         assert self.who is not None
         now = self.relay.clock()
         actions = live.core.join(
@@ -171,38 +174,41 @@ class Lobby:
             ttl = grant.expires_at - now
             live.apply(live.core.assign_control(self.who.user, grant.granted_by, now, ttl))
 
-    async def _access_message(self, kind: str, message: dict[str, Any]) -> None:
+    async def _access_message(self, message: protocol.AccessMessage) -> None:
         """Just-in-time access: grants and revocations by leads, requests by anyone."""
         who = self.who
         assert who is not None
+        kind = message["type"]
         if kind not in ("access_request", "access_list") and not who.relay_wide_lead:
             raise ProtocolError(ErrorCode.FORBIDDEN, f"{kind}: only a lead can do this")
         try:
-            reply = await self._access_reply(kind, message, who)
+            reply = await self._access_reply(message, who)
         except AccessError as exc:
             raise ProtocolError(ErrorCode.ACCESS, str(exc)) from None
         self.link.send_json(reply)
 
     async def _access_reply(
-        self, kind: str, message: dict[str, Any], who: Identity
-    ) -> dict[str, Any]:
+        self, message: protocol.AccessMessage, who: Identity
+    ) -> messages.AccessReply:
         relay = self.relay
-        get = message.get
-        match kind:
+        match message["type"]:
             case "access_grant":
                 grant = await relay.grant_access(
                     who.user,
                     message["user"],
                     message["role"],
                     float(message["ttl"]),
-                    get("session"),
-                    get("target"),
-                    self._reason(get("reason", "")),
+                    message.get("session"),
+                    message.get("target"),
+                    self._reason(message.get("reason", "")),
                 )
                 return {"type": "access_granted", "grant": grant.public()}
             case "access_revoke":
                 gone, revoked = await relay.revoke_access(
-                    who.user, message["user"], get("session"), get("grants_only", False)
+                    who.user,
+                    message["user"],
+                    message.get("session"),
+                    message.get("grants_only", False),
                 )
                 return {
                     "type": "access_revoked",
@@ -216,17 +222,17 @@ class Lobby:
                         "guests have what their invite gives; ask the lead for a new one"
                     )
                 request = await relay.request_access(
-                    who, message["role"], self._reason(message["reason"]), get("session")
+                    who, message["role"], self._reason(message["reason"]), message.get("session")
                 )
                 return {"type": "access_requested", "request": request.public()}
             case "access_decide":
-                ttl = get("ttl")
+                ttl = message.get("ttl")
                 decided = await relay.decide_access(
                     who.user,
                     message["id"],
                     message["approve"],
                     float(ttl) if ttl is not None else None,
-                    self._reason(get("reason", "")),
+                    self._reason(message.get("reason", "")),
                 )
                 return {
                     "type": "access_decided",
@@ -244,14 +250,14 @@ class Lobby:
                     "id": message["id"],
                     "tokens": len(revoked.tokens),
                 }
-        raise ProtocolError(ErrorCode.BAD_FRAME, f"unhandled message type {kind!r}")
+        raise ProtocolError(ErrorCode.BAD_FRAME, f"unhandled message type {message['type']!r}")
 
-    async def _access_list(self, who: Identity) -> dict[str, Any]:
+    async def _access_list(self, who: Identity) -> messages.AccessListing:
         store, now = self.relay.store, self.relay.clock()
         mine = None if who.relay_wide_lead else who.user
         grants: list[Grant] = await store.active_grants(now, mine)
         requests = await store.pending_requests(mine)
-        listing: dict[str, Any] = {
+        listing: messages.AccessListing = {
             "type": "access",
             "grants": [g.public() for g in grants],
             "requests": [r.public() for r in requests],
@@ -260,7 +266,7 @@ class Lobby:
             listing["invites"] = [i.public() for i in await store.live_invites(now)]
         return listing
 
-    async def _invite(self, who: Identity, message: dict[str, Any]) -> dict[str, Any]:
+    async def _invite(self, who: Identity, message: protocol.Invite) -> messages.InviteMade:
         try:
             role = Role.parse(message["role"])
         except ValueError as exc:

@@ -40,8 +40,8 @@ FIXED = {
     "ids / names / credentials / SSH signatures": [
         protocol.MAX_ID,
         protocol.MAX_NAME,
-        protocol._FIELDS["auth"]["token"][0].limit,
-        protocol._FIELDS["auth"]["signature"][0].limit,
+        protocol.FIELDS["auth"]["token"][0].limit,
+        protocol.FIELDS["auth"]["signature"][0].limit,
     ],
     "pending access requests relay-wide": [
         access_desk.MAX_PENDING_REQUESTS,
@@ -101,7 +101,7 @@ def test_the_login_throttle_row_names_the_addresses_it_remembers() -> None:
 
 def test_every_bound_on_a_client_field_is_documented() -> None:
     text = " ".join(DOC.read_text().split()).replace("\N{EN DASH}", "-")
-    for kind, spec in protocol._FIELDS.items():
+    for kind, spec in protocol.FIELDS.items():
         for name, (bound, _) in spec.items():
             if isinstance(bound, protocol.Text):
                 assert f"{bound.limit}" in text, f"{kind}.{name}: at most {bound.limit}"

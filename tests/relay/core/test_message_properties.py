@@ -61,6 +61,7 @@ from relay.core.roles import Role
 from relay.evidence.verdicts import Verdict, check_audit, check_recording
 from relay.trust import identity
 from relay.trust.keys import VerifyKey
+from tests import shapes
 from tests.harness import Harness, running_relay, sink_shell, sunk, until_sunk
 from tui.client import Event, RelayClient
 
@@ -617,6 +618,7 @@ def check_no_failure(scene: Scene, attacker: Tap, role: str, log: pytest.LogCapt
     for name, tap in [*scene.taps.items(), ("attacker", attacker)]:
         for message in tap.messages():
             assert message.get("code") != "internal_error", f"{name} got {message}"
+            assert shapes.problems(message) == [], f"{name} got {message}"
     failures = [r for r in log.records if r.levelno >= logging.ERROR or r.exc_info]
     assert not failures, [r.getMessage() for r in failures]
     if attacker.closed is not None and role != "unauthenticated":

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+import typing
+from typing import Annotated, Literal, NotRequired, TypedDict
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.core import protocol
+from relay.core import messages, protocol
 from relay.core.errors import ErrorCode, ProtocolError
+from tests.tools import ROOT
 
 
 def test_binary_frames_round_trip() -> None:
@@ -182,3 +185,132 @@ def test_any_text_frame_parses_or_is_refused(text: str) -> None:
         protocol.parse_client_text(text)
     except ProtocolError as exc:
         exc.message.encode()
+
+
+# ------------------------------------------------------------ the TypedDicts are the table
+
+
+def _valid(spec: protocol.Spec) -> st.SearchStrategy[object]:
+    """Values ``spec`` lets through (not all of them: enough to vary every field)."""
+    match spec:
+        case protocol.Text(limit, pattern):
+            if pattern is not None:
+                return st.from_regex(pattern, fullmatch=True).filter(lambda s: len(s) <= limit)
+            return st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
+        case protocol.Number(low, high, integer, low_open, nullable):
+            number: st.SearchStrategy[object]
+            if integer:
+                number = st.integers(int(low) + low_open, int(high))
+            else:
+                number = st.floats(low, high, exclude_min=low_open)
+            return st.none() | number if nullable else number
+        case protocol.Flag():
+            return st.booleans()
+    raise AssertionError(spec)
+
+
+def _typed_fields(message: type) -> tuple[dict[str, object], set[str]]:
+    """A TypedDict's fields as Python sees them: ``{name: type}`` and the required ones."""
+    hints = typing.get_type_hints(message, include_extras=True)
+    fields: dict[str, object] = {}
+    required: set[str] = set()
+    for name, hint in hints.items():
+        if typing.get_origin(hint) is typing.NotRequired:
+            (hint,) = typing.get_args(hint)
+        else:
+            required.add(name)
+        fields[name] = typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
+    return fields, required
+
+
+@pytest.mark.parametrize("message", protocol.CLIENT_MESSAGES, ids=lambda m: m.__name__)
+@given(data=st.data())
+def test_what_the_parser_accepts_is_what_the_message_type_says(
+    message: type, data: st.DataObject
+) -> None:
+    """Every field of the TypedDict may be sent, each required one must be, no other
+    may be, and what comes out has the declared types: the handlers' static types
+    and the parser's rules cannot part."""
+    kind = protocol.message_type(message)
+    types, required = _typed_fields(message)
+    table = protocol.FIELDS[kind]
+    assert set(types) - {"type"} == set(table) and types["type"] == Literal[kind]
+    optional = data.draw(st.sets(st.sampled_from(sorted(set(table) - required) or [""])))
+    sent: dict[str, object] = {"type": kind}
+    for name, (spec, _) in table.items():
+        if name in required or name in optional:
+            sent[name] = data.draw(_valid(spec), label=name)
+    parsed = protocol.parse_client_text(json.dumps(sent))
+    assert parsed == sent
+    for name, value in parsed.items():
+        if name == "type":
+            continue
+        declared = types[name]
+        allowed = typing.get_args(declared) or (declared,)
+        if float in allowed:
+            allowed = (*allowed, int)  # JSON's 5 is a fine float
+        assert isinstance(value, allowed), (name, value, declared)
+        assert not isinstance(value, bool) or bool in allowed, (name, value, declared)
+    for name in required - {"type"}:
+        with pytest.raises(ProtocolError, match=f"missing field '{name}'"):
+            protocol.parse_client_text(json.dumps({k: v for k, v in sent.items() if k != name}))
+    with pytest.raises(ProtocolError, match="unknown field 'not_declared'"):
+        protocol.parse_client_text(json.dumps({**sent, "not_declared": 1}))
+
+
+def test_a_field_without_bounds_or_with_the_wrong_ones_is_refused_on_import() -> None:
+    class Unbounded(TypedDict):
+        type: Literal["x"]
+        text: str
+
+    class Mismatched(TypedDict):
+        type: Literal["x"]
+        count: Annotated[int, protocol.Text(5)]
+
+    class Nullable(TypedDict):
+        type: Literal["x"]
+        offset: NotRequired[Annotated[int, protocol.Number(0, 5, nullable=True)]]
+
+    for message, fragment in [
+        (Unbounded, "Unbounded.text"),
+        (Mismatched, "Mismatched.count"),
+        (Nullable, "Nullable.offset"),
+    ]:
+        with pytest.raises(TypeError, match=fragment):
+            protocol.field_table(message)
+
+
+def test_every_client_message_and_field_is_in_the_documented_table() -> None:
+    """docs/protocol.md lists each message a client may send with each of its fields."""
+    doc = (ROOT / "docs" / "protocol.md").read_text()
+    section = doc.split("\n## Client → relay messages\n", 1)[1].split("\n\n")
+    table = next(part for part in section if part.strip().startswith("| type |"))
+    rows: dict[str, str] = {}
+    for line in table.splitlines():
+        first = line.split("|")[1].strip() if line.startswith("| `") else ""
+        if first:
+            kind = first.split("`")[1]
+            rows[kind] = rows.get(kind, "") + line
+    assert set(rows) == protocol.CLIENT_TYPES
+    for kind, fields in protocol.FIELDS.items():
+        for name in fields:
+            assert f"`{name}`" in rows[kind], f"{kind}.{name} is not documented"
+
+
+def test_every_relay_message_and_field_is_in_the_documented_table() -> None:
+    """docs/protocol.md lists each message the relay sends with each of its fields, and
+    each has its TypedDict: what clients read is what they are told."""
+    doc = (ROOT / "docs" / "protocol.md").read_text()
+    section = doc.split("\n## Relay → client messages\n", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, str] = {}
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            first = line.split("|")[1]
+            for kind in first.split("`")[1::2]:
+                rows[kind] = rows.get(kind, "") + line
+    shapes = {protocol.message_type(m): m for m in messages.RELAY_MESSAGES}
+    assert set(rows) == set(shapes)
+    for kind, shape in shapes.items():
+        for name in typing.get_type_hints(shape):
+            if name != "type":
+                assert f"`{name}`" in rows[kind], f"{kind}.{name} is not documented"

@@ -24,10 +24,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.core.actions import Action, End, Forward, Resize
+from relay.core.actions import Action, Broadcast, End, Forward, Resize, Send
 from relay.core.roles import Role
 from relay.core.session import Session
 from relay.core.state import Control, ControlRequest, FourEyes, Limits, State
+from tests import shapes
 
 T0 = 1_000.0
 STEPS = 300
@@ -168,6 +169,8 @@ class Walk:
         self.log.append(f"{name}: driver {s.driver}, {len(s.participants)} in, {s.state.value}")
         s.check_invariants()
         for action in actions:
+            if isinstance(action, Send | Broadcast):  # what clients get is what they are told
+                assert shapes.problems(action.message) == [], action
             if isinstance(action, Forward):
                 assert action.pid == s.driver, f"{action.pid} typed while {s.driver} drives"
                 self.seen["forwarded"] += 1
