@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from relay.config import parse_duration
+from relay.core import protocol
 from relay.core.access import GRANT_ROLES, AccessRequest, Grant
 
 ROLES = GRANT_ROLES  # what a grant or an access request may name
@@ -72,7 +73,7 @@ class Access:
 
     # ------------------------------------------------------------ updates
 
-    def list_request(self) -> dict[str, Any]:
+    def list_request(self) -> protocol.AccessList:
         """The ``access_list`` message to send (its answer replaces what is known)."""
         self._asked += 1
         return {"type": "access_list"}

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from relay.cli.arguments import duration
+from relay.core import messages
 from relay.core.access import GRANT_ROLES
 from relay.core.roles import Role
 
@@ -189,7 +190,7 @@ def _cmd_grant(args: argparse.Namespace) -> int:
                 target=args.target,
             )
         )
-        granted = (await client.expect("access_granted"))["grant"]
+        granted = (await client.expect(messages.AccessGranted))["grant"]
         until = time.strftime("%H:%M:%S", time.localtime(granted["expires_at"]))
         print(f"granted {granted['role']} to {granted['user']} until {until} (id {granted['id']})")
         return 0
@@ -207,7 +208,7 @@ def _cmd_revoke(args: argparse.Namespace) -> int:
                 grants_only=args.grants_only or None,
             )
         )
-        reply = await client.expect("access_revoked")
+        reply = await client.expect(messages.AccessRevoked)
         line = f"revoked {len(reply['grants'])} grant(s) of {args.user}"
         if reply.get("tokens") or reply.get("invites") or not (args.session or args.grants_only):
             line += f", {reply.get('tokens', 0)} token(s)"
@@ -240,7 +241,7 @@ def _cmd_invite(args: argparse.Namespace) -> int:
                 uses=args.uses,
             )
         )
-        reply = await client.expect("invite")
+        reply = await client.expect(messages.InviteMade)
         print(f"warroom join {reply['url']}")
         uses = f"{reply['uses']} use(s)" if reply.get("uses") else "any number of uses"
         until = time.strftime("%H:%M:%S", time.localtime(reply["expires_at"]))
@@ -256,7 +257,7 @@ def _cmd_invite(args: argparse.Namespace) -> int:
 
 async def _revoke_invite(client: Any, invite_id: str) -> int:
     await client.send({"type": "invite_revoke", "id": invite_id})
-    reply = await client.expect("invite_revoked")
+    reply = await client.expect(messages.InviteRevoked)
     print(f"revoked invite {invite_id} ({reply['tokens']} guest token(s) voided)")
     return 0
 
@@ -266,11 +267,11 @@ def _cmd_request(args: argparse.Namespace) -> int:
         await client.send(
             _message("access_request", role=args.role, reason=args.reason, session=args.session)
         )
-        asked = (await client.expect("access_requested"))["request"]
+        asked = (await client.expect(messages.AccessRequested))["request"]
         print(f"asked the leads for {asked['role']} (request {asked['id']})", file=sys.stderr)
         if args.no_wait:
             return 0
-        decision = await client.expect("access_decision", timeout=24 * 3600)
+        decision = await client.expect(messages.AccessDecision, timeout=24 * 3600)
         if not decision["approved"]:
             print(f"denied by {decision['by']}: {decision['reason'] or 'no reason given'}")
             return 1
@@ -286,7 +287,7 @@ def _cmd_end(args: argparse.Namespace) -> int:
     async def end(client: Any) -> int:
         await client.join(args.session)
         await client.send({"type": "end", "reason": args.reason})
-        ended = await client.expect("ended")
+        ended = await client.expect(messages.Ended)
         print(f"session {args.session} ended: {ended['reason']}")
         return 0
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import on
@@ -18,6 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet
 
+from relay.core import protocol
 from relay.core.access import AccessRequest, GrantRole, parse_grant_role
 from relay.core.protocol import REASON_LENGTH
 from tui.access import DEFAULT_TTL, ROLES, format_left, parse_ttl
@@ -45,9 +46,9 @@ class Decision:
     ttl: float | None
     reason: str
 
-    def message(self) -> dict[str, Any]:
+    def message(self) -> protocol.AccessDecide:
         """The ``access_decide`` message that carries this answer to the relay."""
-        message: dict[str, Any] = {
+        message: protocol.AccessDecide = {
             "type": "access_decide",
             "id": self.request,
             "approve": self.approve,

@@ -15,14 +15,14 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import asyncssh
 from asyncssh.agent import SSHAgentKeyPair
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from relay.core import protocol
+from relay.core import messages, protocol
 from relay.core.errors import ErrorCode, WarroomError
 from relay.core.protocol import OutputChunk, SizeChange, Snapshot
 from relay.core.text import printable
@@ -31,6 +31,7 @@ from tui import dial
 
 CLIENT_NAME = "warroom-tui/0.1"
 Event = dict[str, Any] | OutputChunk | Snapshot | SizeChange
+M = TypeVar("M")  # a relay message's TypedDict
 
 
 class RelayError(WarroomError):
@@ -100,8 +101,8 @@ class RelayClient:
     ca_cert: Path | None = None
     max_size: int = 4 * 1024 * 1024
     ws: ClientConnection | None = None
-    relay_hello: dict[str, Any] = field(default_factory=dict)
-    identity: dict[str, Any] = field(default_factory=dict)
+    relay_hello: messages.RelayHello | None = None
+    identity: messages.Authenticated | None = None
     pending: list[Event] = field(default_factory=list)
     sock: socket.socket | None = None  # an already-connected socket to use instead of dialing
     ping_interval: float | None = 20.0
@@ -109,7 +110,7 @@ class RelayClient:
     20 s. None: no pings, for a client that may leave output unread for long (tests): its
     pongs wait behind that output, so its keepalive would give up on a live relay."""
 
-    async def connect(self) -> dict[str, Any]:
+    async def connect(self) -> messages.RelayHello:
         """Open the websocket and exchange hellos; return the relay's hello.
 
         A relay that cannot be reached raises :class:`tui.dial.Unreachable`
@@ -130,8 +131,8 @@ class RelayClient:
         except (OSError, InvalidHandshake, InvalidURI, TimeoutError) as exc:
             raise dial.explain(self.url, exc) from None
         await self.send({"type": "hello", "version": protocol.VERSION, "client": CLIENT_NAME})
-        self.relay_hello = await self.expect("hello")
-        return self.relay_hello
+        self.relay_hello = hello = await self.expect(messages.RelayHello)
+        return hello
 
     async def close(self) -> None:
         if self.ws is not None:
@@ -139,20 +140,22 @@ class RelayClient:
 
     # ------------------------------------------------------------ authentication
 
-    async def auth_token(self, token: str) -> dict[str, Any]:
-        return await self._auth({"method": "token", "token": token})
+    async def auth_token(self, token: str) -> messages.Authenticated:
+        return await self._auth({"type": "auth", "method": "token", "token": token})
 
-    async def auth_invite(self, invite: str, name: str | None = None) -> dict[str, Any]:
-        message: dict[str, Any] = {"method": "invite", "invite": invite}
+    async def auth_invite(self, invite: str, name: str | None = None) -> messages.Authenticated:
+        message: protocol.Auth = {"type": "auth", "method": "invite", "invite": invite}
         if name:
             message["name"] = name
         return await self._auth(message)
 
-    async def auth_ssh_key(self, user: str, key: asyncssh.SSHKey) -> dict[str, Any]:
+    async def auth_ssh_key(self, user: str, key: asyncssh.SSHKey) -> messages.Authenticated:
         signature = identity.sign_challenge(key, self._challenge(user))
         return await self._auth_signature(user, signature)
 
-    async def auth_ssh_agent(self, user: str, agent_path: str | None = None) -> dict[str, Any]:
+    async def auth_ssh_agent(
+        self, user: str, agent_path: str | None = None
+    ) -> messages.Authenticated:
         """Sign the challenge with the first agent key the relay accepts (tries each)."""
         async with asyncssh.connect_agent(agent_path or ()) as agent:
             keys = await agent.get_keys()
@@ -166,39 +169,42 @@ class RelayClient:
         return await self._auth_signature(user, signature)
 
     def _challenge(self, user: str) -> bytes:
+        assert self.relay_hello is not None, "connect() first"
         nonce = base64.b64decode(self.relay_hello["nonce"])
         return identity.challenge_payload(self.relay_hello["relay"], nonce, user)
 
-    async def _auth_signature(self, user: str, signature: bytes) -> dict[str, Any]:
+    async def _auth_signature(self, user: str, signature: bytes) -> messages.Authenticated:
         encoded = base64.b64encode(signature).decode()
-        return await self._auth({"method": "ssh", "user": user, "signature": encoded})
+        return await self._auth(
+            {"type": "auth", "method": "ssh", "user": user, "signature": encoded}
+        )
 
-    async def _auth(self, fields: dict[str, Any]) -> dict[str, Any]:
-        await self.send({"type": "auth", **fields})
-        self.identity = await self.expect("authenticated")
-        return self.identity
+    async def _auth(self, message: protocol.Auth) -> messages.Authenticated:
+        await self.send(message)
+        self.identity = who = await self.expect(messages.Authenticated)
+        return who
 
     # ------------------------------------------------------------ requests
 
-    async def list_sessions(self) -> dict[str, Any]:
+    async def list_sessions(self) -> messages.Sessions:
         await self.send({"type": "list_sessions"})
-        return await self.expect("sessions")
+        return await self.expect(messages.Sessions)
 
     async def open(self, target: str, reason: str) -> str:
         await self.send({"type": "open", "target": target, "reason": reason})
-        opened = await self.expect("opened")
-        return str(opened["session"])
+        opened = await self.expect(messages.Opened)
+        return opened["session"]
 
     async def join(
         self, session: str, offset: int | None = None, cols: int = 80, rows: int = 24
-    ) -> dict[str, Any]:
+    ) -> messages.WelcomeSession:
         """Join a session; return the relay's ``welcome_session``."""
         await self.send(
             {"type": "join", "session": session, "offset": offset, "cols": cols, "rows": rows}
         )
-        return await self.expect("welcome_session")
+        return await self.expect(messages.WelcomeSession)
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: protocol.ClientMessage) -> None:
         assert self.ws is not None, "connect() first"
         await self.ws.send(protocol.encode(message))
 
@@ -222,12 +228,20 @@ class RelayClient:
         message: dict[str, Any] = protocol.json_decode(frame)
         return message
 
-    async def expect(self, kind: str, timeout: float = 15.0) -> dict[str, Any]:
+    @overload
+    async def expect(self, kind: str, timeout: float = 15.0) -> dict[str, Any]: ...
+    @overload
+    async def expect(self, kind: type[M], timeout: float = 15.0) -> M: ...
+    async def expect(self, kind: str | type[Any], timeout: float = 15.0) -> Any:
         """Wait for a message of type ``kind``, keeping other events for ``recv``.
 
-        An ``error`` frame arriving first raises :class:`RelayError`, and so does
+        ``kind`` is a type name, or a relay message's TypedDict
+        (:mod:`relay.core.protocol`: ``expect(Opened)`` is an ``Opened``). An
+        ``error`` frame arriving first raises :class:`RelayError`, and so does
         the connection closing with a reason.
         """
+        if not isinstance(kind, str):
+            kind = protocol.message_type(kind)
         async with asyncio.timeout(timeout):
             while True:
                 try:

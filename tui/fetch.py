@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from relay.core import messages, protocol
 from relay.core.errors import ErrorCode
 from relay.trust.identity import parse_join_target
 from tui.client import RelayClient, RelayError
@@ -28,11 +29,11 @@ def default_directory() -> Path:
 
 
 async def list_recordings(client: RelayClient, session: str | None) -> list[dict[str, Any]]:
-    message: dict[str, Any] = {"type": "list_recordings"}
+    message: protocol.ListRecordings = {"type": "list_recordings"}
     if session is not None:
         message["session"] = session
     await client.send(message)
-    answer = await client.expect("recordings")
+    answer = await client.expect(messages.Recordings)
     return list(answer["recordings"])
 
 
@@ -44,7 +45,7 @@ async def download(client: RelayClient, name: str, target: Path) -> Path:
     with partial.open("wb") as out:
         while True:
             await client.send({"type": "fetch_recording", "name": name, "offset": offset})
-            chunk = await client.expect("recording_chunk")
+            chunk = await client.expect(messages.RecordingChunk)
             data = base64.b64decode(chunk["data"])
             out.write(data)
             offset += len(data)
@@ -99,6 +100,5 @@ async def fetch_session_recording(
     return path
 
 
-def _bound(who: dict[str, object]) -> str | None:
-    session = who.get("session")
-    return str(session) if session else None
+def _bound(who: messages.Authenticated) -> str | None:
+    return who["session"] or None

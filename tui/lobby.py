@@ -26,6 +26,7 @@ from textual.widgets import Button, DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 from websockets.exceptions import ConnectionClosed
 
+from relay.core import protocol
 from relay.core.access import AccessRequest
 from relay.core.roles import Role
 from tui import shown
@@ -176,7 +177,7 @@ class LobbyScreen(Screen[None]):
         return False
 
     @work(group="lobby-send", exit_on_error=False)
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: protocol.ClientMessage) -> None:
         if self.client is None:
             self.notify("not connected to the relay (u to retry)", severity="warning")
             return

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import asyncssh
 
+from relay.core import messages
 from relay.core.errors import ErrorCode
 from relay.trust.identity import JoinTarget, parse_join_target
 from tui.client import RelayClient, RelayError
@@ -28,7 +29,7 @@ async def authenticate(
     user: str = "",
     key: Path | None = None,
     token: str | None = None,
-) -> dict[str, object]:
+) -> messages.Authenticated:
     """Authenticate with the best credential at hand, most specific first."""
     if target.invite is not None:
         return await client.auth_invite(target.invite, name)
@@ -110,24 +111,22 @@ class Connector:
         self.key = key
         self.ca_cert = ca_cert
         self.token: str | None = None
-        self.identity: dict[str, Any] = {}
+        self.identity: Mapping[str, object] = {}  # the relay's authenticated, once signed in
 
     async def __call__(self) -> RelayClient:
         client = RelayClient(self.target.url, ca_cert=self.ca_cert)
         await client.connect()
         try:
             if self.token is not None:
-                who: dict[str, Any] = await client.auth_token(self.token)
+                who = await client.auth_token(self.token)
             else:
-                who = dict(
-                    await authenticate(
-                        client, self.target, name=self.name, user=self.user, key=self.key
-                    )
+                who = await authenticate(
+                    client, self.target, name=self.name, user=self.user, key=self.key
                 )
         except BaseException:
             with contextlib.suppress(Exception):
                 await client.close()
             raise
-        self.token = str(who["token"])
+        self.token = who["token"]
         self.identity = who
         return client

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from rich.text import Text
 from textual import on, work
@@ -31,6 +31,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 from websockets.exceptions import ConnectionClosed
 
+from relay.core import messages, protocol
 from tui.client import RelayClient, RelayError
 from tui.fetch import default_directory, download
 from tui.shown import plain
@@ -133,7 +134,7 @@ class RecordingsScreen(Screen[None]):
         self.recordings: list[dict[str, Any]] = []
         self.status = "asking the relay…"
         self.loaded = 0  # answers received (tests wait on it)
-        self._wanted: dict[str, Any] | None = None  # filters not sent yet
+        self._wanted: protocol.ListRecordings | None = None  # filters not sent yet
         self._before_hint = ""  # the status line the filter fields' hint replaced
         self._lock = asyncio.Lock()
 
@@ -168,12 +169,13 @@ class RecordingsScreen(Screen[None]):
 
     # ------------------------------------------------------------ asking the relay
 
-    def filters(self) -> dict[str, Any]:
+    def filters(self) -> protocol.ListRecordings:
         """The ``list_recordings`` message the filter fields ask for (``ValueError`` if odd)."""
-        message: dict[str, Any] = {"type": "list_recordings"}
+        message: protocol.ListRecordings = {"type": "list_recordings"}
         if self.session:
             message["session"] = self.session
-        for name in ("user", "target", "text"):
+        names: tuple[Literal["user", "target", "text"], ...] = ("user", "target", "text")
+        for name in names:
             value = self.query_one(f"#filter-{name}", Input).value.strip()
             if value:
                 message[name] = value
@@ -203,7 +205,7 @@ class RecordingsScreen(Screen[None]):
                 try:
                     client = await self._client()
                     await client.send(message)
-                    answer = await client.expect("recordings")
+                    answer = await client.expect(messages.Recordings)
                 except (RelayError, OSError, ConnectionClosed, TimeoutError) as exc:
                     self.client = None
                     self.status = f"the relay refused or could not be reached: {_reason(exc)}"

@@ -33,13 +33,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from textual.message import Message
 from websockets.exceptions import ConnectionClosed
 
+from relay.core import protocol
 from relay.core.errors import ErrorCode, WarroomError
 from relay.core.protocol import OutputChunk, SizeChange, Snapshot
 from tui import shown
@@ -156,7 +157,7 @@ class SessionLink:
         self._confirmed = 0  # of which the relay had read all, as of the last answered ping
         self._unconfirmed_since: float | None = None  # wall time of the first unconfirmed key
 
-    def _received(self, event: dict[str, Any]) -> None:
+    def _received(self, event: Mapping[str, Any]) -> None:
         self.target.post_message(self.Received(shown.message(event)))
 
     def _output(self, data: bytes | Snapshot | SizeChange) -> None:
@@ -310,7 +311,7 @@ class SessionLink:
 
     # ------------------------------------------------------------ sending
 
-    async def send(self, message: dict[str, Any]) -> bool:
+    async def send(self, message: protocol.ClientMessage) -> bool:
         """Send a message if connected; ``False`` when the link is down."""
         client = self._live
         if client is None:

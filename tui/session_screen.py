@@ -31,6 +31,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Static
 
+from relay.core import protocol
 from relay.core.access import AccessRequest, GrantRole
 from relay.core.errors import ErrorCode
 from relay.core.protocol import SizeChange, Snapshot
@@ -288,7 +289,7 @@ class SessionScreen(Screen[None]):
         severity: Any = notice.severity
         self.notify(notice.text, title=notice.title, severity=severity, timeout=10)
 
-    def _send_soon(self, message: dict[str, Any]) -> None:
+    def _send_soon(self, message: protocol.ClientMessage) -> None:
         """Send from a synchronous handler (the link's task is the one calling it)."""
         self.run_worker(self.link.send(message), group="send", exit_on_error=False)
 
@@ -611,6 +612,7 @@ class SessionScreen(Screen[None]):
             await self._send_answer(answer, deny=deny)
 
     async def _send_answer(self, answer: Answer, *, deny: bool) -> None:
+        message: protocol.Deny | protocol.Grant
         if deny:
             message = {"type": "deny", "id": answer.request.id, "reason": answer.reason}
         else:
@@ -676,7 +678,7 @@ class SessionScreen(Screen[None]):
     async def _end(self, reason: str | None) -> None:
         if reason is None:
             return
-        message: dict[str, Any] = {"type": "end"}
+        message: protocol.End = {"type": "end"}
         if reason:
             message["reason"] = reason
         if not await self.link.send(message):
