@@ -32,9 +32,6 @@ ALLOWED: dict[tuple[str, str], str] = {
         "textual._time.get_time is the clock Textual's timers read; the test slows "
         "it to reproduce a loaded machine"
     ),
-    # Relay-side tests not rewritten yet (another change is on them); remove each
-    # entry as its test goes through the public API.
-    ("test_attacks.py", "_line"): "relay audit CLI's line formatter, relay tests",
 }
 
 

@@ -95,7 +95,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     for event in read_events(directory):
         if not _matches(event, args.user, args.session, args.since):
             continue
-        print(json.dumps(event, sort_keys=True) if args.json else _line(event))
+        print(json.dumps(event, sort_keys=True) if args.json else entry_line(event))
     return 0
 
 
@@ -128,7 +128,7 @@ def _matches(
     return since is None or float(event.get("t", 0)) >= since
 
 
-def _line(event: dict[str, Any]) -> str:
+def entry_line(event: dict[str, Any]) -> str:
     """One event on one line: every value escaped (``relay.core.text.escape``), so that no
     field a client wrote can start a forged line or reach the terminal as a control."""
     from relay.core.text import escape
@@ -203,7 +203,7 @@ def _list_from_database(args: argparse.Namespace) -> int:
     try:
         with open_for_reading(dsn) as conn:
             for event in read_events(conn, user=args.user, session=args.session, since=args.since):
-                print(json.dumps(event, sort_keys=True) if args.json else _line(event))
+                print(json.dumps(event, sort_keys=True) if args.json else entry_line(event))
     except StoreError as exc:
         return _fail(str(exc))
     return 0

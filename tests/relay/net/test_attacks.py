@@ -157,9 +157,9 @@ async def test_what_one_person_writes_cannot_forge_lines_or_escape_into_others_t
 
 
 def test_audit_lines_escape_entries_an_older_relay_may_have_written() -> None:
-    from relay.cli.audit import _line
+    from relay.cli.audit import entry_line
 
-    line = _line({"t": 0, "event": "x\ny", "user": "a\x1b[2Jb", "reason": FORGERY, "n": 3})
+    line = entry_line({"t": 0, "event": "x\ny", "user": "a\x1b[2Jb", "reason": FORGERY, "n": 3})
     assert "\n" not in line and "\x1b" not in line and "\u202e" not in line
     assert "\\u001b" in line and "n=3" in line
     assert json.loads(line.split("reason=", 1)[1].split(" user=")[0].replace("\\u", "\\\\u"))
