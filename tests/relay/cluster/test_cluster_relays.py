@@ -9,13 +9,17 @@ relay closes nothing, as when its machine is lost.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from relay.config import ClusterConfig
+from relay.core.protocol import OutputChunk, Snapshot
 from relay.storage.bucket import Bucket, StorageError
 from relay.storage.config import StorageConfig
 from relay.storage.reader import download
@@ -151,3 +155,174 @@ async def test_a_revoke_on_relay_3_ends_the_users_connection_on_relay_1(
         )
         await alice.send_input(b"echo STILL-$((40+2))\r")  # the rest of the session goes on
         await read_until(alice, b"STILL-42")
+
+
+# ---------------------------------------------------------------- live traffic through Redis
+
+# Written against the interface of the live-traffic slice ([cluster] redis), which
+# lands separately: until a relay knows that setting, these parts cannot run.
+needs_redis_relays = pytest.mark.skipif(
+    "redis" not in ClusterConfig.__dataclass_fields__,
+    reason="relays carry no live traffic through Redis yet ([cluster] redis)",
+)
+
+LIVE_LIMITS = """
+[limits]
+output_buffer = 67108864
+ping_timeout = "1h"
+stall_timeout = "1h"
+"""
+
+
+def flood(megabytes: int, tag: str) -> bytes:
+    """64-byte numbered lines, then ``tag-2-END``: every byte of the stream is checkable."""
+    lines = megabytes * 1024 * 1024 // 64
+    return f"stty -echo; seq -f '%062g' 1 {lines}; echo {tag}-$((1+1))-END; stty echo\r".encode()
+
+
+async def collect(client: RelayClient, needle: bytes, timeout: float = 180.0) -> tuple[bytes, int]:
+    """Every output byte from here to the end of ``needle``, and the offset of the first;
+    fails on a gap, a repeat or a snapshot (a resync) in between."""
+    data = bytearray()
+    start: int | None = None
+    async with asyncio.timeout(timeout):
+        while needle not in data[-4096:]:
+            event = await client.recv()
+            if isinstance(event, OutputChunk):
+                if start is None:
+                    start = event.offset
+                assert event.offset == start + len(data), (event.offset, start + len(data))
+                data += event.data
+            assert not isinstance(event, Snapshot) or start is None, "resynced mid-stream"
+    assert start is not None
+    end = data.index(needle, max(0, len(data) - 4096 - len(needle))) + len(needle)
+    return bytes(data[:end]), start
+
+
+async def read_some(client: RelayClient, size: int) -> tuple[bytes, int]:
+    """At least ``size`` bytes of output, and the offset of the first."""
+    got = bytearray()
+    first: int | None = None
+    async with asyncio.timeout(180):
+        while len(got) < size:
+            event = await client.recv()
+            if isinstance(event, OutputChunk):
+                if first is None:
+                    first = event.offset
+                assert event.offset == first + len(got)
+                got += event.data
+    assert first is not None
+    return bytes(got), first
+
+
+async def resumed(
+    cluster: Cluster, number: int, token: str, session: str, offset: int
+) -> RelayClient:
+    """The same user, with the same token, back through relay ``number`` at ``offset``."""
+    client = await cluster.client(number)
+    await client.auth_token(token)
+    await client.join(session, offset=offset)
+    return client
+
+
+def driver_is(pid: str) -> Callable[[object], bool]:
+    return lambda e: isinstance(e, dict) and e.get("type") == "roster" and e["driver"] == pid
+
+
+@needs_redis_relays
+async def test_lead_on_relay_1_viewers_on_2_and_3_and_a_hand_off_to_relay_3(
+    tmp_path: Path, postgres_dsn: str, redis_url: str, sshd: SshdServer
+) -> None:
+    async with running_cluster(
+        tmp_path, 3, database=postgres_dsn, sshd=sshd, redis=redis_url
+    ) as cluster:
+        alice = await cluster.login(1, "alice")
+        session = await alice.open("sshd", "INC-5: one session, three relays")
+        alice_id = (await alice.join(session))["you"]
+        bob = await cluster.joined(2, "bob", session)
+        carol = await cluster.login(3, "carol")
+        carol_id = (await carol.join(session))["you"]
+
+        await alice.send_input(b"echo HOME-$((40+2))\r")
+        for client in (alice, bob, carol):
+            await read_until(client, b"HOME-42")
+
+        await carol.send({"type": "chat", "text": "from relay 3"})
+        for client in (alice, bob, carol):
+            assert (await client.expect("chat"))["text"] == "from relay 3"
+
+        await carol.send({"type": "request_control", "reason": "INC-5: my turn"})
+        request = await alice.expect("control_request")
+        assert (request["user"], request["reason"]) == ("carol", "INC-5: my turn")
+        await alice.send({"type": "grant", "id": carol_id})
+        for client in (alice, bob, carol):
+            await client.wait_for(driver_is(carol_id))
+        await carol.send_input(b"echo EDGE-$((40+3))\r")  # keys typed on relay 3 reach the PTY
+        for client in (alice, bob, carol):
+            await read_until(client, b"EDGE-43")
+
+        await alice.send_input(b"echo nope\r")  # one driver, wherever the others are
+        with pytest.raises(RelayError, match="not_driver"):
+            await alice.expect("never")
+        await carol.send({"type": "release"})
+        await alice.wait_for(driver_is(alice_id))
+
+
+@needs_redis_relays
+async def test_a_viewer_moves_from_relay_2_to_relay_3_mid_flood_and_gets_every_byte_once(
+    tmp_path: Path, postgres_dsn: str, redis_url: str, sshd: SshdServer
+) -> None:
+    async with running_cluster(
+        tmp_path, 3, database=postgres_dsn, sshd=sshd, redis=redis_url, extra=LIVE_LIMITS
+    ) as cluster:
+        alice = await cluster.login(1, "alice")
+        session = await alice.open("sshd", "INC-6: flood")
+        await alice.join(session)
+        witness = await cluster.joined(1, "carol", session)  # on the home: the reference
+        bob = await cluster.joined(2, "bob", session)
+        token = bob.identity["token"]
+        await alice.send_input(flood(20, "FLOOD"))
+
+        got, first = await read_some(bob, 5 * 1024 * 1024)
+        await bob.close()  # mid-flood, as a laptop changing networks
+        again = await resumed(cluster, 3, token, session, first + len(got))
+        rest, rest_start = await collect(again, b"FLOOD-2-END")
+        assert rest_start == first + len(got)
+
+        reference, start = await collect(witness, b"FLOOD-2-END")
+        assert len(reference) > 20 * 1024 * 1024 and first >= start
+        moved = got + rest
+        assert len(moved) == len(reference) - (first - start)
+        assert hashlib.sha256(moved).digest() == hashlib.sha256(reference[first - start :]).digest()
+
+
+@needs_redis_relays
+async def test_relay_2_is_killed_and_its_clients_resume_on_another(
+    tmp_path: Path, postgres_dsn: str, redis_url: str, sshd: SshdServer
+) -> None:
+    async with running_cluster(
+        tmp_path, 3, database=postgres_dsn, sshd=sshd, redis=redis_url, extra=LIVE_LIMITS
+    ) as cluster:
+        alice = await cluster.login(1, "alice")
+        session = await alice.open("sshd", "INC-9: an edge dies")
+        await alice.join(session)
+        witness = await cluster.joined(3, "carol", session)
+        bob = await cluster.joined(2, "bob", session)
+        dave = await cluster.joined(2, "dave", session)
+        tokens = {"bob": bob.identity["token"], "dave": dave.identity["token"]}
+        await alice.send_input(flood(8, "EDGE"))
+
+        got = {name: await read_some(c, 1024 * 1024) for name, c in (("bob", bob), ("dave", dave))}
+        cluster[2].kill()
+        for client in (bob, dave):
+            assert (await cut_off(client)).code == "closed"
+        for name, (data, first) in got.items():
+            again = await resumed(cluster, 3, tokens[name], session, first + len(data))
+            rest, rest_start = await collect(again, b"EDGE-2-END")
+            assert rest_start == first + len(data)
+            got[name] = (data + rest, first)
+        reference, start = await collect(witness, b"EDGE-2-END")
+        for name, (data, first) in got.items():
+            assert data == reference[first - start :], name
+        await alice.send_input(b"echo AFTER-$((40+2))\r")  # the session goes on
+        await read_until(witness, b"AFTER-42")
