@@ -1,8 +1,9 @@
-"""``python -m bench``: every benchmark of issue 6, one table of medians (5 runs; 3 for row 6).
+"""``python -m bench``: every benchmark, one table of medians (5 runs; 3 for row 6).
 
 Starts a real OpenSSH sshd on loopback (root needed, as in the tests), relay
 processes built in code (``bench/relay_process.py``; one recording, one not,
-and a fresh one for the memory row), and runs the rows with the baseline
+and a fresh one for the memory row; for row 9, four ``warroom relay`` processes
+of one cluster on a private PostgreSQL and Redis), and runs the rows with the baseline
 measured in the same run. ``--quick`` shrinks sizes and runs for a smoke run;
 ``--profile DIR`` adds py-spy profiles of the relay during rows 1 and 2.
 ``--only 1,3`` runs some rows. Nothing here asserts: these are benchmarks.
@@ -20,6 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from bench.cluster_row import cluster_row
 from bench.flood import Profiles, Sizes, fanout, stalled_viewer, throughput
 from bench.latency import echo_latency
 from bench.memory import memory
@@ -29,7 +31,7 @@ from bench.rig import Rig
 from bench.table import Row, failed_row, render
 from bench.terminal_feed import terminal_model
 
-ALL_ROWS = "1,2,3,4,5,6,7,8"
+ALL_ROWS = "1,2,3,4,5,6,7,8,9"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -106,9 +108,16 @@ async def _run(args: argparse.Namespace, rig: Rig) -> list[Row]:
         fresh = rig.relay("relay-memory", record=True)
         await step({"8"}, "memory", lambda: memory(rig, fresh, (1 if quick else 4) * 2**20))
         rig.stop(fresh)
+    await step(
+        {"9"},
+        "cluster",
+        lambda: cluster_row(
+            rig, 40 if quick else 200, (1 if quick else 4) * 2**20, 60 if quick else 300
+        ),
+    )
     for path in profiles.written:
         _log(f"bench: profile {path} (summary {path.with_suffix('.summary.txt')})")
-    order = {str(n): i for i, n in enumerate(range(1, 9))}
+    order = {str(n): i for i, n in enumerate(range(1, 10))}
     return sorted(rows, key=lambda r: order.get(r.number, 99))
 
 
