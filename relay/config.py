@@ -29,6 +29,7 @@ from relay.core.roles import Role
 from relay.evidence.witness import parse_address
 from relay.masking import DEFAULT_PATTERNS, PatternError, SecretPattern, parse_patterns
 from relay.storage import config as storage
+from relay.store.redis_url import check_redis_url
 from relay.trust.identity import parse_authorized_key, relay_base_url
 
 T = TypeVar("T")
@@ -55,7 +56,7 @@ ROOT_KEYS = (
     "targets",
     "users",
 )
-CLUSTER_KEYS = ("database", "node")
+CLUSTER_KEYS = ("database", "node", "redis")
 RECORDING_KEYS = ("max_loss",)
 AUDIT_KEYS = ("witness",)
 REDACTION_KEYS = ("enabled", "driver_sees_raw", "patterns")
@@ -221,10 +222,16 @@ class ClusterConfig:
     it holds (all relays of a cluster share ``relay.name``, which tokens are
     bound to). ``None``: ``relay.name``, or ``<hostname>:<port>`` when
     ``database`` is set (see :attr:`RelayConfig.node`).
+    ``redis``: a ``redis://``, ``rediss://`` or ``unix://`` URL; with it any
+    relay of the cluster serves any participant of any session, the live
+    traffic between a session's home and the other relays going through
+    Redis streams (:mod:`relay.cluster`). It needs ``database``: the session
+    directory there says which relay is a session's home.
     """
 
     database: str | None = None
     node: str | None = None
+    redis: str | None = None
 
 
 @dataclass(frozen=True)
@@ -395,15 +402,26 @@ def _parse_cluster(table: _Table | None, port: int) -> ClusterConfig:
     table.allow(CLUSTER_KEYS)
     database = table.optional("database", None, _database_url)
     node = table.optional("node", None, _parse_node)
+    redis = table.optional("redis", None, _redis_url)
+    if redis is not None and database is None:
+        raise table.error(
+            "redis",
+            "needs [cluster] database too: the session directory there says which relay "
+            "is each session's home",
+        )
     if node is None and database is not None:
         node = _parse_node(f"{socket.gethostname()}:{port}")
-    return ClusterConfig(database=database, node=node)
+    return ClusterConfig(database=database, node=node, redis=redis)
 
 
 def _database_url(value: Any) -> str:
     from relay.store.pg_database import check_dsn  # psycopg loads only for a cluster
 
     return check_dsn(_parse_string(value))
+
+
+def _redis_url(value: Any) -> str:
+    return check_redis_url(_parse_string(value))
 
 
 def _parse_node(value: Any) -> str:

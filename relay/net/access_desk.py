@@ -29,7 +29,7 @@ from relay.core.ratelimit import DenialAudit
 from relay.core.roles import Role
 from relay.net.conversation import Conversation
 from relay.net.host import GUEST_PREFIX, Admission, Identity
-from relay.net.live import LiveSession
+from relay.net.live import LiveSession, Room
 from relay.store import (
     Conflict,
     LimitReached,
@@ -63,7 +63,7 @@ class AccessDesk:
 
         @property
         def store(self) -> Store: ...
-        async def live_session(self, session_id: str) -> LiveSession: ...
+        async def live_session(self, session_id: str) -> Room: ...
 
     def standing(self, who: Identity) -> identity.AuthError | None:
         """What the current config says about ``who``: ``None`` while they still stand.
@@ -121,7 +121,7 @@ class AccessDesk:
             if problem is not None:
                 conversation.cut(problem)
 
-    async def admission(self, who: Identity, live: LiveSession) -> Admission | None:
+    async def admission(self, who: Identity, live: Room) -> Admission | None:
         """The role ``who`` joins ``live`` with: standing role or a live grant, if any."""
         now = self.clock()
         if who.expires_at <= now:
@@ -130,7 +130,7 @@ class AccessDesk:
         if who.via == "invite":  # guests have exactly what their invite says
             return Admission(who.role, who.expires_at, None) if base else None
         grants = await self.store.active_grants(now, who.user)
-        role, until, driver = admission(grants, base, live.session_id, live.core.target, now)
+        role, until, driver = admission(grants, base, live.session_id, live.target, now)
         if role is None:
             return None
         expires = who.expires_at if until is None else min(until, who.expires_at)

@@ -123,6 +123,8 @@ class TooSlow(WarroomError):
 class ClientLink:
     """Delivers messages and output to one websocket client, at its own pace."""
 
+    remote = False  # a client of this relay (see relay.net.live.Link)
+
     def __init__(
         self,
         ws: ServerConnection,

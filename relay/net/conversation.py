@@ -48,7 +48,7 @@ from relay.store import StoreError
 from relay.trust import identity
 
 if TYPE_CHECKING:
-    from relay.net.live import LiveSession
+    from relay.net.live import Room
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class Conversation(Handshake, Lobby):
         self.nonce = secrets.token_bytes(32)
         self.who: Identity | None = None
         self.credential: str | None = None  # a fingerprint of the token this connection holds
-        self.live: LiveSession | None = None
+        self.live: Room | None = None  # the session joined: here, or on its home relay
         self.peer = str(ws.remote_address[0]) if ws.remote_address else "?"
         self.bucket = TokenBucket(MESSAGE_RATE, MESSAGE_BURST)
         self.opening: asyncio.Task[None] | None = None
@@ -257,28 +257,25 @@ class Conversation(Handshake, Lobby):
         live = self.live
         if live is None:
             raise ProtocolError(ErrorCode.NO_SUCH_SESSION, f"{kind}: join a session first")
-        core, now = live.core, self.relay.clock()
+        args: dict[str, Any]
         match message["type"]:
             case "resize":
-                actions = core.resize(self.pid, message["cols"], message["rows"], now)
+                args = {"cols": message["cols"], "rows": message["rows"]}
             case "request_control":
-                actions = core.request_control(self.pid, self._shown(message["reason"]), now)
+                args = {"reason": self._shown(message["reason"])}
             case "grant":
-                actions = core.grant(self.pid, message["id"], now, message.get("ttl"))
+                args = {"id": message["id"], "ttl": message.get("ttl")}
             case "deny":
-                reason = self._reason(message.get("reason", ""))
-                actions = core.deny(self.pid, message["id"], reason, now)
-            case "release":
-                actions = core.release(self.pid, now)
-            case "take":
-                actions = core.take(self.pid, now)
+                args = {"id": message["id"], "reason": self._reason(message.get("reason", ""))}
+            case "release" | "take":
+                args = {}
             case "chat":
-                actions = core.chat(self.pid, message["text"], now, mask=self._masked)
+                args = {"text": message["text"]}
             case "end":
-                actions = core.end(self.pid, self._reason(message.get("reason", "")), now)
+                args = {"reason": self._reason(message.get("reason", ""))}
             case _:
                 raise ProtocolError(ErrorCode.BAD_FRAME, f"unhandled message type {kind!r}")
-        live.apply(actions)
+        live.act(self.pid, kind, args, self._masked)  # the core rules, here or at the home
 
     # ------------------------------------------------------------ access
 

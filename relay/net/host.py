@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from relay.core import messages
 from relay.core.access import Grant
 from relay.core.roles import Role
 from relay.trust import identity
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from relay.core.access import AccessPolicy, AccessRequest
     from relay.core.ratelimit import DenialAudit, LoginGuard
     from relay.net.archive import Archive
-    from relay.net.live import LiveSession
+    from relay.net.live import LiveSession, Room
     from relay.store import InviteRecord, Revocation, Store
     from relay.trust.keys import SigningKey, VerifyKey
 
@@ -92,9 +93,11 @@ class RelayHost(Protocol):
     def verify_key(self) -> VerifyKey: ...
     @property
     def sessions(self) -> dict[str, LiveSession]: ...
+    @property
+    def elsewhere(self) -> list[messages.SessionSummary]: ...
 
     async def open_session(self, target_name: str, owner: str, reason: str) -> LiveSession: ...
-    async def live_session(self, session_id: str) -> LiveSession: ...
+    async def live_session(self, session_id: str) -> Room: ...
     async def create_invite(
         self,
         role: Role,
@@ -110,7 +113,7 @@ class RelayHost(Protocol):
     ) -> tuple[str, identity.Claims]: ...
     def standing(self, who: Identity) -> identity.AuthError | None: ...
     async def recheck(self, who: Identity) -> identity.AuthError | None: ...
-    async def admission(self, who: Identity, live: LiveSession) -> Admission | None: ...
+    async def admission(self, who: Identity, live: Room) -> Admission | None: ...
     async def grant_access(
         self,
         by: str,

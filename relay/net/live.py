@@ -13,6 +13,11 @@ raw output, a second :class:`SessionOutput` carries it, read only by whoever
 drives; a change of driver moves both links to their new stream. Input the
 target does not echo (a password at a prompt) reaches the shell but is never
 recorded (:class:`relay.masking.InputGuard`).
+
+In a cluster (``[cluster] redis``), participants on other relays are in the
+same core: each has a :class:`Link` here that carries what the core sends it
+through Redis, and :class:`Peers` publishes the masked output once for all of
+them (:mod:`relay.net.home`). Nothing in this module knows Redis.
 """
 
 from __future__ import annotations
@@ -22,10 +27,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from websockets.frames import CloseCode
 
+from relay.core import messages
 from relay.core.actions import (
     Action,
     Audit,
@@ -37,6 +44,7 @@ from relay.core.actions import (
     Resize,
     Send,
 )
+from relay.core.roles import Role
 from relay.core.session import Session
 from relay.masking import SECRET_INPUT, InputGuard, Masking, OutputMasker, SecretPattern
 from relay.masking.screen import ScreenCheck
@@ -73,6 +81,85 @@ class Auditor(Protocol):
     def record(self, event: str, **fields: str | int | float | bool | None) -> None: ...
 
 
+class Link(Protocol):
+    """One participant's way out of the session: a websocket client here
+    (:class:`relay.net.connection.ClientLink`), or one on another relay
+    (:class:`relay.net.home.RemoteLink`, ``remote``)."""
+
+    pid: str
+    remote: bool
+    on_sent: Callable[[ClientLink], None] | None
+
+    @property
+    def source(self) -> object: ...
+    @property
+    def cursor(self) -> int | None: ...
+    def send_json(self, message: messages.RelayMessage) -> None: ...
+    def notify(self) -> None: ...
+    def close(self, code: int, reason: str) -> None: ...
+    def attach(self, source: SessionOutput, offset: int | None) -> None: ...
+    def detach(self) -> None: ...
+    def reading(self) -> bool: ...
+    def backlog(self) -> int: ...
+
+
+class Peers(Protocol):
+    """The other relays of a cluster, as the session's home sees them: one publisher of
+    this session's masked output and of the messages for all remote participants."""
+
+    def notify(self) -> None: ...
+    def broadcast(self, message: messages.RelayMessage) -> None: ...
+    def ended(self, reason: str) -> None: ...
+    async def finish(self) -> None:
+        """After the end: send what is left (within a bound), then stop."""
+
+
+@dataclass(frozen=True)
+class Seat:
+    """Who joins a session, as the relay admitted them (the core's ``join`` arguments).
+
+    Plain data, so that a relay serving the participant can send it to the
+    session's home (:mod:`relay.net.edge`). ``driver_by``/``driver_until``:
+    a just-in-time driver grant the participant holds (control is theirs on
+    joining).
+    """
+
+    user: str
+    role: Role
+    expires_at: float
+    cols: int = 80
+    rows: int = 24
+    person: str | None = None
+    invited_by: str | None = None
+    key: str | None = None
+    driver_by: str | None = None
+    driver_until: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "role": self.role.value}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Seat:
+        return cls(**{**data, "role": Role(data["role"])})
+
+
+class Room(Protocol):
+    """The session a connection joined: here (:class:`LiveSession`), or held by another
+    relay of the cluster (:class:`relay.net.edge.EdgeSession`)."""
+
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    async def enter(self, link: ClientLink, seat: Seat, offset: int | None) -> bool: ...
+    def act(
+        self, pid: str, kind: str, args: dict[str, Any], mask: Callable[[str], str] | None
+    ) -> None: ...
+    def input(self, pid: str, data: bytes) -> None: ...
+    def drop_link(self, pid: str) -> None: ...
+    def remove_link(self, pid: str, reason: str) -> None: ...
+
+
 class LiveSession:
     """One session's I/O: target shell ⇄ core ⇄ clients."""
 
@@ -107,7 +194,8 @@ class LiveSession:
         self.screen = ScreenCheck(patterns) if patterns is not None else None
         self.guard = InputGuard()
         self.shell: Shell | None = None
-        self.links: dict[str, ClientLink] = {}
+        self.links: dict[str, Link] = {}
+        self.peers: Peers | None = None  # the other relays of a cluster ([cluster] redis)
         self._flush_timer: asyncio.TimerHandle | None = None
         self._record_timer: asyncio.TimerHandle | None = None
         self._input_timer: asyncio.TimerHandle | None = None
@@ -123,6 +211,10 @@ class LiveSession:
     @property
     def session_id(self) -> str:
         return self.core.session_id
+
+    @property
+    def target(self) -> str:
+        return self.core.target
 
     def start(self, shell: Shell) -> None:
         self.shell = shell
@@ -194,6 +286,8 @@ class LiveSession:
         self._arm_recorder(now)
         for link in self.links.values():
             link.notify()
+        if self.peers is not None:
+            self.peers.notify()
         self._hold_for_driver()
 
     # ------------------------------------------------------------ flow control
@@ -216,7 +310,7 @@ class LiveSession:
             self._reading_paused = True
             self.shell.pause_reading()
 
-    def _driver_progress(self, link: ClientLink) -> None:
+    def _driver_progress(self, link: ClientLink | Link) -> None:
         """After each frame a client received: resume the target once the driver caught up.
 
         Only the driver's own progress counts: a viewer reading fast says
@@ -308,7 +402,73 @@ class LiveSession:
             return self.raw
         return self.output
 
-    def add_link(self, link: ClientLink, offset: int | None) -> None:
+    async def enter(self, link: Link, seat: Seat, offset: int | None) -> bool:
+        """Seat a participant (:meth:`seat`); a :class:`Room` method."""
+        return self.seat(link, seat, offset)
+
+    def seat(self, link: Link, seat: Seat, offset: int | None) -> bool:
+        """Join ``link``'s participant to the core, stream output to it from ``offset``
+        (if still held), and give them control if a driver grant says so.
+
+        Refused (full, ended...): the refusal goes to this link only, and False.
+        """
+        now = self.clock()
+        actions = self.core.join(
+            link.pid,
+            seat.user,
+            seat.role,
+            now,
+            seat.expires_at,
+            seat.cols,
+            seat.rows,
+            person=seat.person,
+            invited_by=seat.invited_by,
+            key=seat.key,
+        )
+        if link.pid not in self.core.participants:
+            for action in actions:
+                if isinstance(action, Send) and action.to == link.pid:
+                    link.send_json(action.message)
+            return False
+        self.add_link(link, offset)
+        self.apply(actions)
+        if seat.driver_by is not None and seat.driver_until is not None:
+            ttl = seat.driver_until - now
+            self.apply(self.core.assign_control(seat.user, seat.driver_by, now, ttl))
+        return True
+
+    def act(
+        self,
+        pid: str,
+        kind: str,
+        args: dict[str, Any],
+        mask: Callable[[str], str] | None = None,
+    ) -> None:
+        """A participant's session message (checked and cleaned by its connection),
+        ruled on by the core. ``mask`` masks chat text the core accepts."""
+        core, now = self.core, self.clock()
+        match kind:
+            case "resize":
+                actions = core.resize(pid, args["cols"], args["rows"], now)
+            case "request_control":
+                actions = core.request_control(pid, args["reason"], now)
+            case "grant":
+                actions = core.grant(pid, args["id"], now, args.get("ttl"))
+            case "deny":
+                actions = core.deny(pid, args["id"], args["reason"], now)
+            case "release":
+                actions = core.release(pid, now)
+            case "take":
+                actions = core.take(pid, now)
+            case "chat":
+                actions = core.chat(pid, args["text"], now, mask=mask)
+            case "end":
+                actions = core.end(pid, args["reason"], now)
+            case _:
+                raise ValueError(f"not a session message: {kind!r}")
+        self.apply(actions)
+
+    def add_link(self, link: Link, offset: int | None) -> None:
         """Start streaming to a joined client, from ``offset`` if its stream still holds it."""
         self.links[link.pid] = link
         link.on_sent = self._driver_progress
@@ -408,8 +568,14 @@ class LiveSession:
                 if link is not None:
                     link.send_json(message)
             case Broadcast(message):
+                remote = False
                 for link in self.links.values():
-                    link.send_json(message)
+                    if link.remote:
+                        remote = True
+                    else:
+                        link.send_json(message)
+                if remote and self.peers is not None:
+                    self.peers.broadcast(message)  # once for every relay
             case Resize(cols, rows):
                 self._resize(cols, rows, now)
             case Audit(event, fields):
@@ -480,6 +646,8 @@ class LiveSession:
             self.recorder.resize(cols, rows, now)
         for link in self.links.values():
             link.notify()  # clients resize between the same two bytes
+        if self.peers is not None:
+            self.peers.notify()
 
     def _end(self, reason: str, now: float) -> None:
         if self._batch:
@@ -487,6 +655,8 @@ class LiveSession:
         self._flush_masker(end_of_stream=True)
         for link in self.links.values():
             link.close(CloseCode.NORMAL_CLOSURE, f"session ended: {reason}")
+        if self.peers is not None:
+            self.peers.ended(reason)
         if self.recorder is not None:
             self.recorder.close(reason, now)
             self.recorder = None

@@ -16,16 +16,16 @@ from typing import TYPE_CHECKING, Any
 from relay.config import NAME_PATTERN
 from relay.core import messages, protocol
 from relay.core.access import AccessError, Grant
-from relay.core.actions import Send
 from relay.core.errors import ErrorCode, ProtocolError
 from relay.core.roles import Role
 from relay.net.archive import Scope
 from relay.net.connection import ClientLink
 from relay.net.host import Admission, Identity
+from relay.net.live import Seat
 
 if TYPE_CHECKING:
     from relay.net.host import RelayHost
-    from relay.net.live import LiveSession
+    from relay.net.live import Room
 
 
 class Lobby:
@@ -38,7 +38,7 @@ class Lobby:
         peer: str
         who: Identity | None
         credential: str | None
-        live: LiveSession | None
+        live: Room | None  # the session joined: here, or on its home relay
         cut_off: bool
         listing: asyncio.Task[None] | None
 
@@ -94,6 +94,11 @@ class Lobby:
             for live in self.relay.sessions.values()
             if self.who.session in (None, live.session_id) and not live.ended.is_set()
         ]
+        visible += [  # in a cluster: those other relays are home to
+            summary
+            for summary in self.relay.elsewhere
+            if self.who.session in (None, summary.get("id"))
+        ]
         targets: list[messages.TargetSummary] = []
         if self.who.role is Role.LEAD and self.who.session is None:
             targets = [
@@ -144,35 +149,36 @@ class Lobby:
                 f"you have no access to session {session_id!r}; ask a lead "
                 "(warroom request --role viewer --reason ...)",
             )
-        self._enter(live, admission, message)
+        await self._enter(live, admission, message)
 
-    def _enter(self, live: LiveSession, admission: Admission, message: protocol.Join) -> None:
+    async def _enter(self, live: Room, admission: Admission, message: protocol.Join) -> None:
+        """Take a seat in the session (refused: the reason goes to this client only).
+
+        ``self.live`` is set before the seat is taken: on another relay's
+        session that takes a round trip, and a connection lost meanwhile must
+        still leave the seat it was given.
+        """
         assert self.who is not None
-        now = self.relay.clock()
-        actions = live.core.join(
-            self.pid,
+        grant = admission.driver_grant
+        seat = Seat(
             self.who.user,
             admission.role,
-            now,
             admission.expires_at,
             message.get("cols", 80),
             message.get("rows", 24),
             person=self.who.principal,
             invited_by=self.who.invited_by,
             key=self.credential,
+            driver_by=grant.granted_by if grant is not None else None,
+            driver_until=grant.expires_at if grant is not None else None,
         )
-        if self.pid not in live.core.participants:  # refused: tell this client only
-            for action in actions:
-                if isinstance(action, Send) and action.to == self.pid:
-                    self.link.send_json(action.message)
-            return
         self.live = live
-        live.add_link(self.link, message.get("offset"))
-        live.apply(actions)
-        grant = admission.driver_grant
-        if grant is not None:
-            ttl = grant.expires_at - now
-            live.apply(live.core.assign_control(self.who.user, grant.granted_by, now, ttl))
+        seated = False
+        try:
+            seated = await live.enter(self.link, seat, message.get("offset"))
+        finally:
+            if not seated and self.live is live:
+                self.live = None
 
     async def _access_message(self, message: protocol.AccessMessage) -> None:
         """Just-in-time access: grants and revocations by leads, requests by anyone."""

@@ -89,6 +89,7 @@ class SessionOutput:
         self.stream = OutputStream(capacity, base)
         self.lazy = lazy  # fed only when a snapshot is asked for (see snapshot())
         self.model = TerminalModel(cols, rows, scrollback)
+        self._scrollback = scrollback
         self._model_cursor = base
         self.skips = 0
         self._resizes: deque[SizeMark] = deque()  # size changes the model has yet to apply
@@ -142,6 +143,26 @@ class SessionOutput:
         if self._marks and self._marks[0].offset < self.stream.start:
             self._forget_marks()
         return data
+
+    def seed(self, offset: int, cols: int, rows: int, snapshot: bytes) -> None:
+        """Start the model from another model's snapshot, valid at ``offset`` (held).
+
+        For a copy of a session's stream on another relay of a cluster
+        (:mod:`relay.net.edge`): its bytes may start long after the
+        session did, and the screen they were drawn on is the home's; a
+        snapshot rebuilds it exactly (:mod:`relay.terminal.snapshot`). Size
+        changes up to ``offset`` are in the snapshot already.
+        """
+        if not self.holds(offset):
+            raise ValueError(
+                f"offset {offset} is not in this stream ({self.stream.start} to {self.stream.end})"
+            )
+        self.model = TerminalModel(cols, rows, self._scrollback)
+        self.model.feed(snapshot)
+        self._model_cursor = offset
+        while self._resizes and self._resizes[0].offset <= offset:
+            self._resizes.popleft()
+        self._wake.set()
 
     def resize(self, cols: int, rows: int) -> None:
         """The PTY changed size here: the model and every client follow at this point."""

@@ -33,6 +33,7 @@ from websockets.http11 import Request, Response
 
 from relay.cluster.health import Check, Health
 from relay.config import RelayConfig, TargetConfig
+from relay.core import messages
 from relay.core.access import AccessPolicy
 from relay.core.errors import ErrorCode, ProtocolError
 from relay.core.ratelimit import DenialAudit, LoginGuard
@@ -41,11 +42,12 @@ from relay.core.session import Session
 from relay.core.state import FourEyes
 from relay.core.state import Limits as SessionLimits
 from relay.evidence.audit import AuditLog
+from relay.masking import mask_text
 from relay.net.access_desk import REQUEST_TTL, AccessDesk, grant_fields
 from relay.net.archive import Archive
 from relay.net.connection import READ_AHEAD, BoundedConnection, ClientLink, cancel
 from relay.net.conversation import Conversation
-from relay.net.live import LiveSession, Recorder
+from relay.net.live import LiveSession, Recorder, Room
 from relay.net.ssh import TargetAddress, TargetShell, TargetUnavailable
 from relay.net.stall import LoopWatch, watched_connection
 from relay.store import (
@@ -61,6 +63,8 @@ from relay.trust import identity
 from relay.trust.keys import SigningKey
 
 if TYPE_CHECKING:
+    from relay.cluster.bus import Bus
+    from relay.net.edge import EdgeSession, Outbox
     from relay.storage.service import ObjectStorage
 
 log = logging.getLogger(__name__)
@@ -70,6 +74,7 @@ RecorderFactory = Callable[[Session, int, int], Recorder | None]
 HealthCheck = Callable[[], dict[str, Any]]
 """One dependency's state for ``/healthz``: a JSON object with at least ``ok`` (bool)."""
 HOUSEKEEPING_INTERVAL = 0.5  # expiry, re-checking connections, audit checkpoints
+EDGE_IDLE = 30.0  # seconds a relay keeps following another's session nobody here is in
 SESSION_ID_ATTEMPTS = 5  # generated ids are random; ids are never reused, so retry
 RESTART_REASON = "the relay stopped before the session ended"
 RESTART_FIXED = (
@@ -162,6 +167,14 @@ class Relay(AccessDesk):
         self.health = Health(clock)
         """Background checks of what must be asked over the network (the store, ...)."""
         self._health_watch: asyncio.Task[None] | None = None
+        self.bus: Bus | None = None  # the cluster's Redis ([cluster] redis)
+        self.outbox: Outbox | None = None
+        self.edges: dict[str, EdgeSession] = {}
+        """Sessions whose home is another relay, that this relay's clients joined."""
+        self.elsewhere: list[messages.SessionSummary] = []
+        """Lobby summaries of the sessions other relays are home to (``[cluster] redis``)."""
+        self._cluster_tasks: list[asyncio.Task[None]] = []
+        self._pid_tag = ""  # in a cluster, connection ids are unique across relays
 
     def watch_dependency(self, name: str, check: Check) -> None:
         """Check ``name`` in the background (:mod:`relay.cluster.health`) and list its
@@ -189,14 +202,81 @@ class Relay(AccessDesk):
             cluster = self.config.cluster
             self._store = await open_store(self.config.data_dir, cluster.database, self.config.node)
         self.watch_dependency("store", self.store.ping)
+        if self.config.cluster.redis is not None:
+            self._join_cluster(self.config.cluster.redis)
         try:
             await self.health.check()
             await self._serve(ssl_context)
         except BaseException:
+            await self._leave_cluster()
             if self._owns_store:
                 await self.store.close()
                 self._store = None
             raise
+
+    def _join_cluster(self, url: str) -> None:
+        """Serve any session of the cluster, through Redis (:mod:`relay.cluster`).
+
+        Redis need not answer yet: ``/healthz`` says it does not, and no
+        session opens until it does.
+        """
+        from relay.cluster.bus import Bus
+        from relay.net.edge import Outbox
+        from relay.net.home import HomeDesk
+
+        self.bus = bus = Bus(url, self.config.name)
+        self.watch_dependency("redis", bus.ping)
+        self.outbox = Outbox(bus)
+        desk = HomeDesk(bus, self.config.node, self.sessions, self._mask_chat)
+        self._pid_tag = "." + secrets.token_hex(3)
+        self._cluster_tasks = [
+            asyncio.create_task(desk.run(), name="cluster-inbox"),
+            asyncio.create_task(self.outbox.run(), name="cluster-outbox"),
+            asyncio.create_task(self._read_lobby(bus), name="cluster-lobby"),
+        ]
+
+    async def _read_lobby(self, bus: Bus) -> None:
+        """Every second: the sessions other relays are home to, for this relay's lobby."""
+        from relay.cluster.bus import RedisError
+
+        while True:
+            try:
+                listed = await bus.lobby()
+            except RedisError:
+                listed = {}  # while Redis fails, no session elsewhere can be joined anyway
+            # written by the homes: SessionSummary values (relay.core.session.summary)
+            self.elsewhere = [
+                json.loads(line)
+                for session_id, line in sorted(listed.items())
+                if session_id not in self.sessions
+            ]
+            await asyncio.sleep(1.0)
+
+    async def _leave_cluster(self) -> None:
+        for edge in list(self.edges.values()):
+            await edge.close("the relay is shutting down; connect again (to any relay)")
+        for task in self._cluster_tasks:
+            await cancel(task)
+        self._cluster_tasks = []
+        if self.bus is not None:
+            await self.bus.close()
+            self.bus = None
+
+    def _mask_chat(self, session: str, text: str) -> str:
+        """Chat from a participant on another relay, masked here like a local one's."""
+        redaction = self.config.redaction
+        if not redaction.enabled:
+            return text
+        masked, maskings = mask_text(text, redaction.patterns)
+        for masking in maskings:
+            self.audit.record(
+                "secret.masked",
+                session=session,
+                kind=masking.kind,
+                count=masking.count,
+                where="text",
+            )
+        return masked
 
     async def _serve(self, ssl_context: ssl.SSLContext | None) -> None:
         for record in await self.store.end_sessions_of(
@@ -242,6 +322,7 @@ class Relay(AccessDesk):
                 await self._expire(self.clock())
                 await self.enforce()
                 self._end_unrecordable()
+                await self._sweep_edges()
                 self.audit.tick()
             except Exception:
                 log.exception("housekeeping failed; retrying in %g s", HOUSEKEEPING_INTERVAL)
@@ -331,6 +412,7 @@ class Relay(AccessDesk):
         for live in list(self.sessions.values()):
             await live.wait_closed()
         await asyncio.gather(*self._forgetting, return_exceptions=True)
+        await self._leave_cluster()
         if self._owns_store and self._store is not None:
             await self._store.close()
             self._store = None
@@ -430,6 +512,12 @@ class Relay(AccessDesk):
             raise ProtocolError(ErrorCode.TARGET_UNAVAILABLE, str(exc)) from None
         self.sessions[session_id] = live
         live.start(shell)
+        if self.bus is not None:  # participants on other relays: through Redis
+            from relay.net.home import SessionFeed
+
+            feed = SessionFeed(self.bus, live, self.clock)
+            live.peers = feed
+            feed.start()
         forgetting = asyncio.get_running_loop().create_task(self._forget_when_ended(live))
         self._forgetting.add(forgetting)
         forgetting.add_done_callback(self._forgetting.discard)
@@ -465,10 +553,16 @@ class Relay(AccessDesk):
         except StoreError:
             log.exception("session %s: could not record its end", live.session_id)
         await live.wait_closed()
+        if live.peers is not None:
+            await live.peers.finish()  # its last entries (the end) go out to the other relays
         self.sessions.pop(live.session_id, None)
 
-    async def live_session(self, session_id: str) -> LiveSession:
-        """The open session ``session_id``, or the right refusal: ended, or unknown."""
+    async def live_session(self, session_id: str) -> Room:
+        """The open session ``session_id``, or the right refusal: ended, or unknown.
+
+        In a cluster with Redis, a session another relay is home to is served
+        here too (:class:`relay.net.edge.EdgeSession`).
+        """
         live = self.sessions.get(session_id)
         if live is not None and not live.ended.is_set():
             return live
@@ -483,6 +577,8 @@ class Relay(AccessDesk):
                 ErrorCode.SESSION_ENDED,
                 f"the session {session_id!r} has ended: {live.end_reason}",
             )
+        if record is not None and record.home != self.config.node and self.bus is not None:
+            return self._edge(record)
         if record is not None and record.home != self.config.node:
             raise ProtocolError(  # its SSH connection and output are on that relay only
                 ErrorCode.NO_SUCH_SESSION,
@@ -490,6 +586,38 @@ class Relay(AccessDesk):
                 f"{record.home!r}); connect to that relay to join it",
             )
         raise ProtocolError(ErrorCode.NO_SUCH_SESSION, f"no open session {session_id!r}")
+
+    def _edge(self, record: SessionRecord) -> EdgeSession:
+        """This relay's proxy for a session held by another relay (one per session)."""
+        edge = self.edges.get(record.id)
+        if edge is not None and not edge.ended.is_set():
+            return edge
+        from relay.net.edge import EdgeSession
+
+        assert self.bus is not None and self.outbox is not None
+        limits = self.config.limits
+        edge = EdgeSession(
+            self.bus,
+            self.outbox,
+            record,
+            self.config.node,
+            limits.output_buffer,
+            limits.scrollback,
+            on_end=lambda gone: self._forget_edge(gone),
+        )
+        self.edges[record.id] = edge
+        return edge
+
+    async def _sweep_edges(self) -> None:
+        """Stop following sessions of other relays nobody here has been in for a while."""
+        for edge in list(self.edges.values()):
+            if edge.idle_for() >= EDGE_IDLE:
+                self._forget_edge(edge)
+                await edge.close()
+
+    def _forget_edge(self, edge: EdgeSession) -> None:
+        if self.edges.get(edge.session_id) is edge:
+            del self.edges[edge.session_id]
 
     async def create_invite(
         self,
@@ -571,7 +699,7 @@ class Relay(AccessDesk):
 
     async def _handle(self, ws: ServerConnection) -> None:
         self._connections += 1
-        pid = f"c{self._connections}"
+        pid = f"c{self._connections}{self._pid_tag}"
         link = ClientLink(
             ws, pid, self.config.limits.stall_timeout, self.config.limits.control_queue
         )

@@ -330,6 +330,18 @@ BAD_CONFIGS = {
         VALID + '\n[cluster]\ndatabse = "postgresql://db/warroom"\n',
         "cluster.databse: unknown key (did you mean 'database'?)",
     ),
+    "cluster redis of another kind, password hidden": (
+        VALID + '\n[cluster]\ndatabase = "postgresql://db/w"\nredis = "http://u:s3cret@r:6379/0"\n',
+        "cluster.redis: expected a redis://, rediss:// or unix:// URL, got 'http://u:***@r:6379/0'",
+    ),
+    "cluster redis unparsable": (
+        VALID + '\n[cluster]\ndatabase = "postgresql://db/w"\nredis = "redis://r:port/0"\n',
+        "cluster.redis: not a usable Redis URL",
+    ),
+    "cluster redis without a database": (
+        VALID + '\n[cluster]\nredis = "redis://10.0.0.7:6379/0"\n',
+        "cluster.redis: needs [cluster] database too",
+    ),
 }
 
 
@@ -351,6 +363,8 @@ def test_a_cluster_database_gives_each_relay_a_node_id(config_dir: Path) -> None
     assert cluster.node == f"{socket.gethostname()}:8422"  # the relays share relay.name
     named = VALID + f'\n[cluster]\ndatabase = "{dsn}"\nnode = "relay-3"\n'
     assert load_config(write(config_dir, named)).node == "relay-3"
+    live = named + 'redis = "rediss://:pw@10.0.0.7:6380/2"\n'
+    assert load_config(write(config_dir, live)).cluster.redis == "rediss://:pw@10.0.0.7:6380/2"
 
 
 def test_toml_syntax_error_reports_its_line(config_dir: Path) -> None:
