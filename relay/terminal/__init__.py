@@ -23,6 +23,7 @@ Modules, one concept each:
 * :mod:`relay.terminal.screen`: the buffers, cursor and modes, and what each
   control does; :mod:`relay.terminal.fastpath` applies runs of plain output at
   once; :mod:`relay.terminal.scrollback` keeps what scrolled off;
+  :mod:`relay.terminal.motion` moves the cursor;
 * :mod:`relay.terminal.cells`: cells, pens and SGR; :mod:`relay.terminal.modes`:
   mode numbers and the deviations;
 * :mod:`relay.terminal.snapshot`: the bytes that rebuild a model elsewhere.

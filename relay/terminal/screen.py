@@ -50,16 +50,10 @@ from relay.terminal.modes import (
     MOUSE_ENCODINGS,
     MOUSE_PROTOCOLS,
 )
+from relay.terminal.motion import Cursor, CursorMotion, Margins
 from relay.terminal.scrollback import Scrollback
 
 _ASCII_RUN = re.compile(r"[\x20-\x7e]+|[^\x20-\x7e]+")
-
-
-class Margins(NamedTuple):
-    """The scroll region (DECSTBM), 0-based and inclusive."""
-
-    top: int
-    bottom: int
 
 
 class SavedCursor(NamedTuple):
@@ -77,23 +71,11 @@ class SavedCursor(NamedTuple):
     origin: bool = False
 
 
-class Cursor:
-    """Where the next character goes, and the pen it is written with."""
-
-    __slots__ = ("attrs", "hidden", "x", "y")
-
-    def __init__(self) -> None:
-        self.x = 0
-        self.y = 0
-        self.attrs = BLANK
-        self.hidden = False
-
-
 def blank_rows(count: int, columns: int, cell: Cell = BLANK) -> list[Line]:
     return [[cell] * columns for _ in range(count)]
 
 
-class TerminalScreen:
+class TerminalScreen(CursorMotion):
     """``columns`` x ``lines`` cells in two buffers, with a scrollback of ``scrollback`` lines."""
 
     def __init__(
@@ -735,91 +717,6 @@ class TerminalScreen:
         self.margins = None if t == 0 and b == self.lines - 1 else Margins(t, b)
         self.cursor_position()
 
-    # ------------------------------------------------------------ cursor motion
-
-    def cursor_up(self, count: int | None = None) -> None:
-        """CUU stops at the top margin only from inside or below the region."""
-        top = self.margins.top if self.margins and self.cursor.y >= self.margins.top else 0
-        self.cursor.y = max(self.cursor.y - (count or 1), top)
-        self.cursor.x = min(self.cursor.x, self.columns - 1)
-
-    def cursor_up1(self, count: int | None = None) -> None:
-        """CPL: CUU, then to the first column."""
-        self.cursor_up(count)
-        self.cursor.x = 0
-
-    def cursor_down(self, count: int | None = None) -> None:
-        """CUD stops at the bottom margin only from inside or above the region."""
-        region = self.margins
-        bottom = region.bottom if region and self.cursor.y <= region.bottom else self.lines - 1
-        self.cursor.y = min(self.cursor.y + (count or 1), bottom)
-        self.cursor.x = min(self.cursor.x, self.columns - 1)
-
-    def cursor_down1(self, count: int | None = None) -> None:
-        """CNL: CUD, then to the first column."""
-        self.cursor_down(count)
-        self.cursor.x = 0
-
-    def cursor_back(self, count: int | None = None) -> None:
-        """CUB (and BS): from the pending wrap, counted from the last column."""
-        x = min(self.cursor.x, self.columns - 1)
-        self.cursor.x = max(0, x - (count or 1))
-
-    def backspace(self) -> None:
-        self.cursor_back()
-
-    def cursor_forward(self, count: int | None = None) -> None:
-        self.cursor.x = min(self.cursor.x + (count or 1), self.columns - 1)
-
-    def cursor_position(self, line: int | None = None, column: int | None = None) -> None:
-        """CUP; under DECOM, relative to and clamped into the region (pyte ignored it)."""
-        y = (line or 1) - 1
-        if self.margins is not None and DECOM in self.mode:
-            y = min(y + self.margins.top, self.margins.bottom)
-        self.cursor.y = min(y, self.lines - 1)
-        self.cursor.x = min((column or 1) - 1, self.columns - 1)
-
-    def cursor_to_column(self, column: int | None = None) -> None:
-        """CHA and HPA."""
-        self.cursor.x = min((column or 1) - 1, self.columns - 1)
-
-    def cursor_to_line(self, line: int | None = None) -> None:
-        """VPA (pyte asserted margins existed under DECOM)."""
-        self.cursor_position(line, min(self.cursor.x, self.columns - 1) + 1)
-
-    def set_tab_stop(self) -> None:
-        if self.cursor.x < self.columns:
-            self.tabstops.add(self.cursor.x)
-
-    def clear_tab_stop(self, how: int | None = None) -> None:
-        """TBC: 0 the stop at the cursor, 3 all of them."""
-        if not how:
-            self.tabstops.discard(self.cursor.x)
-        elif how == 3:
-            self.tabstops.clear()
-
-    def tab(self) -> None:
-        """HT: to the next tab stop, or the last column; nothing in the pending-wrap state.
-
-        (As xterm.js; pyte moved a pending wrap back to the last column.)
-        """
-        x = self.cursor.x
-        if x < self.columns:
-            self.cursor.x = min((t for t in self.tabstops if t > x), default=self.columns - 1)
-
-    def tab_forward(self, count: int | None = None) -> None:
-        """CHT (``CSI I``)."""
-        for _ in range(min(count or 1, self.columns)):
-            self.tab()
-
-    def tab_back(self, count: int | None = None) -> None:
-        """CBT (``CSI Z``); nothing in the pending-wrap state (xterm.js)."""
-        if self.cursor.x >= self.columns:
-            return
-        for _ in range(min(count or 1, self.columns)):
-            x = self.cursor.x
-            self.cursor.x = max((t for t in self.tabstops if t < x), default=0)
-
     # ------------------------------------------------------------ SGR
 
     def sgr(self, params: str) -> None:
@@ -834,6 +731,10 @@ class TerminalScreen:
         self.cursor.attrs = pen
 
     # ------------------------------------------------------------ the fast path
+
+    def plain_ascii(self) -> bool:
+        """Whether ASCII is drawn as itself, over what was there: no charset, no IRM."""
+        return self._table is None and IRM not in self.mode
 
     def fast_ready(self) -> bool:
         """Whether the fast path applies now: no margins, no charset, autowrap, no IRM."""
