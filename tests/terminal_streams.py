@@ -157,6 +157,9 @@ _WIDE_EDITS = [
     f"{CSI}?7l文{CSI}?7h",
     f"{CSI}?7lxy{CSI}?7h",
     f"{CSI}2b",
+    "\bx",
+    f"\b{CSI}K",
+    f"\r{CSI}31mab{CSI}m\bc{CSI}K",
 ]
 
 
@@ -206,6 +209,16 @@ _log_piece = st.one_of(
 )
 
 
+#: Text, CR, LF, SGR and EL only: whole feeds of these wait undrawn in the model.
+_run_piece = st.one_of(
+    text,
+    text.map(lambda t: t + "\r\n"),
+    st.tuples(sgr, text, sgr).map("".join),
+    st.sampled_from(["\r", "\n", "\r\n", "\r\n", "\n\r", f"{CSI}K", f"{CSI}0K", "é├─Ω"]),
+    st.integers(0, 100).map(lambda n: f"\rprogress {'#' * (n // 10):<10} {n}%"),
+)
+
+
 @st.composite
 def shell_streams(draw: st.DrawFn, max_pieces: int = 60) -> str:
     """Shell sessions and logs: text, SGR, EL, CR, LF, prompts, and a few other pieces.
@@ -215,6 +228,17 @@ def shell_streams(draw: st.DrawFn, max_pieces: int = 60) -> str:
     pieces = draw(st.lists(_log_piece, min_size=6, max_size=max_pieces))
     others = draw(st.lists(st.tuples(st.integers(0, len(pieces)), piece), max_size=3))
     for at, other in sorted(others, key=lambda o: -o[0]):
+        pieces.insert(at, other)
+    return "".join(pieces)
+
+
+@st.composite
+def log_streams(draw: st.DrawFn, max_pieces: int = 60) -> str:
+    """Only what a fast-path run is made of, with a rare other piece: the model keeps
+    such feeds undrawn until it is read, and draws them together."""
+    pieces = draw(st.lists(_run_piece, min_size=6, max_size=max_pieces))
+    others = draw(st.lists(st.tuples(st.integers(0, len(pieces)), piece), max_size=1))
+    for at, other in others:
         pieces.insert(at, other)
     return "".join(pieces)
 

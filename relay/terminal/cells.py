@@ -74,6 +74,8 @@ def printable(text: str) -> str:
 
     Bytes that were not UTF-8 (lone surrogates from the tokenizer) become U+FFFD.
     """
+    if text.isascii() and text.isprintable():  # a shell's title, each prompt: as it is
+        return text
     kept = (c for c in text if c >= " " and not "\x7f" <= c <= "\x9f")
     return "".join("\ufffd" if "\udc80" <= c <= "\udcff" else c for c in kept)
 

@@ -62,6 +62,10 @@ _RUN_TOKEN = re.compile(
     rf"(?P<text>[{_TEXT_1}]+)|(?P<cr>\r)|\x1b\[(?P<sgr>[0-9;:]*)m|(?P<el>\x1b\[0?K)"
 )
 _RUN_SGR = re.compile(r"\x1b\[([0-9;:]*)m")
+#: A run within a row: one-cell text, SGR, EL, CR and BS (whole tokens only).
+SEGMENT = rf"(?:[{_TEXT_1}]+|\x1b\[[0-9;:]*m|\x1b\[0?K|[\r\x08])+"
+#: A segment cut into [text, SGR parameters, EL, CR or BS, text, ...] (None where absent).
+_SEGMENT_SPLIT = re.compile(r"\x1b\[([0-9;:]*)m|\x1b\[0?(K)|([\r\x08])")
 
 
 def _ends_a_wrap(stretch: str, cols: int) -> bool:
@@ -216,9 +220,24 @@ def _skip_lines(
 
         block = Block(drawn)
     sgr = screen.sgr
-    for p in params:
+    for p in params[_last_reset(params) :]:
         sgr(p)
     return end, down, block
+
+
+def _last_reset(params: list[str]) -> int:
+    """Where the SGRs that decide the pen start: at the last that begins with a reset.
+
+    ``0``, ``00`` or nothing before the first ``;`` sets every attribute, so the
+    pen after it does not depend on the ones before (a colon form, ``0:1``, is
+    not a reset). Logs reset after each coloured word: most SGRs of a skipped
+    stretch need not be applied.
+    """
+    for i in range(len(params) - 1, -1, -1):
+        first = params[i].partition(";")[0]
+        if not first.strip("0") and len(first) <= 4:
+            return i
+    return 0
 
 
 def _replay(pen: Cell, text: str, cols: int, count: int, lnm: bool) -> list[Line]:
@@ -318,3 +337,68 @@ def _apply_writes(row: Line, cols: int, writes: Writes) -> None:
         if stop < cols and row[stop].data == "":
             row[stop] = cells[" "]
         row[x0:stop] = map(cells.__getitem__, seg)
+
+
+def draw_segment(screen: TerminalScreen, segment: str, plain: bool) -> None:
+    """Apply ``segment`` (a match of :data:`SEGMENT`) as the parser would, token by token.
+
+    What a prompt, a status line or one field of ``top`` is made of. Text that
+    fits on the row (``plain``: no charset, no IRM) is written here, and so is
+    an EL before the margin; anything else (a wrap, the pending-wrap state) is
+    left to the screen's own methods.
+    """
+    parts = _SEGMENT_SPLIT.split(segment)
+    cursor = screen.cursor
+    cols = screen.columns
+    x, y = cursor.x, cursor.y
+    row = screen.buffer[y]
+    attrs = cursor.attrs
+    cells = screen.pen_cells()
+    printed = False
+    last = len(parts) - 1
+    i = 0
+    while True:
+        chars = parts[i]
+        if chars:
+            stop = x + len(chars)
+            if plain and stop <= cols:
+                if x and row[x].data == "":  # over the right half of a wide character
+                    row[x - 1] = cells[" "]
+                if stop < cols and row[stop].data == "":  # over its left half
+                    row[stop] = cells[" "]
+                row[x:stop] = map(cells.__getitem__, chars)
+                screen.dirty.add(y)
+                x = stop
+            else:
+                cursor.x = x
+                screen.draw(chars)
+                x, y = cursor.x, cursor.y
+                row = screen.buffer[y]
+            printed = True
+        if i == last:
+            break
+        params, el, control = parts[i + 1], parts[i + 2], parts[i + 3]
+        i += 4
+        printed = False
+        if params is not None:
+            screen.sgr(params)
+            if cursor.attrs is not attrs:
+                attrs = cursor.attrs
+                cells = screen.pen_cells()
+        elif el is not None:
+            if x < cols:
+                blank = erased_with(attrs)
+                if x and row[x].data == "":  # the right half of a wide character
+                    row[x - 1] = blank
+                row[x:] = [blank] * (cols - x)
+                screen.dirty.add(y)
+            else:
+                cursor.x = x
+                screen.erase_in_line(0)
+                x = cursor.x
+        elif control == "\r":
+            x = 0
+        else:  # BS, from the pending-wrap state counted from the last column
+            x = max(0, min(x, cols - 1) - 1)
+    cursor.x = x
+    screen.rep_width = 1 if printed else 0

@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any, overload
 
 from relay.terminal.cells import Cell, num, printable
-from relay.terminal.fastpath import RUN
+from relay.terminal.fastpath import RUN, SEGMENT, draw_segment
 from relay.terminal.modes import (
     BRACKETED_PASTE,
     DECAWM,
@@ -41,11 +41,20 @@ from relay.terminal.snapshot import _fit, render
 log = logging.getLogger("relay.terminal")
 
 
+#: Line feeds a run needs before :meth:`TerminalModel.feed` hands it to ``draw_run``:
+#: a prompt and a few lines of output are cheaper token by token (one scroll per line
+#: against ``draw_run``'s set-up and whole-screen commit); a log flood is not.
+RUN_MIN_LINES = 16
 _PRIVATE = ("<", "=", ">", "?")  # CSI parameter prefixes that make a sequence not SGR
 _OSC_KEEP = 1024  # characters of an OSC body kept (titles); the rest is read and dropped
 _INVALID = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
+#: What the fast path scans with: a run within a row, or else the tokenizer's tokens.
+_SCANNER = re.compile(rf"(?P<seg>{SEGMENT})|{SIMPLE_OR_START.pattern}")
 
 
+#: Characters of plain output :meth:`TerminalModel.feed` may keep undrawn: the relay's
+#: 64 KiB feeds are drawn as they come, 4 KiB writes wait for about 16 of them.
+PENDING_MAX = 65_536
 #: Bytes of device replies kept for :meth:`TerminalModel.take_replies` (a few hundred queries).
 REPLIES_MAX = 4096
 #: Fixed answers to device queries, keyed by (parameters, final byte); CPRs are computed.
@@ -61,13 +70,13 @@ _REPLIES = {
 class History(Sequence[list[Cell]]):
     """A read-only view of a model's scrollback (:attr:`TerminalModel.history`)."""
 
-    __slots__ = ("_screen",)
+    __slots__ = ("_model",)
 
-    def __init__(self, screen: TerminalScreen) -> None:
-        self._screen = screen
+    def __init__(self, model: TerminalModel) -> None:
+        self._model = model  # (its screen is read each time: output fed since is drawn first)
 
     def __len__(self) -> int:
-        return len(self._screen.history)
+        return len(self._model.screen.history)
 
     @property
     def dropped(self) -> int:
@@ -77,14 +86,14 @@ class History(Sequence[list[Cell]]):
         ``dropped + len(history) + y`` screen row ``y``: a scrolled-back view
         or a selection stays on its text while output scrolls (see tui/scrollback.py).
         """
-        return self._screen.history.dropped
+        return self._model.screen.history.dropped
 
     @overload
     def __getitem__(self, index: int) -> list[Cell]: ...
     @overload
     def __getitem__(self, index: slice) -> list[list[Cell]]: ...
     def __getitem__(self, index: int | slice) -> list[Cell] | list[list[Cell]]:
-        lines = self._screen.history
+        lines = self._model.screen.history
         if isinstance(index, slice):
             return [lines[i] for i in range(*index.indices(len(lines)))]
         return lines[index]
@@ -117,12 +126,15 @@ class TerminalModel:
         if scrollback < 0:
             raise ValueError(f"scrollback must be 0 or more lines, not {scrollback}")
         self.fast = fast
-        self.screen = TerminalScreen(cols, rows, scrollback, xtermjs)
+        self._screen = TerminalScreen(cols, rows, scrollback, xtermjs)
+        #: Runs of plain output fed but not yet drawn (see :meth:`feed`).
+        self._pending: list[str] = []
+        self._pending_size = 0
         self._replies = bytearray()
         self._tokenizer = Tokenizer()
         self._osc = ""  # the start of an OSC handed out in pieces
         self._resume = 0
-        s = self.screen
+        s = self._screen
         self._controls: dict[str, Callable[[], None]] = {
             "\x08": s.backspace,
             "\x09": s.tab,
@@ -178,12 +190,19 @@ class TerminalModel:
     # ------------------------------------------------------------ public API
 
     @property
+    def screen(self) -> TerminalScreen:
+        """The screen, with every byte fed so far drawn on it."""
+        if self._pending:
+            self._settle()
+        return self._screen
+
+    @property
     def cols(self) -> int:
-        return self.screen.columns
+        return self._screen.columns
 
     @property
     def rows(self) -> int:
-        return self.screen.lines
+        return self._screen.lines
 
     @property
     def cursor(self) -> tuple[int, int]:
@@ -268,7 +287,7 @@ class TerminalModel:
         :class:`Cell` without its trailing blanks; :meth:`line` gives it padded
         to the screen's width.
         """
-        return History(self.screen)
+        return History(self)
 
     def line(self, y: int) -> list[Cell]:
         """The ``cols`` cells to render for row ``y`` in ``range(-len(history), rows)``.
@@ -391,6 +410,11 @@ class TerminalModel:
         text, CR, LF, SGR and EL to the screen at once.
         """
         text = self._tokenizer.decode(data)
+        if self.fast:
+            if self._defer(text):
+                return
+            if self._pending:
+                self._settle()
         parse = self._parse if self.fast else self._parse_tokens
         start, n = 0, len(text)
         while start < n:
@@ -400,6 +424,38 @@ class TerminalModel:
             except Exception:  # a sequence the screen choked on must not stop the model
                 log.exception("terminal model: skipping a sequence it could not apply")
                 start = max(self._resume, start + 1)
+
+    def _defer(self, text: str) -> bool:
+        """Keep ``text`` to draw later if it is one run of plain output, as logs are.
+
+        A feed of nothing but text, CR, LF, SGR and EL (:data:`RUN`, whole
+        tokens) changes nothing but cells, cursor and pen, and only the last
+        screenful of a flood is ever seen: such feeds wait in ``_pending`` (at
+        most :data:`PENDING_MAX` characters) and are drawn together, by one
+        :meth:`TerminalScreen.draw_run` that skips what scrolls off, before
+        the next feed that holds anything else or the first read of
+        :attr:`screen` (every accessor reads it).
+        """
+        if not text or self._tokenizer.in_string or not self._screen.fast_ready():
+            return False
+        run = RUN.match(text)  # (greedy, so the longest; fullmatch would backtrack for ever)
+        if run is None or run.end() != len(text):
+            return False
+        self._pending.append(text)
+        self._pending_size += len(text)
+        if self._pending_size > PENDING_MAX:
+            self._settle()
+        return True
+
+    def _settle(self) -> None:
+        """Draw the runs :meth:`_defer` kept, as one."""
+        text = "".join(self._pending)
+        self._pending.clear()
+        self._pending_size = 0
+        try:
+            self._screen.draw_run(text)
+        except Exception:  # as in feed: a run the screen choked on must not stop the model
+            log.exception("terminal model: skipping output it could not apply")
 
     def _parse_tokens(self, text: str, pos: int) -> None:
         """The reference path: every token from the tokenizer, applied in turn."""
@@ -420,87 +476,130 @@ class TerminalModel:
         what it does not match whole (a sequence the state machine must read) is
         the tokenizer's, as on the reference path. A run of text, CR, LF, SGR and
         EL that holds a line feed goes to :meth:`TerminalScreen.draw_run`.
+        ASCII text that fits on its row is written here, as
+        :meth:`TerminalScreen.draw` would; anything that may change the screen's
+        objects (RIS replaces the cursor) or its drawing modes is dispatched,
+        and what this loop keeps of them is read again after it.
         """
         n = len(text)
-        screen = self.screen
+        screen = self._screen
         tokenizer = self._tokenizer
         scan = tokenizer.next
         controls = self._controls
         sgr = screen.sgr
-        draw = self._draw
+        pen_cells = screen.pen_cells
+        dispatch = self._dispatch_csi
+        dirty = screen.dirty
+        cols = screen.columns
         run_match = RUN.match
-        scanner = SIMPLE_OR_START.finditer
+        scanner = _SCANNER.finditer
+        cursor = screen.cursor
+        plain = screen.plain_ascii()
+        attrs = cursor.attrs
+        cells = pen_cells()
         # Where to look for the next run for the fast path: a run with no line
         # feed is cheaper token by token, and is not looked at twice.
         lf = text.find("\n", pos)
         if lf < 0:
             lf = n
         runs_from = pos if lf < n else n
-        while pos < n:
-            if tokenizer.in_string:  # a string handed out in pieces goes on
-                found = scan(text, pos)
-                if found is None:
-                    return
-                token, pos = found
-                self._resume = pos
-                self._apply(token)
-                continue
-            for m in scanner(text, pos):
-                start = m.start()
-                if start >= runs_from:
-                    if lf < start:
-                        lf = text.find("\n", start)
-                        if lf < 0:
-                            lf = runs_from = n
-                    run = run_match(text, start) if lf < n and screen.fast_ready() else None
-                    if run is None:
-                        runs_from = start + 1 if lf < n else n
-                    elif run.end() > lf:
-                        screen.draw_run(run.group())
-                        pos = self._resume = run.end()
-                        break  # scan again from there
-                    else:
-                        runs_from = run.end()
-                kind = m.lastgroup
-                self._resume = m.end()
-                if kind == "text":
-                    draw(m.group())
-                    continue
-                if kind == "csi_f":
-                    params, inter, final = m.group("csi", "csi_i", "csi_f")
-                    if inter or params[:1] in _PRIVATE:
-                        self._dispatch_csi(params, inter, final)
-                    elif final == "m":
-                        sgr(params)  # the commonest sequences, without a dispatch
-                    elif final == "H":
-                        row, _, column = params.partition(";")
-                        screen.cursor_position(
-                            num(row.partition(":")[0]),
-                            num(column.partition(";")[0].partition(":")[0]),
-                        )
-                    elif final == "K" and (params == "" or params == "0"):
-                        screen.erase_in_line(0)
-                    else:
-                        self._dispatch_csi(params, inter, final)
-                elif kind == "ctl":
-                    action = controls.get(m.group())
-                    if action is not None:
-                        action()
-                elif kind == "esc_f":
-                    self._dispatch_esc(m.group("esc_i"), m.group("esc_f"))
-                elif kind == "osc_t":
-                    self._dispatch_osc(m.group("osc"))
-                else:  # the start of a sequence the tokenizer's state machine reads
-                    found = scan(text, start)
+        m = None
+        resume = pos
+        try:
+            while pos < n:
+                if tokenizer.in_string:  # a string handed out in pieces goes on
+                    found = scan(text, pos)
                     if found is None:
                         return
                     token, pos = found
-                    self._resume = pos
+                    resume = pos
                     self._apply(token)
-                    break  # scan again from there
-                screen.rep_width = 0  # what follows a control or a sequence joins nothing
-            else:
-                return
+                    cursor, plain = screen.cursor, screen.plain_ascii()
+                    continue
+                for m in scanner(text, pos):
+                    start = m.start()
+                    if start >= runs_from:
+                        if lf < start:
+                            lf = text.find("\n", start)
+                            if lf < 0:
+                                lf = runs_from = n
+                        run = run_match(text, start) if lf < n and screen.fast_ready() else None
+                        if run is None:
+                            runs_from = start + 1 if lf < n else n
+                        elif run.end() > lf and text.count("\n", lf, run.end()) >= RUN_MIN_LINES:
+                            pos = resume = run.end()
+                            screen.draw_run(run.group())
+                            break  # scan again from there
+                        else:
+                            runs_from = run.end()
+                    kind = m.lastgroup
+                    if kind == "seg":
+                        draw_segment(screen, m.group(), plain)
+                        continue
+                    if kind == "text":
+                        chars = m.group()
+                        x = cursor.x
+                        stop = x + len(chars)
+                        if plain and stop <= cols and chars.isascii():
+                            if cursor.attrs is not attrs:
+                                attrs = cursor.attrs
+                                cells = pen_cells()
+                            y = cursor.y
+                            row = screen.buffer[y]
+                            if x and row[x].data == "":  # over the right half of a wide one
+                                row[x - 1] = cells[" "]
+                            if stop < cols and row[stop].data == "":  # over its left half
+                                row[stop] = cells[" "]
+                            row[x:stop] = map(cells.__getitem__, chars)
+                            dirty.add(y)
+                            cursor.x = stop
+                            screen.rep_width = 1
+                        else:
+                            self._draw(chars)
+                        continue
+                    if kind == "csi_f":
+                        params, inter, final = m.group("csi", "csi_i", "csi_f")
+                        if inter or params[:1] in _PRIVATE:
+                            dispatch(params, inter, final)
+                            cursor, plain = screen.cursor, screen.plain_ascii()
+                        elif final == "m":
+                            sgr(params)  # the commonest sequences, without a dispatch
+                        elif final == "H":
+                            row_, _, column = params.partition(";")
+                            screen.cursor_position(
+                                num(row_.partition(":")[0]),
+                                num(column.partition(";")[0].partition(":")[0]),
+                            )
+                        elif final == "K" and (params == "" or params == "0"):
+                            screen.erase_in_line(0)
+                        else:
+                            dispatch(params, inter, final)
+                            cursor, plain = screen.cursor, screen.plain_ascii()
+                    elif kind == "ctl":
+                        action = controls.get(m.group())
+                        if action is not None:
+                            action()
+                            plain = screen.plain_ascii()  # (SO and SI switch charsets)
+                    elif kind == "esc_f":
+                        self._dispatch_esc(m.group("esc_i"), m.group("esc_f"))
+                        cursor, plain = screen.cursor, screen.plain_ascii()
+                    elif kind == "osc_t":
+                        self._dispatch_osc(m.group("osc"))
+                    else:  # the start of a sequence the tokenizer's state machine reads
+                        found = scan(text, start)
+                        if found is None:
+                            return
+                        token, pos = found
+                        resume = pos
+                        self._apply(token)
+                        cursor, plain = screen.cursor, screen.plain_ascii()
+                        break  # scan again from there
+                    screen.rep_width = 0  # what follows a control or a sequence joins nothing
+                else:
+                    return
+        except Exception:
+            self._resume = max(resume, m.end() if m is not None else 0)
+            raise
 
     def _apply(self, token: Token) -> None:
         """One token, whatever its kind (the reference path, and what the fast path leaves)."""
@@ -509,7 +608,7 @@ class TerminalModel:
             self._draw(token.text)
             return
         self._apply_sequence(token)
-        self.screen.rep_width = 0  # what follows a control or a sequence joins nothing
+        self._screen.rep_width = 0  # what follows a control or a sequence joins nothing
 
     def _apply_sequence(self, token: Token) -> None:
         kind = token.kind
@@ -540,10 +639,10 @@ class TerminalModel:
     def _draw(self, text: str) -> None:
         if not text.isascii() and _INVALID.search(text):
             text = _INVALID.sub("\ufffd", text)  # as xterm draws invalid UTF-8
-        self.screen.draw(text)
+        self._screen.draw(text)
 
     def _dispatch_esc(self, inter: str, final: str) -> None:
-        s = self.screen
+        s = self._screen
         if not inter:
             action = self._escapes.get(final)
             if action is not None:
@@ -558,12 +657,12 @@ class TerminalModel:
     def _dispatch_osc(self, body: str) -> None:
         code, _, value = body[:_OSC_KEEP].partition(";")
         if code in ("0", "2"):
-            self.screen.set_title(printable(value))
+            self._screen.set_title(printable(value))
         if code in ("0", "1"):
-            self.screen.set_icon_name(printable(value))
+            self._screen.set_icon_name(printable(value))
 
     def _dispatch_csi(self, params: str, inter: str, final: str) -> None:
-        s = self.screen
+        s = self._screen
         if final in "cn" and not inter:
             reply = _REPLIES.get((params, final))
             if reply is not None:

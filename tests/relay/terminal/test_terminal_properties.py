@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from relay.terminal import TerminalModel, render
 from relay.terminal.cells import is_wide
 from tests.relay.terminal.test_terminal import comparable, rep_reproducible, state
-from tests.terminal_streams import SIZES, chunked, shell_streams, streams
+from tests.terminal_streams import SIZES, chunked, log_streams, shell_streams, streams
 
 #: At least 200 examples each (more under ``make fuzz``): few examples reach some paths.
 EXAMPLES = settings(max_examples=max(200, settings.default.max_examples))
@@ -54,6 +54,26 @@ def test_fast_path_equals_reference_path_on_anything(
 ) -> None:
     chunks = data.draw(chunked(stream.encode()))
     assert_fast_equals_reference(chunks, *size)
+
+
+@EXAMPLES
+@given(st.data(), log_streams(), st.sampled_from(SIZES))
+def test_output_drawn_late_equals_the_reference_path(
+    data: st.DataObject, stream: str, size: tuple[int, int]
+) -> None:
+    """Feeds of plain output wait undrawn until the model is read, then are drawn as one.
+
+    Nothing is read between the feeds here, so every run the fast path kept
+    waits (up to its bound), joined with the next, and is drawn by the read.
+    """
+    chunks = data.draw(chunked(stream.encode()))
+    fast = TerminalModel(*size)
+    slow = TerminalModel(*size, fast=False)
+    for chunk in chunks:
+        fast.feed(chunk)
+        slow.feed(chunk)
+    assert fast.dirty == slow.dirty
+    assert state(fast) == state(slow)
 
 
 @EXAMPLES
