@@ -30,7 +30,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -194,14 +193,7 @@ class PostgresServer(ServerProcess):
                 extra_groups=[] if self._user else None,
                 start_new_session=True,  # a ^C in the terminal stops pytest, not postgres first
             )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                break
-            if self._accepts():
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"postgres did not start on port {self.port}: {self._log_tail()}")
+        self._wait_until_it_answers(self._accepts, START_TIMEOUT)
 
     def _accepts(self) -> bool:
         try:
@@ -209,13 +201,6 @@ class PostgresServer(ServerProcess):
                 return True
         except psycopg.OperationalError:
             return False
-
-    def _log_tail(self) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.strip().splitlines()[-20:]) or "(no output)"
 
 
 def run_as_user() -> str | None:

@@ -27,7 +27,6 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,27 +124,13 @@ class RedisServer(ServerProcess):
                 cwd=self.directory,
                 start_new_session=True,  # a ^C in the terminal stops pytest, not redis first
             )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                break
-            if self._answers():
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not start on port {self.port}: {self._log_tail()}")
+        self._wait_until_it_answers(self._answers, START_TIMEOUT)
 
     def _answers(self) -> bool:
         try:
             return commands(self.host, self.port, ("PING",), timeout=1.0) == [b"+PONG"]
         except OSError:
             return False
-
-    def _log_tail(self) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.strip().splitlines()[-20:]) or "(no output)"
 
 
 def server_or_skip(directory: Path) -> RedisServer:

@@ -17,7 +17,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -108,15 +107,7 @@ class MotoServer(ServerProcess):
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                break
-            if _answers_http(self.endpoint):
-                return
-            time.sleep(0.1)
-        log_text = self.log_path.read_text(errors="replace").strip()[-2000:]
-        raise RuntimeError(f"moto did not start on port {self.port}: {log_text or '(no output)'}")
+        self._wait_until_it_answers(lambda: _answers_http(self.endpoint), START_TIMEOUT, poll=0.1)
 
 
 def _answers_http(url: str) -> bool:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Self
 
@@ -32,6 +35,7 @@ class ServerProcess:
 
     stop_signal: signal.Signals = signal.SIGTERM
     stop_timeout: float = 5.0
+    log_path: Path  # where the server's output goes; each server names it
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
@@ -40,6 +44,30 @@ class ServerProcess:
 
     def _launch(self) -> None:
         raise NotImplementedError
+
+    def _wait_until_it_answers(
+        self, answers: Callable[[], bool], timeout: float, *, poll: float = 0.05
+    ) -> None:
+        """Return once ``answers()``; raise ``RuntimeError`` with the log's tail if the
+        process exits first or ``timeout`` seconds pass (a slow start on a loaded machine
+        and a failed one look the same until then)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                break
+            if answers():
+                return
+            time.sleep(poll)
+        name = type(self).__name__
+        raise RuntimeError(f"{name} did not start on port {self.port}: {self.log_tail()}")
+
+    def log_tail(self, lines: int = 20) -> str:
+        """The last lines the server wrote, for a failure message."""
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except (OSError, AttributeError):
+            return "(no log)"
+        return "\n".join(text.strip().splitlines()[-lines:]) or "(no output)"
 
     def _launch_on_a_free_port(self, keep: int | None = None) -> None:
         """Launch on a free port, retrying on another one if the pick was taken.

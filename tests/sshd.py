@@ -17,7 +17,6 @@ import getpass
 import os
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -148,17 +147,7 @@ class SshdServer(ServerProcess):
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                break
-            if _answers_banner(self.host, self.port):
-                return
-            time.sleep(0.05)
-        raise RuntimeError(f"sshd did not start on port {self.port}: {self._log_text()}")
-
-    def _log_text(self) -> str:
-        return self.log_path.read_text(errors="replace").strip() or "(no output)"
+        self._wait_until_it_answers(lambda: _answers_banner(self.host, self.port), START_TIMEOUT)
 
 
 async def read_until(

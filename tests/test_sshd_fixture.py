@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import asyncssh
 import pytest
 
-from tests.sshd import SshdServer, read_until
+from tests.sshd import SSHD_PATH, SshdServer, read_until
 from tests.tools import require_tool
 
 
@@ -51,3 +53,14 @@ def test_missing_tool_fails_in_ci_and_skips_elsewhere(
     require_tool(True, "present")
     with pytest.raises(outcome, match="tmux is missing"):
         require_tool(False, "tmux is missing")
+
+
+def test_a_server_that_will_not_start_says_why(tmp_path: Path) -> None:
+    """The shared start loop (tests/servers.py) gives up on a dead server at once and
+    puts the server's own words in the error, not a bare timeout."""
+    require_tool(SSHD_PATH.exists(), f"{SSHD_PATH} is missing (apt-get install openssh-server)")
+    broken = SshdServer(tmp_path, options="NoSuchOption yes\n")
+    with pytest.raises(RuntimeError, match="SshdServer did not start") as caught:
+        broken.start()
+    assert "NoSuchOption" in str(caught.value)
+    broken.stop()
