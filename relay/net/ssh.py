@@ -18,10 +18,18 @@ output here, against ~85 with AES-GCM (one AES-NI-backed call per packet;
 docs/performance.md). On a CPU without AES instructions the order would be
 the wrong way round; every x86-64 CPU since 2010 and ARMv8 with its crypto
 extensions has them.
+
+Socket reads reach asyncssh in pieces (:class:`_Pieces`): asyncssh keeps what
+it has not parsed yet in one ``bytes`` and cuts each packet off its front,
+copying the rest twice per packet, so a read of 256 KiB (what asyncio reads
+at once when the relay is the slower side of a flood) costs ~64 copies of up
+to 256 KiB for its ~4 KiB packets. Pieces of :data:`READ_PIECE` bound that to
+a few KiB per packet (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +50,8 @@ CIPHERS: tuple[str, ...] = tuple(
 )
 """The relay's cipher preference: asyncssh's defaults with AES-GCM first (see above)."""
 ExitCallback = Callable[[int | None], None]
+READ_PIECE = 16 * 1024
+"""The largest piece of a socket read handed to asyncssh at once (see above)."""
 
 
 class TargetUnavailable(WarroomError):
@@ -58,6 +68,65 @@ class TargetAddress:
     user: str
     key: Path
     known_hosts: Path | None  # None only when the config accepts any host key
+
+
+class _Pieces(asyncio.Protocol):
+    """Stands between the TCP transport and asyncssh's connection: hands it each
+    socket read in pieces of :data:`READ_PIECE` bytes (see the module docstring).
+
+    Everything else passes through unchanged. Once the connection has closed
+    its transport (a protocol error, a MAC failure), the rest of the read is
+    not handed over, as asyncssh would not have parsed it either.
+    """
+
+    def __init__(self, connection: asyncio.Protocol) -> None:
+        self.connection = connection
+        self._transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+        self.connection.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if len(data) <= READ_PIECE:
+            self.connection.data_received(data)
+            return
+        transport = self._transport
+        for start in range(0, len(data), READ_PIECE):
+            if transport is not None and transport.is_closing():
+                return
+            self.connection.data_received(data[start : start + READ_PIECE])
+
+    def eof_received(self) -> bool | None:
+        return self.connection.eof_received()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connection.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.connection.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.connection.resume_writing()
+
+
+class _InPieces:
+    """The TCP connection to the target, for asyncssh's ``tunnel`` option: asyncssh
+    opens its connection through :meth:`create_connection` instead of the event
+    loop's, which lets :class:`_Pieces` stand in front of it."""
+
+    async def create_connection(
+        self, factory: Callable[[], asyncio.Protocol], host: str, port: int
+    ) -> tuple[asyncio.BaseTransport, asyncio.Protocol]:
+        loop = asyncio.get_running_loop()
+        transport, pieces = await loop.create_connection(lambda: _Pieces(factory()), host, port)
+        return transport, pieces.connection
+
+    def close(self) -> None:
+        """Nothing to close: the connection owns its transport."""
+
+    async def wait_closed(self) -> None:
+        """Nothing to wait for (see :meth:`close`)."""
 
 
 class _ShellSession(asyncssh.SSHClientSession[bytes]):
@@ -109,6 +178,7 @@ class TargetShell:
                 agent_path=None,
                 connect_timeout=timeout,
                 encryption_algs=list(CIPHERS),
+                tunnel=_InPieces(),
             )
         except asyncssh.HostKeyNotVerifiable as exc:
             raise TargetUnavailable(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
-from relay.net.ssh import CIPHERS, TargetAddress, TargetShell
+from relay.net.ssh import CIPHERS, READ_PIECE, TargetAddress, TargetShell
 from tests.sshd import SshdServer
 
 
@@ -51,3 +52,34 @@ async def test_a_target_that_allows_only_chacha20_still_connects(tmp_path: Path)
         cipher, output = await _echo(server)
     assert cipher == "chacha20-poly1305@openssh.com"
     assert b"CIPHER_42_OK" in output
+
+
+async def test_a_flood_read_in_pieces_arrives_byte_exact(sshd: SshdServer, tmp_path: Path) -> None:
+    """The relay hands asyncssh each socket read in pieces (``READ_PIECE``); a reader
+    slower than the target makes those reads large, and every byte must still arrive
+    once and in order."""
+    lines = b"".join(b"%07d %s\n" % (n, b"abcdefghij" * (n % 13)) for n in range(60_000))
+    flood = tmp_path / "flood.txt"
+    flood.write_bytes(lines)
+    expected = lines.replace(b"\n", b"\r\n")
+    assert len(expected) > 40 * READ_PIECE
+    output = bytearray()
+    done = asyncio.Event()
+
+    def slow_reader(data: bytes) -> None:
+        output.extend(data)
+        time.sleep(0.002)  # the target fills the socket meanwhile: the next read is large
+        if b"FLOOD_42_END" in output[-64:]:
+            done.set()  # (or the connection broke: on_exit)
+
+    shell = await TargetShell.open(_address(sshd), 80, 24, slow_reader, lambda status: done.set())
+    try:
+        shell.write(b"stty -echo; cat " + str(flood).encode() + b"; echo FLOOD_$((6*7))_END\r")
+        async with asyncio.timeout(120):
+            await done.wait()
+    finally:
+        await shell.close()
+    start = bytes(output).find(b"0000000 ")
+    assert start >= 0
+    assert bytes(output)[start : start + len(expected)] == expected
+    assert bytes(output)[start + len(expected) :].startswith(b"FLOOD_42_END")
