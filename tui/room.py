@@ -208,6 +208,16 @@ class Room:
         return max(0.0, self.control_expires_at - now)
 
     @property
+    def offline(self) -> bool:
+        """Not (yet, or no longer) joined to a live relay: keys are refused, not kept.
+
+        The link refuses keys in every state but :attr:`Link.LIVE` (a key kept and
+        sent late could reach a production shell long after it made sense), so the
+        window says so where the keys go: the terminal's frame.
+        """
+        return self.link is not Link.LIVE and not self.ended
+
+    @property
     def input_blocked(self) -> bool:
         """The relay refuses input now (four-eyes pause), even from the driver."""
         return self.paused is not None

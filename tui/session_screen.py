@@ -9,7 +9,10 @@ everything: these actions only ask, and what the panes show comes from the
 relay's answers.
 
 Watching and driving look different at a glance: the terminal's frame is
-green and titled DRIVING, or grey and titled WATCHING with who drives. The
+green and titled DRIVING, or grey and titled WATCHING with who drives. Until
+the link is live (joining, rejoining, or a relay that stopped answering) it is
+yellow and says that keys are not sent: the link refuses them rather than keep
+them to send late, and typing then says so (again once connected). The
 side panel (people and chat) folds away when the window is too narrow for it
 and an 80-column shell (``s`` toggles it), so a driver in an 80-column
 terminal gets 78 columns of shell, not 44.
@@ -42,6 +45,7 @@ from tui.alerts import alert
 from tui.chat import ChatPane, mentions
 from tui.commands import Command
 from tui.dialogs import ConfirmScreen, ReasonScreen, open_dialog
+from tui.frame import frame_title, why_not_sent
 from tui.handoff import (
     Answer,
     DenyScreen,
@@ -80,6 +84,7 @@ PAUSED_HINT_EVERY = 3.0  # seconds between "input is paused" reminders while typ
 SIDEBAR_WIDTH = 36  # columns the side panel takes, border included
 SHELL_AT_LEAST = 80  # the side panel shows by itself only if the shell keeps this many columns
 WATCHING_HINT = f"you are watching — {commands.key('control')} asks for control"
+UNSENT_HINT_FOR = 8.0  # seconds the "keys not sent" hint stays (and the least between two)
 
 HERE = Path(__file__).parent  # CSS paths must not follow subclasses into other packages
 
@@ -120,6 +125,8 @@ class SessionScreen(Screen[None]):
         room.access.lead = lead
         self.set_reactive(SessionScreen.room, room)
         self._last_paused_hint = 0.0
+        self._last_unsent_hint = -UNSENT_HINT_FOR
+        self._unsent = False  # keys were refused while the link was not live
         self._alerted: set[str] = set()  # requests already rung for
         self.recording_note = ""  # where the recording went, once the session ended
         self.link = SessionLink(
@@ -155,7 +162,7 @@ class SessionScreen(Screen[None]):
         self.chat.border_subtitle = f"{commands.key('chat')} to write · Esc back"
         self._fit_sidebar()
         self.terminal.focus()
-        self.watch_room(self.room)
+        self.call_later(self.room_changed)  # once mounted: the frame says CONNECTING at once
         self.set_interval(1.0, self._tick)
         self.call_after_refresh(self._start_link)
 
@@ -310,6 +317,15 @@ class SessionScreen(Screen[None]):
         state, detail = event.state, event.detail
         self.room.link = state
         self.room.link_detail = detail
+        if state is Link.LIVE and self._unsent:
+            self._unsent = False
+            self.notify(
+                "Connected. What you typed before was not sent: type it again if you "
+                "still mean it.",
+                title="Keys not sent",
+                severity="warning",
+                timeout=10,
+            )
         if state is Link.ENDED:
             if self.terminal.driving:
                 self._driving_changed()
@@ -394,17 +410,7 @@ class SessionScreen(Screen[None]):
         return "" if self.room.ended else self.terminal.crop_note()
 
     def frame_title(self) -> str:
-        room = self.room
-        if room.ended:
-            return "ENDED · the shell is closed"
-        if room.driving:
-            return "DRIVING · your keys go to the shell · ctrl+] then a letter for warroom"
-        who = f"{room.driver_name} drives" if room.driver_name else "nobody drives"
-        if room.role == Role.REVIEWER:
-            return f"WATCHING · {who}"
-        if room.has_requested:
-            return f"WATCHING · {who} · your request is waiting"
-        return f"WATCHING · {who} · {commands.key('control')} asks for control"
+        return frame_title(self.room)
 
     def room_changed(self) -> None:
         """The room was updated in place: its watchers and the panes bound to it redraw."""
@@ -422,6 +428,7 @@ class SessionScreen(Screen[None]):
         terminal = self.terminal
         terminal.set_class(room.input_blocked, "-paused")
         terminal.set_class(room.ended, "-ended")
+        terminal.set_class(room.offline, "-offline")
         terminal.border_title = Text(self.frame_title())  # names the driver: not markup
         self.refresh_bindings()
 
@@ -448,7 +455,23 @@ class SessionScreen(Screen[None]):
             return
         if not await self.link.send_input(event.data):
             # Refused, not kept: keys typed into a dead link must never arrive later.
-            self.notify(f"keys not sent: {self.link.refusal}", severity="warning", timeout=2)
+            self._keys_not_sent()
+
+    def _keys_not_sent(self) -> None:
+        """Keys were typed while the link is not live: say so, long enough to be read,
+        without a toast per key; and once live again, that they were not sent."""
+        self._unsent = True
+        now = time.monotonic()
+        if now - self._last_unsent_hint < UNSENT_HINT_FOR:
+            return
+        self._last_unsent_hint = now
+        why = why_not_sent(self.room, self.link.refusal)
+        self.notify(
+            f"keys not sent: {why}. They are dropped, not kept to be sent later.",
+            title="Not connected",
+            severity="warning",
+            timeout=UNSENT_HINT_FOR,
+        )
 
     @on(SessionLink.Unconfirmed)
     def _unconfirmed(self, event: SessionLink.Unconfirmed) -> None:
@@ -502,6 +525,9 @@ class SessionScreen(Screen[None]):
         self._watching_hint()
 
     def _watching_hint(self) -> None:
+        if self.room.offline:  # whether this window will drive is not known yet
+            self._keys_not_sent()
+            return
         if self.room.ended or self.room.driving:
             return
         if self.room.role == Role.REVIEWER:

@@ -68,6 +68,7 @@ def test_a_stopped_relay_is_shown_and_typed_keys_are_refused_not_replayed(
 
         process.send_signal(signal.SIGSTOP)
         wait_for(lambda: "no answer from the relay" in screen(), "the dead link", show=screen)
+        assert "keys are not sent, nor kept to be sent later" in screen()  # the frame says it
         tmux.type("lead", "echo lost-$((6*7))")
         tmux.keys("lead", "Enter")
         wait_for(lambda: "keys not sent" in screen(), "the refusal", show=screen)

@@ -133,6 +133,23 @@ def test_session_viewer(snap_compare: Any) -> None:
     assert snap_compare(session_app("c2"), terminal_size=SIZE, run_before=run_before)
 
 
+def test_session_connecting(snap_compare: Any) -> None:
+    """Before the relay answers: the terminal's frame is yellow and titled "CONNECTING ·
+    keys are not sent, nor kept to be sent later", the status bar ends with
+    "connecting" in red, and the key typed meanwhile brought a "Not connected" toast
+    saying it was dropped because the session is not joined yet."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        screen = pilot.app.screen
+        assert isinstance(screen, SessionScreen)
+        while screen.terminal.border_title is None:
+            await pilot.pause(0.05)
+        await pilot.press("x")
+        await pilot.pause(0.2)
+
+    assert snap_compare(session_app("c1"), terminal_size=SIZE, run_before=run_before)
+
+
 def test_session_driving_in_80_columns(snap_compare: Any) -> None:
     """An 80x24 window: the side panel folds away and the driver's frame spans the
     window (78 columns of shell); who drives is still in the status bar and the frame
