@@ -30,6 +30,7 @@ from bench.replay_row import replay
 from bench.rig import Rig
 from bench.table import Row, failed_row, render
 from bench.terminal_feed import terminal_model
+from tests.servers import interrupt_on_sigterm
 
 ALL_ROWS = "1,2,3,4,5,6,7,8,9"
 
@@ -123,6 +124,7 @@ async def _run(args: argparse.Namespace, rig: Rig) -> list[Row]:
 
 def main(argv: list[str] | None = None) -> None:
     args = _parse(argv)
+    interrupt_on_sigterm()  # a bench stopped with kill removes its servers and files as ^C does
     if os.geteuid() != 0:
         sys.exit("python -m bench needs root: sshd allocates PTYs as root (docs/architecture.md)")
     started = time.perf_counter()

@@ -35,7 +35,7 @@ import asyncssh
 from relay.core.roles import Role
 from relay.storage.config import StorageConfig
 from relay.trust.keys import KEY_FILE, PUBLIC_KEY_FILE, SigningKey
-from tests.servers import free_port
+from tests.servers import die_with_parent, free_port
 from tests.sshd import SshdServer
 from tui.client import RelayClient
 
@@ -105,6 +105,7 @@ class RelayProcess:
                 stderr=subprocess.STDOUT,
                 cwd=self.directory,
                 start_new_session=True,  # a ^C in the terminal stops pytest, not the relays first
+                preexec_fn=die_with_parent(signal.SIGTERM),  # a killed run stops them too
             )
         marker = f"---- start {self.started}\n"
         deadline = time.monotonic() + START_TIMEOUT

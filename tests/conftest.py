@@ -13,6 +13,7 @@ from tests.harness import Harness, Targets, running_relay, sshd_target
 from tests.postgres import postgres_dsn, postgres_server  # noqa: F401  (re-exported fixtures)
 from tests.redis import own_redis, redis_server, redis_url  # noqa: F401  (re-exported fixtures)
 from tests.s3 import moto, own_moto  # noqa: F401  (re-exported fixtures)
+from tests.servers import interrupt_on_sigterm
 from tests.sshd import sshd  # noqa: F401  (re-exported fixture)
 
 # Property tests: in `make test` (and CI) a fixed seed and a bounded number of
@@ -34,6 +35,11 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    interrupt_on_sigterm()  # a cancelled run (CI, a bench) tears its fixtures down as ^C would
+
 
 os.environ.pop("http_proxy", None)
 os.environ.pop("https_proxy", None)

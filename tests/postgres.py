@@ -38,7 +38,7 @@ from typing import Self
 import psycopg
 import pytest
 
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, die_with_parent
 from tests.tools import require_tool
 
 BIN_ROOT = Path("/usr/lib/postgresql")
@@ -192,6 +192,7 @@ class PostgresServer(ServerProcess):
                 group=self._user.pw_gid if self._user else None,
                 extra_groups=[] if self._user else None,
                 start_new_session=True,  # a ^C in the terminal stops pytest, not postgres first
+                preexec_fn=die_with_parent(self.stop_signal),  # a killed run stops it too
             )
         self._wait_until_it_answers(self._accepts, START_TIMEOUT)
 

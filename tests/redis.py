@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, die_with_parent
 from tests.tools import require_tool
 
 SERVER_NAME = "redis-server"
@@ -123,6 +123,7 @@ class RedisServer(ServerProcess):
                 stderr=subprocess.STDOUT,
                 cwd=self.directory,
                 start_new_session=True,  # a ^C in the terminal stops pytest, not redis first
+                preexec_fn=die_with_parent(self.stop_signal),  # a killed run stops it too
             )
         self._wait_until_it_answers(self._answers, START_TIMEOUT)
 

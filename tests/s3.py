@@ -28,7 +28,7 @@ import pytest
 from botocore.config import Config
 
 from relay.storage.config import S3Config, StorageConfig
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, die_with_parent
 
 START_TIMEOUT = 30.0
 
@@ -106,6 +106,7 @@ class MotoServer(ServerProcess):
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent(self.stop_signal),  # a killed run stops it too
             )
         self._wait_until_it_answers(lambda: _answers_http(self.endpoint), START_TIMEOUT, poll=0.1)
 

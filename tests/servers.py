@@ -4,13 +4,26 @@ Each runs as a child process on a free loopback port; another process may take
 that port between our pick and the server's bind, so starting retries on a
 fresh port. Stopping signals the process, waits a bounded time, then kills and
 reaps it, so that no test leaves a server behind.
+
+A run that is itself killed never reaches ``stop``: a SIGTERM or SIGKILL (a CI
+job cancelled, a bench stopped with ``kill``) ends Python without unwinding a
+fixture or running ``atexit``, and servers in their own session
+(``start_new_session``, so that a ^C in the terminal reaches pytest and not
+them) would outlive it. So each server is started with a parent-death signal
+(:func:`die_with_parent`): Linux sends it its own stop signal the moment the
+process that started it dies, however it died, and it stops as ``stop``
+would have stopped it (PostgreSQL's postmaster then ends its backends).
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +32,31 @@ from typing import Self
 
 START_ATTEMPTS = 3
 """Attempts at a free port: another process may take the one we picked first."""
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the child sent ``sig`` when this process dies (Linux).
+
+    The kernel sends it when the *thread* that started the child ends, so it is
+    armed only from the main thread (a server started from a worker thread would
+    die with that thread); elsewhere, and off Linux, this returns ``None`` and
+    the server is stopped by ``stop`` alone. A parent that died between the fork
+    and the ``prctl`` is caught by comparing the parent's pid: the child exits.
+    """
+    libc = _LIBC
+    if libc is None or threading.current_thread() is not threading.main_thread():
+        return None
+    parent = os.getpid()
+
+    def arm() -> None:  # runs in the child between fork and exec: nothing that takes a lock
+        if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0 or os.getppid() != parent:
+            os._exit(1)
+
+    return arm
 
 
 def free_port(host: str) -> int:
@@ -41,6 +79,11 @@ class ServerProcess:
         self.host = host
         self.port = port
         self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (the tests of the cleanup look for it)."""
+        return self._process.pid if self._process is not None else None
 
     def _launch(self) -> None:
         raise NotImplementedError
@@ -115,3 +158,103 @@ class ServerProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+# ---------------------------------------------------------------- checking the cleanup
+
+ROOT = Path(__file__).resolve().parent.parent
+SIGNALS = (signal.SIGTERM, signal.SIGKILL, signal.SIGINT)  # kill, kill -9, ^C
+IN_A_CHILD = """
+import sys, time
+sys.path.insert(0, {root!r})
+{setup}
+with server:
+    print("READY", server.pid, flush=True)
+    time.sleep(3600)
+"""
+
+
+def start_in_a_child(setup: str, timeout: float = 120.0) -> tuple[subprocess.Popen[str], int]:
+    """A Python process that starts a server as a test or a bench does, and its pid.
+
+    ``setup`` is Python that binds ``server`` to a :class:`ServerProcess`; the
+    child enters it (starting it), prints its pid and sleeps, to be killed.
+    """
+    child = subprocess.Popen(
+        [sys.executable, "-c", IN_A_CHILD.format(root=str(ROOT), setup=setup)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert child.stdout is not None
+    deadline = time.monotonic() + timeout
+    line = ""
+    while not line.startswith("READY ") and time.monotonic() < deadline:
+        line = child.stdout.readline()
+        if not line and child.poll() is not None:
+            break
+    if not line.startswith("READY "):
+        child.kill()
+        _, err = child.communicate()
+        raise RuntimeError(f"the child did not start its server: {err.strip()[-2000:]}")
+    return child, int(line.split()[1])
+
+
+def family(pid: int) -> set[int]:
+    """``pid`` and every process under it, now (from /proc: Linux)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rpartition(")")[2].split()[1])
+    found = {pid}
+    grew = True
+    while grew:
+        more = {child for child, parent in parents.items() if parent in found} - found
+        found |= more
+        grew = bool(more)
+    return found
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie has ended: nobody reaped it yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def survivors(child: subprocess.Popen[str], pid: int, how: signal.Signals) -> set[int]:
+    """Send ``how`` to ``child`` and return the server's processes still running once
+    they had time to stop (then kill them: a failing test leaves nothing behind either)."""
+    server = family(pid)
+    child.send_signal(how)
+    child.communicate(timeout=60)
+    deadline = time.monotonic() + 30
+    left = {p for p in server if running(p)}
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = {p for p in left if running(p)}
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    return left
+
+
+def interrupt_on_sigterm() -> None:
+    """Have a SIGTERM unwind this process as a ^C does (``KeyboardInterrupt``).
+
+    Python's default for SIGTERM is to end at once: no ``finally``, no fixture
+    teardown, no ``atexit``. Unwinding instead stops the servers the usual way and
+    removes their temporary directories; :func:`die_with_parent` still covers a
+    SIGKILL, or a run stuck too long to unwind.
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, interrupt)

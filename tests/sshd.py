@@ -24,7 +24,7 @@ from typing import Any
 import asyncssh
 import pytest
 
-from tests.servers import ServerProcess
+from tests.servers import ServerProcess, die_with_parent
 from tests.tools import require_tool
 
 SSHD_PATH = Path("/usr/sbin/sshd")
@@ -146,6 +146,7 @@ class SshdServer(ServerProcess):
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent(self.stop_signal),  # a killed run stops it too
             )
         self._wait_until_it_answers(lambda: _answers_banner(self.host, self.port), START_TIMEOUT)
 

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import signal
+import sys
+from pathlib import Path
+
 import pytest
 
-from tests.redis import RedisServer, commands
+from tests.redis import SERVER_NAME, RedisServer, commands
+from tests.servers import SIGNALS, running, start_in_a_child, survivors
+from tests.tools import require_tool
 
 
 def test_each_test_gets_an_empty_database_of_its_own(redis_server: RedisServer) -> None:
@@ -34,3 +41,17 @@ def test_a_stopped_server_refuses_and_comes_back_on_its_port(own_redis: RedisSer
     own_redis.start()
     assert own_redis.port == port
     assert commands(own_redis.host, port, ("PING",)) == [b"+PONG"]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the parent-death signal is Linux's")
+@pytest.mark.parametrize("how", SIGNALS, ids=lambda s: s.name)
+def test_a_run_killed_by_a_signal_leaves_no_redis_behind(
+    tmp_path: Path, how: signal.Signals
+) -> None:
+    """A bench or a pytest run stopped by ``kill``, ``kill -9`` or ^C stops its Redis."""
+    require_tool(shutil.which(SERVER_NAME) is not None, f"{SERVER_NAME} not found")
+    setup = "from pathlib import Path\nfrom tests.redis import RedisServer\n"
+    setup += f"server = RedisServer(Path({str(tmp_path / 'redis')!r}))"
+    child, pid = start_in_a_child(setup)
+    assert running(pid)
+    assert survivors(child, pid, how) == set()

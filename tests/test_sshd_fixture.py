@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import signal
+import sys
 from pathlib import Path
 
 import asyncssh
 import pytest
 
+from tests.postgres import find_bin_dir, run_as_user
+from tests.servers import SIGNALS, family, running, start_in_a_child, survivors
 from tests.sshd import SSHD_PATH, SshdServer, read_until
 from tests.tools import require_tool
 
@@ -64,3 +70,42 @@ def test_a_server_that_will_not_start_says_why(tmp_path: Path) -> None:
         broken.start()
     assert "NoSuchOption" in str(caught.value)
     broken.stop()
+
+
+LINUX_ONLY = pytest.mark.skipif(
+    sys.platform != "linux", reason="the parent-death signal is Linux's"
+)
+KILLS = pytest.mark.parametrize("how", SIGNALS, ids=lambda s: s.name)
+
+
+@LINUX_ONLY
+@KILLS
+def test_a_run_killed_by_a_signal_leaves_no_sshd_behind(
+    tmp_path: Path, how: signal.Signals
+) -> None:
+    """A bench or a pytest run stopped by ``kill``, ``kill -9`` or ^C stops its sshd."""
+    require_tool(SSHD_PATH.exists(), f"{SSHD_PATH} is missing (apt-get install openssh-server)")
+    require_tool(os.geteuid() == 0, "a real sshd needs root here")
+    setup = "from pathlib import Path\nfrom tests.sshd import SshdServer\n"
+    setup += f"server = SshdServer(Path({str(tmp_path / 'sshd')!r}))"
+    child, pid = start_in_a_child(setup)
+    assert running(pid)
+    assert survivors(child, pid, how) == set()
+
+
+@LINUX_ONLY
+@KILLS
+def test_a_run_killed_by_a_signal_leaves_no_postgres_behind(how: signal.Signals) -> None:
+    """The same for PostgreSQL, run as another user (as root): the postmaster and every
+    process it started (checkpointer, writers...) are gone."""
+    bin_dir = find_bin_dir()
+    require_tool(bin_dir is not None, "no PostgreSQL server (apt-get install postgresql)")
+    setup = "from pathlib import Path\nfrom tests.postgres import PostgresServer\n"
+    setup += f"server = PostgresServer(Path({str(bin_dir)!r}), {run_as_user()!r})"
+    child, pid = start_in_a_child(setup)
+    directory = Path(os.readlink(f"/proc/{pid}/cwd"))  # its own temporary directory
+    try:
+        assert running(pid) and len(family(pid)) > 1  # the postmaster and its helpers
+        assert survivors(child, pid, how) == set()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
