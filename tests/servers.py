@@ -45,7 +45,7 @@ def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> Callable[[], None] 
     armed only from the main thread (a server started from a worker thread would
     die with that thread); elsewhere, and off Linux, this returns ``None`` and
     the server is stopped by ``stop`` alone. A parent that died between the fork
-    and the ``prctl`` is caught by comparing the parent's pid: the child exits.
+    and the ``prctl`` is caught by comparing the parent's pid: the child ends itself.
     """
     libc = _LIBC
     if libc is None or threading.current_thread() is not threading.main_thread():
@@ -54,7 +54,7 @@ def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> Callable[[], None] 
 
     def arm() -> None:  # runs in the child between fork and exec: nothing that takes a lock
         if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0 or os.getppid() != parent:
-            os._exit(1)
+            os.kill(os.getpid(), signal.SIGKILL)  # no exec: nothing to clean up yet
 
     return arm
 
