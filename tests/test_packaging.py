@@ -5,8 +5,10 @@ tree, so a package left out of the wheel goes unnoticed until somebody
 installs the relay for real and ``warroom relay`` fails to import
 ``relay.masking``. This builds the wheel the way pip does (an isolated build
 with the backend ``pyproject.toml`` names) and compares its file list with
-the tree. It builds from a copy, so that a stale ``build/`` left in a
-developer's checkout cannot lend the wheel a module the tree no longer has.
+the tree. It builds from a copy, so that a stale ``build/`` (or a compiled
+module built in place) left in a developer's checkout cannot lend the wheel a
+module the tree no longer has. Where this checkout runs the compiled terminal
+model (setup.py), the wheel must hold it too, with the record of its sources.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import relay
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +37,16 @@ def shipped_sources() -> set[str]:
 def test_the_wheel_holds_every_module_and_stylesheet(tmp_path: Path) -> None:
     source = tmp_path / "source"
     skip = shutil.ignore_patterns(
-        ".git", ".venv", "build", "dist", "*.egg-info", "node_modules", "__pycache__", ".*cache"
+        ".git",
+        ".venv",
+        "build",
+        "dist",
+        "*.egg-info",
+        "node_modules",
+        "__pycache__",
+        ".*cache",
+        "*.so",
+        "native.json",
     )
     shutil.copytree(ROOT, source, ignore=skip)
     built = subprocess.run(
@@ -48,6 +61,11 @@ def test_the_wheel_holds_every_module_and_stylesheet(tmp_path: Path) -> None:
         inside = set(archive.namelist())
     missing = sorted(shipped_sources() - inside)
     assert not missing, f"not in the wheel: {missing}"
+    compiled = relay.native_modules()
+    if compiled:  # built here: the wheel (built the same way) holds the same
+        assert "relay/native.json" in inside
+        extensions = {n.partition(".")[0].replace("/", ".") for n in inside if n.endswith(".so")}
+        assert compiled <= extensions, f"compiled here, not in the wheel: {compiled - extensions}"
     entry_points = next(n for n in inside if n.endswith(".dist-info/entry_points.txt"))
     with zipfile.ZipFile(wheel) as archive:
         assert "warroom = tui.cli:main" in archive.read(entry_points).decode()

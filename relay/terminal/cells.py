@@ -69,6 +69,11 @@ def erased_with(pen: Cell) -> Cell:
     return Cell(" ", bg=pen.bg)
 
 
+#: The lone surrogates ``surrogateescape`` makes of bytes that were not UTF-8 (as
+#: ``chr``: mypyc cannot compile surrogates in string literals).
+_SURROGATE_LOW, _SURROGATE_HIGH = chr(0xDC80), chr(0xDCFF)
+
+
 def printable(text: str) -> str:
     """``text`` without C0/C1 controls: a title is stored as a snapshot can resend it.
 
@@ -77,7 +82,7 @@ def printable(text: str) -> str:
     if text.isascii() and text.isprintable():  # a shell's title, each prompt: as it is
         return text
     kept = (c for c in text if c >= " " and not "\x7f" <= c <= "\x9f")
-    return "".join("\ufffd" if "\udc80" <= c <= "\udcff" else c for c in kept)
+    return "".join("\ufffd" if _SURROGATE_LOW <= c <= _SURROGATE_HIGH else c for c in kept)
 
 
 class CellCache(dict[str, Cell]):

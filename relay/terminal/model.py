@@ -47,7 +47,7 @@ log = logging.getLogger("relay.terminal")
 RUN_MIN_LINES = 16
 _PRIVATE = ("<", "=", ">", "?")  # CSI parameter prefixes that make a sequence not SGR
 _OSC_KEEP = 1024  # characters of an OSC body kept (titles); the rest is read and dropped
-_INVALID = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
+_INVALID = re.compile(r"[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
 #: What the fast path scans with: a run within a row, or else the tokenizer's tokens.
 _SCANNER = re.compile(rf"(?P<seg>{SEGMENT})|{SIMPLE_OR_START.pattern}")
 
@@ -224,7 +224,10 @@ class TerminalModel:
         """DECCKM: arrows must be sent as ``ESC O A`` rather than ``ESC [ A``."""
         return DECCKM in self.screen.mode
 
-    app_cursor_keys = application_cursor
+    @property
+    def app_cursor_keys(self) -> bool:
+        """:attr:`application_cursor`, by the name the TUI's key table reads."""
+        return DECCKM in self.screen.mode
 
     @property
     def app_keypad(self) -> bool:

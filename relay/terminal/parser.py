@@ -146,7 +146,7 @@ _C1_INTRODUCERS = {"\x9b": CSI, "\x9d": OSC, "\x90": DCS, "\x98": SOS, "\x9e": P
 _STRING_STOP = {
     OSC: re.compile(r"[\x07\x18\x1a\x1b\x80-\x9f]"),
     DCS: re.compile(r"[\x18\x1a\x1b\x80-\x9f]"),
-    SOS: re.compile("[\x18\x1a\x1b\x80-\x9f\xa0-\ud7ff\ue000-\U0010ffff]"),
+    SOS: re.compile(r"[\x18\x1a\x1b\x80-\x9f\xa0-\ud7ff\ue000-\U0010ffff]"),
 }
 _STRING_STOP[PM] = _STRING_STOP[APC] = _STRING_STOP[SOS]
 #: C0 controls a string ignores (not BEL, CAN, SUB, ESC): removed from OSC bodies.
@@ -158,8 +158,13 @@ def _executed(char: str) -> bool:
     return char < "\x18" or char == "\x19" or "\x1c" <= char < "\x20"
 
 
+#: Bytes that were not UTF-8, as ``surrogateescape`` decodes them (``chr``: mypyc
+#: cannot compile surrogates in string literals).
+_SURROGATE_LOW, _SURROGATE_HIGH = chr(0xDC80), chr(0xDCFF)
+
+
 def _surrogate(char: str) -> bool:
-    return "\udc80" <= char <= "\udcff"
+    return _SURROGATE_LOW <= char <= _SURROGATE_HIGH
 
 
 class Tokenizer:
