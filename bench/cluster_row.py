@@ -38,8 +38,10 @@ import struct
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import asyncssh
 from websockets.asyncio.client import ClientConnection
@@ -61,6 +63,7 @@ from tests.postgres import PostgresServer, find_bin_dir, run_as_user
 from tests.redis import RedisServer
 from tui.client import RelayClient
 
+T = TypeVar("T")
 MB = 1e6
 RELAYS = 4
 LEAD = "alice"
@@ -79,8 +82,27 @@ ping_timeout = "2m"
 """
 
 
+STARTED = time.perf_counter()
+JOIN_TIMEOUT = 60.0  # seconds for one viewer to be signed in and get its first snapshot
+ECHO_TIMEOUT = 30.0  # seconds for a keystroke's echo to reach everyone watching
+CLOSE_TIMEOUT = 120.0  # seconds for all of a layout's clients to close
+
+
 def _log(message: str) -> None:
-    print(f"bench: row 9: {message}", file=sys.stderr, flush=True)
+    elapsed = time.perf_counter() - STARTED
+    print(f"bench: row 9: [{elapsed:7.1f} s] {message}", file=sys.stderr, flush=True)
+
+
+class Stuck(RuntimeError):
+    """A step of the row did not finish in its time: the row reports it, never hangs."""
+
+
+async def _bounded(step: Awaitable[T], seconds: float, what: str) -> T:
+    """``step``, or :class:`Stuck` saying what did not happen after ``seconds``."""
+    try:
+        return await asyncio.wait_for(step, seconds)
+    except TimeoutError:
+        raise Stuck(f"{what}: nothing after {seconds:g} s") from None
 
 
 @dataclass
@@ -158,8 +180,23 @@ class Layout:
         return [v for group in self.viewers.values() for v in group]
 
     async def close(self) -> None:
-        for client in self.everyone:
-            await client.close()
+        """Close every viewer at once, all of them read meanwhile.
+
+        A websocket's closing handshake waits for the relay's close frame, which
+        comes after whatever the relay sent before it: a client nobody reads
+        would wait its close timeout (10 s) for it, once per viewer. And every
+        viewer that leaves sends the others a roster, which they must read too.
+        """
+        clients = self.everyone
+        reading = await _drain_idle(clients)
+        try:
+            await _bounded(
+                asyncio.gather(*(c.close() for c in clients)),
+                CLOSE_TIMEOUT,
+                f"closing {len(clients)} viewers",
+            )
+        finally:
+            await _stop(reading)
         self.viewers.clear()
 
 
@@ -188,13 +225,22 @@ async def _add_viewers(cluster: Cluster, layout: Layout, spread: dict[int, int])
         for number, count in spread.items():
             group = layout.viewers.setdefault(number, [])
             for _ in range(count):
-                client = await _login(cluster[number].url, VIEWER, key)
-                group.append(await joined(client, layout.session))
+                client = await _bounded(
+                    _login(cluster[number].url, VIEWER, key),
+                    JOIN_TIMEOUT,
+                    f"viewer {len(group) + 1} signing in on relay {number}",
+                )
+                group.append(
+                    await _bounded(
+                        joined(client, layout.session),
+                        JOIN_TIMEOUT,
+                        f"viewer {len(group) + 1} joining on relay {number} (its snapshot)",
+                    )
+                )
                 reading += await _drain_idle([client])
     finally:
-        for task in reading:
-            task.cancel()
-        await asyncio.gather(*reading, return_exceptions=True)
+        await _stop(reading)
+    _log("viewers joined")
 
 
 def paced_command(rounds: int = 200) -> str:
@@ -214,7 +260,9 @@ async def _flood(
     start = time.perf_counter()
     await layout.lead.send_input(f"{command}; {echo}\r".encode())
     try:
-        watches = await asyncio.wait_for(asyncio.gather(*readers), timeout)
+        watches = await _bounded(
+            asyncio.gather(*readers), timeout, f"flood {tag} reaching all {len(readers)} clients"
+        )
     finally:
         for task in readers:
             task.cancel()
@@ -250,7 +298,11 @@ async def _echo(layout: Layout, watchers: list[RelayClient], keystrokes: int) ->
 
     everyone = [lead, *watchers]
     await lead.send_input(b"z")  # what the command printed before cat started goes by
-    await asyncio.gather(*(seen(c, b"z") for c in everyone))
+    await _bounded(
+        asyncio.gather(*(seen(c, b"z") for c in everyone)),
+        ECHO_TIMEOUT,
+        "the first keystroke's echo reaching the lead and its watchers",
+    )
     for i in range(keystrokes):
         key = b"\r" if (i + 1) % 50 == 0 else LETTERS[i % 26].encode()
         needle = b"\n" if key == b"\r" else key
@@ -258,7 +310,9 @@ async def _echo(layout: Layout, watchers: list[RelayClient], keystrokes: int) ->
         await asyncio.sleep(0)
         start = time.perf_counter()
         await lead.send_input(key)
-        ends = await asyncio.wait_for(asyncio.gather(*waits), 10)
+        ends = await _bounded(
+            asyncio.gather(*waits), ECHO_TIMEOUT, f"the echo of keystroke {i + 1}"
+        )
         if key != b"\r":
             for n, end in enumerate(ends[1:]):
                 samples[n].append((end - start) * 1000)
@@ -267,7 +321,11 @@ async def _echo(layout: Layout, watchers: list[RelayClient], keystrokes: int) ->
     await lead.send_input(b"\x03")  # ^C flushes the tty's input queue: wait for the shell
     await asyncio.sleep(0.3)
     await lead.send_input(f"{echo}\r".encode())
-    await asyncio.wait_for(asyncio.gather(*(seen(c, needle) for c in everyone)), 30)
+    await _bounded(
+        asyncio.gather(*(seen(c, needle) for c in everyone)),
+        ECHO_TIMEOUT,
+        "the shell's answer after the keystrokes",
+    )
     return samples
 
 
@@ -279,6 +337,12 @@ async def _drain_idle(clients: list[RelayClient]) -> list[asyncio.Task[None]]:
             await ws.recv()
 
     return [asyncio.create_task(drain(_ws(c))) for c in clients]
+
+
+async def _stop(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @dataclass
@@ -381,9 +445,7 @@ async def _measure(cluster: Cluster, path: Path, viewers: int, keystrokes: int) 
     try:
         (single_echo,) = await _echo(layout, [home_watcher], keystrokes)
     finally:
-        for task in idle:
-            task.cancel()
-        await asyncio.gather(*idle, return_exceptions=True)
+        await _stop(idle)
     await layout.close()
 
     spread_of = {n: viewers // RELAYS + (1 if n <= viewers % RELAYS else 0) for n in range(1, 5)}
@@ -397,9 +459,7 @@ async def _measure(cluster: Cluster, path: Path, viewers: int, keystrokes: int) 
     try:
         spread_home_echo, edge_echo = await _echo(layout, [home_watcher, edge_watcher], keystrokes)
     finally:
-        for task in idle:
-            task.cancel()
-        await asyncio.gather(*idle, return_exceptions=True)
+        await _stop(idle)
     await layout.close()
     await lead.send({"type": "end", "reason": "bench done"})
 
