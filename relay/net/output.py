@@ -101,6 +101,8 @@ class SessionOutput:
         self._wake = asyncio.Event()
         self._quiet: asyncio.TimerHandle | None = None  # feeds what waits after MODEL_QUIET
         self._slice = MODEL_SLICE  # this stream's slice size now (see _feed_slice)
+        self._changes = 0  # bumped whenever the model changes: the rendered snapshot is stale
+        self._rendered: tuple[int, bytes] | None = None  # (changes, snapshot) last rendered
 
     def holds(self, offset: int) -> bool:
         """Whether ``offset`` belongs to this stream and a client may resume there."""
@@ -136,6 +138,7 @@ class SessionOutput:
         was kept.
         """
         self._catch_up()
+        self._changes += 1
         self.model.feed(data)
         data += check(self.model, data)
         self.stream.append(data)
@@ -159,6 +162,7 @@ class SessionOutput:
             )
         self.model = TerminalModel(cols, rows, self._scrollback)
         self.model.feed(snapshot)
+        self._changes += 1
         self._model_cursor = offset
         while self._resizes and self._resizes[0].offset <= offset:
             self._resizes.popleft()
@@ -221,7 +225,20 @@ class SessionOutput:
 
         The scrollback comes from this stream's model: the masked one for
         viewers, the raw one only for the driver (who may see raw output).
+
+        Rendered once per state of the model: rendering costs up to ~0.1-0.3 s
+        with a full scrollback, and the viewers that need one at the same
+        moment need the same one (200 viewers joining an idle session, or all
+        those a flood left behind resyncing at once).
         """
+        rendered = self._rendered
+        if rendered is not None and rendered[0] == self._changes:
+            return rendered[1]
+        data = self._render_now()
+        self._rendered = (self._changes, data)
+        return data
+
+    def _render_now(self) -> bytes:
         model = self.model
         lines = min(len(model.history), SNAPSHOT_HISTORY_LINES)
         data = model.snapshot(lines)
@@ -277,6 +294,7 @@ class SessionOutput:
         if limit:
             data = self.stream.read(self._model_cursor, limit)
             started = time.thread_time()
+            self._changes += 1
             self.model.feed(data)
             self._model_cursor += len(data)
             if timed and len(data) == self._slice:  # a whole slice: fit the next one
@@ -290,6 +308,7 @@ class SessionOutput:
     def _apply_resizes(self) -> None:
         while self._resizes and self._resizes[0].offset <= self._model_cursor:
             mark = self._resizes.popleft()
+            self._changes += 1
             self.model.resize(mark.cols, mark.rows)
 
     def _skip_model(self, offset: int) -> None:
@@ -301,5 +320,6 @@ class SessionOutput:
             offset += newline + 1
         self._model_cursor = min(offset, self.stream.end)
         self.skips += 1
+        self._changes += 1
         self.model.discontinuity()
         self._apply_resizes()

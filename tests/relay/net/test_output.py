@@ -234,3 +234,30 @@ def test_a_snapshot_shows_the_stream_up_to_its_offset_however_the_model_was_fed(
             task.cancel()
 
     asyncio.run(scenario())
+
+
+async def test_a_snapshot_is_rendered_once_per_state_of_the_screen() -> None:
+    """Viewers joining an idle session (or resyncing together after a flood) need the same
+    screen: it is rendered once, and again only after the model changed in any way."""
+    from relay.terminal import TerminalModel
+
+    out = SessionOutput(capacity=1 << 20, cols=40, rows=5)
+    out.append(b"".join(b"line %d\r\n" % i for i in range(50)))
+    first = out.snapshot()
+    assert out.snapshot()[3] is first[3]  # nothing changed: the same bytes, not a new render
+
+    def screen(snapshot: bytes, cols: int, rows: int) -> list[str]:
+        model = TerminalModel(cols, rows)
+        model.feed(snapshot)
+        return model.display()
+
+    out.append(b"more\r\n")  # output
+    second = out.snapshot()
+    assert screen(second[3], 40, 5)[3].rstrip() == "more" and second[0] == first[0] + 6
+    out.resize(30, 4)  # a size change
+    third = out.snapshot()
+    assert (third[1], third[2]) == (30, 4) and third[3] != second[3]
+    other = SessionOutput(capacity=1 << 20, cols=30, rows=4)
+    other.append(b"\x1b[2J\x1b[Hfrom the home\r\n")
+    out.seed(out.stream.end, 30, 4, other.snapshot()[3])  # an edge's copy starts again
+    assert screen(out.snapshot()[3], 30, 4)[0].rstrip() == "from the home"
