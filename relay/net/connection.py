@@ -153,6 +153,13 @@ class ClientLink:
 
     def send_json(self, message: messages.RelayMessage) -> None:
         """Queue a message; a client that lets too many pile up is dropped."""
+        if not self._closing:
+            self.send_encoded(protocol.encode(message).encode())
+
+    def send_encoded(self, data: bytes) -> None:
+        """Queue a message already encoded (:func:`relay.core.protocol.encode`, UTF-8):
+        one encoding for every participant a broadcast goes to (a roster of 200 people,
+        encoded once per reader, was most of a busy session's CPU)."""
         if self._closing:
             return
         if len(self._control) >= self.control_limit:
@@ -161,7 +168,6 @@ class ClientLink:
                 f"{ErrorCode.TOO_SLOW}: {self.control_limit} messages unread",
             )
             return
-        data = protocol.encode(message).encode()
         self._control.append(data)
         self.queued_bytes += len(data)
         self._wake.set()

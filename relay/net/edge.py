@@ -385,13 +385,13 @@ class EdgeSession:
                 for link in self.links.values():
                     link.notify()
         elif kind == b"m":
-            message = json.loads(fields.get(b"m", b"{}"))
+            data = fields.get(b"m", b"{}")  # encoded once, at the home, for everyone
             to = field_text(fields, b"t")
             if to == "*":
                 for link in self.links.values():
-                    link.send_json(message)
+                    link.send_encoded(data)
             elif (one := self.links.get(to)) is not None:
-                one.send_json(message)
+                one.send_encoded(data)
         elif kind == b"c":
             if (closing := self.links.get(field_text(fields, b"t"))) is not None:
                 code = field_int(fields, b"c", CloseCode.POLICY_VIOLATION)

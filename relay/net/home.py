@@ -23,7 +23,8 @@ Stream entries (fields, bytes; ``k`` says the kind):
 ==== ===================================================================
 o    output: ``o`` offset, ``d`` bytes, ``w``/``h`` the size in effect there
 r    size change at ``o``: ``w`` x ``h``
-m    a message for participant ``t`` (``*``: every one on an edge): ``m`` JSON
+m    a message for participant ``t`` (``*``: every one on an edge): ``m`` the JSON
+     text the participant gets, as the home encoded it (edges pass it on as is)
 c    close participant ``t``'s connection: ``c`` close code, ``m`` reason
 a    the answer to participant ``t``'s join: ``ok`` 1 or 0
 s    a snapshot for the edge that asked with nonce ``n``: ``o``, ``w``, ``h``, ``d``
@@ -52,7 +53,7 @@ from collections.abc import Callable
 from typing import Any
 
 from relay.cluster.bus import Bus, Fields, RedisError, field_text
-from relay.core import messages
+from relay.core import messages, protocol
 from relay.net.connection import ClientLink
 from relay.net.live import LiveSession, Seat
 from relay.net.output import SessionOutput
@@ -99,7 +100,10 @@ class RemoteLink:
         return None
 
     def send_json(self, message: messages.RelayMessage) -> None:
-        self.feed.send(self.pid, message)
+        self.feed.send(self.pid, protocol.encode(message).encode())
+
+    def send_encoded(self, data: bytes) -> None:
+        self.feed.send(self.pid, data)
 
     def notify(self) -> None:
         pass  # the feed publishes the output once for every edge
@@ -178,7 +182,7 @@ class SessionFeed:
         self._wake.set()
 
     def broadcast(self, message: messages.RelayMessage) -> None:
-        self._event({b"k": b"m", b"t": b"*", b"m": json.dumps(message).encode()})
+        self._event({b"k": b"m", b"t": b"*", b"m": protocol.encode(message).encode()})
 
     def ended(self, reason: str) -> None:
         self._event({b"k": b"e", b"m": reason.encode()})
@@ -186,8 +190,9 @@ class SessionFeed:
 
     # ------------------------------------------------------------ for remote links
 
-    def send(self, pid: str, message: messages.RelayMessage) -> None:
-        self._event({b"k": b"m", b"t": pid.encode(), b"m": json.dumps(message).encode()})
+    def send(self, pid: str, data: bytes) -> None:
+        """A message (encoded: :func:`relay.core.protocol.encode`, UTF-8) for one participant."""
+        self._event({b"k": b"m", b"t": pid.encode(), b"m": data})
 
     def close(self, pid: str, code: int, reason: str) -> None:
         self._event({b"k": b"c", b"t": pid.encode(), b"c": b"%d" % code, b"m": reason.encode()})

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from websockets.frames import CloseCode
 
-from relay.core import messages
+from relay.core import messages, protocol
 from relay.core.actions import (
     Action,
     Audit,
@@ -95,6 +95,10 @@ class Link(Protocol):
     @property
     def cursor(self) -> int | None: ...
     def send_json(self, message: messages.RelayMessage) -> None: ...
+    def send_encoded(self, data: bytes) -> None:
+        """``send_json`` of a message encoded once for many (:func:`relay.core.protocol.encode`)."""
+        ...
+
     def notify(self) -> None: ...
     def close(self, code: int, reason: str) -> None: ...
     def attach(self, source: SessionOutput, offset: int | None) -> None: ...
@@ -568,14 +572,7 @@ class LiveSession:
                 if link is not None:
                     link.send_json(message)
             case Broadcast(message):
-                remote = False
-                for link in self.links.values():
-                    if link.remote:
-                        remote = True
-                    else:
-                        link.send_json(message)
-                if remote and self.peers is not None:
-                    self.peers.broadcast(message)  # once for every relay
+                self._broadcast(message)
             case Resize(cols, rows):
                 self._resize(cols, rows, now)
             case Audit(event, fields):
@@ -589,6 +586,22 @@ class LiveSession:
                     link.close(CloseCode.POLICY_VIOLATION, f"{code}: {reason}")
             case End(reason):
                 self._end(reason, now)
+
+    def _broadcast(self, message: messages.RelayMessage) -> None:
+        """To every participant: encoded once for all of this relay's (a roster of 200
+        people, encoded once per reader, was most of a busy session's CPU), and put in
+        the session's stream once for all the other relays'."""
+        remote = False
+        encoded: bytes | None = None
+        for link in self.links.values():
+            if link.remote:
+                remote = True
+            else:
+                if encoded is None:
+                    encoded = protocol.encode(message).encode()
+                link.send_encoded(encoded)
+        if remote and self.peers is not None:
+            self.peers.broadcast(message)
 
     def _forward(self, data: bytes, user: str, now: float) -> None:
         """Keystrokes to the shell; input the target does not echo is never recorded.
