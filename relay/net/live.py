@@ -288,10 +288,10 @@ class LiveSession:
         for masking in maskings:
             self._note_masking(masking, now)
         self._arm_recorder(now)
+        if self.peers is not None:  # first: the other relays' viewers have further to go
+            self.peers.notify()
         for link in self.links.values():
             link.notify()
-        if self.peers is not None:
-            self.peers.notify()
         self._hold_for_driver()
 
     # ------------------------------------------------------------ flow control
