@@ -88,11 +88,14 @@ def printable(text: str) -> str:
 class CellCache(dict[str, Cell]):
     """The cells one pen produces, keyed by character: drawing becomes a dict lookup."""
 
-    __slots__ = ("attrs",)
+    __slots__ = ("after", "attrs")
 
     def __init__(self, attrs: Cell) -> None:
         super().__init__()
         self.attrs = attrs
+        #: The cells of the pen an SGR (by its parameters) makes of this one: filled
+        #: by the fast path, so that a repeated SGR is one lookup by its text.
+        self.after: dict[str, CellCache] = {}
 
     def __missing__(self, char: str) -> Cell:
         cell = self[char] = self.attrs._replace(data=char)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from relay.terminal.cells import Cell, CellCache, Line, erased_with, wcwidth
+from relay.terminal.cells import Cell, CellCache, Line, erased_with, num, wcwidth
 from relay.terminal.modes import LNM
 from relay.terminal.scrollback import Block
 
@@ -62,10 +62,17 @@ _RUN_TOKEN = re.compile(
     rf"(?P<text>[{_TEXT_1}]+)|(?P<cr>\r)|\x1b\[(?P<sgr>[0-9;:]*)m|(?P<el>\x1b\[0?K)"
 )
 _RUN_SGR = re.compile(r"\x1b\[([0-9;:]*)m")
-#: A run within a row: one-cell text, SGR, EL, CR and BS (whole tokens only).
-SEGMENT = rf"(?:[{_TEXT_1}]+|\x1b\[[0-9;:]*m|\x1b\[0?K|[\r\x08])+"
-#: A segment cut into [text, SGR parameters, EL, CR or BS, text, ...] (None where absent).
-_SEGMENT_SPLIT = re.compile(r"\x1b\[([0-9;:]*)m|\x1b\[0?(K)|([\r\x08])")
+#: A run of one-cell text, SGR, EL, CUP, CR, BS, HT and LF (whole tokens only), up to 32
+#: stretches and line feeds: a log flood after a prompt is soon seen by ``draw_run``.
+SEGMENT = (
+    rf"(?:(?:[{_TEXT_1}]+|\x1b\[[0-9;:]*m|\x1b\[0?K|\x1b\[[0-9]*(?:;[0-9]*)?H|[\r\x08\t])+"
+    r"|\n){1,32}"
+)
+#: A segment cut into [text, SGR parameters, EL, CUP parameters, CR, BS or HT, text, ...]
+#: (None where absent).
+_SEGMENT_SPLIT = re.compile(
+    r"\x1b\[([0-9;:]*)m|\x1b\[0?(K)|\x1b\[([0-9]*(?:;[0-9]*)?)H|([\r\x08\t\n])"
+)
 
 
 def _ends_a_wrap(stretch: str, cols: int) -> bool:
@@ -342,10 +349,12 @@ def _apply_writes(row: Line, cols: int, writes: Writes) -> None:
 def draw_segment(screen: TerminalScreen, segment: str, plain: bool) -> None:
     """Apply ``segment`` (a match of :data:`SEGMENT`) as the parser would, token by token.
 
-    What a prompt, a status line or one field of ``top`` is made of. Text that
-    fits on the row (``plain``: no charset, no IRM) is written here, and so is
-    an EL before the margin; anything else (a wrap, the pending-wrap state) is
-    left to the screen's own methods.
+    What prompts, short command output and the repaints of ``top`` or ``vim``
+    are made of: one call for what costs the parser one dispatch per token.
+    Text that fits on the row (``plain``: no charset, no IRM) is written here,
+    and so is an EL before the margin; anything else (a wrap, the pending-wrap
+    state) is left to the screen's own methods, as are CUP, HT and LF. An SGR
+    seen before with the same pen is one lookup (:attr:`CellCache.after`).
     """
     parts = _SEGMENT_SPLIT.split(segment)
     cursor = screen.cursor
@@ -377,14 +386,18 @@ def draw_segment(screen: TerminalScreen, segment: str, plain: bool) -> None:
             printed = True
         if i == last:
             break
-        params, el, control = parts[i + 1], parts[i + 2], parts[i + 3]
-        i += 4
+        params, el, cup, control = parts[i + 1], parts[i + 2], parts[i + 3], parts[i + 4]
+        i += 5
         printed = False
         if params is not None:
-            screen.sgr(params)
-            if cursor.attrs is not attrs:
-                attrs = cursor.attrs
-                cells = screen.pen_cells()
+            after = cells.after.get(params)
+            if after is None:
+                screen.sgr(params)
+                after = screen.pen_cells()
+                if len(cells.after) < 64:
+                    cells.after[params] = after
+            cells = after
+            cursor.attrs = attrs = cells.attrs
         elif el is not None:
             if x < cols:
                 blank = erased_with(attrs)
@@ -396,8 +409,22 @@ def draw_segment(screen: TerminalScreen, segment: str, plain: bool) -> None:
                 cursor.x = x
                 screen.erase_in_line(0)
                 x = cursor.x
+        elif cup is not None:
+            line, _, column = cup.partition(";")
+            screen.cursor_position(num(line), num(column))
+            x, y = cursor.x, cursor.y
+            row = screen.buffer[y]
         elif control == "\r":
             x = 0
+        elif control == "\t":
+            cursor.x = x
+            screen.tab()
+            x = cursor.x
+        elif control == "\n":
+            cursor.x = x
+            screen.linefeed()
+            x, y = cursor.x, cursor.y
+            row = screen.buffer[y]
         else:  # BS, from the pending-wrap state counted from the last column
             x = max(0, min(x, cols - 1) - 1)
     cursor.x = x

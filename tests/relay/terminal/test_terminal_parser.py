@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from relay.terminal.fastpath import RUN as _RUN
+from relay.terminal.fastpath import SEGMENT
 from relay.terminal.parser import MAX_HELD, SIMPLE, STRINGS, TEXT, Token, Tokenizer
 from tests.terminal_streams import chunked, garbage, shell_streams, streams
 
@@ -84,6 +86,9 @@ def test_any_bytes_round_trip(data: bytes, cuts: list[int]) -> None:
     )
 
 
+_SEGMENT = re.compile(SEGMENT)
+
+
 @given(anything)
 def test_fast_path_expressions_match_whole_tokens(stream: str) -> None:
     """``SIMPLE`` at a token's start matches that token; a run ends where a token ends."""
@@ -103,6 +108,9 @@ def test_fast_path_expressions_match_whole_tokens(stream: str) -> None:
         run = _RUN.match(text, pos)
         if run is not None:
             assert run.end() in cuts, (token, run.group())
+        segment = _SEGMENT.match(text, pos)
+        if segment is not None:
+            assert segment.end() in cuts, (token, segment.group())
 
 
 # ---------------------------------------------------------------------- the rules
