@@ -48,6 +48,8 @@ RUN_MIN_LINES = 16
 _PRIVATE = ("<", "=", ">", "?")  # CSI parameter prefixes that make a sequence not SGR
 _OSC_KEEP = 1024  # characters of an OSC body kept (titles); the rest is read and dropped
 _INVALID = re.compile(r"[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
+#: The start of an SGR or EL cut by the end of a feed (what the tokenizer holds).
+_UNFINISHED = re.compile(r"\x1b(?:\[[0-9;:]{0,64})?")
 #: What the fast path scans with: a run within a row, or else the tokenizer's tokens.
 _SCANNER = re.compile(rf"(?P<seg>{SEGMENT})|{SIMPLE_OR_START.pattern}")
 
@@ -432,7 +434,8 @@ class TerminalModel:
         """Keep ``text`` to draw later if it is one run of plain output, as logs are.
 
         A feed of nothing but text, CR, LF, SGR and EL (:data:`RUN`, whole
-        tokens) changes nothing but cells, cursor and pen, and only the last
+        tokens, but for the start of an SGR or EL at its end, which the tokenizer
+        holds for the next feed) changes nothing but cells, cursor and pen, and only the last
         screenful of a flood is ever seen: such feeds wait in ``_pending`` (at
         most :data:`PENDING_MAX` characters) and are drawn together, by one
         :meth:`TerminalScreen.draw_run` that skips what scrolls off, before
@@ -442,8 +445,16 @@ class TerminalModel:
         if not text or self._tokenizer.in_string or not self._screen.fast_ready():
             return False
         run = RUN.match(text)  # (greedy, so the longest; fullmatch would backtrack for ever)
-        if run is None or run.end() != len(text):
+        if run is None:
             return False
+        if run.end() != len(text):
+            # A write cut inside an SGR or EL (a 4 KiB write of a coloured log, one in
+            # four): the tokenizer would hold that start of a sequence, so hold it here.
+            tail = text[run.end() :]
+            if _UNFINISHED.fullmatch(tail) is None:
+                return False
+            self._tokenizer.hold(tail)
+            text = text[: run.end()]
         self._pending.append(text)
         self._pending_size += len(text)
         if self._pending_size > PENDING_MAX:

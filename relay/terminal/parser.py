@@ -209,6 +209,14 @@ class Tokenizer:
             text = self._string_head + text
         return text.encode("utf-8", "surrogateescape") + self._decoder.getstate()[0]
 
+    def hold(self, text: str) -> None:
+        """Keep ``text``, an unfinished sequence ending what :meth:`decode` gave, for the next feed.
+
+        As :meth:`next` would on reaching it: the model's fast path, which defers
+        a feed of plain output cut inside its last SGR, draws the rest later.
+        """
+        self._held = text
+
     def reset(self) -> None:
         """Forget what is held: the next feed starts afresh (the stream had a gap)."""
         self._decoder.reset()

@@ -97,8 +97,9 @@ class TerminalScreen(CursorMotion):
         self.xtermjs = frozenset(xtermjs)
         #: Rows changed since the renderer last cleared this set.
         self.dirty: set[int] = set()
-        #: Characters :meth:`draw_run` took: the tests check that the fast path runs.
-        self.run_chars = 0
+        #: Calls of :meth:`draw_run` and the characters they took: the tests check
+        #: that the fast path runs, and how often.
+        self.runs = self.run_chars = 0
         self.reset()
 
     # ------------------------------------------------------------ state
@@ -751,5 +752,6 @@ class TerminalScreen(CursorMotion):
 
     def draw_run(self, text: str) -> None:
         """One-cell text, CR, LF, SGR and EL at once (see :mod:`relay.terminal.fastpath`)."""
+        self.runs += 1
         self.run_chars += len(text)
         draw_run(self, text)

@@ -361,6 +361,25 @@ def test_fast_path_is_taken() -> None:
     assert reference.screen.run_chars == 0, "the reference took the fast path"
 
 
+def test_a_log_write_cut_inside_an_sgr_is_still_drawn_late() -> None:
+    """A 4 KiB write of a coloured log ends inside an SGR one time in four.
+
+    The start of that SGR is held by the tokenizer, as the reference path
+    holds it, and the rest waits undrawn with the other writes of the flood.
+    """
+    log = coloured_log(9).encode()
+    cut = log.index(b"\x1b[", 3000) + 3  # ESC [ and a digit
+    fast, slow = TerminalModel(80, 24), TerminalModel(80, 24, fast=False)
+    for model in (fast, slow):
+        model.feed(log[:cut])
+    assert fast.unfinished() == slow.unfinished() == log[cut - 3 : cut]
+    for model in (fast, slow):
+        model.feed(log[cut:])
+    assert state(fast) == state(slow)
+    assert fast.screen.run_chars == len(log.decode())
+    assert fast.screen.runs == 1  # both writes drawn together, when read
+
+
 # ---------------------------------------------------------------------- against pyte
 
 
