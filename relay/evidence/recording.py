@@ -40,6 +40,12 @@ proven), and :meth:`Recording.due` tells the session when to call
 start, its signed state about once a second (``recording.checkpoint``) and
 its seal, so that ``warroom verify --audit`` can tell a file that was cut
 short from one whose relay crashed.
+
+The chain's hashing and writing run on the chain writer's own thread
+(:class:`relay.evidence.chain.ChainWriter` ``background``), overlapping the
+event loop; every checkpoint waits for it, so the bound above holds as
+without it. A write that fails there (a full disk) is raised by the
+recorder's next call, which ends the session (:class:`relay.net.live.LiveSession`).
 """
 
 from __future__ import annotations
@@ -132,6 +138,7 @@ class Recording:
         audit: Auditor | None = None,
         max_loss: float = MAX_LOSS,
         replicate: Callable[[Path], Replica] | None = None,
+        background: bool = True,
     ) -> None:
         header = {
             "version": 3,
@@ -160,6 +167,7 @@ class Recording:
             _dumps(header),
             checkpoint_every_seconds=max_loss,
             on_checkpoint=self._checkpointed,
+            background=background,  # hashing and writing overlap the event loop
         )
         self._replica = replicate(path) if replicate is not None else None
         self._audit_state("recording.start", 0, self._chain.hash, key=signing_key.public.text())

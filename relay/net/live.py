@@ -578,8 +578,7 @@ class LiveSession:
             case Audit(event, fields):
                 self.audit.record(event, **fields)
             case Record(kind, data):
-                if self.recorder is not None:
-                    self.recorder.event(kind, data, now)
+                self._record_event(kind, data, now)
             case Disconnect(to, code, reason):
                 link = self.links.get(to)
                 if link is not None:
@@ -602,6 +601,27 @@ class LiveSession:
                 link.send_encoded(encoded)
         if remote and self.peers is not None:
             self.peers.broadcast(message)
+
+    def _record_event(self, kind: str, data: dict[str, Any], now: float) -> None:
+        """A session event into the recording; a recorder that fails ends the session.
+
+        Also while the session is ending for another failure of the recorder
+        (its end event raises again): the end goes on without it, and the
+        file stays unsealed, which ``warroom verify`` reports as interrupted.
+        """
+        if self.recorder is None:
+            return
+        try:
+            self.recorder.event(kind, data, now)
+        except Exception:
+            log.exception("session %s: the recording failed", self.session_id)
+            self.recorder = None
+            asyncio.get_running_loop().call_soon(self._recording_failed)
+
+    def _recording_failed(self) -> None:
+        if not self.ended.is_set():
+            reason = "internal error: the recording failed"
+            self.apply(self.core.shutdown(reason, self.clock()))
 
     def _forward(self, data: bytes, user: str, now: float) -> None:
         """Keystrokes to the shell; input the target does not echo is never recorded.
@@ -671,8 +691,11 @@ class LiveSession:
         if self.peers is not None:
             self.peers.ended(reason)
         if self.recorder is not None:
-            self.recorder.close(reason, now)
-            self.recorder = None
+            recorder, self.recorder = self.recorder, None
+            try:
+                recorder.close(reason, now)
+            except Exception:  # the session ends all the same; the file stays unsealed
+                log.exception("session %s: the recording could not be sealed", self.session_id)
         self.end_reason, self.ended_at = reason, now
         self.ended.set()
         asyncio.get_running_loop().create_task(self._shutdown())
