@@ -320,9 +320,15 @@ class ClientLink:
         await self._send(protocol.snapshot_frame(offset, cols, rows, data))
 
     async def _guard(self, send: Awaitable[None]) -> None:
-        """Await a send, but never longer than the stall timeout."""
+        """Await a send, but never longer than the stall timeout.
+
+        ``asyncio.timeout``, not ``wait_for``: this runs for every frame to every
+        client, and ``wait_for`` wraps the send in a task of its own (~40 us
+        here, against ~7): with 200 viewers, 8 ms of one keystroke's echo.
+        """
         try:
-            await asyncio.wait_for(send, self.stall_timeout)
+            async with asyncio.timeout(self.stall_timeout):
+                await send
         except TimeoutError:
             raise TooSlow from None
 

@@ -235,6 +235,39 @@ async def test_resume_too_far_behind_gets_a_snapshot(tmp_path: Path) -> None:
         assert event.offset > 0 and b"FLOOD" in event.data
 
 
+async def test_a_viewer_whose_socket_accepts_nothing_is_dropped_after_the_stall_timeout(
+    tmp_path: Path,
+) -> None:
+    """A viewer that reads nothing while output waits for it is dropped once a frame has
+    waited ``stall_timeout`` to leave (``too_slow``); the driver and the session go on."""
+    from relay.config import Limits
+
+    limits = Limits(output_buffer=4 * 1024 * 1024, stall_timeout=1.0, ping_timeout=3600)
+    async with running_relay(tmp_path, limits=limits) as h:
+        session = await h.open()
+        lead = await h.joined("alice", session)
+        sock = socket.socket()  # a small receive buffer: it fills up and stays full
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.connect(("127.0.0.1", h.relay.port))
+        sock.setblocking(False)
+        stalled = RelayClient(h.url, sock=sock, ping_interval=None)
+        h.clients.append(stalled)
+        await stalled.connect()
+        await stalled.auth_ssh_key("bob", h.user_keys["bob"])
+        stalled_pid = (await stalled.join(session))["you"]
+        assert stalled.ws is not None
+        stalled.ws.transport.pause_reading()
+        await lead.send_input(flood_command(8))
+        await collect(lead, b"FLOOD-2-END", timeout=600)
+        live = h.relay.sessions[session]
+        async with asyncio.timeout(120):
+            while stalled_pid in live.links:
+                await asyncio.sleep(0.1)
+        await lead.send_input(b"echo STILL-$((6*7))\r")  # the driver goes on
+        await collect(lead, b"STILL-42")
+        assert stalled_pid not in live.core.participants
+
+
 async def test_stalled_viewer_never_slows_others_and_memory_stays_bounded(
     tmp_path: Path, on_target: Targets
 ) -> None:
