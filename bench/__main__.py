@@ -41,6 +41,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", default=ALL_ROWS, help="rows to run, e.g. 1,5 (default: all)")
     parser.add_argument("--profile", type=Path, help="write py-spy profiles of the relay here")
     parser.add_argument("--runs", type=int, help="runs per row (default: 5, or 1 with --quick)")
+    parser.add_argument(
+        "--viewers", type=int, help="row 9's viewers (default: 200, or 40 with --quick)"
+    )
     return parser.parse_args(argv)
 
 
@@ -113,7 +116,10 @@ async def _run(args: argparse.Namespace, rig: Rig) -> list[Row]:
         {"9"},
         "cluster",
         lambda: cluster_row(
-            rig, 40 if quick else 200, (1 if quick else 4) * 2**20, 60 if quick else 300
+            rig,
+            args.viewers or (40 if quick else 200),
+            (1 if quick else 4) * 2**20,
+            60 if quick else 300,
         ),
     )
     for path in profiles.written:

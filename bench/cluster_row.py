@@ -509,7 +509,7 @@ def _rows(
                 f"echo p{q}, viewer on an edge vs on the home",
                 f"{edge:.2f} ms",
                 f"{home:.2f} ms",
-                f"+{edge - home:.2f} ms",
+                f"{edge - home:+.2f} ms",
                 target,
                 verdict,
                 f"{len(edge_echo)} keystrokes; one relay alone: home viewer p50 "
