@@ -168,6 +168,7 @@ async def running_relay(
         bucket.start()
     store = copy = None
     if config.cluster.database is not None:
+        from relay.cluster.settings import agree_settings
         from relay.cluster.signing import agree
         from relay.store.pg_audit import PostgresAudit
         from relay.store.postgres import PostgresStore
@@ -176,6 +177,7 @@ async def running_relay(
             store = await open_store(config.data_dir, config.cluster.database, config.node)
             assert isinstance(store, PostgresStore)
             await agree(store, signing, config.node, config.data_dir / "keys")  # as it does too
+            await agree_settings(store, config)  # and its [redaction], [limits] output_buffer
         except BaseException:
             if store is not None:
                 await store.close()

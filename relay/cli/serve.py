@@ -92,6 +92,7 @@ async def serve_until_signalled(
 
 
 def _cmd_relay(args: argparse.Namespace) -> int:
+    from relay.cluster.settings import SettingsMismatch
     from relay.cluster.signing import ForeignKeyError
     from relay.config import ConfigError, load_config
     from relay.evidence.audit import AuditLog
@@ -134,6 +135,12 @@ def _cmd_relay(args: argparse.Namespace) -> int:
 
                 assert isinstance(store, PostgresStore) and keys_dir is not None
                 key = await cluster_signing_key(store, keys_dir, config.node)
+            if config.cluster.database is not None:
+                from relay.cluster.settings import agree_settings
+                from relay.store.postgres import PostgresStore
+
+                assert isinstance(store, PostgresStore)
+                await agree_settings(store, config)
             await serve(store, key)
         finally:
             await store.close()
@@ -215,7 +222,7 @@ def _cmd_relay(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(run())
-    except (OSError, ValueError, StoreError, ForeignKeyError) as exc:
+    except (OSError, ValueError, StoreError, ForeignKeyError, SettingsMismatch) as exc:
         return fail(str(exc))
     return 0
 

@@ -73,6 +73,7 @@ class WarroomError(Exception):
         ├── ConfigError            relay.config (also a ValueError)
         ├── KeyFileError           relay.trust.keys (also a ValueError)
         ├── ForeignKeyError        relay.cluster.signing: not the cluster's signing key
+        ├── SettingsMismatch       relay.cluster.settings: not the cluster's [redaction]/[limits]
         ├── CastError              relay.evidence.asciicast (also a ValueError)
         ├── PatternError           relay.masking.errors (also a ValueError)
         ├── RelayError             tui.client: the relay refused something

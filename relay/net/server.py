@@ -672,6 +672,13 @@ class Relay(AccessDesk):
         old = self.config
         kept = [f for f in RESTART_FIXED if getattr(config, f) != getattr(old, f)]
         config = replace(config, **{f: getattr(old, f) for f in RESTART_FIXED})
+        if old.cluster.database is not None:  # the cluster's, checked at start (cluster.settings)
+            shared = replace(config.limits, output_buffer=old.limits.output_buffer)
+            if config.redaction != old.redaction:
+                kept.append("redaction")
+            if shared != config.limits:
+                kept.append("limits.output_buffer")
+            config = replace(config, redaction=old.redaction, limits=shared)
         removed = sorted(set(old.users) - set(config.users))
         changed = sorted(
             name

@@ -141,6 +141,16 @@ MIGRATIONS: tuple[str, ...] = (
         added_at DOUBLE PRECISION NOT NULL
     );
     """,
+    # 3: the settings every relay must share (relay/cluster/settings.py says which and why)
+    """
+    CREATE TABLE cluster_settings (
+        one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+        fingerprint TEXT NOT NULL,
+        settings JSONB NOT NULL,
+        node TEXT NOT NULL,
+        added_at DOUBLE PRECISION NOT NULL
+    );
+    """,
 )
 
 # ---------------------------------------------------------------- connection strings

@@ -62,6 +62,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from psycopg import IsolationLevel, errors
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from relay.core.access import AccessRequest, Grant, parse_grant_role
@@ -112,6 +113,20 @@ def node_lock_key(node: str) -> int:
     """The advisory lock that says a relay with this node id is running (signed 64-bit)."""
     digest = hashlib.sha256(b"warroom-node\0" + node.encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """The settings every relay of the cluster must share, as the first relay registered
+    them (:mod:`relay.cluster.settings`)."""
+
+    fingerprint: str
+    settings: dict[str, Any]
+    node: str  # the relay that registered them
+    added_at: float
+
+
+_SETTINGS = "fingerprint, settings, node, added_at"
 
 
 @dataclass(frozen=True)
@@ -281,6 +296,48 @@ class PostgresStore:
             return ClusterKey(*rows[0])
 
         return await self._write(register)
+
+    # ------------------------------------------------------------ settings shared by all
+
+    async def register_settings(
+        self, fingerprint: str, settings: dict[str, Any], node: str, now: float
+    ) -> ClusterSettings:
+        """Make ``settings`` the cluster's unless some are registered; return the cluster's.
+
+        Serializable, like :meth:`register_key`: of relays starting together on
+        a new database, one relay's settings win and all see them."""
+
+        async def register(conn: Conn) -> ClusterSettings:
+            await conn.execute(
+                "INSERT INTO cluster_settings (fingerprint, settings, node, added_at) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (fingerprint, Jsonb(settings), node, now),
+            )
+            rows = await _all(conn, f"SELECT {_SETTINGS} FROM cluster_settings", ())
+            return ClusterSettings(*rows[0])
+
+        return await self._write(register)
+
+    # ------------------------------------------------------------ which relays run
+
+    async def node_running(self, node: str) -> bool:
+        """Whether a relay runs as ``node`` now: whether its node lock is held.
+
+        The lock lives as long as that relay's connection: a relay that dies
+        loses it at once (its socket closes), one whose host vanishes within
+        about half a minute (:data:`NODE_KEEPALIVE`). It is read from
+        ``pg_locks``, never taken, so asking cannot stop that relay from
+        starting. Raises :class:`StoreError` when the database does not answer.
+        """
+        key = node_lock_key(node) & 0xFFFF_FFFF_FFFF_FFFF  # pg_locks shows it as two oids
+        rows = await self._read(
+            """SELECT count(*) FROM pg_locks
+               WHERE locktype = 'advisory' AND granted AND objsubid = 1
+                 AND classid = %s::bigint::oid AND objid = %s::bigint::oid
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())""",
+            (key >> 32, key & 0xFFFF_FFFF),
+        )
+        return bool(rows and rows[0][0])
 
     # ------------------------------------------------------------ plumbing
 
