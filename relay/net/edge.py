@@ -36,7 +36,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from websockets.frames import CloseCode
@@ -49,7 +49,7 @@ from relay.net.connection import ClientLink
 from relay.net.home import GRACE, RETRY
 from relay.net.live import Seat
 from relay.net.output import SessionOutput
-from relay.store import SessionRecord
+from relay.store import SessionRecord, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,10 @@ class EdgeSession:
         capacity: int,
         scrollback: int,
         on_end: Callable[[EdgeSession], None] | None = None,
+        lost: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
+        """``lost``: asked when the home stops answering; the session's end if the home
+        relay is gone (not merely slow), else None."""
         self.bus = bus
         self.outbox = outbox
         self.session_id = record.id
@@ -128,6 +131,7 @@ class EdgeSession:
         self.capacity = capacity
         self.scrollback = scrollback
         self.on_end = on_end
+        self.lost = lost
         self.links: dict[str, ClientLink] = {}
         self.output: SessionOutput | None = None
         self.ended = asyncio.Event()
@@ -260,11 +264,26 @@ class EdgeSession:
                     return
                 await asyncio.sleep(RETRY)
             except TimeoutError:
+                gone = await self._gone()
+                if gone is not None:  # its home died, and the session with it
+                    self._end(gone)
+                    return
                 self._end(
                     f"the session's home relay ({self.home}) stopped answering through Redis",
                     ended=False,
                 )
                 return
+
+    async def _gone(self) -> str | None:
+        """The session's end if its home relay no longer runs; None if it may (or if the
+        database cannot say: the clients are then told to try again)."""
+        if self.lost is None:
+            return None
+        try:
+            return await self.lost()
+        except StoreError as exc:
+            log.warning("session %s: cannot tell whether its home runs: %s", self.session_id, exc)
+            return None
 
     async def _sync(self) -> bytes | None:
         """Ask the home for a snapshot and build this relay's copy of the stream around it.

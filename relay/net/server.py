@@ -577,6 +577,14 @@ class Relay(AccessDesk):
                 ErrorCode.SESSION_ENDED,
                 f"the session {session_id!r} has ended: {live.end_reason}",
             )
+        if record is not None and record.home != self.config.node:
+            edge = self.edges.get(record.id)  # followed: its home answered within seconds
+            following = edge is not None and not edge.ended.is_set()
+            gone = None if following else await self._lost(record)
+            if gone is not None:  # its home relay died, and its shell with it
+                raise ProtocolError(
+                    ErrorCode.SESSION_ENDED, f"the session {session_id!r} has ended: {gone}"
+                )
         if record is not None and record.home != self.config.node and self.bus is not None:
             return self._edge(record)
         if record is not None and record.home != self.config.node:
@@ -586,6 +594,19 @@ class Relay(AccessDesk):
                 f"{record.home!r}); connect to that relay to join it",
             )
         raise ProtocolError(ErrorCode.NO_SUCH_SESSION, f"no open session {session_id!r}")
+
+    async def _lost(self, record: SessionRecord) -> str | None:
+        """The end of an open session whose home relay no longer runs, or None while it does.
+
+        The directory learns it here: the first relay to find the home's node
+        lock free (:meth:`relay.store.Store.node_running`) writes the end.
+        """
+        if await self.store.node_running(record.home):
+            return None
+        reason = f"its relay ({record.home}) is gone: the session's shell ran there"
+        ended = await self.store.end_session(record.id, self.clock(), reason)
+        self.audit.record("session.lost", session=record.id, home=record.home, reason=reason)
+        return ended.end_reason if ended is not None and ended.end_reason else reason
 
     def _edge(self, record: SessionRecord) -> EdgeSession:
         """This relay's proxy for a session held by another relay (one per session)."""
@@ -604,6 +625,7 @@ class Relay(AccessDesk):
             limits.output_buffer,
             limits.scrollback,
             on_end=lambda gone: self._forget_edge(gone),
+            lost=lambda: self._lost(record),
         )
         self.edges[record.id] = edge
         return edge

@@ -336,6 +336,14 @@ class Store(Protocol):
         """End every session still open whose home is ``home`` (a relay restarting)."""
         ...
 
+    async def node_running(self, node: str) -> bool:
+        """Whether a relay runs as ``node`` now (so its open sessions may still be alive).
+
+        Only a shared store can tell; one relay's own store answers True (the
+        relay ends the sessions it held when it starts again).
+        """
+        ...
+
 
 async def open_store(data_dir: Path, database: str | None, node: str) -> Store:
     """The store a relay's config asks for: PostgreSQL at ``database``, else SQLite in

@@ -465,6 +465,10 @@ class SqliteStore:
 
         return await self._write(end)
 
+    async def node_running(self, node: str) -> bool:
+        """One relay's own file: nobody else's sessions are in it (see :class:`Store`)."""
+        return True
+
 
 # ---------------------------------------------------------------- helpers (store thread)
 

@@ -185,6 +185,36 @@ async def test_a_second_relay_with_the_same_node_id_is_refused(
                 pass
 
 
+async def test_a_session_whose_home_relay_no_longer_runs_has_ended(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    """Whether a node runs is whether its lock is held (read from pg_locks, never taken);
+    a session whose home does not run answers session_ended, and the directory says so."""
+    store = await PostgresStore.open(postgres_dsn)
+    try:
+        assert not await store.node_running("relay-a")
+        await store.add_session(SessionRecord("held-by-b", "sandbox", "alice", "x", "relay-b", 1.0))
+        async with cluster(tmp_path, postgres_dsn, "relay-a") as (a,):
+            assert await store.node_running("relay-a")
+            assert not await store.node_running("relay-b")
+            live = await a.open()
+            lead = await a.joined("alice", live)
+            with pytest.raises(RelayError) as refused:
+                await (await a.login("bob")).join("held-by-b")
+            reason = "its relay (relay-b) is gone: the session's shell ran there"
+            assert (refused.value.code, refused.value.message) == (
+                "session_ended",
+                f"the session 'held-by-b' has ended: {reason}",
+            )
+            ended = await store.session("held-by-b")
+            assert ended is not None and ended.end_reason == reason
+            await lead.send({"type": "chat", "text": "unaffected"})  # relay-a's own goes on
+            assert (await lead.expect("chat"))["text"] == "unaffected"
+        assert not await store.node_running("relay-a")  # it stopped: its lock went with it
+    finally:
+        await store.close()
+
+
 async def test_relays_sharing_a_bucket_keep_their_audit_files_apart(
     tmp_path: Path, postgres_dsn: str, moto: MotoServer
 ) -> None:

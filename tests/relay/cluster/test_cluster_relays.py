@@ -59,35 +59,47 @@ async def until_in_bucket(storage: StorageConfig, name: str, needle: bytes, tmp:
             await asyncio.sleep(0.2)
 
 
-# ---------------------------------------------------------------- parts without Redis
+# ---------------------------------------------------------------- the home dies, a revoke travels
 
 
 async def test_the_home_is_killed_its_recording_verifies_from_the_bucket_others_go_on(
-    tmp_path: Path, postgres_dsn: str, moto: MotoServer, sshd: SshdServer
+    tmp_path: Path, postgres_dsn: str, redis_url: str, moto: MotoServer, sshd: SshdServer
 ) -> None:
     storage = moto.storage(interval=0.2)
     async with running_cluster(
-        tmp_path / "relays", 3, database=postgres_dsn, sshd=sshd, storage=storage
+        tmp_path / "relays", 3, database=postgres_dsn, sshd=sshd, storage=storage, redis=redis_url
     ) as cluster:
         alice = await cluster.login(1, "alice")
         doomed = await alice.open("sshd", "INC-1: on relay 1")
         await alice.join(doomed)
-        bob = await cluster.joined(1, "bob", doomed)
+        bob = await cluster.joined(2, "bob", doomed)  # on edges of the doomed session
+        dave = await cluster.joined(3, "dave", doomed)
         lena = await cluster.login(2, "lena")
         other = await lena.open("sshd", "INC-2: on relay 2")
         await lena.join(other)
-        carol = await cluster.joined(2, "carol", other)
+        carol = await cluster.joined(3, "carol", other)
 
         await alice.send_input(b"echo BEFORE-$((40+2))\r")
-        for client in (alice, bob):
+        for client in (alice, bob, dave):
             await read_until(client, b"BEFORE-42")
         name = recording_of(cluster, 1)
         await until_in_bucket(storage, name, b"BEFORE-42", tmp_path)
 
         cluster[1].kill()
-        for client in (alice, bob):
+        assert (await cut_off(alice)).code == "closed"  # the home's own: the socket is gone
+        reason = "its relay (relay-1) is gone: the session's shell ran there"
+        for client in (bob, dave):  # on the edges: the end, and why
             gone = await cut_off(client)
-            assert gone.code == "closed"
+            assert (gone.code, gone.message) == ("closed", f"session ended: {reason}")
+        for number in (2, 3):  # a rejoin anywhere: ended, not "try again"
+            again = await cluster.client(number)
+            await again.auth_token(alice.identity["token"])
+            with pytest.raises(RelayError) as refused:
+                await again.join(doomed)
+            assert (refused.value.code, refused.value.message) == (
+                "session_ended",
+                f"the session {doomed!r} has ended: {reason}",
+            )
 
         # the auditor, with the cluster's public key and the bucket only
         url = f"s3://{storage.s3.bucket}/{storage.s3.prefix}recordings/{name}"
