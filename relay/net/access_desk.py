@@ -17,8 +17,9 @@ that does this, kept apart by concept: the state it reads is the relay's.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from relay.config import RelayConfig
 from relay.core import messages
@@ -43,6 +44,8 @@ from relay.trust import identity
 if TYPE_CHECKING:
     from relay.net.conversation import Conversation
 
+
+log = logging.getLogger(__name__)
 
 MAX_PENDING_REQUESTS = 100  # relay-wide: each is pushed to every lead
 
@@ -162,12 +165,7 @@ class AccessDesk:
         )
         await self.store.add_grant(grant)
         self.audit.record("access.grant", **grant_fields(grant))
-        for live in self._covered(grant):
-            for p in [q for q in live.core.participants.values() if q.user == user]:
-                live.core.extend(p.pid, grant.expires_at)
-            if grant.role == "driver":
-                live.apply(live.core.assign_control(user, by, now, ttl))
-        self.notify(user, {"type": "access_granted", "grant": grant.public()})
+        await self._tell({"e": "grant", "grant": grant.public()})
         return grant
 
     async def revoke_access(
@@ -207,12 +205,7 @@ class AccessDesk:
             raise AccessError(
                 f"no user {user!r} on this relay, and no guest of that name holds anything"
             )
-        reason = f"access revoked by {by}"
-        for live in list(self.sessions.values()):
-            live.apply(live.core.revoke_grant(user, reason, now))
-            for p in [q for q in live.core.participants.values() if q.user == user]:
-                await self._reconsider(live, p.pid, by, now)
-        self.notify(user, {"type": "access_revoked", "by": by, "grants": [g.id for g in gone]})
+        await self._tell({"e": "revoke", "user": user, "by": by, "grants": [g.id for g in gone]})
         await self.enforce()
         return gone, revocation
 
@@ -247,23 +240,94 @@ class AccessDesk:
                 subjects=", ".join(sorted({t.subject for t in revocation.tokens}))[:500],
             )
 
-    async def _reconsider(self, live: LiveSession, pid: str, by: str, now: float) -> None:
-        """After a revocation: drop control or membership the participant no longer has.
+    async def _reconsider(self, conversation: Conversation, reason: str) -> None:
+        """After a revocation: a participant whose role came from the revoked grant leaves
+        (they may rejoin with what they still hold).
 
-        A participant whose role came from the revoked grant leaves (they may
-        rejoin with what they still hold). Control that rested on the grant was
-        already dropped by ``Session.revoke_grant``.
+        Decided by the relay holding the connection (it has the credential),
+        carried out by the session's home. Control that rested on the grant
+        was already dropped there (``Session.revoke_grant``).
         """
-        conversation = next((c for c in self.conversations if c.pid == pid), None)
-        if conversation is None or conversation.who is None:
+        room, who, role = conversation.live, conversation.who, conversation.seated_as
+        if room is None or who is None or role is None:
             return
-        admitted = await self.admission(conversation.who, live)
-        participant = live.core.participants.get(pid)
-        if participant is None:
-            return
-        reason = f"access revoked by {by}"
-        if admitted is None or admitted.role is not participant.role:
-            live.apply(live.core.remove(pid, reason, now))
+        admitted = await self.admission(who, room)
+        if conversation.live is room and (admitted is None or admitted.role is not role):
+            room.remove(conversation.pid, reason)
+
+    # ------------------------------------------------------------ every relay carries it out
+
+    async def _tell(self, news: dict[str, Any]) -> None:
+        """Carry out a stored decision here, then tell the other relays sharing the store
+        (:meth:`relay.store.Store.announce`), which carry it out on theirs (:meth:`heard`).
+
+        Each relay acts on what it holds: the sessions it is home to (control,
+        time limits), and its own connections (notices; who must leave).
+        """
+        await self._carry_out(news)
+        try:
+            await self.store.announce({**news, "relay": self.config.name, "node": self.config.node})
+        except StoreError as exc:  # stored and done here; other relays see it at the next join
+            log.warning("could not tell the other relays about %s: %s", news.get("e"), exc)
+
+    async def heard(self, news: dict[str, Any]) -> None:
+        """A decision another relay of the cluster stored and told (:meth:`_tell`)."""
+        if news.get("relay") == self.config.name and news.get("node") != self.config.node:
+            await self._carry_out(news)
+
+    async def _carry_out(self, news: dict[str, Any]) -> None:
+        now = self.clock()
+        match news.get("e"):
+            case "grant":
+                grant = Grant.from_public(news["grant"])
+                for live in self._covered(grant):
+                    for p in [q for q in live.core.participants.values() if q.user == grant.user]:
+                        live.core.extend(p.pid, grant.expires_at)
+                    if grant.role == "driver":
+                        ttl = grant.expires_at - now
+                        live.apply(live.core.assign_control(grant.user, grant.granted_by, now, ttl))
+                self.notify(grant.user, {"type": "access_granted", "grant": grant.public()})
+            case "revoke":
+                user, by = str(news["user"]), str(news["by"])
+                reason = f"access revoked by {by}"
+                for live in list(self.sessions.values()):
+                    live.apply(live.core.revoke_grant(user, reason, now))
+                for conversation in [c for c in self.conversations if c.who and c.who.user == user]:
+                    await self._reconsider(conversation, reason)
+                grants = [str(g) for g in news.get("grants", [])]
+                self.notify(user, {"type": "access_revoked", "by": by, "grants": grants})
+            case "request":
+                notice: messages.AccessRequestNotice = {
+                    "type": "access_request",
+                    "request": AccessRequest.from_public(news["request"]).public(),
+                }
+                self._to_leads(notice)
+            case "decided":
+                closed: messages.AccessRequestClosed = {
+                    "type": "access_request_closed",
+                    "id": str(news["id"]),
+                    "approved": bool(news["approved"]),
+                    "by": str(news["by"]),
+                }
+                self._to_leads(closed)
+                given = Grant.from_public(news["grant"]) if news.get("grant") else None
+                decision: messages.AccessDecision = {
+                    "type": "access_decision",
+                    "id": closed["id"],
+                    "approved": closed["approved"],
+                    "by": closed["by"],
+                    "reason": str(news["reason"]),
+                    "grant": given.public() if given is not None else None,
+                }
+                self.notify(str(news["user"]), decision)
+            case "expired":
+                grant = Grant.from_public(news["grant"])
+                self.notify(grant.user, {"type": "access_expired", "grant": grant.public()})
+
+    def _to_leads(self, message: messages.RelayMessage) -> None:
+        for conversation in self.conversations:
+            if conversation.who is not None and conversation.who.relay_wide_lead:
+                conversation.link.send_json(message)
 
     async def request_access(
         self, who: Identity, role: str, reason: str, session: str | None
@@ -287,13 +351,7 @@ class AccessDesk:
             reason=reason,
             request=request.id,
         )
-        notice: messages.AccessRequestNotice = {
-            "type": "access_request",
-            "request": request.public(),
-        }
-        for conversation in self.conversations:
-            if conversation.who is not None and conversation.who.relay_wide_lead:
-                conversation.link.send_json(notice)
+        await self._tell({"e": "request", "request": request.public()})
         return request
 
     async def decide_access(
@@ -319,25 +377,10 @@ class AccessDesk:
             reason=reason,
             ttl=ttl,
         )
-        closed: messages.AccessRequestClosed = {
-            "type": "access_request_closed",
-            "id": request.id,
-            "approved": approve,
-            "by": by,
-        }
-        for conversation in self.conversations:
-            if conversation.who is not None and conversation.who.relay_wide_lead:
-                conversation.link.send_json(closed)
-        self.notify(
-            request.user,
-            {
-                "type": "access_decision",
-                "id": request.id,
-                "approved": approve,
-                "by": by,
-                "reason": reason,
-                "grant": grant.public() if grant else None,
-            },
+        public = grant.public() if grant else None
+        await self._tell(
+            {"e": "decided", "id": request.id, "approved": approve, "by": by, "reason": reason}
+            | {"user": request.user, "grant": public}
         )
         return grant
 

@@ -38,6 +38,7 @@ from relay.core import protocol
 from relay.core.actions import error
 from relay.core.errors import ErrorCode, ProtocolError
 from relay.core.ratelimit import TokenBucket
+from relay.core.roles import Role
 from relay.core.text import clean
 from relay.masking import mask_text
 from relay.net.connection import OUTGOING, BoundedConnection, ClientLink
@@ -71,6 +72,7 @@ class Conversation(Handshake, Lobby):
         self.who: Identity | None = None
         self.credential: str | None = None  # a fingerprint of the token this connection holds
         self.live: Room | None = None  # the session joined: here, or on its home relay
+        self.seated_as: Role | None = None  # the role it was admitted to ``live`` with
         self.peer = str(ws.remote_address[0]) if ws.remote_address else "?"
         self.bucket = TokenBucket(MESSAGE_RATE, MESSAGE_BURST)
         self.opening: asyncio.Task[None] | None = None

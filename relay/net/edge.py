@@ -190,6 +190,11 @@ class EdgeSession:
         if self._forget(pid):
             self._send(b"l", pid, {b"m": reason.encode()})
 
+    def remove(self, pid: str, reason: str) -> None:
+        """The home takes the participant out (its core tells them why, through the stream)."""
+        if pid in self.links:
+            self._send(b"x", pid, {b"m": reason.encode()})
+
     def idle_for(self) -> float:
         """Seconds nobody on this relay has been in the session (0 while someone is)."""
         if self.links or self._answers:

@@ -12,11 +12,12 @@ the core, masking, recording, flow control), and adds two things:
   participants on edges; snapshots for edges that start following. Output is
   masked once, here: no raw byte ever reaches Redis.
 * :class:`HomeDesk` reads this relay's inbox: what participants on edges do
-  (join, keystrokes, chat, control, leave, and whether their connections are
-  reading), each handed to the same :class:`relay.net.live.LiveSession` method a
-  local connection calls. A participant on an edge is in the core like any
-  other, with a :class:`RemoteLink` instead of a websocket: one driver,
-  hand-off, four-eyes, time limits and the kill switch are decided here, once.
+  (join, keystrokes, chat, control, leave, removal when their access ended,
+  and whether their connections are reading), each handed to the same
+  :class:`relay.net.live.LiveSession` method a local connection calls. A
+  participant on an edge is in the core like any other, with a
+  :class:`RemoteLink` instead of a websocket: one driver, hand-off,
+  four-eyes, time limits and the kill switch are decided here, once.
 
 Stream entries (fields, bytes; ``k`` says the kind):
 
@@ -478,6 +479,8 @@ class HomeDesk:
                 live.drop_link(pid)
             case b"l":
                 live.remove_link(pid, field_text(fields, b"m", "left"))
+            case b"x":  # their relay says their access no longer admits them
+                live.remove(pid, field_text(fields, b"m", "access ended"))
 
     async def _refuse_join(self, sid: str, pid: str) -> None:
         key = self.bus.session_key(sid)

@@ -162,6 +162,9 @@ class Room(Protocol):
     def input(self, pid: str, data: bytes) -> None: ...
     def drop_link(self, pid: str) -> None: ...
     def remove_link(self, pid: str, reason: str) -> None: ...
+    def remove(self, pid: str, reason: str) -> None:
+        """Take the participant out, telling them why (their access ended)."""
+        ...
 
 
 class LiveSession:
@@ -497,6 +500,10 @@ class LiveSession:
             link.detach()
             link.on_sent = None
         self.apply(self.core.leave(pid, self.clock(), reason))
+
+    def remove(self, pid: str, reason: str) -> None:
+        """Take a participant out (access revoked), telling them why; a :class:`Room` method."""
+        self.apply(self.core.remove(pid, reason, self.clock()))
 
     def input(self, pid: str, data: bytes) -> None:
         """Keystrokes from a participant; four-eyes is judged on the sockets as they are now."""

@@ -39,6 +39,7 @@ class Lobby:
         who: Identity | None
         credential: str | None
         live: Room | None  # the session joined: here, or on its home relay
+        seated_as: Role | None
         cut_off: bool
         listing: asyncio.Task[None] | None
 
@@ -176,6 +177,7 @@ class Lobby:
         seated = False
         try:
             seated = await live.enter(self.link, seat, message.get("offset"))
+            self.seated_as = seat.role
         finally:
             if not seated and self.live is live:
                 self.live = None

@@ -204,6 +204,9 @@ class Relay(AccessDesk):
         self.watch_dependency("store", self.store.ping)
         if self.config.cluster.redis is not None:
             self._join_cluster(self.config.cluster.redis)
+        if self.config.cluster.database is not None:  # decisions made on other relays
+            news = asyncio.create_task(self.store.listen(self.heard), name="cluster-news")
+            self._cluster_tasks.append(news)
         try:
             await self.health.check()
             await self._serve(ssl_context)
@@ -331,9 +334,9 @@ class Relay(AccessDesk):
         expired = await self.store.expire(
             now, requests_before=now - REQUEST_TTL, forget_before=now - identity.CLOCK_SKEW
         )
-        for grant in expired.grants:
+        for grant in expired.grants:  # reported to one relay, which tells the others
             self.audit.record("access.expire", **grant_fields(grant))
-            self.notify(grant.user, {"type": "access_expired", "grant": grant.public()})
+            await self._tell({"e": "expired", "grant": grant.public()})
         for request in expired.requests:
             self.audit.record(
                 "access.request_expired",

@@ -46,7 +46,7 @@ nothing from the network layer.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import asdict, astuple, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
@@ -334,6 +334,18 @@ class Store(Protocol):
 
     async def end_sessions_of(self, home: str, now: float, reason: str) -> list[SessionRecord]:
         """End every session still open whose home is ``home`` (a relay restarting)."""
+        ...
+
+    # ------------------------------------------------------------ news for the other relays
+
+    async def announce(self, news: dict[str, Any]) -> None:
+        """Tell every relay sharing this store about a decision (plain JSON), after it was
+        stored. One relay's own store has nobody to tell."""
+        ...
+
+    async def listen(self, heard: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        """Hand ``heard`` what :meth:`announce` tells, by every relay (this one's too), until
+        cancelled; news missed while the store was unreachable are lost."""
         ...
 
     async def node_running(self, node: str) -> bool:

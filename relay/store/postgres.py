@@ -54,7 +54,10 @@ The connection strings, the schema and its migrations are in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import json
+import logging
 import random
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -91,6 +94,7 @@ from relay.store.pg_database import (
     unreachable,
 )
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Conn = AsyncConn
 
@@ -100,6 +104,8 @@ POOL_SIZE = 4  # connections per relay: a few calls in flight; more only queue o
 WRITE_ATTEMPTS = 30  # serialization failures retried; 40 guests racing for one invite fit
 RETRY_FIRST = 0.002  # seconds: backoff doubles from here ...
 RETRY_MAX = 0.1  # ... up to here, jittered
+NEWS_CHANNEL = "warroom_news"  # relay.net.access_desk: decisions other relays carry out
+NEWS_RETRY = 1.0  # seconds between attempts to listen again
 NODE_KEEPALIVE = {"keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 
 _GRANT = "id, user_name, role, session, target, expires_at, granted_by, reason"
@@ -317,6 +323,51 @@ class PostgresStore:
             return ClusterSettings(*rows[0])
 
         return await self._write(register)
+
+    # ------------------------------------------------------------ news between relays
+
+    async def announce(self, news: dict[str, Any]) -> None:
+        """``NOTIFY`` every relay listening on this database (:meth:`listen`).
+
+        Sent after the decision was stored, so a relay told of it finds it in
+        the tables; the payload is plain JSON, under PostgreSQL's 8000 bytes
+        (reasons are at most 500 characters)."""
+        await self._read("SELECT pg_notify(%s, %s)", (NEWS_CHANNEL, json.dumps(news)))
+
+    async def listen(self, heard: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        """``LISTEN`` on a connection of its own, handing each notification to ``heard``;
+        reconnects after a failure (news sent meanwhile are lost), until cancelled.
+
+        Why PostgreSQL and not Redis pub/sub: the decisions are stored here,
+        a cluster may run without Redis (every participant on the session's
+        home) and still needs them, and ``NOTIFY`` reaches every listener
+        in the order the decisions were told."""
+        while True:
+            conn: Conn | None = None
+            try:
+                conn = await connect(
+                    self.dsn,
+                    application_name=f"warroom {self.node or ''} (news)"[:63],
+                    **NODE_KEEPALIVE,
+                )
+                await conn.execute(f"LISTEN {NEWS_CHANNEL}")
+                async for notice in conn.notifies():
+                    try:
+                        news = json.loads(notice.payload)
+                    except ValueError:
+                        log.warning("news: not JSON: %r", notice.payload[:200])
+                        continue
+                    try:
+                        await heard(news)
+                    except Exception:  # one bad piece of news never stops the others
+                        log.exception("news: handling %r failed", news.get("e"))
+            except (psycopg.Error, StoreError) as exc:
+                log.warning("news from the other relays: %s; listening again in 1 s", exc)
+            finally:
+                if conn is not None:
+                    with contextlib.suppress(psycopg.Error):
+                        await conn.close()
+            await asyncio.sleep(NEWS_RETRY)
 
     # ------------------------------------------------------------ which relays run
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -464,6 +464,13 @@ class SqliteStore:
             return sorted((_session(row) for row in rows), key=lambda s: (s.opened_at, s.id))
 
         return await self._write(end)
+
+    async def announce(self, news: dict[str, Any]) -> None:
+        """One relay: nobody else to tell (see :class:`Store`)."""
+
+    async def listen(self, heard: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        """One relay: nobody else speaks; waits until cancelled."""
+        await asyncio.Event().wait()
 
     async def node_running(self, node: str) -> bool:
         """One relay's own file: nobody else's sessions are in it (see :class:`Store`)."""
