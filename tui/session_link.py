@@ -372,6 +372,8 @@ async def _recv(client: RelayClient) -> Any:
         code, _, message = reason.partition(": ")
         if code in FATAL_CODES:
             raise RelayError(code, message) from None
+        if code == "session ended" and message:  # the reason alone, as `ended` gives it
+            raise LinkEnded(message) from None
         if reason.startswith("session ended"):
             raise LinkEnded(reason) from None
         raise RelayError("closed", reason) from None

@@ -13,10 +13,11 @@ from pathlib import Path
 
 from relay.cluster.settings import agree_settings, fingerprint, shared_settings
 from relay.config import ClusterConfig, Limits, RedactionConfig, RelayConfig
+from relay.evidence.audit import read_events
 from relay.masking import SecretPattern
 from relay.store.postgres import PostgresStore
 from tests.cluster import prepare
-from tests.harness import read_until
+from tests.harness import read_until, running_relay
 from tests.sshd import SshdServer
 
 INTERNAL = """
@@ -140,3 +141,24 @@ async def test_a_relay_with_other_redaction_settings_does_not_start_and_others_g
         for relay in cluster.relays:
             await relay.stop()
             relay.kill()
+
+
+async def test_a_reload_keeps_the_shared_settings_of_a_relay_in_a_cluster(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    """SIGHUP applies users and limits at once, but the cluster's settings only at a
+    restart (where they are checked): the audit entry says so."""
+    async with running_relay(tmp_path, cluster=ClusterConfig(database=postgres_dsn)) as h:
+        old = h.relay.config
+        fresh = replace(
+            old,
+            redaction=replace(old.redaction, driver_sees_raw=False),
+            limits=replace(old.limits, output_buffer=1 << 20, chat_rate=1),
+        )
+        await h.relay.reload(fresh)
+        config = h.relay.config
+        assert config.redaction == old.redaction
+        assert config.limits == replace(old.limits, chat_rate=1)  # the rest applies
+        h.relay.audit.tick()
+    reloads = [e for e in read_events(h.data_dir / "audit") if e["event"] == "config.reload"]
+    assert reloads[-1]["needs_restart"] == "redaction, limits.output_buffer"
