@@ -202,3 +202,14 @@ async def test_requests_decisions_and_expiry_reach_people_on_every_relay(
         told = await each(bob, "control_expired", "access_expired")  # the home; any relay
         assert told["access_expired"]["grant"]["id"] == grant["id"]
         await alice.wait_for(roster(lambda r: r["driver"] == alice_id), timeout=30)
+
+        # a lead on an edge hands control, for 2 s, to a viewer on another edge
+        lead_on_edge = await cluster.login(2, "lena")
+        await lead_on_edge.join(session)
+        await bob.send({"type": "request_control", "reason": "INC-23: once more"})
+        asked = await lead_on_edge.wait_for(message("control_request"), timeout=30)
+        assert isinstance(asked, dict) and asked["id"] == bob_id
+        await lead_on_edge.send({"type": "grant", "id": bob_id, "ttl": 2})
+        await bob.wait_for(roster(lambda r: r["driver"] == bob_id), timeout=30)
+        await bob.wait_for(message("control_expired"), timeout=30)  # the time limit, at home
+        await alice.wait_for(roster(lambda r: r["driver"] == alice_id), timeout=30)
