@@ -31,6 +31,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
+from relay.cluster.health import INTERVAL as HEALTH_INTERVAL
 from relay.cluster.health import Check, Health
 from relay.config import RelayConfig, TargetConfig
 from relay.core import messages
@@ -74,6 +75,7 @@ RecorderFactory = Callable[[Session, int, int], Recorder | None]
 HealthCheck = Callable[[], dict[str, Any]]
 """One dependency's state for ``/healthz``: a JSON object with at least ``ok`` (bool)."""
 HOUSEKEEPING_INTERVAL = 0.5  # expiry, re-checking connections, audit checkpoints
+LOST_CONFIRM = 2 * HEALTH_INTERVAL + 1.0  # seconds a home's node lock must stay free
 EDGE_IDLE = 30.0  # seconds a relay keeps following another's session nobody here is in
 SESSION_ID_ATTEMPTS = 5  # generated ids are random; ids are never reused, so retry
 RESTART_REASON = "the relay stopped before the session ended"
@@ -602,10 +604,16 @@ class Relay(AccessDesk):
         """The end of an open session whose home relay no longer runs, or None while it does.
 
         The directory learns it here: the first relay to find the home's node
-        lock free (:meth:`relay.store.Store.node_running`) writes the end.
+        lock free (:meth:`relay.store.Store.node_running`) writes the end. Free
+        twice, :data:`LOST_CONFIRM` apart: a home that lost its lock with its
+        database connection (the database restarted) takes it again within a
+        round of health checks, and must not be declared dead meanwhile.
         """
-        if await self.store.node_running(record.home):
-            return None
+        for attempt in range(2):
+            if await self.store.node_running(record.home):
+                return None
+            if attempt == 0:
+                await asyncio.sleep(LOST_CONFIRM)
         reason = f"its relay ({record.home}) is gone: the session's shell ran there"
         ended = await self.store.end_session(record.id, self.clock(), reason)
         self.audit.record("session.lost", session=record.id, home=record.home, reason=reason)
