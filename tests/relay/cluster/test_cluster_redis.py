@@ -382,3 +382,26 @@ async def test_clients_of_a_relay_that_dies_resume_on_another(
             timeout=30,
         )
         assert isinstance(roster, dict)
+
+
+async def test_a_home_that_lost_its_node_lock_for_a_moment_is_not_taken_for_dead(
+    tmp_path: Path, postgres_dsn: str, redis_url: str
+) -> None:
+    """The database drops relay a's connections (as a database restart does): its node
+    lock is free until relay a's next health check takes it again. A join through relay b
+    meanwhile must find the session alive, not declare it ended."""
+    import psycopg
+
+    async with cluster(tmp_path, postgres_dsn, redis_url, "a", "b") as (a, b):
+        session = await a.open()
+        lead = await a.joined("alice", session)
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            dropped = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'warroom a (node lock)'"
+            ).fetchall()
+        assert dropped == [(True,)]
+        viewer = await b.login("bob")
+        assert (await viewer.join(session))["role"] == "viewer"  # alive, through relay b
+        await lead.send_input(b"echo ALIVE-$((40+2))\r")
+        await read_until(viewer, b"ALIVE-42")
