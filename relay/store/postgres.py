@@ -342,6 +342,7 @@ class PostgresStore:
         a cluster may run without Redis (every participant on the session's
         home) and still needs them, and ``NOTIFY`` reaches every listener
         in the order the decisions were told."""
+        failing = False
         while True:
             conn: Conn | None = None
             try:
@@ -351,6 +352,9 @@ class PostgresStore:
                     **NODE_KEEPALIVE,
                 )
                 await conn.execute(f"LISTEN {NEWS_CHANNEL}")
+                if failing:
+                    log.warning("news from the other relays: listening again")
+                failing = False
                 async for notice in conn.notifies():
                     try:
                         news = json.loads(notice.payload)
@@ -362,7 +366,9 @@ class PostgresStore:
                     except Exception:  # one bad piece of news never stops the others
                         log.exception("news: handling %r failed", news.get("e"))
             except (psycopg.Error, StoreError) as exc:
-                log.warning("news from the other relays: %s; listening again in 1 s", exc)
+                if not failing:  # once per outage: /healthz says the rest
+                    log.warning("news from the other relays: %s; retrying every second", exc)
+                failing = True
             finally:
                 if conn is not None:
                     with contextlib.suppress(psycopg.Error):
