@@ -329,11 +329,22 @@ class AccessDesk:
             if conversation.who is not None and conversation.who.relay_wide_lead:
                 conversation.link.send_json(message)
 
+    async def check_open(self, session_id: str) -> None:
+        """That ``session_id`` is open, here or on another relay of the cluster; else the
+        refusal a join would get (ended, unknown).
+
+        Grants, requests and invites may name a session held by another relay,
+        with or without Redis: the decision reaches its home (:meth:`_tell`).
+        """
+        record = await self.store.session(session_id)
+        if record is None or record.home == self.config.node or record.ended_at is not None:
+            await self.live_session(session_id)
+
     async def request_access(
         self, who: Identity, role: str, reason: str, session: str | None
     ) -> AccessRequest:
         if session is not None:
-            await self.live_session(session)
+            await self.check_open(session)
         request = self.policy.request(who.user, role, reason, self.clock(), session)
         try:
             await self.store.add_request(request, MAX_PENDING_REQUESTS)
@@ -408,7 +419,7 @@ class AccessDesk:
 
     async def _check_scope(self, session: str | None, target: str | None) -> None:
         if session is not None:
-            await self.live_session(session)
+            await self.check_open(session)
         if target is not None and target not in self.config.targets:
             raise ProtocolError(ErrorCode.NO_SUCH_TARGET, f"no target named {target!r}")
 

@@ -282,7 +282,7 @@ class Lobby:
         session = message["session"]
         reviewing = role is Role.REVIEWER and await self.relay.archive.recorded(session)
         if not reviewing:  # a reviewer's invite is for the recording, which outlives the session
-            await self.relay.live_session(session)
+            await self.relay.check_open(session)
         ttl = float(message["ttl"])
         self.relay.policy.check_ttl(role.value, ttl, "invite")
         uses = message.get("uses")  # 1 to protocol.MAX_INVITE_USES, checked on parsing

@@ -215,6 +215,63 @@ async def test_a_session_whose_home_relay_no_longer_runs_has_ended(
         await store.close()
 
 
+async def listening(dsn: str, node: str) -> None:
+    """Wait until relay ``node`` listens for the other relays' news."""
+    query = (
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+        "AND query LIKE 'LISTEN %%'"
+    )
+    async with asyncio.timeout(30):
+        while True:
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                row = conn.execute(query, (f"warroom {node} (news)",)).fetchone()
+            if row is not None and row[0] == 1:
+                return
+            await asyncio.sleep(0.1)
+
+
+async def test_a_grant_made_on_another_relay_hands_control_even_after_news_were_cut(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    """Without Redis every participant is on the session's home; a lead signed in on
+    another relay grants control, and it is handed at once: also after the database
+    dropped the home's listening connection (it listens again)."""
+    async with cluster(tmp_path, postgres_dsn, "relay-a", "relay-b") as (a, b):
+        session = await a.open()
+        alice = await a.joined("alice", session)
+        bob = await a.login("bob")
+        bob_id = (await bob.join(session))["you"]
+        await listening(postgres_dsn, "relay-a")
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            dropped = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'warroom relay-a (news)'"
+            ).fetchall()
+        assert dropped == [(True,)]
+        await listening(postgres_dsn, "relay-a")  # again, on a new connection
+
+        lena = await b.login("alice")  # a lead's other connection, through relay b
+        await lena.send(
+            {
+                "type": "access_grant",
+                "user": "bob",
+                "role": "driver",
+                "ttl": 600,
+                "session": session,
+                "reason": "INC-24: from relay b",
+            }
+        )
+        await lena.expect("access_granted")
+        for client in (alice, bob):
+            await client.wait_for(
+                lambda e: (
+                    isinstance(e, dict) and e.get("type") == "roster" and e["driver"] == bob_id
+                )
+            )
+        await bob.send_input(b"echo FROM-B-$((40+2))\r")
+        await read_until(alice, b"FROM-B-42")
+
+
 async def test_relays_sharing_a_bucket_keep_their_audit_files_apart(
     tmp_path: Path, postgres_dsn: str, moto: MotoServer
 ) -> None:
