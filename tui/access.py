@@ -16,11 +16,11 @@ relay's own (:class:`relay.core.access.Grant`, :class:`relay.core.access.AccessR
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from relay.config import parse_duration
 from relay.core import protocol
 from relay.core.access import GRANT_ROLES, AccessRequest, Grant
+from tui.incoming import AccessMessage
 
 ROLES = GRANT_ROLES  # what a grant or an access request may name
 DEFAULT_TTL = "30m"
@@ -69,7 +69,7 @@ class Access:
     # answer can be older than a request it already announced: the notices that
     # came between the question and the answer are applied again on top of it.
     _asked: int = 0
-    _meanwhile: list[dict[str, Any]] = field(default_factory=list)
+    _meanwhile: list[AccessMessage] = field(default_factory=list)
 
     # ------------------------------------------------------------ updates
 
@@ -78,9 +78,9 @@ class Access:
         self._asked += 1
         return {"type": "access_list"}
 
-    def apply(self, message: dict[str, Any], now: float) -> Notice | None:
+    def apply(self, message: AccessMessage, now: float) -> Notice | None:
         """Take in one ``access*`` message; return what to tell the user, if anything."""
-        if message.get("type") == "access":
+        if message["type"] == "access":
             self.grants = {}
             for data in message.get("grants", []):
                 self._add_grant(Grant.from_public(data))
@@ -97,9 +97,8 @@ class Access:
             self._meanwhile = [*self._meanwhile[-MEANWHILE + 1 :], message]
         return self._apply(message, now)
 
-    def _apply(self, message: dict[str, Any], now: float) -> Notice | None:
-        kind = message.get("type")
-        if kind == "access_granted":
+    def _apply(self, message: AccessMessage, now: float) -> Notice | None:
+        if message["type"] == "access_granted":
             grant = Grant.from_public(message["grant"])
             self._add_grant(grant)
             if grant.user == self.user:
@@ -109,12 +108,12 @@ class Access:
                     f" (by {grant.granted_by})",
                 )
             return Notice("Access granted", f"{grant.user}: {grant.role} on {grant.scope}")
-        if kind == "access_revoked":
+        if message["type"] == "access_revoked":
             for item in message.get("grants", []):
                 self.grants.pop(str(item["id"] if isinstance(item, dict) else item), None)
             by = message.get("by")
             return Notice("Access revoked", f"by {by}" if by else "revoked", "warning")
-        if kind == "access_request":
+        if message["type"] == "access_request":
             ask = AccessRequest.from_public(message["request"])
             self.requests[ask.id] = ask
             if ask.user == self.user:
@@ -124,28 +123,30 @@ class Access:
                 f"{ask.user} asks for {ask.role} on {ask.scope}: {ask.reason}",
                 "warning",
             )
-        if kind == "access_requested":
+        if message["type"] == "access_requested":
             ask = AccessRequest.from_public(message["request"])
             self.requests[ask.id] = ask
             return Notice("Access requested", f"asked the leads for {ask.role}; waiting…")
-        if kind == "access_expired":
+        if message["type"] == "access_expired":
             grant = Grant.from_public(message["grant"])
             if self.grants.pop(grant.id, None) is None:
                 return None
             return Notice("Access expired", f"{grant.role} on {grant.scope} ended", "warning")
-        if kind == "access_request_closed":
+        if message["type"] == "access_request_closed":
             self.requests.pop(str(message.get("id")), None)
             return None
-        if kind == "access_decided":
+        if message["type"] == "access_decided":
             self.requests.pop(str(message.get("id")), None)
-            if message.get("grant"):
-                self._add_grant(Grant.from_public(message["grant"]))
+            decided = message.get("grant")
+            if decided:
+                self._add_grant(Grant.from_public(decided))
             return None
-        if kind == "access_decision":
+        if message["type"] == "access_decision":
             self.requests.pop(str(message.get("id")), None)
             by = message.get("by", "?")
-            if message.get("approved") and message.get("grant"):
-                parsed = Grant.from_public(message["grant"])
+            granted = message.get("grant")
+            if message.get("approved") and granted:
+                parsed = Grant.from_public(granted)
                 self._add_grant(parsed)
                 left = format_left(parsed.expires_at - now)
                 return Notice("Access approved", f"{by} approved {parsed.role} for {left}")

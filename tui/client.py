@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import socket
 import ssl
 from collections.abc import Callable
@@ -28,10 +29,13 @@ from relay.core.protocol import OutputChunk, SizeChange, Snapshot
 from relay.core.text import printable
 from relay.trust import identity
 from tui import dial
+from tui.incoming import Unreadable, read
 
 CLIENT_NAME = "warroom-tui/0.1"
-Event = dict[str, Any] | OutputChunk | Snapshot | SizeChange
+Event = messages.RelayMessage | OutputChunk | Snapshot | SizeChange
+"""What the relay sends: a message (one of its TypedDicts, checked) or a binary frame."""
 M = TypeVar("M")  # a relay message's TypedDict
+log = logging.getLogger(__name__)
 
 
 class RelayError(WarroomError):
@@ -109,6 +113,10 @@ class RelayClient:
     """websockets' keepalive: a ping this often, and the link given up when its pong takes
     20 s. None: no pings, for a client that may leave output unread for long (tests): its
     pongs wait behind that output, so its keepalive would give up on a live relay."""
+    on_unreadable: Callable[[Unreadable], None] | None = None
+    """Told of each frame that is not a relay message (:mod:`tui.incoming`), which is then
+    dropped: a window says so; without it, it is logged."""
+    unreadable: int = 0  # frames dropped so far
 
     async def connect(self) -> messages.RelayHello:
         """Open the websocket and exchange hellos; return the relay's hello.
@@ -215,21 +223,39 @@ class RelayClient:
     # ------------------------------------------------------------ receiving
 
     async def recv(self) -> Event:
-        """The next message or output frame (after those set aside by ``expect``)."""
+        """The next message or output frame (after those set aside by ``expect``).
+
+        A frame that is neither is dropped and reported (``on_unreadable``): a broken
+        or hostile relay cannot hand the reader a message of the wrong shape.
+        """
         if self.pending:
             return self.pending.pop(0)
-        return await self._recv_raw()
+        while True:
+            try:
+                return await self._recv_raw()
+            except Unreadable as exc:
+                self._dropped(exc)
+
+    def _dropped(self, exc: Unreadable) -> None:
+        self.unreadable += 1
+        if self.on_unreadable is not None:
+            self.on_unreadable(exc)
+        else:
+            log.warning("ignored a frame from %s: %s", self.url, exc)
 
     async def _recv_raw(self) -> Event:
+        """The next frame, read; :class:`~tui.incoming.Unreadable` if it is not the relay's."""
         assert self.ws is not None, "connect() first"
         frame = await self.ws.recv()
         if isinstance(frame, bytes):
-            return protocol.parse_server_binary(frame)
-        message: dict[str, Any] = protocol.json_decode(frame)
-        return message
+            try:
+                return protocol.parse_server_binary(frame)
+            except WarroomError as exc:
+                raise Unreadable(str(exc)) from None
+        return read(frame)
 
     @overload
-    async def expect(self, kind: str, timeout: float = 15.0) -> dict[str, Any]: ...
+    async def expect(self, kind: str, timeout: float = 15.0) -> messages.RelayMessage: ...
     @overload
     async def expect(self, kind: type[M], timeout: float = 15.0) -> M: ...
     async def expect(self, kind: str | type[Any], timeout: float = 15.0) -> Any:
@@ -238,7 +264,8 @@ class RelayClient:
         ``kind`` is a type name, or a relay message's TypedDict
         (:mod:`relay.core.protocol`: ``expect(Opened)`` is an ``Opened``). An
         ``error`` frame arriving first raises :class:`RelayError`, and so does
-        the connection closing with a reason.
+        the connection closing with a reason. A frame that is not a relay message
+        is dropped and reported, as by ``recv``.
         """
         if not isinstance(kind, str):
             kind = protocol.message_type(kind)
@@ -249,10 +276,13 @@ class RelayClient:
                 except ConnectionClosed as exc:
                     reason = exc.rcvd.reason if exc.rcvd else "connection closed"
                     raise RelayError("closed", reason) from None
-                if isinstance(event, dict):
-                    if event.get("type") == kind:
+                except Unreadable as exc:
+                    self._dropped(exc)
+                    continue
+                if not isinstance(event, OutputChunk | Snapshot | SizeChange):
+                    if event["type"] == kind:
                         return event
-                    if event.get("type") == "error":
+                    if event["type"] == "error":
                         raise RelayError(event["code"], event["message"])
                 self.pending.append(event)
 

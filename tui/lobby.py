@@ -26,14 +26,16 @@ from textual.widgets import Button, DataTable, Footer, Input, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed
 from websockets.exceptions import ConnectionClosed
 
-from relay.core import protocol
+from relay.core import messages, protocol
 from relay.core.access import AccessRequest
+from relay.core.protocol import OutputChunk, SizeChange, Snapshot
 from relay.core.roles import Role
 from tui import shown
 from tui.access import Access, format_left
 from tui.access_screens import AccessWish, DecideAccessScreen, Decision, RequestAccessScreen
 from tui.client import RelayClient, RelayError, for_people
 from tui.dialogs import open_dialog
+from tui.incoming import Ignoring, Unreadable, is_access
 from tui.shown import plain
 
 if TYPE_CHECKING:
@@ -79,8 +81,9 @@ class LobbyScreen(Screen[None]):
         super().__init__()
         self.connect = connect
         self.client = client
-        self.sessions: list[dict[str, Any]] = []
-        self.targets: list[dict[str, Any]] = []
+        self.sessions: list[messages.SessionSummary] = []
+        self.targets: list[messages.TargetSummary] = []
+        self.ignoring = Ignoring()  # frames from the relay that were not its messages
         who = connect.identity
         self.access = Access(
             user=str(who.get("user", "")),
@@ -142,32 +145,40 @@ class LobbyScreen(Screen[None]):
     async def listen(self) -> None:
         try:
             client = await self._client()
+            client.on_unreadable = self._ignored
             await client.send({"type": "list_sessions"})
             await client.send(self.access.list_request())
             while True:
                 event = await client.recv()
-                if isinstance(event, dict) and self.dispatch_message(shown.message(event)):
+                if isinstance(event, OutputChunk | Snapshot | SizeChange):
+                    continue  # no output outside a session
+                if self.dispatch_message(shown.message(event)):
                     return
         except (RelayError, OSError, ConnectionClosed) as exc:
             self.client = None
             self.notify(f"lost the relay: {for_people(exc)} (u to retry)", severity="error")
 
-    def dispatch_message(self, message: dict[str, Any]) -> bool:
+    def _ignored(self, exc: Unreadable) -> None:
+        """A frame that was not a relay message was dropped: say so (not once per frame)."""
+        note = self.ignoring.ignored(plain(exc), time.monotonic())
+        if note is not None:
+            self.notify(note, title="Relay message ignored", severity="error", timeout=10)
+
+    def dispatch_message(self, message: messages.RelayMessage) -> bool:
         """Handle one message from the relay; ``True`` when the listener must stop."""
-        kind = str(message.get("type"))
-        if kind == "sessions":
+        if message["type"] == "sessions":
             self.show(message)
-        elif kind == "opened":
-            self._enter(str(message["session"]), from_listener=True)
+        elif message["type"] == "opened":
+            self._enter(message["session"], from_listener=True)
             return True
-        elif kind == "error":
+        elif message["type"] == "error":
             self.notify(str(message.get("message")), title="Refused", severity="error")
             if message.get("code") == "access" and self.access.lead:
                 self.send(self.access.list_request())  # another lead may have answered
-        elif kind == "access" or kind.startswith("access_"):
+        elif is_access(message):
             notice = self.access.apply(message, time.time())
             if notice is not None:
-                if kind == "access_request" and self.access.to_decide():
+                if message["type"] == "access_request" and self.access.to_decide():
                     notice_text = f"{notice.text}\np to approve or deny"
                 else:
                     notice_text = notice.text
@@ -197,7 +208,7 @@ class LobbyScreen(Screen[None]):
             table.add_row(*_cells(ask.user, ask.role, ask.scope, age, ask.reason), key=ask.id)
         self.refresh_bindings()
 
-    def show(self, listing: dict[str, Any]) -> None:
+    def show(self, listing: messages.Sessions) -> None:
         self.sessions = list(listing.get("sessions", []))
         self.targets = list(listing.get("targets", []))
         now = time.time()

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
 
+from relay.core import messages
 from relay.core.access import join_role
 from relay.core.roles import Role
 from tui.access import Access
@@ -87,13 +87,13 @@ class Room:
 
     # ------------------------------------------------------------ updates
 
-    def welcome(self, message: dict[str, Any]) -> None:
+    def welcome(self, message: messages.WelcomeSession) -> None:
         self.you = str(message["you"])
         self.role = Role(message["role"])
         if "recording" in message:
             self.recording = bool(message["recording"])
 
-    def apply_roster(self, message: dict[str, Any]) -> None:
+    def apply_roster(self, message: messages.Roster) -> None:
         self.session = str(message.get("session", self.session))
         self.target = str(message.get("target", self.target))
         self.owner = str(message.get("owner", self.owner))

@@ -22,10 +22,12 @@ typed since when, may not have reached the shell.
 
 What the link hears it posts as Textual messages to its ``target`` (the
 session screen), in the order it heard it: :class:`SessionLink.Received`,
-:class:`SessionLink.Output`, :class:`SessionLink.StateChanged` and
-:class:`SessionLink.Unconfirmed`. The screen's message queue keeps that order,
-so a roster is never handled before the output that came ahead of it, and the
-link needs no reference to what handles them.
+:class:`SessionLink.Output`, :class:`SessionLink.StateChanged`,
+:class:`SessionLink.Unconfirmed` and :class:`SessionLink.Ignored` (a frame
+that was not a relay message, dropped: :mod:`tui.incoming`). The screen's
+message queue keeps that order, so a roster is never handled before the
+output that came ahead of it, and the link needs no reference to what
+handles them.
 """
 
 from __future__ import annotations
@@ -33,19 +35,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from textual.message import Message
 from websockets.exceptions import ConnectionClosed
 
-from relay.core import protocol
+from relay.core import messages, protocol
 from relay.core.errors import ErrorCode, WarroomError
 from relay.core.protocol import OutputChunk, SizeChange, Snapshot
 from tui import shown
-from tui.client import OutputTracker, RelayClient, RelayError
+from tui.client import Event, OutputTracker, RelayClient, RelayError
 from tui.dial import Unreachable
+from tui.incoming import Unreadable
 from tui.room import Link
 
 Connector = Callable[[], Awaitable[RelayClient]]
@@ -94,7 +97,7 @@ class SessionLink:
 
         bubble = False
 
-        def __init__(self, message: dict[str, Any]) -> None:
+        def __init__(self, message: messages.RelayMessage) -> None:
             super().__init__()
             self.message = message
 
@@ -116,6 +119,15 @@ class SessionLink:
             super().__init__()
             self.state = state
             self.detail = detail
+
+    class Ignored(Message):
+        """The relay sent a frame that is not one of its messages; it was dropped."""
+
+        bubble = False
+
+        def __init__(self, reason: str) -> None:
+            super().__init__()
+            self.reason = reason
 
     class Unconfirmed(Message):
         """The link died with ``size`` bytes of keys, typed since ``since`` (wall time),
@@ -157,8 +169,11 @@ class SessionLink:
         self._confirmed = 0  # of which the relay had read all, as of the last answered ping
         self._unconfirmed_since: float | None = None  # wall time of the first unconfirmed key
 
-    def _received(self, event: Mapping[str, Any]) -> None:
+    def _received(self, event: messages.RelayMessage) -> None:
         self.target.post_message(self.Received(shown.message(event)))
+
+    def _ignored(self, exc: Unreadable) -> None:
+        self.target.post_message(self.Ignored(shown.plain(exc)))
 
     def _output(self, data: bytes | Snapshot | SizeChange) -> None:
         self.target.post_message(self.Output(data))
@@ -206,6 +221,7 @@ class SessionLink:
                 self._state(Link.RECONNECTING, "connecting…")
             client = await self.connect()
         self._live = client
+        client.on_unreadable = self._ignored
         watch: asyncio.Task[None] | None = None
         try:
             cols, rows = self.size()
@@ -221,10 +237,10 @@ class SessionLink:
             self._received(welcome)
             while True:
                 event = await _recv(client)
-                if isinstance(event, dict):
+                if not isinstance(event, OutputChunk | Snapshot | SizeChange):
                     self._received(event)
-                    if event.get("type") == "ended":
-                        raise LinkEnded(f"the session ended: {event.get('reason', '')}")
+                    if event["type"] == "ended":
+                        raise LinkEnded(f"the session ended: {event['reason']}")
                     continue
                 if isinstance(event, Snapshot | SizeChange):
                     self.tracker.accept(event)
@@ -364,7 +380,7 @@ class SessionLink:
             await self._drop()
 
 
-async def _recv(client: RelayClient) -> Any:
+async def _recv(client: RelayClient) -> Event:
     try:
         return await client.recv()
     except ConnectionClosed as exc:

@@ -34,7 +34,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Static
 
-from relay.core import protocol
+from relay.core import messages, protocol
 from relay.core.access import AccessRequest, GrantRole
 from relay.core.errors import ErrorCode
 from relay.core.protocol import SizeChange, Snapshot
@@ -55,6 +55,7 @@ from tui.handoff import (
     RequestControlScreen,
     requests_for_me,
 )
+from tui.incoming import AccessMessage, Ignoring, is_access
 from tui.keybar import KeyBar
 from tui.participants import ParticipantsPane
 from tui.paused import PausedBanner
@@ -66,20 +67,6 @@ from tui.timers import Later
 
 # Errors that need no toast: the status bar and panes already say it.
 QUIET_ERRORS: frozenset[ErrorCode] = frozenset({ErrorCode.NOT_DRIVER, ErrorCode.PAUSED})
-# The messages of just-in-time access (tui.access keeps what they say).
-ACCESS_MESSAGES = frozenset(
-    {
-        "access",
-        "access_granted",
-        "access_revoked",
-        "access_request",
-        "access_requested",
-        "access_decided",
-        "access_decision",
-        "access_expired",
-        "access_request_closed",
-    }
-)
 PAUSED_HINT_EVERY = 3.0  # seconds between "input is paused" reminders while typing
 SIDEBAR_WIDTH = 36  # columns the side panel takes, border included
 SHELL_AT_LEAST = 80  # the side panel shows by itself only if the shell keeps this many columns
@@ -127,6 +114,7 @@ class SessionScreen(Screen[None]):
         self._last_paused_hint = 0.0
         self._last_unsent_hint = -UNSENT_HINT_FOR
         self._unsent = False  # keys were refused while the link was not live
+        self.ignoring = Ignoring()  # frames from the relay that were not its messages
         self._alerted: set[str] = set()  # requests already rung for
         self.recording_note = ""  # where the recording went, once the session ended
         self.link = SessionLink(
@@ -215,54 +203,63 @@ class SessionScreen(Screen[None]):
     def _received(self, event: SessionLink.Received) -> None:
         self.handle_message(event.message)
 
-    def handle_message(self, message: dict[str, Any]) -> None:
-        """Act on one message from the relay and show what it changed."""
-        kind = message.get("type")
-        if kind == "welcome_session":
+    @on(SessionLink.Ignored)
+    def _ignored(self, event: SessionLink.Ignored) -> None:
+        """A frame that was not a relay message was dropped: say so (not once per frame)."""
+        note = self.ignoring.ignored(event.reason, time.monotonic())
+        if note is not None:
+            self.notify(note, title="Relay message ignored", severity="error", timeout=10)
+
+    def handle_message(self, message: messages.RelayMessage) -> None:
+        """Act on one message from the relay (checked: :mod:`tui.incoming`) and show what
+        it changed; each branch reads the message as the type its ``type`` names."""
+        if message["type"] == "welcome_session":
             self.room.welcome(message)
             self.chat.me = self.room.user
             # your grants (all requests, for leads)
             self._send_soon(self.room.access.list_request())
-        elif kind in ACCESS_MESSAGES:
+        elif is_access(message):
             self._access_message(message)
-        elif kind == "control_expired":
+        elif message["type"] == "control_expired":
             self.notify(
                 str(message.get("message") or "your control has ended"),
                 title="Control ended",
                 severity="warning",
                 timeout=10,
             )
-        elif kind == "roster":
+        elif message["type"] == "roster":
             was_driving = self.room.driving
             self.room.apply_roster(message)
             self.chat.me = self.room.user
             if self.room.driving != was_driving:
                 self._driving_changed()
-        elif kind == "control_request":
+        elif message["type"] == "control_request":
             if message.get("id") != self.room.you:
                 self._alert(
                     f"control:{message.get('id')}:{message.get('reason')}",
                     "Control requested",
                     f"{message.get('user')}: {message.get('reason')}",
                 )
-        elif kind == "control_denied":
+        elif message["type"] == "control_denied":
             reason = message.get("reason") or "no reason given"
             self.notify(f"{message.get('by')} denied: {reason}", title="Request denied")
-        elif kind == "chat":
+        elif message["type"] == "chat":
             self._chat_message(message)
-        elif kind == "notice":  # the relay says it (a dropped driver, control coming back)
+        elif (
+            message["type"] == "notice"
+        ):  # the relay says it (a dropped driver, control coming back)
             when = float(message.get("t") or time.time())
             self.chat.add(ChatLine("", str(message.get("text", "")), when, system=True))
-        elif kind == "ended":
+        elif message["type"] == "ended":
             self._ended(str(message.get("reason", "")))
-        elif kind == "error":
+        elif message["type"] == "error":
             if message.get("code") not in QUIET_ERRORS:
                 self.notify(str(message.get("message")), title="Refused", severity="error")
             if message.get("code") == "access" and self.room.access.lead:
                 self._send_soon(self.room.access.list_request())  # another lead may have answered
         self.room_changed()
 
-    def _chat_message(self, message: dict[str, Any]) -> None:
+    def _chat_message(self, message: messages.ChatLine) -> None:
         line = ChatLine(
             str(message.get("user", "?")),
             str(message.get("text", "")),
@@ -285,11 +282,11 @@ class SessionScreen(Screen[None]):
         self.notify(body, title=title, severity="warning", timeout=10)
         alert(self.app, title, body)
 
-    def _access_message(self, message: dict[str, Any]) -> None:
+    def _access_message(self, message: AccessMessage) -> None:
         notice = self.room.access.apply(message, time.time())
         if notice is None:
             return
-        if message.get("type") == "access_request" and self.room.access.to_decide():
+        if message["type"] == "access_request" and self.room.access.to_decide():
             ask = message.get("request") or {}
             self._alert(f"access:{ask.get('id')}", notice.title, notice.text)
             return

@@ -21,12 +21,14 @@ together build ``Text`` from the parts.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeVar, cast
 
 from textual.app import App
 from textual.notifications import SeverityLevel
 
 from relay.core.text import printable
+
+T = TypeVar("T")
 
 
 def plain(value: object, *, lines: bool = False) -> str:
@@ -38,18 +40,23 @@ def plain(value: object, *, lines: bool = False) -> str:
     return printable(str(value), newlines=lines)
 
 
-def message(value: Any) -> Any:
+def message(value: T) -> T:
     """A message from the relay with every string in it :func:`plain`, keys included.
 
     Ids, names and tokens are printable ASCII and pass unchanged; only what
     could reach the terminal as a control, or reorder what it shows, goes.
+    The shape is kept (a string stays a string), so the message keeps its type.
     """
+    return cast(T, _plain_strings(value))
+
+
+def _plain_strings(value: object) -> object:
     if isinstance(value, str):
         return plain(value)
     if isinstance(value, dict):
-        return {plain(k) if isinstance(k, str) else k: message(v) for k, v in value.items()}
+        return {plain(k) if isinstance(k, str) else k: _plain_strings(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [message(v) for v in value]
+        return [_plain_strings(v) for v in value]
     return value
 
 

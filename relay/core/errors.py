@@ -78,6 +78,7 @@ class WarroomError(Exception):
         ├── PatternError           relay.masking.errors (also a ValueError)
         ├── RelayError             tui.client: the relay refused something
         ├── Unreachable            tui.dial (also a ConnectionError)
+        ├── Unreadable             tui.incoming: a frame that is no relay message (a ValueError)
         ├── LinkEnded              tui.session_link: the link will not reconnect
         └── NoKeyring              tui.credentials: nowhere to keep the token
     """

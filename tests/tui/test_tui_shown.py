@@ -151,7 +151,13 @@ REASON = "[link=https://evil.example]click[/link] [/]\x1b[2J\x9d8;;x\x9c \u202eg
 
 def _hostile_messages(session: str, you: str) -> list[dict[str, Any]]:
     now = time.time()
-    member = {"role": "viewer", "joined_at": now, "expires_at": None, "invited_by": NAME}
+    member = {
+        "role": "viewer",
+        "joined_at": now,
+        "expires_at": None,
+        "invited_by": NAME,
+        "away": False,
+    }
     request = {"id": "r1", "user": NAME, "role": "driver", "session": session, "reason": REASON}
     return [
         {"type": "welcome_session", "you": you, "role": "lead", "recording": True},
@@ -182,7 +188,10 @@ def _hostile_messages(session: str, you: str) -> list[dict[str, Any]]:
 
 @asynccontextmanager
 async def relay_that_cleans_nothing() -> AsyncIterator[str]:
-    """A websocket server that speaks the protocol and sends others' text unclean."""
+    """A websocket server that speaks the protocol and sends others' text unclean.
+
+    Its messages are well formed (the TUI drops a frame that is not a relay message:
+    tests/tui/test_tui_hostile_relay.py); only the text in them is hostile."""
 
     async def handle(ws: ServerConnection) -> None:
         nonce = base64.b64encode(b"n" * 32).decode()
@@ -191,7 +200,10 @@ async def relay_that_cleans_nothing() -> AsyncIterator[str]:
             kind = message.get("type")
             answers: list[dict[str, Any]] = []
             if kind == "hello":
-                answers = [{"type": "hello", "version": 1, "relay": "evil", "nonce": nonce}]
+                limits = {"max_frame": 1 << 20, "max_input": 4096, "chat_length": 500}
+                limits |= {"chat_rate": 10, "chat_window": 10.0, "clients_per_session": 50}
+                hello = {"version": 1, "relay": "evil", "nonce": nonce, "limits": limits}
+                answers = [{"type": "hello", **hello}]
             elif kind == "auth":
                 who = {"user": "alice", "role": "lead", "session": None, "token": "wr1.a.b"}
                 answers = [{"type": "authenticated", **who, "expires_at": time.time() + 600}]
@@ -202,7 +214,9 @@ async def relay_that_cleans_nothing() -> AsyncIterator[str]:
                 answers = [
                     {
                         "type": "sessions",
-                        "sessions": [{**session, "reason": REASON, "participants": 2}],
+                        "sessions": [
+                            {**session, "reason": REASON, "participants": 2, "driver": None}
+                        ],
                         "targets": [{"name": NAME, "description": REASON}],
                     }
                 ]
