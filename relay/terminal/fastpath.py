@@ -64,15 +64,10 @@ _RUN_TOKEN = re.compile(
 _RUN_SGR = re.compile(r"\x1b\[([0-9;:]*)m")
 #: A run of one-cell text, SGR, EL, CUP, CR, BS, HT and LF (whole tokens only), up to 32
 #: stretches and line feeds: a log flood after a prompt is soon seen by ``draw_run``.
-SEGMENT = (
-    rf"(?:(?:[{_TEXT_1}]+|\x1b\[[0-9;:]*m|\x1b\[0?K|\x1b\[[0-9]*(?:;[0-9]*)?H|[\r\x08\t])+"
-    r"|\n){1,32}"
-)
-#: A segment cut into [text, SGR parameters, EL, CUP parameters, CR, BS or HT, text, ...]
-#: (None where absent).
-_SEGMENT_SPLIT = re.compile(
-    r"\x1b\[([0-9;:]*)m|\x1b\[0?(K)|\x1b\[([0-9]*(?:;[0-9]*)?)H|([\r\x08\t\n])"
-)
+SEGMENT = rf"(?:(?:[{_TEXT_1}]+|\x1b\[(?:[0-9;:]*[mH]|0?K)|[\r\x08\t])+|\n){{1,32}}"
+#: A segment cut into [text, sequence or control, text, ...]: one group, so that the
+#: split makes one string per token (five groups made it twice as slow).
+_SEGMENT_SPLIT = re.compile(r"(\x1b\[[0-9;:]*[mHK]|[\r\x08\t\n])")
 
 
 def _ends_a_wrap(stretch: str, cols: int) -> bool:
@@ -386,19 +381,20 @@ def draw_segment(screen: TerminalScreen, segment: str, plain: bool) -> None:
             printed = True
         if i == last:
             break
-        params, el, cup, control = parts[i + 1], parts[i + 2], parts[i + 3], parts[i + 4]
-        i += 5
+        token = parts[i + 1]
+        i += 2
         printed = False
-        if params is not None:
-            after = cells.after.get(params)
+        final = token[-1]
+        if final == "m":
+            after = cells.after.get(token)
             if after is None:
-                screen.sgr(params)
+                screen.sgr(token[2:-1])
                 after = screen.pen_cells()
                 if len(cells.after) < 64:
-                    cells.after[params] = after
+                    cells.after[token] = after
             cells = after
             cursor.attrs = attrs = cells.attrs
-        elif el is not None:
+        elif final == "K":  # (only CSI K and CSI 0 K are in a segment)
             if x < cols:
                 blank = erased_with(attrs)
                 if x and row[x].data == "":  # the right half of a wide character
@@ -409,18 +405,20 @@ def draw_segment(screen: TerminalScreen, segment: str, plain: bool) -> None:
                 cursor.x = x
                 screen.erase_in_line(0)
                 x = cursor.x
-        elif cup is not None:
-            line, _, column = cup.partition(";")
-            screen.cursor_position(num(line), num(column))
+        elif final == "H":  # as the parser reads it: the first two parameters, no sub-parameters
+            line, _, column = token[2:-1].partition(";")
+            screen.cursor_position(
+                num(line.partition(":")[0]), num(column.partition(";")[0].partition(":")[0])
+            )
             x, y = cursor.x, cursor.y
             row = screen.buffer[y]
-        elif control == "\r":
+        elif token == "\r":
             x = 0
-        elif control == "\t":
+        elif token == "\t":
             cursor.x = x
             screen.tab()
             x = cursor.x
-        elif control == "\n":
+        elif token == "\n":
             cursor.x = x
             screen.linefeed()
             x, y = cursor.x, cursor.y
