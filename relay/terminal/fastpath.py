@@ -62,12 +62,17 @@ _RUN_TOKEN = re.compile(
     rf"(?P<text>[{_TEXT_1}]+)|(?P<cr>\r)|\x1b\[(?P<sgr>[0-9;:]*)m|(?P<el>\x1b\[0?K)"
 )
 _RUN_SGR = re.compile(r"\x1b\[([0-9;:]*)m")
-#: A run of one-cell text, SGR, EL, CUP, CR, BS, HT and LF (whole tokens only), up to 32
-#: stretches and line feeds: a log flood after a prompt is soon seen by ``draw_run``.
-SEGMENT = rf"(?:(?:[{_TEXT_1}]+|\x1b\[(?:[0-9;:]*[mH]|0?K)|[\r\x08\t])+|\n){{1,32}}"
+#: A run of one-cell text, SGR, EL, CUP, DEC private modes, titles (OSC ended by BEL or
+#: ST), CR, BS, HT and LF (whole tokens only), up to 32 stretches and line feeds: a log
+#: flood after a prompt is soon seen by ``draw_run``.
+_ESCAPES = r"\x1b\[[0-9;:]*[mHK]|\x1b\[\?[0-9;]*[hl]|\x1b\][ -~]{0,1024}(?:\x07|\x1b\\)"
+SEGMENT = (
+    rf"(?:(?:[{_TEXT_1}]+|\x1b\[(?:[0-9;:]*[mH]|0?K|\?[0-9;]*[hl])"
+    r"|\x1b\][ -~]{0,1024}(?:\x07|\x1b\\)|[\r\x08\t])+|\n){1,32}"
+)
 #: A segment cut into [text, sequence or control, text, ...]: one group, so that the
 #: split makes one string per token (five groups made it twice as slow).
-_SEGMENT_SPLIT = re.compile(r"(\x1b\[[0-9;:]*[mHK]|[\r\x08\t\n])")
+_SEGMENT_SPLIT = re.compile(rf"({_ESCAPES}|[\r\x08\t\n])")
 
 
 def _ends_a_wrap(stretch: str, cols: int) -> bool:
@@ -412,6 +417,19 @@ def draw_segment(screen: TerminalScreen, segment: str, plain: bool) -> None:
             )
             x, y = cursor.x, cursor.y
             row = screen.buffer[y]
+        elif final == "h" or final == "l":  # DEC private modes, as the parser sets them
+            cursor.x = x
+            modes = [num(p) for p in token[3:-1].split(";")]
+            if final == "h":
+                screen.set_mode(*modes, private=True)
+            else:
+                screen.reset_mode(*modes, private=True)
+            x, y = cursor.x, cursor.y  # (DECOM homes it, 1049 switches screens, restores it)
+            row = screen.buffer[y]
+            plain = screen.plain_ascii()
+            if cursor.attrs is not attrs:
+                attrs = cursor.attrs
+                cells = screen.pen_cells()
         elif token == "\r":
             x = 0
         elif token == "\t":
@@ -423,7 +441,9 @@ def draw_segment(screen: TerminalScreen, segment: str, plain: bool) -> None:
             screen.linefeed()
             x, y = cursor.x, cursor.y
             row = screen.buffer[y]
-        else:  # BS, from the pending-wrap state counted from the last column
+        elif token == "\x08":  # BS, from the pending-wrap state counted from the last column
             x = max(0, min(x, cols - 1) - 1)
+        else:  # a title (OSC, ended by BEL or ST)
+            screen.osc(token[2:-1] if final == "\x07" else token[2:-2])
     cursor.x = x
     screen.rep_width = 1 if printed else 0

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, overload
 
-from relay.terminal.cells import Cell, num, printable
+from relay.terminal.cells import Cell, num
 from relay.terminal.fastpath import RUN, SEGMENT, draw_segment
 from relay.terminal.modes import (
     BRACKETED_PASTE,
@@ -549,6 +549,7 @@ class TerminalModel:
                     kind = m.lastgroup
                     if kind == "seg":
                         draw_segment(screen, m.group(), plain)
+                        plain = screen.plain_ascii()  # (DECRC by mode 1049 restores charsets)
                         continue
                     if kind == "text":
                         chars = m.group()
@@ -669,11 +670,7 @@ class TerminalModel:
             s.alignment_display()
 
     def _dispatch_osc(self, body: str) -> None:
-        code, _, value = body[:_OSC_KEEP].partition(";")
-        if code in ("0", "2"):
-            self._screen.set_title(printable(value))
-        if code in ("0", "1"):
-            self._screen.set_icon_name(printable(value))
+        self._screen.osc(body[:_OSC_KEEP])
 
     def _dispatch_csi(self, params: str, inter: str, final: str) -> None:
         s = self._screen

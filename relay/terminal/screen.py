@@ -34,6 +34,7 @@ from relay.terminal.cells import (
     apply_sgr,
     erased_with,
     is_wide,
+    printable,
     wcwidth,
 )
 from relay.terminal.fastpath import draw_run
@@ -157,6 +158,14 @@ class TerminalScreen(CursorMotion):
 
     def set_icon_name(self, name: str) -> None:
         self.icon_name = name
+
+    def osc(self, body: str) -> None:
+        """An OSC string: the window title (0, 2) and icon name (0, 1); others are ignored."""
+        code, _, value = body.partition(";")
+        if code in ("0", "2"):
+            self.set_title(printable(value))
+        if code in ("0", "1"):
+            self.set_icon_name(printable(value))
 
     def resize(self, lines: int | None = None, columns: int | None = None) -> None:
         """Resize both buffers; when shrinking, keep the cursor's line on screen.
