@@ -96,7 +96,8 @@ class _SourceFirst:
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or not str(spec.origin).endswith(_EXTENSIONS) or fullname in _NATIVE:
             return spec
-        source = Path(str(spec.origin)).parent / (fullname.rpartition(".")[2] + ".py")
+        origin = Path(str(spec.origin))
+        source = origin.with_name(origin.name.partition(".")[0] + ".py")  # (or __init__.py)
         if not source.exists():
             return spec
         if _WHY_PURE and not _WHY_PURE.startswith("WARROOM_PURE_PYTHON") and not _warned:
@@ -107,7 +108,9 @@ class _SourceFirst:
                 RuntimeWarning,
                 stacklevel=2,
             )
-        return importlib.util.spec_from_file_location(fullname, source)
+        return importlib.util.spec_from_file_location(
+            fullname, source, submodule_search_locations=spec.submodule_search_locations
+        )
 
 
 if not any(isinstance(f, _SourceFirst) for f in sys.meta_path):

@@ -172,8 +172,10 @@ def test_an_extension_nobody_vouches_for_is_never_loaded(tmp_path: Path) -> None
     for module, source in (
         ("relay.terminal.modes", "terminal/modes"),
         ("relay.core.roles", "core/roles"),
+        ("relay.core", "core/__init__"),  # a package, whose modules must still be found
     ):
         (where / "relay" / f"{source}{suffix}").write_bytes(b"not an extension")
         loaded = load(where, module)
         assert loaded.returncode == 0, loaded.stderr
         assert loaded.stdout.strip() == str(where / "relay" / f"{source}.py")
+    assert load(where, "relay.core.roles").returncode == 0  # (through the package)
