@@ -75,6 +75,7 @@ RecorderFactory = Callable[[Session, int, int], Recorder | None]
 HealthCheck = Callable[[], dict[str, Any]]
 """One dependency's state for ``/healthz``: a JSON object with at least ``ok`` (bool)."""
 HOUSEKEEPING_INTERVAL = 0.5  # expiry, re-checking connections, audit checkpoints
+LISTEN_WAIT = 5.0  # seconds a starting relay waits to hear the others' news before serving
 LOST_CONFIRM = 2 * HEALTH_INTERVAL + 1.0  # seconds a home's node lock must stay free
 EDGE_IDLE = 30.0  # seconds a relay keeps following another's session nobody here is in
 SESSION_ID_ATTEMPTS = 5  # generated ids are random; ids are never reused, so retry
@@ -206,10 +207,15 @@ class Relay(AccessDesk):
         self.watch_dependency("store", self.store.ping)
         if self.config.cluster.redis is not None:
             self._join_cluster(self.config.cluster.redis)
+        listening: asyncio.Event | None = None
         if self.config.cluster.database is not None:  # decisions made on other relays
-            news = asyncio.create_task(self.store.listen(self.heard), name="cluster-news")
-            self._cluster_tasks.append(news)
+            listening = asyncio.Event()
+            news = self.store.listen(self.heard, listening)
+            self._cluster_tasks.append(asyncio.create_task(news, name="cluster-news"))
         try:
+            if listening is not None:  # hear them before serving (a database away: not long)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(listening.wait(), LISTEN_WAIT)
             await self.health.check()
             await self._serve(ssl_context)
         except BaseException:

@@ -46,6 +46,7 @@ nothing from the network layer.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import asdict, astuple, dataclass, field, fields
 from pathlib import Path
@@ -343,9 +344,14 @@ class Store(Protocol):
         stored. One relay's own store has nobody to tell."""
         ...
 
-    async def listen(self, heard: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    async def listen(
+        self,
+        heard: Callable[[dict[str, Any]], Awaitable[None]],
+        ready: asyncio.Event | None = None,
+    ) -> None:
         """Hand ``heard`` what :meth:`announce` tells, by every relay (this one's too), until
-        cancelled; news missed while the store was unreachable are lost."""
+        cancelled; news missed while the store was unreachable are lost. ``ready`` is set
+        once listening (so a relay can hear before it serves)."""
         ...
 
     async def node_running(self, node: str) -> bool:

@@ -334,7 +334,11 @@ class PostgresStore:
         (reasons are at most 500 characters)."""
         await self._read("SELECT pg_notify(%s, %s)", (NEWS_CHANNEL, json.dumps(news)))
 
-    async def listen(self, heard: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    async def listen(
+        self,
+        heard: Callable[[dict[str, Any]], Awaitable[None]],
+        ready: asyncio.Event | None = None,
+    ) -> None:
         """``LISTEN`` on a connection of its own, handing each notification to ``heard``;
         reconnects after a failure (news sent meanwhile are lost), until cancelled.
 
@@ -352,6 +356,8 @@ class PostgresStore:
                     **NODE_KEEPALIVE,
                 )
                 await conn.execute(f"LISTEN {NEWS_CHANNEL}")
+                if ready is not None:
+                    ready.set()
                 if failing:
                     log.warning("news from the other relays: listening again")
                 failing = False

@@ -468,8 +468,14 @@ class SqliteStore:
     async def announce(self, news: dict[str, Any]) -> None:
         """One relay: nobody else to tell (see :class:`Store`)."""
 
-    async def listen(self, heard: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+    async def listen(
+        self,
+        heard: Callable[[dict[str, Any]], Awaitable[None]],
+        ready: asyncio.Event | None = None,
+    ) -> None:
         """One relay: nobody else speaks; waits until cancelled."""
+        if ready is not None:
+            ready.set()
         await asyncio.Event().wait()
 
     async def node_running(self, node: str) -> bool:
