@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -125,8 +124,15 @@ print(json.dumps(raised))
 """
 
 
-def _limit_file_size(limit: int) -> None:
-    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+def limited(limit: int, command: list[str]) -> list[str]:
+    """``command`` run with a file size limit (``RLIMIT_FSIZE``): a file that would grow
+    past it fails to (``EFBIG``; Python ignores ``SIGXFSZ``)."""
+    setup = (
+        "import os, resource, sys; limit = int(sys.argv[1]); "
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)); "
+        "os.execv(sys.argv[2], sys.argv[2:])"
+    )
+    return [sys.executable, "-c", setup, str(limit), *command]
 
 
 def test_a_failure_on_the_thread_is_raised_by_the_next_calls(tmp_path: Path) -> None:
@@ -134,11 +140,10 @@ def test_a_failure_on_the_thread_is_raised_by_the_next_calls(tmp_path: Path) -> 
     ``SIGXFSZ``) happens on the writer's thread, and every call after it raises it."""
     limit = 500_000
     done = subprocess.run(
-        [sys.executable, "-c", FILLER, str(tmp_path / "r.cast"), str(limit)],
+        limited(limit, [sys.executable, "-c", FILLER, str(tmp_path / "r.cast"), str(limit)]),
         capture_output=True,
         text=True,
         timeout=120,
-        preexec_fn=lambda: _limit_file_size(limit),
         check=True,
     )
     raised = json.loads(done.stdout)
@@ -158,11 +163,10 @@ async def test_a_recording_that_fails_on_its_thread_ends_the_session(tmp_path: P
     data = tmp_path / "data"
     limit = 2_000_000
     process = subprocess.Popen(
-        [*WARROOM, "demo", "--headless", "--port", "0", "--data-dir", str(data)],
+        limited(limit, [*WARROOM, "demo", "--headless", "--port", "0", "--data-dir", str(data)]),
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
-        preexec_fn=lambda: _limit_file_size(limit),
     )
     try:
         target = parse_join_target(await asyncio.to_thread(_lead_invite, process))
