@@ -25,6 +25,7 @@ from relay.evidence.audit import read_events
 from relay.net.stall import LoopWatch
 from relay.trust.identity import parse_join_target
 from tests.harness import Harness, read_until, running_relay
+from tests.tools import stop
 from tui.app import Connector
 from tui.client import Event, RelayClient
 from tui.room import Link
@@ -156,8 +157,7 @@ async def demo(tmp_path: Path) -> AsyncIterator[Demo]:
         yield running
     finally:
         process.send_signal(signal.SIGCONT)
-        process.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(process.wait, 30)
+        await stop(process)
 
 
 async def test_keys_that_waited_in_a_stopped_relay_never_reach_the_shell(demo: Demo) -> None:

@@ -27,6 +27,7 @@ from relay.net.server import Relay
 from relay.trust.identity import parse_join_target
 from relay.trust.keys import SigningKey
 from tests.harness import read_until
+from tests.tools import stop
 from tui.client import RelayClient
 
 WARROOM = [sys.executable, "-m", "tui.cli"]
@@ -120,8 +121,7 @@ async def test_headless_demo_prints_three_invites_serves_them_and_stops_cleanly(
         for client in clients.values():
             await client.close()
     finally:
-        process.send_signal(signal.SIGTERM)
-        code = await asyncio.to_thread(process.wait, 30)
+        code = await stop(process)
     assert code == 0
     recordings = list((data / "recordings").glob("*.cast"))
     assert len(recordings) == 1 and "#warroom-seal" in recordings[0].read_text()

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
 from relay.trust.identity import parse_join_target
 from tests.harness import read_until
+from tests.tools import stop
 from tui.client import RelayClient
 
 WARROOM = [sys.executable, "-m", "tui.cli"]
@@ -66,8 +66,7 @@ async def test_demo_shell_lives_in_a_throwaway_home_and_audit_finds_the_log(
         assert f"AT:{home}:{home}:END".encode() in seen
         await lead.close()
     finally:
-        process.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(process.wait, 30)
+        await stop(process)
     assert (home / "made-in-demo").exists()
 
     # warroom audit, no --data-dir: the demo's log, and it says so

@@ -33,6 +33,7 @@ from relay.trust.keys import SigningKey
 from tests.harness import Harness, read_until, running_relay
 from tests.postgres import PostgresServer
 from tests.s3 import MotoServer
+from tests.tools import stop
 from tui.cli import main
 from tui.client import RelayClient, RelayError
 
@@ -547,8 +548,7 @@ async def test_warroom_relay_serves_on_its_database_and_says_so(
         assert status == 200 and report["node"] == "relay-1"
         assert set(report["checks"]) == {"store", "audit_copy"}
     finally:
-        process.send_signal(signal.SIGINT)
-        code = await asyncio.to_thread(process.wait, 30)
+        code = await stop(process, signal.SIGINT)
     assert code == 0
     with psycopg.connect(postgres_dsn) as conn:
         sealed = conn.execute(

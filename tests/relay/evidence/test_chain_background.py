@@ -25,6 +25,7 @@ from relay.evidence.verifier import verify_file
 from relay.trust.identity import parse_join_target
 from relay.trust.keys import SigningKey
 from tests.relay.evidence.test_recording_live import WARROOM, _lead_invite
+from tests.tools import stop
 from tui.client import RelayClient
 
 HEADER = json.dumps({"version": 3, "term": {"cols": 80, "rows": 24}})
@@ -184,8 +185,7 @@ async def test_a_recording_that_fails_on_its_thread_ends_the_session(tmp_path: P
                     reason = exc.rcvd.reason if exc.rcvd else "closed without a reason"
         assert reason.startswith("session ended: internal error while processing output")
     finally:
-        process.terminate()
-        await asyncio.to_thread(process.wait, 60)
+        await stop(process, timeout=60)
     (path,) = (data / "recordings").glob("*.cast")
     assert path.stat().st_size <= limit
     assert verify_file(path, None).lines > 0  # what was proven before the failure stays

@@ -20,6 +20,7 @@ from relay.core.roles import Role
 from relay.evidence.audit import read_events
 from relay.trust import identity
 from tests.harness import Harness, read_until, running_relay
+from tests.tools import stop
 from tui.client import RelayClient, RelayError
 
 WARROOM = [sys.executable, "-m", "tui.cli"]
@@ -369,8 +370,7 @@ async def test_sighup_applies_the_edited_config_to_a_running_relay(tmp_path: Pat
     finally:
         for client in clients:
             await client.close()
-        process.send_signal(signal.SIGINT)
-        code = await asyncio.to_thread(process.wait, 30)
+        code = await stop(process, signal.SIGINT)
         stderr = process.stderr.read() if process.stderr else ""
         await sandbox.close()
     assert code == 0, stderr

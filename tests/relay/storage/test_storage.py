@@ -38,6 +38,7 @@ from tests.harness import read_until, running_relay
 from tests.recordings import START, sample_session
 from tests.relay.evidence.test_recording_live import WARROOM
 from tests.s3 import Gate, MotoServer
+from tests.tools import stop
 from tui.cli import main
 from tui.client import RelayClient, RelayError
 
@@ -370,8 +371,7 @@ async def test_a_relay_started_while_the_bucket_is_down_refuses_sessions_then_ca
         session = await alice.open("sandbox", "INC-13: the bucket is back")
         assert session
     finally:
-        process.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(process.wait, 60)
+        await stop(process, timeout=60)
         await alice.close()
         await sandbox.close()
         await gate.cut()
