@@ -267,7 +267,10 @@ class Relay(AccessDesk):
         for edge in list(self.edges.values()):
             await edge.close("the relay is shutting down; connect again (to any relay)")
         for task in self._cluster_tasks:
-            await cancel(task)
+            task.cancel()
+        if self._cluster_tasks:  # bounded: a client library that swallows a cancel (psycopg
+            # #1371, a half-open connection) must not keep the relay from stopping
+            await asyncio.wait(self._cluster_tasks, timeout=CLOSE_TIMEOUT)
         self._cluster_tasks = []
         if self.bus is not None:
             await self.bus.close()
