@@ -7,7 +7,8 @@ import asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from relay.net.output import RAW_BASE, SessionOutput, SizeMark
+from relay.net.output import RAW_BASE, SNAPSHOT_HISTORY_LINES, SessionOutput, SizeMark
+from relay.terminal import TerminalModel
 
 
 def kept_marks(out: SessionOutput) -> list[SizeMark]:
@@ -267,3 +268,95 @@ async def test_a_snapshot_is_rendered_once_per_state_of_the_screen() -> None:
     other.append(b"\x1b[2J\x1b[Hfrom the home\r\n")
     out.seed(out.stream.end, 30, 4, other.snapshot()[3])  # an edge's copy starts again
     assert screen(out.snapshot()[3], 30, 4)[0].rstrip() == "from the home"
+
+
+def _reference_snapshot(stream: bytes, cols: int, rows: int) -> tuple[bytes, int]:
+    """What a model fed every byte shows a late joiner: its screen and newest scrollback."""
+    reference = TerminalModel(cols, rows)
+    reference.feed(stream)
+    return reference.snapshot(SNAPSHOT_HISTORY_LINES), len(reference.history)
+
+
+_PREFIXES = st.sampled_from(
+    [
+        b"",
+        b"$ ",
+        b"\x1b[2J\x1b[5;7Hold text on row five\x1b[1;44m",
+        b"\x1b[3;20r\x1b[10Hinside the margins\r\n",  # margins: no skip
+        b"\x1b[3;20r\x1b[22Hbelow the margins\r\n",  # rows that never scroll
+        b"half a line \x1b[",  # an unfinished CSI: the flood's first line ends it
+        b"\x1b]0;a title",  # an unfinished OSC: swallows the flood
+        b"\xe4\xb8",  # half a UTF-8 character
+        b"wide \xe4\xb8\xad\xe6\x96\x87 and a bare LF\n",
+        b"\x1b[?1049h\x1b[Halternate screen\r\n",
+        b"\x1b[4hinsert mode \x1b[?7lno autowrap\r\n",
+    ]
+)
+
+
+@given(
+    _PREFIXES,
+    st.lists(st.integers(0, 200), min_size=1, max_size=8),
+    st.integers(1100, 3000),
+    st.sampled_from([b"", b"\x1b[31mred\x1b[0m ", b"\tTAB\t", b"\x1b[K"]),
+    st.integers(1, 5),
+    st.sampled_from([b"", b"\x1b[44m", b"\x1b[7m"]),
+    st.sampled_from([b"\r\n", b"\n"]),
+    st.sampled_from([(80, 24), (20, 5)]),
+)
+def test_a_flood_of_plain_lines_skipped_gives_the_snapshot_of_every_byte(
+    prefix: bytes,
+    widths: list[int],
+    count: int,
+    tail_extra: bytes,
+    every: int,
+    pen: bytes,
+    newline: bytes,
+    size: tuple[int, int],
+) -> None:
+    """Leaving out the older part of a flood of plain lines (``_skip_plain``) changes
+    nothing a snapshot shows: screen, pen, modes and the newest scrollback are those
+    of a model fed every byte, whatever state the flood found the model in, however
+    long its lines (wrapping), and whatever the newest lines hold (SGR, tabs, EL).
+    An SGR among the older lines (``pen``) changes the pen the newest are drawn
+    with, so the older part cannot be left out then."""
+    cols, rows = size
+    lines = [
+        b"%06d " % i + b"x" * widths[i % len(widths)] + (tail_extra if i % every == 0 else b"")
+        for i in range(count)
+    ]
+    # The older lines are plain; SGR and EL may appear only in the newest ones.
+    body = [
+        line if i >= count - 40 else line.replace(tail_extra, b"") for i, line in enumerate(lines)
+    ]
+    body[count // 3] += pen
+    stream = prefix + newline.join(body) + newline + b"$ "
+
+    async def scenario() -> None:
+        out = SessionOutput(capacity=8 << 20, cols=cols, rows=rows, lazy=True)
+        out.append(prefix)
+        out.snapshot()  # the model has taken in the prefix: the flood finds it in that state
+        for at in range(len(prefix), len(stream), 7000):
+            out.append(stream[at : at + 7000])
+        out.snapshot()  # catches up, skipping what it may
+        expected, history = _reference_snapshot(stream, cols, rows)
+        assert out.model.snapshot(SNAPSHOT_HISTORY_LINES) == expected
+        assert min(len(out.model.history), SNAPSHOT_HISTORY_LINES) == min(
+            history, SNAPSHOT_HISTORY_LINES
+        )
+
+    asyncio.run(scenario())
+
+
+async def test_a_flood_of_plain_lines_is_fed_to_the_model_only_from_its_newest_lines() -> None:
+    """The skip happens (the test above would pass without it): of 5,000 plain lines
+    the model keeps only those a snapshot may show, and shows what every byte shows."""
+    stream = b"".join(b"%06d some log line of words\r\n" % i for i in range(5000))
+    out = SessionOutput(capacity=8 << 20, cols=80, rows=24, lazy=True)
+    for at in range(0, len(stream), 16384):
+        out.append(stream[at : at + 16384])
+    offset, _cols, _rows, _snapshot = out.snapshot()
+    expected, history = _reference_snapshot(stream, 80, 24)
+    assert offset == len(stream)
+    assert out.model.snapshot(SNAPSHOT_HISTORY_LINES) == expected
+    assert SNAPSHOT_HISTORY_LINES <= len(out.model.history) < history
