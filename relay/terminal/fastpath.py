@@ -71,8 +71,28 @@ SEGMENT = (
     r"|\x1b\][ -~]{0,1024}(?:\x07|\x1b\\)|[\r\x08\t])+|\n){1,32}"
 )
 #: A segment cut into [text, sequence or control, text, ...]: one group, so that the
-#: split makes one string per token (five groups made it twice as slow).
-_SEGMENT_SPLIT = re.compile(rf"({_ESCAPES}|[\r\x08\t\n])")
+#: split makes one string per token (five groups made it twice as slow). Every
+#: alternative starts with one literal character (the controls are not a class), so
+#: that ``re`` skips the text between tokens by that set of first characters instead
+#: of trying each alternative at every position: 35-40% less time in the split.
+_SEGMENT_SPLIT = re.compile(rf"({_ESCAPES}|\r|\x08|\t|\n)")
+
+
+#: CUP sequences seen before, by their text: their (line, column) parameters. A repaint
+#: moves to the same few places every frame, and reading the parameters (four
+#: partitions, two ``num``) cost more than the move.
+_CUP: dict[str, tuple[int, int]] = {}
+
+
+def _cup(token: str) -> tuple[int, int]:
+    """A CUP's parameters as the parser reads them: the first two, no sub-parameters."""
+    line, _, column = token[2:-1].partition(";")
+    place = (num(line.partition(":")[0]), num(column.partition(";")[0].partition(":")[0]))
+    if len(token) <= 16:  # (a hostile stream's long ones are not kept)
+        if len(_CUP) >= 4096:
+            _CUP.clear()
+        _CUP[token] = place
+    return place
 
 
 def _ends_a_wrap(stretch: str, cols: int) -> bool:
@@ -410,11 +430,11 @@ def draw_segment(screen: TerminalScreen, segment: str, plain: bool) -> None:
                 cursor.x = x
                 screen.erase_in_line(0)
                 x = cursor.x
-        elif final == "H":  # as the parser reads it: the first two parameters, no sub-parameters
-            line, _, column = token[2:-1].partition(";")
-            screen.cursor_position(
-                num(line.partition(":")[0]), num(column.partition(";")[0].partition(":")[0])
-            )
+        elif final == "H":
+            place = _CUP.get(token)
+            if place is None:
+                place = _cup(token)
+            screen.cursor_position(place[0], place[1])
             x, y = cursor.x, cursor.y
             row = screen.buffer[y]
         elif final == "h" or final == "l":  # DEC private modes, as the parser sets them

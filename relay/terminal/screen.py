@@ -643,12 +643,18 @@ class TerminalScreen(CursorMotion):
         """
         buf = self.buffer
         count = min(count, bottom - top + 1)
-        gone = buf[top : top + count]
-        if keep and top == 0 and not self.alternate and self.scrollback:
-            self.history.extend(gone)
-        buf[top : bottom + 1] = buf[top + count : bottom + 1] + blank_rows(
-            count, self.columns, self._erased()
-        )
+        keep = keep and top == 0 and not self.alternate and self.scrollback > 0
+        if count == 1:  # a line feed at the bottom: no slices, no list of rows
+            gone = buf.pop(top)
+            buf.insert(bottom, [self._erased()] * self.columns)
+            if keep:
+                self.history.append(gone)
+        else:
+            if keep:
+                self.history.extend(buf[top : top + count])
+            buf[top : bottom + 1] = buf[top + count : bottom + 1] + blank_rows(
+                count, self.columns, self._erased()
+            )
         self.dirty.update(range(top, bottom + 1))
 
     def _scroll_down(self, top: int, bottom: int, count: int, plain: bool = False) -> None:
