@@ -11,7 +11,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-from textual import events
+from textual import events, on
 from textual.screen import Screen
 
 from relay.core.roles import Role
@@ -23,6 +23,7 @@ from tui.login import Connector, keep_token
 from tui.recordings import RecordingsScreen
 from tui.session_screen import SessionScreen
 from tui.shown import PlainApp
+from tui.window_keys import HeldKeys, WindowKey, typed
 
 # App actions that must not fire while driving: their keys belong to the shell.
 SHELL_KEYS_WIN = frozenset({"quit", "command_palette", "help_quit"})
@@ -50,6 +51,7 @@ class WarroomApp(PlainApp):
         self.session_id = session
         self.first_client = client
         self.browse = browse
+        self.held = HeldKeys()
 
     def on_mount(self) -> None:
         self.push_screen(self.first_screen())
@@ -99,7 +101,29 @@ class WarroomApp(PlainApp):
         # Keys typed before the dialog on top opened were meant for what was there before.
         if self.screen_stack and typed_before(self.screen, event):
             return
+        if typed(event):
+            if self.held.keep(event):
+                return  # typed behind a window key still on its way
+            await self._hand_on(self.held.back(None))
+        screen = self.screen if self.screen_stack else None
+        if isinstance(event, events.Key) and typed(event) and isinstance(screen, SessionScreen):
+            decided = screen.key_in_order(event)
+            if isinstance(decided, WindowKey):
+                self.held.hold_until(decided)
+            if decided:
+                return
         await super().on_event(event)
+
+    @on(WindowKey)
+    async def _window_key_back(self, message: WindowKey) -> None:
+        """The window key acted: the keys typed after it go where the focus is now."""
+        if isinstance(self.screen, SessionScreen):
+            self.screen.arrived(message)
+        await self._hand_on(self.held.back(message))
+
+    async def _hand_on(self, kept: list[events.Event]) -> None:
+        for event in kept:
+            await self.on_event(event)
 
 
 async def run_join(

@@ -99,4 +99,5 @@ class ChatPane(Vertical):
         event.input.value = ""
 
     def focus_input(self) -> None:
-        self.query_one(Input).focus()
+        """Now, not after the keys already queued: they were typed for the chat."""
+        self.screen.set_focus(self.query_one(Input))

@@ -64,6 +64,7 @@ from tui.session_link import Connector, SessionLink
 from tui.status import StatusBar
 from tui.terminal_view import TerminalView
 from tui.timers import Later
+from tui.window_keys import WindowKey, send_behind
 
 # Errors that need no toast: the status bar and panes already say it.
 QUIET_ERRORS: frozenset[ErrorCode] = frozenset({ErrorCode.NOT_DRIVER, ErrorCode.PAUSED})
@@ -112,6 +113,7 @@ class SessionScreen(Screen[None]):
         room.access.lead = lead
         self.set_reactive(SessionScreen.room, room)
         self._last_paused_hint = 0.0
+        self.chord_pending = False  # ctrl+] was typed: the next key is the window's
         self._last_unsent_hint = -UNSENT_HINT_FOR
         self._unsent = False  # keys were refused while the link was not live
         self.ignoring = Ignoring()  # frames from the relay that were not its messages
@@ -149,7 +151,7 @@ class SessionScreen(Screen[None]):
         self.chat.border_title = "Chat"
         self.chat.border_subtitle = f"{commands.key('chat')} to write · Esc back"
         self._fit_sidebar()
-        self.terminal.focus()
+        self.set_focus(self.terminal)
         self.call_later(self.room_changed)  # once mounted: the frame says CONNECTING at once
         self.set_interval(1.0, self._tick)
         self.call_after_refresh(self._start_link)
@@ -192,7 +194,7 @@ class SessionScreen(Screen[None]):
         if sidebar.display != shown:
             sidebar.display = shown
             if not shown and self.focused is not None and self.focused is not self.terminal:
-                self.terminal.focus()
+                self.set_focus(self.terminal)
 
     def action_sidebar(self) -> None:
         self.sidebar_wanted = not self.sidebar_shown
@@ -397,7 +399,7 @@ class SessionScreen(Screen[None]):
         self.terminal.driving = driving
         self.app.refresh_bindings()
         if driving:
-            self.terminal.focus()
+            self.set_focus(self.terminal)
             self.notify("You are driving: keys go to the shell. ctrl+] then ? for help.")
         else:
             self.notify("You no longer drive.", timeout=4)
@@ -489,19 +491,57 @@ class SessionScreen(Screen[None]):
         if self.room.driving and not self.room.input_blocked:
             await self.link.send_input(event.data)
 
-    @on(TerminalView.Chord)
-    async def _chord(self, event: TerminalView.Chord) -> None:
-        action = commands.chord_action(event.key)
+    # ------------------------------------------------------------ window keys, in order
+
+    def key_in_order(self, event: events.Key) -> bool | WindowKey:
+        """Decide the window's keys as the app reads them (see :mod:`tui.window_keys`).
+
+        False: route it; True: taken; a WindowKey: sent on, hold the next keys."""
+        terminal = self.terminal
+        if self.chord_pending:
+            self.chord_pending = False
+            if event.key == commands.CHORD_KEY:  # ctrl+] twice: the shell gets one
+                terminal.post_message(TerminalView.Input(b"\x1d"))
+                return True
+            return event.key == "escape" or self._send_on(event.key, deliberate=True)
+        if event.key == commands.CHORD_KEY:
+            self.action_chord()
+            return True
+        if event.key == "escape" and self.focused is not terminal:
+            return self._send_on("escape")  # from the chat or the people
+        if self.focused is not terminal or terminal.scroll_mode or self.room.driving:
+            return False
+        command = commands.BY_KEY.get(event.key)
+        if command is None or not self.available(command):
+            return False  # the pane says "you are watching" or ignores it
+        return self._send_on(event.key)
+
+    def _send_on(self, key: str, *, deliberate: bool = False) -> WindowKey:
+        """Down the path the keys typed before it took (it bubbles back up)."""
+        return send_behind(self.focused or self.terminal, WindowKey(key, deliberate=deliberate))
+
+    @on(WindowKey)
+    async def _window_key(self, event: WindowKey) -> None:
+        if event.key != "escape":  # Esc acts when it reaches the app: see ``arrived``
+            await self._act_on(event.key, deliberate=event.deliberate)
+
+    def arrived(self, message: WindowKey) -> None:
+        """``message`` reached the app: Esc moves the focus only now, so an Enter typed
+        just before it reaches the chat's binding (the app checks it on the focus)."""
+        if message.key == "escape":
+            self.set_focus(self.terminal)
+
+    async def _act_on(self, key: str, *, deliberate: bool) -> None:
+        action = commands.chord_action(key)
         command = commands.BY_ACTION.get(action or "")
         if command is None:
-            self.notify(f"ctrl+] {event.key}: not a warroom key (? for help)", timeout=3)
+            self.notify(f"ctrl+] {key}: not a warroom key (? for help)", timeout=3)
             return
         if not self.available(command):
             self.notify(f"ctrl+] {command.shown}: {command.label.lower()} is not possible now")
             return
-        # The chord is deliberate: what asks first for a single letter acts at once here.
-        method = getattr(self, f"action_{action}")
-        result = method(ask=False) if command.asks else method()
+        method = getattr(self, f"action_{action}")  # a chord is deliberate: it does not ask
+        result = method(ask=False) if command.asks and deliberate else method()
         if inspect.isawaitable(result):
             await result
 
@@ -576,8 +616,12 @@ class SessionScreen(Screen[None]):
         self.chat.focus_input()
 
     def action_chord(self) -> None:
-        self.terminal.start_chord()
-        self.notify(commands.chord_toast(self.available), title="ctrl+] then", timeout=4)
+        """``ctrl+]``: the next key is the window's (see :meth:`key_in_order`)."""
+        quiet = self.room.driving and self.focused is self.terminal  # the driver knows it
+        self.chord_pending = True
+        self.set_focus(self.terminal)
+        if not quiet:
+            self.notify(commands.chord_toast(self.available), title="ctrl+] then", timeout=4)
 
     def action_scrollback(self) -> None:
         self.terminal.start_scroll_mode()
@@ -750,12 +794,6 @@ class SessionScreen(Screen[None]):
 
     def action_help(self) -> None:
         open_dialog(self.app, HelpScreen())
-
-    def on_key(self, event: Any) -> None:
-        # Esc in the chat returns to the terminal.
-        if getattr(event, "key", "") == "escape" and self.focused is not self.terminal:
-            self.terminal.focus()
-            event.stop()
 
 
 __all__ = ["AccessRequest", "Request", "SessionScreen"]

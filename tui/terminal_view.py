@@ -24,7 +24,9 @@ scroll only when it would leave them), a ``▸`` marks rows cut on the right, a
 ``◂`` rows cut on the left, and the last row says what is hidden.
 
 While this client drives, every key goes to the shell (:mod:`tui.keys`);
-``ctrl+]`` starts the escape chord whose next key goes to the window instead.
+``ctrl+]`` starts the escape chord whose next key goes to the window instead
+(the session screen decides the chord, in typing order, before keys reach
+this pane).
 
 Scrollback: ``shift+PgUp``/``shift+PgDn`` (never sent to the shell, as in
 xterm) and the wheel scroll back through the model's history; any other key
@@ -56,7 +58,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from relay.terminal import TerminalModel
-from tui.commands import CHORD_KEY, WINDOW_LETTERS
+from tui.commands import WINDOW_LETTERS
 from tui.keys import key_to_bytes, paste_to_bytes
 from tui.mouse import Kind, MouseEvent, MouseReporter
 from tui.scrollback import Drops
@@ -108,13 +110,6 @@ class TerminalView(Widget, can_focus=True):
             super().__init__()
             self.data = data
 
-    class Chord(Message):
-        """The key that followed ``ctrl+]``."""
-
-        def __init__(self, key: str) -> None:
-            super().__init__()
-            self.key = key
-
     class Resized(Message):
         """The pane's size changed: what this window could show, in cells."""
 
@@ -145,7 +140,6 @@ class TerminalView(Widget, can_focus=True):
         # Size changes not applied yet: (the value of ``_taken`` they apply at, cols, rows).
         self._size_changes: deque[tuple[int, int, int]] = deque()
         self._taken = 0  # bytes ever taken out of ``pending`` (fed, or dropped)
-        self.chord = False
         self.fed = 0  # bytes fed to the model
         self.frames = 0  # frames drawn
         # How often each screen row was turned into a strip (a clean row's is reused).
@@ -565,7 +559,7 @@ class TerminalView(Widget, can_focus=True):
         report = MouseEvent(kind, cell[1], row, button, bool(event.meta), bool(event.ctrl))
         data = self._mouse.report(self.model.mouse_protocol, self.model.mouse_encoding, report)
         if data:
-            self.post_message(self.Input(data))
+            self.send_up(self.Input(data))
 
     def on_mouse_down(self, event: events.MouseDown) -> None:
         event.stop()
@@ -726,22 +720,18 @@ class TerminalView(Widget, can_focus=True):
 
     # ------------------------------------------------------------ input
 
-    def start_chord(self) -> None:
-        """The next key goes to the window (the screen says which letters work)."""
-        self.chord = True
-        self.focus()
+    def send_up(self, message: Message) -> None:
+        """Post ``message`` straight to the parent, not through this pane's queue.
+
+        So it goes behind what the keys typed before it sent, and ahead of a
+        window key still queued here (:mod:`tui.window_keys`): through the own
+        queue, ``ctrl+] ctrl+]`` once reached the shell before the keys typed
+        ahead of it.
+        """
+        (self.parent or self).post_message(message)
 
     async def on_key(self, event: events.Key) -> None:
         key = event.key
-        if self.chord:
-            self.chord = False
-            event.stop()
-            event.prevent_default()
-            if key == CHORD_KEY:
-                self.post_message(self.Input(b"\x1d"))
-            elif key != "escape":
-                self.post_message(self.Chord(key))
-            return
         if key in SCROLL_KEYS and not self.scroll_mode:  # the window's, even while driving
             event.stop()
             event.prevent_default()
@@ -763,25 +753,22 @@ class TerminalView(Widget, can_focus=True):
                 and time.monotonic() - self._last_hint > 5
             ):
                 self._last_hint = time.monotonic()
-                self.post_message(self.NotDriving())
+                self.send_up(self.NotDriving())
             return  # the window's own keys (bindings) handle it
         event.stop()
         event.prevent_default()
-        if key == CHORD_KEY:
-            self.start_chord()
-            return
         data = key_to_bytes(key, event.character, self.model.app_cursor_keys)
         if data:
-            self.post_message(self.Input(data))
+            self.send_up(self.Input(data))
 
     def on_paste(self, event: events.Paste) -> None:
         if not self.driving:
-            self.post_message(self.NotDriving())
+            self.send_up(self.NotDriving())
             return
         event.stop()
         event.prevent_default()
         self.go_live()
-        self.post_message(self.Input(paste_to_bytes(event.text, self.model.bracketed_paste)))
+        self.send_up(self.Input(paste_to_bytes(event.text, self.model.bracketed_paste)))
 
     def watch_driving(self, driving: bool) -> None:
         self.set_class(driving, "-driving")

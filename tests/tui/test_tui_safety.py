@@ -8,7 +8,11 @@ slow typist would.
 
 from __future__ import annotations
 
+import random
+import unicodedata
+
 from textual import events
+from textual.pilot import Pilot
 from textual.widgets import Input
 
 from relay.core.protocol import REASON_LENGTH
@@ -18,6 +22,7 @@ from tests.tui.test_tui_helpers import app_for, screen_of, terminal_text, type_t
 from tui.app import WarroomApp
 from tui.dialogs import ConfirmScreen, Dialog, ReasonScreen
 from tui.handoff import HelpScreen, RequestControlScreen
+from tui.room import ChatLine
 from tui.session_screen import WATCHING_HINT
 
 SIZE = (120, 36)
@@ -28,6 +33,18 @@ def burst(app: WarroomApp, *keys: str) -> None:
     for key in keys:
         character = {"space": " ", "question_mark": "?", "minus": "-"}.get(key, key)
         app.post_message(events.Key(key, character if len(character) == 1 else None))
+
+
+# How a terminal names the keys of the characters that are not letters or digits.
+KEY_NAMES = {"commercial_at": "at", "hyphen_minus": "minus", "solidus": "slash"}
+
+
+def burst_text(app: WarroomApp, text: str) -> None:
+    """Type ``text`` in one burst, with the key names and characters a terminal gives."""
+    for ch in text:
+        name = ch if ch.isalnum() else unicodedata.name(ch).lower()
+        name = name.replace(" ", "_").replace("-", "_")
+        app.post_message(events.Key(KEY_NAMES.get(name, name), ch))
 
 
 def dialogs(app: WarroomApp) -> list[Dialog[object]]:
@@ -201,3 +218,80 @@ async def test_quick_presses_in_the_lobby_open_one_dialog_or_browser(harness: Ha
         await until(lp, lambda: isinstance(lead.screen, RecordingsScreen), what="the browser")
         await lp.pause(0.2)
         assert sum(isinstance(s, RecordingsScreen) for s in lead.screen_stack) == 1
+
+
+def chat_texts(count: int, seed: int = 20261130) -> list[str]:
+    """Messages made mostly of the window's letters (a watcher's ``a`` asks for access, ``r``
+    for control, ``d`` leaves...) and shell-looking words: seeded, so CI sees the same ones."""
+    rng = random.Random(seed)
+    alphabet = "acdegnprstv?" * 3 + "@-/:$()*=0123456789xyz "
+    texts = ["@lead all yours"]
+    while len(texts) < count:
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 24))).strip()
+        if text:
+            texts.append(text)
+    return texts
+
+
+async def chat_in_one_burst(
+    app: WarroomApp, pilot: Pilot[None], opener: list[str], text: str, seen: list[ChatLine]
+) -> None:
+    """Open the chat with ``opener``, type ``text``, Enter, Esc: all in one burst."""
+
+    def mine() -> list[str]:
+        return [line.text for line in seen if line.mine]
+
+    before = len(mine())
+    burst(app, *opener)
+    burst_text(app, text)
+    burst(app, "enter", "escape")
+    screen = screen_of(app)
+    await until(pilot, lambda: len(mine()) > before, what=f"{text!r} in the chat")
+    assert mine()[before:] == [text], opener
+    await until(pilot, lambda: app.focused is screen.terminal, what="Esc back to the terminal")
+    assert not dialogs(app), f"{text!r} acted as window keys: {app.screen_stack}"
+    assert screen.link.live
+
+
+async def test_what_is_typed_right_after_the_chat_key_goes_to_the_chat(harness: Harness) -> None:
+    """``ctrl+] c`` (the driver) or ``c`` (a watcher), then a message, Enter and Esc in one
+    burst: the message reaches the chat whole, none of it reaches the shell or acts as a
+    window key, and Esc returns to the terminal. CI once saw the driver's "@lead a" go to
+    the shell and only "ll yours" to the chat: the chord was decided after the keys that
+    followed it had been queued for the shell."""
+    session = await harness.open()
+    lead = app_for(harness, session, Role.LEAD, "alice")
+    viewer = app_for(harness, session, Role.VIEWER, "bob")
+    async with lead.run_test(size=SIZE) as lp, viewer.run_test(size=SIZE) as vp:
+        lscreen, vscreen = screen_of(lead), screen_of(viewer)
+        await until(lp, lambda: lscreen.room.driving, what="alice drives")
+        await until(vp, lambda: vscreen.room.driver_name == "alice", what="bob sees alice drive")
+        texts = chat_texts(5)  # the relay takes at most 5 chat messages per 10 s from one user
+        for text in texts:
+            await chat_in_one_burst(
+                lead, lp, ["ctrl+right_square_bracket", "c"], text, lscreen.chat.lines
+            )
+            await chat_in_one_burst(viewer, vp, ["c"], text, vscreen.chat.lines)
+        burst_text(lead, "echo shell-$((6*7))")
+        burst(lead, "enter")
+        await until(lp, lambda: "shell-42" in terminal_text(lead), what="the shell's answer")
+        shown = terminal_text(lead)
+        assert not [text for text in texts if text in shown], shown
+
+
+async def test_the_chord_in_one_burst(harness: Harness) -> None:
+    """``ctrl+] ctrl+]`` sends one ``^]`` to the shell, ``ctrl+] Esc`` nothing, and the keys
+    typed after either go to the shell in order (``cat -v`` shows what it got)."""
+    session = await harness.open()
+    lead = app_for(harness, session, Role.LEAD, "alice")
+    async with lead.run_test(size=SIZE) as lp:
+        await until(lp, lambda: screen_of(lead).room.driving, what="alice drives")
+        await until(lp, lambda: "$" in terminal_text(lead), what="the prompt")
+        burst_text(lead, "cat -v")
+        burst(lead, "enter", "ctrl+right_square_bracket", "ctrl+right_square_bracket")
+        burst_text(lead, "x")
+        burst(lead, "ctrl+right_square_bracket", "escape")
+        burst_text(lead, "a=")
+        burst(lead, "enter")
+        await until(lp, lambda: "\n^]xa=" in terminal_text(lead), what="cat's line")
+        assert not dialogs(lead) and lead.focused is screen_of(lead).terminal
