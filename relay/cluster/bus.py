@@ -25,6 +25,16 @@ since 4.2 and sound under task cancellation since 5, and streams (``XADD``,
 take a connection of the pool for their duration, which is what one reader
 task per followed session needs.
 
+Every call is bounded (:data:`TIMEOUT`, :meth:`Bus.call`) by the relay, not
+by a socket timeout of redis-py's: with one (redis-py 8 sets 5 s by default),
+each command's write goes through ``asyncio.wait_for``, which on Python 3.11
+runs it as a task of its own: the command leaves only after everything the
+event loop already had to do. A session's home wakes its feed first and then
+one writer per local viewer, so every output entry left for Redis after the
+home had written it to all of its own viewers (50 websocket frames, 3-8 ms
+with a keystroke's echo), and each participant on an edge got it that much
+later (bench row 9; docs/performance.md).
+
 Redis is trusted like the database: whoever may write these streams may act
 as any participant. Give it a password or an ACL user and TLS (``rediss://``)
 on any network but loopback.
@@ -32,7 +42,9 @@ on any network but loopback.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -46,19 +58,46 @@ Entry = tuple[bytes, Fields]
 
 __all__ = ["Bus", "Fields", "RedisError", "check_url", "redact"]
 
+T = TypeVar("T")
+
+TIMEOUT = 5.0
+"""Seconds Redis has to answer one call (a blocking read: besides the wait it asks
+for). A Redis that stops answering without closing its connections (a paused
+process, a network that drops packets) then fails calls like one that refuses
+them, and the relay fails closed the same way (:data:`relay.net.home.GRACE`)."""
+
 
 class Bus:
     """One relay's connection pool to the cluster's Redis, and the names of its streams."""
 
-    def __init__(self, url: str, relay: str) -> None:
+    def __init__(self, url: str, relay: str, timeout: float = TIMEOUT) -> None:
         self.url = url
         self.where = redact(url)
         self.prefix = f"warroom:{relay}:"
-        # No socket timeout: blocking reads wait as long as they ask to (bounded
-        # per call); connecting is bounded, so an unreachable Redis fails fast.
+        self.timeout = timeout
+        # No socket timeout (redis-py 8 defaults to 5 s): a command is then written
+        # to its socket at once, not by a task of its own behind whatever the loop
+        # had to do (see above); :meth:`call` bounds each call instead. Connecting
+        # is bounded, so an unreachable Redis fails fast.
         self.redis: aioredis.Redis = aioredis.Redis.from_url(
-            url, socket_connect_timeout=3.0, health_check_interval=10, max_connections=None
+            url,
+            socket_connect_timeout=3.0,
+            socket_timeout=None,
+            health_check_interval=10,
+            max_connections=None,
         )
+
+    async def call(self, request: Awaitable[T], wait: float = 0.0) -> T:
+        """``request`` (a call on :attr:`redis`, a pipeline's ``execute()``), or
+        :class:`RedisError` if Redis has not answered within :attr:`timeout`
+        seconds plus ``wait`` (what a blocking read asks Redis to wait)."""
+        try:
+            async with asyncio.timeout(self.timeout + wait):
+                return await request
+        except TimeoutError:
+            raise RedisError(
+                f"Redis ({self.where}) did not answer within {self.timeout + wait:g} s"
+            ) from None
 
     def session_key(self, session_id: str) -> str:
         return f"{self.prefix}session:{session_id}"
@@ -72,14 +111,14 @@ class Bus:
         return f"{self.prefix}lobby"
 
     async def lobby(self) -> dict[str, bytes]:
-        reply: Any = await self.redis.hgetall(self.lobby_key)
+        reply: Any = await self.call(self.redis.hgetall(self.lobby_key))
         return {key.decode(): value for key, value in reply.items()}
 
     async def ping(self) -> str:
         """For ``/healthz``: what answered, or an exception saying why not."""
         try:
-            await self.redis.ping()
-            info: dict[str, Any] = await self.redis.info("server")
+            await self.call(self.redis.ping())
+            info: dict[str, Any] = await self.call(self.redis.info("server"))
         except RedisError as exc:
             raise RedisError(f"cannot reach Redis {self.where}: {exc}") from None
         return f"Redis {info.get('redis_version', '?')} at {self.where}"
@@ -92,16 +131,17 @@ class Bus:
 
     async def read(self, key: str, after: bytes, count: int, block: int) -> list[Entry]:
         """Entries of ``key`` after ``after``, waiting up to ``block`` ms for one."""
-        reply: Any = await self.redis.xread({key: after}, count=count, block=block)
+        request = self.redis.xread({key: after}, count=count, block=block)
+        reply: Any = await self.call(request, wait=block / 1000)
         return [(entry_id, fields) for _key, entries in reply or [] for entry_id, fields in entries]
 
     async def range(self, key: str, start: bytes, end: bytes, count: int) -> list[Entry]:
-        reply: Any = await self.redis.xrange(key, start, end, count=count)
+        reply: Any = await self.call(self.redis.xrange(key, start, end, count=count))
         return list(reply)
 
     async def top(self, key: str) -> bytes:
         """The id of the newest entry of ``key`` (``0-0`` when there is none)."""
-        reply: Any = await self.redis.xrevrange(key, "+", "-", count=1)
+        reply: Any = await self.call(self.redis.xrevrange(key, "+", "-", count=1))
         return bytes(reply[0][0]) if reply else b"0-0"
 
 

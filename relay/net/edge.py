@@ -94,7 +94,7 @@ class Outbox:
             for key, fields in batch:
                 pipe.xadd(key, fields, maxlen=100_000, approximate=True)  # type: ignore[arg-type]
             try:
-                await pipe.execute()
+                await self.bus.call(pipe.execute())
             except RedisError as exc:
                 self.dropped += len(batch)
                 if self.failing_since is None:

@@ -170,7 +170,7 @@ class SessionFeed:
 
     async def stop(self) -> None:
         with contextlib.suppress(RedisError):
-            await self.bus.redis.hdel(self.bus.lobby_key, self.live.session_id)
+            await self.bus.call(self.bus.redis.hdel(self.bus.lobby_key, self.live.session_id))
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -318,7 +318,7 @@ class SessionFeed:
             if self._cursor < self.output.stream.end or self._entries:
                 self._wake.set()
         with contextlib.suppress(RedisError):
-            await redis.expire(self.key, ENDED_TTL)
+            await self.bus.call(redis.expire(self.key, ENDED_TTL))
 
     async def _publish(self) -> None:
         """Send the entries built so far; those built meanwhile wait for the next round.
@@ -339,7 +339,7 @@ class SessionFeed:
                     pipe.xadd(self.key, fields, id=entry_id)  # type: ignore[arg-type]
                 start = max(0, self.output.stream.start - PIECE)  # keeps at least the ring
                 pipe.xtrim(self.key, minid=f"{start}-0", approximate=True)
-                await pipe.execute()
+                await self.bus.call(pipe.execute())
         except BaseException:
             self._entries = batch + self._entries
             self._waiting += waiting
@@ -394,7 +394,9 @@ class SessionFeed:
         if summary == self._listed:
             return
         try:
-            await self.bus.redis.hset(self.bus.lobby_key, self.live.session_id, summary)
+            await self.bus.call(
+                self.bus.redis.hset(self.bus.lobby_key, self.live.session_id, summary)
+            )
         except RedisError:
             return  # the feed's own round reports Redis failing
         self._listed = summary
@@ -485,5 +487,7 @@ class HomeDesk:
     async def _refuse_join(self, sid: str, pid: str) -> None:
         key = self.bus.session_key(sid)
         with contextlib.suppress(RedisError):
-            await self.bus.redis.xadd(key, {b"k": b"a", b"t": pid.encode(), b"ok": b"0"})
-            await self.bus.redis.expire(key, ENDED_TTL)
+            await self.bus.call(
+                self.bus.redis.xadd(key, {b"k": b"a", b"t": pid.encode(), b"ok": b"0"})
+            )
+            await self.bus.call(self.bus.redis.expire(key, ENDED_TTL))
