@@ -15,7 +15,9 @@ Each layout is measured by
   bytes every viewer got divided by the time until the last one saw the end;
 * keystroke echo: the lead types one letter at a time in ``cat > /dev/null``
   and the time until a watching viewer sees the echo is taken for a viewer on
-  the home and (spread) one on an edge, for the same keystrokes;
+  the home and (spread) one on an edge, for the same keystrokes; 2 ms apart
+  (as row 3), then (spread) at a typist's pace, with the share of the two
+  cores the relays, Redis and the clients used meanwhile;
 * loss: each viewer checks the byte offsets of its output frames; a viewer
   that never got a snapshot (never fell behind) must have every byte once —
   the bytes missing or doubled are counted (target 0);
@@ -33,6 +35,7 @@ honestly and projects from the measured costs what N machines would give.
 from __future__ import annotations
 
 import asyncio
+import os
 import string
 import struct
 import sys
@@ -71,6 +74,10 @@ VIEWER = "bob"
 TARGET = "sshd"
 LETTERS = string.ascii_lowercase
 PAUSE = 0.002  # between keystrokes, as in row 3
+# ...and at a typist's pace (20 keys a second, twice a fast typist's): with 200 viewers,
+# keys 2 ms apart keep two cores busy writing the echoes (each relay writes each echo
+# to its 50 viewers), so that phase measures queueing for the CPU as much as the path.
+TYPING = 0.05
 # Room for the viewers (one user, bob, signs in 200 times), and pings answered late:
 # every viewer's client shares this one process, which answers a ping behind the
 # output it has not read yet.
@@ -280,8 +287,33 @@ def _pids(cluster: Cluster) -> dict[str, int]:
     return found
 
 
-async def _echo(layout: Layout, watchers: list[RelayClient], keystrokes: int) -> list[list[float]]:
-    """Milliseconds from the lead's keystroke to its echo at each watcher.
+@dataclass
+class Echo:
+    """One echo phase: milliseconds to each watcher per keystroke, and the CPU it took."""
+
+    samples: list[list[float]]
+    seconds: float  # wall-clock time of the phase
+    cpu: dict[str, float]  # process -> CPU seconds during the phase
+
+    def busy(self, cores: int) -> float:
+        """The share of ``cores`` the measured processes used during the phase."""
+        return sum(self.cpu.values()) / (self.seconds * cores) if self.seconds else 0.0
+
+    def per_key(self, name: str) -> float:
+        """CPU ms ``name`` spent per measured keystroke (Enter, every 50th, is typed
+        and its CPU counted, but not timed: its echo is a line feed)."""
+        return self.cpu[name] * 1000 / len(self.samples[0]) if self.samples[0] else 0.0
+
+
+async def _echo(
+    layout: Layout,
+    watchers: list[RelayClient],
+    keystrokes: int,
+    pids: dict[str, int],
+    pause: float = PAUSE,
+) -> Echo:
+    """Milliseconds from the lead's keystroke to its echo at each watcher, keys ``pause``
+    seconds apart; and the CPU ``pids`` (the relays, Redis, this process) spent meanwhile.
 
     The other viewers are not read meanwhile. The relays write every echo to
     them all the same (a few KB in all: their socket buffers take it, so they
@@ -291,7 +323,7 @@ async def _echo(layout: Layout, watchers: list[RelayClient], keystrokes: int) ->
     relays (~25-35 ms at p50 for a viewer on the home, against row 3's 0.7).
     """
     lead = layout.lead
-    _log(f"keystroke echo, {len(watchers)} watcher(s)")
+    _log(f"keystroke echo, {len(watchers)} watcher(s), {pause * 1000:g} ms apart")
     samples: list[list[float]] = [[] for _ in watchers]
     await lead.send_input(b"stty echo; cat > /dev/null\r")
     await asyncio.sleep(0.5)
@@ -311,6 +343,8 @@ async def _echo(layout: Layout, watchers: list[RelayClient], keystrokes: int) ->
         ECHO_TIMEOUT,
         "the first keystroke's echo reaching the lead and its watchers",
     )
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    began = time.perf_counter()
     for i in range(keystrokes):
         key = b"\r" if (i + 1) % 50 == 0 else LETTERS[i % 26].encode()
         needle = b"\n" if key == b"\r" else key
@@ -324,7 +358,9 @@ async def _echo(layout: Layout, watchers: list[RelayClient], keystrokes: int) ->
         if key != b"\r":
             for n, end in enumerate(ends[1:]):
                 samples[n].append((end - start) * 1000)
-        await asyncio.sleep(PAUSE)
+        await asyncio.sleep(pause)
+    seconds = time.perf_counter() - began
+    cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
     echo, needle = marker("E")
     await lead.send_input(b"\x03")  # ^C flushes the tty's input queue: wait for the shell
     await asyncio.sleep(0.3)
@@ -334,7 +370,7 @@ async def _echo(layout: Layout, watchers: list[RelayClient], keystrokes: int) ->
         ECHO_TIMEOUT,
         "the shell's answer after the keystrokes",
     )
-    return samples
+    return Echo(samples, seconds, cpu)
 
 
 async def _drain_idle(clients: list[RelayClient]) -> list[asyncio.Task[None]]:
@@ -425,7 +461,8 @@ async def cluster_row(rig: Rig, viewers: int, size: int, keystrokes: int) -> lis
             )
             try:
                 await asyncio.gather(*(relay.start() for relay in cluster.relays))
-                return await _measure(cluster, path, viewers, keystrokes)
+                assert redis.pid is not None
+                return await _measure(cluster, redis.pid, path, viewers, keystrokes)
             finally:
                 await cluster.close_clients()
                 await asyncio.gather(*(relay.stop() for relay in cluster.relays))
@@ -433,7 +470,9 @@ async def cluster_row(rig: Rig, viewers: int, size: int, keystrokes: int) -> lis
             redis.stop()
 
 
-async def _measure(cluster: Cluster, path: Path, viewers: int, keystrokes: int) -> list[Row]:
+async def _measure(
+    cluster: Cluster, redis: int, path: Path, viewers: int, keystrokes: int
+) -> list[Row]:
     lead = await _login(cluster[1].url, LEAD, cluster.user_keys[LEAD])
     session = await lead.open(TARGET, "bench row 9")
     await joined(lead, session)
@@ -448,7 +487,8 @@ async def _measure(cluster: Cluster, path: Path, viewers: int, keystrokes: int) 
     await _add_viewers(cluster, layout, single_of)
     single = await _flood(cluster, layout, cat, "S")
     single_paced = await _flood(cluster, layout, paced_command(), "SP")
-    (single_echo,) = await _echo(layout, [layout.viewers[1][0]], keystrokes)
+    pids = {**_pids(cluster), "redis": redis, "clients": os.getpid()}
+    single_echo = await _echo(layout, [layout.viewers[1][0]], keystrokes, pids)
     await layout.close()
 
     spread_of = {n: viewers // RELAYS + (1 if n <= viewers % RELAYS else 0) for n in range(1, 5)}
@@ -456,7 +496,8 @@ async def _measure(cluster: Cluster, path: Path, viewers: int, keystrokes: int) 
     spread = await _flood(cluster, layout, cat, "P")
     spread_paced = await _flood(cluster, layout, paced_command(), "PP")
     watchers = [layout.viewers[1][0], layout.viewers[2][0]]  # on the home, on an edge
-    spread_home_echo, edge_echo = await _echo(layout, watchers, keystrokes)
+    spread_echo = await _echo(layout, watchers, keystrokes, pids)
+    typed = await _echo(layout, watchers, keystrokes // 2, pids, TYPING)
     await layout.close()
     await lead.send({"type": "end", "reason": "bench done"})
 
@@ -466,7 +507,7 @@ async def _measure(cluster: Cluster, path: Path, viewers: int, keystrokes: int) 
         whole,
         (single, spread),
         (single_paced, spread_paced),
-        (single_echo, spread_home_echo, edge_echo),
+        (single_echo, spread_echo, typed),
         costs,
     )
 
@@ -476,11 +517,13 @@ def _rows(
     whole: int,
     floods: tuple[Flood, Flood],
     paced: tuple[Flood, Flood],
-    echoes: tuple[list[float], list[float], list[float]],
+    echoes: tuple[Echo, Echo, Echo],
     costs: Costs,
 ) -> list[Row]:
     single, spread = floods
-    single_echo, home_echo, edge_echo = echoes
+    single_echo, spread_echo, typed = echoes
+    (alone_echo,) = single_echo.samples
+    home_echo, edge_echo = spread_echo.samples
     ratio = spread.aggregate / single.aggregate if single.aggregate else float("nan")
     rows = [
         Row(
@@ -516,12 +559,30 @@ def _rows(
                 f"{len(edge_echo)} keystrokes; the edge's lag behind the home per keystroke "
                 f"(paired): p50 {percentile(lags, 50):+.2f} ms, "
                 f"p90 {percentile(lags, 90):+.2f} ms; "
-                f"one relay alone: home viewer p50 {percentile(single_echo, 50):.2f} ms, "
-                f"p99 {percentile(single_echo, 99):.2f} ms"
+                f"one relay alone: home viewer p50 {percentile(alone_echo, 50):.2f} ms, "
+                f"p99 {percentile(alone_echo, 99):.2f} ms; {_busy(spread_echo)}"
                 if q == 50
                 else "",
             )
         )
+    home_typed, edge_typed = typed.samples
+    typed_lags = [e - h for e, h in zip(edge_typed, home_typed, strict=True)]
+    edge, home = percentile(edge_typed, 50), percentile(home_typed, 50)
+    rows.append(
+        Row(
+            "9",
+            f"echo p50 at {1 / TYPING:g} keys/s, edge vs home",
+            f"{edge:.2f} ms",
+            f"{home:.2f} ms",
+            f"{edge - home:+.2f} ms",
+            "report",
+            "-",
+            f"{len(edge_typed)} keystrokes {TYPING * 1000:g} ms apart; p99 edge "
+            f"{percentile(edge_typed, 99):.2f} ms, home {percentile(home_typed, 99):.2f} ms; "
+            f"paired lag p50 {percentile(typed_lags, 50):+.2f} ms, "
+            f"p90 {percentile(typed_lags, 90):+.2f} ms; {_busy(typed)}",
+        )
+    )
     runs = [*floods, *paced]
     lost = sum(f.lost for f in runs)
     steady = sum(1 for f in runs for w in f.watches if not w.snapshots)
@@ -557,3 +618,13 @@ def _rows(
         )
     )
     return rows
+
+
+def _busy(echo: Echo) -> str:
+    """What the phase cost: the cores' share used, and CPU ms per keystroke by process."""
+    cores = os.cpu_count() or 1
+    each = ", ".join(f"{name} {echo.per_key(name):.2f}" for name in echo.cpu)
+    return (
+        f"meanwhile the relays, Redis and the clients used {echo.busy(cores):.0%} of "
+        f"{cores} cores; CPU ms per keystroke: {each}"
+    )
