@@ -34,7 +34,8 @@ def _database(url: str) -> str:
 def _length_now(server: RedisServer, url: str, key: str) -> bytes:
     """XLEN of ``key`` as Redis answers it at this instant, on a connection of its own
     (blocking: nothing else of the test's event loop runs meanwhile)."""
-    selected, length = commands(server.host, server.port, ("SELECT", _database(url)), ("XLEN", key))
+    calls = (("SELECT", _database(url)), ("XLEN", key))
+    selected, length = commands(server.host, server.port, *calls, timeout=30.0)
     assert selected == b"+OK"
     return length
 
