@@ -88,7 +88,7 @@ def printable(text: str) -> str:
 class CellCache(dict[str, Cell]):
     """The cells one pen produces, keyed by character: drawing becomes a dict lookup."""
 
-    __slots__ = ("after", "attrs")
+    __slots__ = ("after", "ascii", "attrs", "runs")
 
     def __init__(self, attrs: Cell) -> None:
         super().__init__()
@@ -96,6 +96,11 @@ class CellCache(dict[str, Cell]):
         #: The cells of the pen an SGR (by its parameters) makes of this one: filled
         #: by the fast path, so that a repeated SGR is one lookup by its text.
         self.after: dict[str, CellCache] = {}
+        #: The cells of texts this pen wrote before, by text (see
+        #: :meth:`relay.terminal.screen.TerminalScreen.cells_of`).
+        self.runs: dict[str, list[Cell]] = {}
+        #: The cells of ASCII characters by code, filled as they are drawn.
+        self.ascii: list[Cell | None] = [None] * 128
 
     def __missing__(self, char: str) -> Cell:
         cell = self[char] = self.attrs._replace(data=char)

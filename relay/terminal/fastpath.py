@@ -62,37 +62,98 @@ _RUN_TOKEN = re.compile(
     rf"(?P<text>[{_TEXT_1}]+)|(?P<cr>\r)|\x1b\[(?P<sgr>[0-9;:]*)m|(?P<el>\x1b\[0?K)"
 )
 _RUN_SGR = re.compile(r"\x1b\[([0-9;:]*)m")
-#: A run of one-cell text, SGR, EL, CUP, DEC private modes, titles (OSC ended by BEL or
-#: ST), CR, BS, HT and LF (whole tokens only), up to 32 stretches and line feeds: a log
-#: flood after a prompt is soon seen by ``draw_run``.
-_ESCAPES = r"\x1b\[[0-9;:]*[mHK]|\x1b\[\?[0-9;]*[hl]|\x1b\][ -~]{0,1024}(?:\x07|\x1b\\)"
-SEGMENT = (
-    rf"(?:(?:[{_TEXT_1}]+|\x1b\[(?:[0-9;:]*[mH]|0?K|\?[0-9;]*[hl])"
-    r"|\x1b\][ -~]{0,1024}(?:\x07|\x1b\\)|[\r\x08\t])+|\n){1,32}"
-)
-#: A segment cut into [text, sequence or control, text, ...]: one group, so that the
-#: split makes one string per token (five groups made it twice as slow). Every
-#: alternative starts with one literal character (the controls are not a class), so
-#: that ``re`` skips the text between tokens by that set of first characters instead
-#: of trying each alternative at every position: 35-40% less time in the split.
-_SEGMENT_SPLIT = re.compile(rf"({_ESCAPES}|\r|\x08|\t|\n)")
+#: One-cell text, as :func:`draw_run` and the model's fast path draw it.
+ONE_CELL = re.compile(f"[{_TEXT_1}]+")
+#: Where an OSC's body stops: its terminator (BEL, C1 ST) or a control that is not.
+_STRING_END = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
-#: CUP sequences seen before, by their text: their (line, column) parameters. A repaint
-#: moves to the same few places every frame, and reading the parameters (four
-#: partitions, two ``num``) cost more than the move.
-_CUP: dict[str, tuple[int, int]] = {}
+def sequence_end(piece: str, following: str) -> int:
+    """Where the sequence at the start of ``piece`` (what followed an ESC) ends; 0 if none.
+
+    A sequence in the form :data:`relay.terminal.parser.SIMPLE` matches whole (CSI,
+    ESC, an OSC ended by BEL, C1 ST or ESC \\); anything else (a DCS, a sequence
+    cut short or malformed) is 0, for the tokenizer's state machine. ``following``
+    is the piece after the next ESC: an OSC ended by ESC \\ ends in it, and the
+    result is then past ``piece``'s end (``len(piece) + 2``).
+    """
+    m = len(piece)
+    if m == 0:
+        return 0
+    c = ord(piece[0])  # (ord of an index: mypyc reads the character as an int)
+    i = 1
+    if c == 0x5B:  # [
+        if i < m and 0x3C <= ord(piece[i]) <= 0x3F:  # a private marker
+            i += 1
+        while i < m and 0x30 <= ord(piece[i]) <= 0x3B:  # parameters
+            i += 1
+        while i < m and 0x20 <= ord(piece[i]) <= 0x2F:  # intermediates
+            i += 1
+        return i + 1 if i < m and 0x40 <= ord(piece[i]) <= 0x7E else 0
+    if c == 0x5D:  # ]
+        stop = _STRING_END.search(piece, 1)
+        if stop is None:
+            return m + 2 if following[:1] == "\\" else 0
+        return stop.end() if stop.group() in ("\x07", "\x9c") else 0
+    if c in (0x50, 0x58, 0x5E, 0x5F):  # P X ^ _
+        return 0
+    i = 0
+    while i < m and 0x20 <= ord(piece[i]) <= 0x2F:
+        i += 1
+    return i + 1 if i < m and 0x30 <= ord(piece[i]) <= 0x7E else 0
 
 
-def _cup(token: str) -> tuple[int, int]:
-    """A CUP's parameters as the parser reads them: the first two, no sub-parameters."""
-    line, _, column = token[2:-1].partition(";")
+#: CUPs seen before, by their text after the ESC: (line, column). A repaint moves to the
+#: same few places every frame, and reading the parameters (four partitions, two
+#: ``num``) cost more than the move.
+CUP: dict[str, tuple[int, int]] = {}
+
+
+def cup(head: str) -> tuple[int, int]:
+    """A CUP's parameters as the parser reads them (the first two, no sub-parameters),
+    from its text after the ESC (``[12;1H``)."""
+    line, _, column = head[1:-1].partition(";")
     place = (num(line.partition(":")[0]), num(column.partition(";")[0].partition(":")[0]))
-    if len(token) <= 16:  # (a hostile stream's long ones are not kept)
-        if len(_CUP) >= 4096:
-            _CUP.clear()
-        _CUP[token] = place
+    if len(head) <= 14:  # (a hostile stream's long ones are not kept)
+        if len(CUP) >= 4096:
+            CUP.clear()
+        CUP[head] = place
     return place
+
+
+#: Cells of whole texts a screen's pens keep (``CellCache.runs``): ~128 KiB of references.
+RUN_CELLS_MAX = 16_384
+
+
+def cells_of(screen: TerminalScreen, cells: CellCache, text: str) -> list[Cell]:
+    """The cells ``cells`` writes for ``text`` (one-cell characters), kept for the next time.
+
+    Repaints and prompts write the same texts with the same pens again and again
+    (a ``top`` heading, a prompt, ``ls`` names): copying a kept list into a row
+    costs a fifth of building it. At most :data:`RUN_CELLS_MAX` cells are kept
+    per screen; past that all are forgotten. (The caller looked in
+    ``cells.runs`` first.) ASCII is built from the pen's table by code: a
+    loop over ``ord`` compiles to a few instructions a character, where a dict
+    lookup per character costs ten times that.
+    """
+    if text.isascii():
+        table = cells.ascii
+        seq: list[Cell] = []
+        for i in range(len(text)):
+            code = ord(text[i])
+            cell = table[code]
+            if cell is None:
+                cell = table[code] = cells[chr(code)]
+            seq.append(cell)
+    else:
+        seq = list(map(cells.__getitem__, text))
+    screen.run_cells += len(seq)
+    if screen.run_cells > RUN_CELLS_MAX:
+        for cache in screen.pen_caches():
+            cache.runs.clear()
+        screen.run_cells = len(seq)
+    cells.runs[text] = seq
+    return seq
 
 
 def _ends_a_wrap(stretch: str, cols: int) -> bool:
@@ -364,106 +425,3 @@ def _apply_writes(row: Line, cols: int, writes: Writes) -> None:
         if stop < cols and row[stop].data == "":
             row[stop] = cells[" "]
         row[x0:stop] = map(cells.__getitem__, seg)
-
-
-def draw_segment(screen: TerminalScreen, segment: str, plain: bool) -> None:
-    """Apply ``segment`` (a match of :data:`SEGMENT`) as the parser would, token by token.
-
-    What prompts, short command output and the repaints of ``top`` or ``vim``
-    are made of: one call for what costs the parser one dispatch per token.
-    Text that fits on the row (``plain``: no charset, no IRM) is written here,
-    and so is an EL before the margin; anything else (a wrap, the pending-wrap
-    state) is left to the screen's own methods, as are CUP, HT and LF. An SGR
-    seen before with the same pen is one lookup (:attr:`CellCache.after`).
-    """
-    parts = _SEGMENT_SPLIT.split(segment)
-    cursor = screen.cursor
-    cols = screen.columns
-    x, y = cursor.x, cursor.y
-    row = screen.buffer[y]
-    attrs = cursor.attrs
-    cells = screen.pen_cells()
-    printed = False
-    last = len(parts) - 1
-    i = 0
-    while True:
-        chars = parts[i]
-        if chars:
-            stop = x + len(chars)
-            if plain and stop <= cols:
-                if x and row[x].data == "":  # over the right half of a wide character
-                    row[x - 1] = cells[" "]
-                if stop < cols and row[stop].data == "":  # over its left half
-                    row[stop] = cells[" "]
-                row[x:stop] = map(cells.__getitem__, chars)
-                screen.dirty.add(y)
-                x = stop
-            else:
-                cursor.x = x
-                screen.draw(chars)
-                x, y = cursor.x, cursor.y
-                row = screen.buffer[y]
-            printed = True
-        if i == last:
-            break
-        token = parts[i + 1]
-        i += 2
-        printed = False
-        final = token[-1]
-        if final == "m":
-            after = cells.after.get(token)
-            if after is None:
-                screen.sgr(token[2:-1])
-                after = screen.pen_cells()
-                if len(cells.after) < 64:
-                    cells.after[token] = after
-            cells = after
-            cursor.attrs = attrs = cells.attrs
-        elif final == "K":  # (only CSI K and CSI 0 K are in a segment)
-            if x < cols:
-                blank = erased_with(attrs)
-                if x and row[x].data == "":  # the right half of a wide character
-                    row[x - 1] = blank
-                row[x:] = [blank] * (cols - x)
-                screen.dirty.add(y)
-            else:
-                cursor.x = x
-                screen.erase_in_line(0)
-                x = cursor.x
-        elif final == "H":
-            place = _CUP.get(token)
-            if place is None:
-                place = _cup(token)
-            screen.cursor_position(place[0], place[1])
-            x, y = cursor.x, cursor.y
-            row = screen.buffer[y]
-        elif final == "h" or final == "l":  # DEC private modes, as the parser sets them
-            cursor.x = x
-            modes = [num(p) for p in token[3:-1].split(";")]
-            if final == "h":
-                screen.set_mode(*modes, private=True)
-            else:
-                screen.reset_mode(*modes, private=True)
-            x, y = cursor.x, cursor.y  # (DECOM homes it, 1049 switches screens, restores it)
-            row = screen.buffer[y]
-            plain = screen.plain_ascii()
-            if cursor.attrs is not attrs:
-                attrs = cursor.attrs
-                cells = screen.pen_cells()
-        elif token == "\r":
-            x = 0
-        elif token == "\t":
-            cursor.x = x
-            screen.tab()
-            x = cursor.x
-        elif token == "\n":
-            cursor.x = x
-            screen.linefeed()
-            x, y = cursor.x, cursor.y
-            row = screen.buffer[y]
-        elif token == "\x08":  # BS, from the pending-wrap state counted from the last column
-            x = max(0, min(x, cols - 1) - 1)
-        else:  # a title (OSC, ended by BEL or ST)
-            screen.osc(token[2:-1] if final == "\x07" else token[2:-2])
-    cursor.x = x
-    screen.rep_width = 1 if printed else 0

@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, overload
 
-from relay.terminal.cells import Cell, num
-from relay.terminal.fastpath import RUN, SEGMENT, draw_segment
+from relay.terminal.cells import Cell, erased_with, num
+from relay.terminal.fastpath import CUP, ONE_CELL, RUN, cells_of, cup, sequence_end
 from relay.terminal.modes import (
     BRACKETED_PASTE,
     DECAWM,
@@ -30,7 +30,6 @@ from relay.terminal.parser import (
     CSI,
     ESC,
     OSC,
-    SIMPLE_OR_START,
     TEXT,
     Token,
     Tokenizer,
@@ -45,13 +44,13 @@ log = logging.getLogger("relay.terminal")
 #: a prompt and a few lines of output are cheaper token by token (one scroll per line
 #: against ``draw_run``'s set-up and whole-screen commit); a log flood is not.
 RUN_MIN_LINES = 16
-_PRIVATE = ("<", "=", ">", "?")  # CSI parameter prefixes that make a sequence not SGR
 _OSC_KEEP = 1024  # characters of an OSC body kept (titles); the rest is read and dropped
 _INVALID = re.compile(r"[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
 #: The start of an SGR or EL cut by the end of a feed (what the tokenizer holds).
 _UNFINISHED = re.compile(r"\x1b(?:\[[0-9;:]{0,64})?")
-#: What the fast path scans with: a run within a row, or else the tokenizer's tokens.
-_SCANNER = re.compile(rf"(?P<seg>{SEGMENT})|{SIMPLE_OR_START.pattern}")
+#: C1 controls that start a sequence (CSI, OSC, DCS, SOS, PM, APC): the tokenizer's.
+_C1_STARTS = frozenset({0x90, 0x98, 0x9B, 0x9D, 0x9E, 0x9F})
+_INTERMEDIATES = " !\"#$%&'()*+,-./"  # CSI intermediate bytes (0x20-0x2F)
 
 
 #: Characters of plain output :meth:`TerminalModel.feed` may keep undrawn: the relay's
@@ -410,9 +409,9 @@ class TerminalModel:
 
         The bytes are cut into tokens by :class:`relay.terminal.parser.Tokenizer`.
         The reference path (``fast=False``) applies them one by one; the fast
-        path matches the commonest tokens itself (with the tokenizer's own
-        expressions, :data:`relay.terminal.parser.SIMPLE`) and hands runs of
-        text, CR, LF, SGR and EL to the screen at once.
+        path reads the commonest sequences itself (in the forms the tokenizer's
+        :data:`relay.terminal.parser.SIMPLE` matches) and hands runs of text, CR,
+        LF, SGR and EL to the screen at once.
         """
         text = self._tokenizer.decode(data)
         if self.fast:
@@ -484,136 +483,214 @@ class TerminalModel:
             apply(token)
 
     def _parse(self, text: str, pos: int) -> None:
-        """The fast path: common tokens matched and applied here, runs handed to the screen.
+        """The fast path: ``text`` cut at each ESC by ``str.split`` (no regex walks it).
 
-        Tokens come from scanning with the tokenizer's :data:`SIMPLE_OR_START`;
-        what it does not match whole (a sequence the state machine must read) is
-        the tokenizer's, as on the reference path. A run of text, CR, LF, SGR and
-        EL that holds a line feed goes to :meth:`TerminalScreen.draw_run`.
-        ASCII text that fits on its row is written here, as
-        :meth:`TerminalScreen.draw` would; anything that may change the screen's
-        objects (RIS replaces the cursor) or its drawing modes is dispatched,
-        and what this loop keeps of them is read again after it.
+        A piece starts with what followed its ESC: a sequence as :data:`SIMPLE` matches
+        it (:func:`sequence_end`), applied here, then text and controls. Anything else
+        is the tokenizer's, as on the reference path, and the pieces are taken up again
+        where its token ended. Runs with :data:`RUN_MIN_LINES` line feeds go to
+        ``draw_run``; one-cell text that fits, SGR, CUP and EL are applied here (a text
+        or SGR seen before with the pen is one lookup); what may replace the screen's
+        objects (RIS) or change modes is dispatched, and what is kept read again.
         """
         n = len(text)
         screen = self._screen
         tokenizer = self._tokenizer
         scan = tokenizer.next
-        controls = self._controls
-        sgr = screen.sgr
-        pen_cells = screen.pen_cells
-        dispatch = self._dispatch_csi
-        dirty = screen.dirty
-        cols = screen.columns
-        run_match = RUN.match
-        scanner = _SCANNER.finditer
-        cursor = screen.cursor
-        plain = screen.plain_ascii()
-        attrs = cursor.attrs
-        cells = pen_cells()
-        # Where to look for the next run for the fast path: a run with no line
-        # feed is cheaper token by token, and is not looked at twice.
-        lf = text.find("\n", pos)
-        if lf < 0:
-            lf = n
-        runs_from = pos if lf < n else n
-        m = None
         resume = pos
         try:
-            while pos < n:
-                if tokenizer.in_string:  # a string handed out in pieces goes on
-                    found = scan(text, pos)
-                    if found is None:
-                        return
-                    token, pos = found
-                    resume = pos
-                    self._apply(token)
-                    cursor, plain = screen.cursor, screen.plain_ascii()
+            while tokenizer.in_string and pos < n:  # a string handed out in pieces goes on
+                found = scan(text, pos)
+                if found is None:
+                    return
+                token, pos = found
+                resume = pos
+                self._apply(token)
+            if pos >= n:
+                return
+            controls = self._controls
+            dispatch = self._dispatch_csi
+            pen_cells = screen.pen_cells
+            dirty = screen.dirty
+            cols = screen.columns
+            cursor = screen.cursor
+            plain = screen.plain_ascii()
+            attrs = cursor.attrs
+            cells = pen_cells()
+            pieces = text[pos:].split("\x1b") if pos else text.split("\x1b")
+            count = len(pieces)
+            # Where to look for a run for draw_run: only while RUN_MIN_LINES line feeds
+            # are left (counted down as they pass), and not twice in one run.
+            feeds = text.count("\n", pos)
+            runs_from = pos
+            k = 0
+            base = pos  # where pieces[k] starts in text (its ESC, if any, just before)
+            skip = pos  # what is before this was applied
+            while k < count:
+                piece = pieces[k]
+                stop = base + len(piece)  # the next ESC (or the end)
+                if skip > stop:  # taken by a sequence the tokenizer read
+                    k += 1
+                    base = stop + 1
                     continue
-                for m in scanner(text, pos):
-                    start = m.start()
-                    if start >= runs_from:
-                        if lf < start:
-                            lf = text.find("\n", start)
-                            if lf < 0:
-                                lf = runs_from = n
-                        run = run_match(text, start) if lf < n and screen.fast_ready() else None
-                        if run is None:
-                            runs_from = start + 1 if lf < n else n
-                        elif run.end() > lf and text.count("\n", lf, run.end()) >= RUN_MIN_LINES:
-                            pos = resume = run.end()
+                if skip >= runs_from and feeds >= RUN_MIN_LINES and screen.fast_ready():
+                    run = RUN.match(text, skip)
+                    if run is None:
+                        runs_from = skip + 1
+                    else:
+                        runs_from = run.end()
+                        lines = text.count("\n", skip, runs_from)
+                        if lines >= RUN_MIN_LINES:
+                            feeds -= lines
+                            resume = skip = runs_from
                             screen.draw_run(run.group())
-                            break  # scan again from there
-                        else:
-                            runs_from = run.end()
-                    kind = m.lastgroup
-                    if kind == "seg":
-                        draw_segment(screen, m.group(), plain)
-                        plain = screen.plain_ascii()  # (DECRC by mode 1049 restores charsets)
+                            cursor, plain = screen.cursor, screen.plain_ascii()
+                            continue
+                at = skip - base  # where in the piece to go on (-1: at its ESC)
+                if at < 0:
+                    end = sequence_end(piece, pieces[k + 1] if k + 1 < count else "")
+                    if end == 0:  # the tokenizer's: a DCS, a cut or malformed sequence
+                        found = scan(text, skip)
+                        if found is None:
+                            return
+                        token, skip = found
+                        resume = skip
+                        self._apply(token)
+                        cursor, plain = screen.cursor, screen.plain_ascii()
                         continue
-                    if kind == "text":
-                        chars = m.group()
+                    resume = base + end
+                    first = ord(piece[0])
+                    if first == 0x5B:  # [
+                        final = piece[end - 1]
+                        c = ord(piece[1])  # (the final, if there is nothing else)
+                        if end == 2 or (0x30 <= c <= 0x3B and ord(piece[end - 2]) >= 0x30):
+                            if final == "m":
+                                if cursor.attrs is not attrs:
+                                    attrs = cursor.attrs
+                                    cells = pen_cells()
+                                key = piece[:end]
+                                after = cells.after.get(key)
+                                if after is None:
+                                    screen.sgr(key[1:-1])
+                                    after = pen_cells()
+                                    if len(cells.after) < 64:
+                                        cells.after[key] = after
+                                cells = after
+                                cursor.attrs = attrs = cells.attrs
+                            elif final == "H":
+                                key = piece[:end]
+                                place = CUP.get(key)
+                                if place is None:
+                                    place = cup(key)
+                                screen.cursor_position(place[0], place[1])
+                            elif final == "K" and (end == 2 or (end == 3 and c == 0x30)):
+                                x, y = cursor.x, cursor.y
+                                if x < cols:
+                                    blank = erased_with(cursor.attrs)
+                                    row = screen.buffer[y]
+                                    if x and row[x].data == "":  # a wide character's right half
+                                        row[x - 1] = blank
+                                    row[x:] = [blank] * (cols - x)
+                                    dirty.add(y)
+                                else:
+                                    screen.erase_in_line(0)
+                            else:
+                                dispatch(piece[1 : end - 1], "", final)
+                                cursor, plain = screen.cursor, screen.plain_ascii()
+                        else:  # a private marker or intermediates
+                            params = piece[1 : end - 1]
+                            body = params.rstrip(_INTERMEDIATES)
+                            dispatch(body, params[len(body) :], final)
+                            cursor, plain = screen.cursor, screen.plain_ascii()
+                    elif first == 0x5D:  # ] (an OSC): its body up to BEL, ST or ESC \
+                        if end > len(piece):  # (ended by ESC \: the next piece's first)
+                            self._dispatch_osc(piece[1:])
+                        else:
+                            self._dispatch_osc(piece[1 : end - 1])
+                    else:
+                        self._dispatch_esc(piece[: end - 1], piece[end - 1])
+                        cursor, plain = screen.cursor, screen.plain_ascii()
+                    screen.rep_width = 0  # what follows a sequence joins nothing
+                    skip = base + end
+                    if skip > stop:
+                        continue  # (ESC \ ended it: the rest is the next piece's)
+                    at = end
+                # Text and controls up to the next ESC (found by code: ord() of an index
+                # compiles to a read of the character; a regex split cost ten times more).
+                rest = piece[at:] if at else piece
+                m = len(rest)
+                i = start = 0
+                where = base + at
+                introducer = -1
+                while i < m:
+                    code = ord(rest[i])
+                    if 0x20 <= code < 0x7F or code > 0x9F:
+                        i += 1
+                        if i < m:
+                            continue
+                    if i > start:  # text
+                        chars = rest if i - start == m else rest[start:i]
+                        resume = where + i
                         x = cursor.x
-                        stop = x + len(chars)
-                        if plain and stop <= cols and chars.isascii():
+                        end = x + i - start
+                        if (
+                            plain
+                            and end <= cols
+                            and (chars.isascii() or ONE_CELL.fullmatch(chars) is not None)
+                        ):
                             if cursor.attrs is not attrs:
                                 attrs = cursor.attrs
                                 cells = pen_cells()
                             y = cursor.y
                             row = screen.buffer[y]
-                            if x and row[x].data == "":  # over the right half of a wide one
+                            if x and row[x].data == "":  # over a wide character's right half
                                 row[x - 1] = cells[" "]
-                            if stop < cols and row[stop].data == "":  # over its left half
-                                row[stop] = cells[" "]
-                            row[x:stop] = map(cells.__getitem__, chars)
+                            if end < cols and row[end].data == "":  # over its left half
+                                row[end] = cells[" "]
+                            seq = cells.runs.get(chars)
+                            row[x:end] = cells_of(screen, cells, chars) if seq is None else seq
                             dirty.add(y)
-                            cursor.x = stop
+                            cursor.x = end
                             screen.rep_width = 1
                         else:
                             self._draw(chars)
-                        continue
-                    if kind == "csi_f":
-                        params, inter, final = m.group("csi", "csi_i", "csi_f")
-                        if inter or params[:1] in _PRIVATE:
-                            dispatch(params, inter, final)
-                            cursor, plain = screen.cursor, screen.plain_ascii()
-                        elif final == "m":
-                            sgr(params)  # the commonest sequences, without a dispatch
-                        elif final == "H":
-                            row_, _, column = params.partition(";")
-                            screen.cursor_position(
-                                num(row_.partition(":")[0]),
-                                num(column.partition(";")[0].partition(":")[0]),
-                            )
-                        elif final == "K" and (params == "" or params == "0"):
-                            screen.erase_in_line(0)
-                        else:
-                            dispatch(params, inter, final)
-                            cursor, plain = screen.cursor, screen.plain_ascii()
-                    elif kind == "ctl":
-                        action = controls.get(m.group())
+                        if i == m:
+                            break
+                    resume = where + i + 1  # a control
+                    if code == 0x0D:
+                        cursor.x = 0
+                    elif code == 0x0A:
+                        feeds -= 1
+                        screen.linefeed()
+                    elif code == 0x09:
+                        screen.tab()
+                    elif code == 0x08:  # (from a pending wrap: from the last column)
+                        cursor.x = max(0, min(cursor.x, cols - 1) - 1)
+                    elif code in _C1_STARTS:  # a sequence the tokenizer reads
+                        introducer = where + i
+                        break
+                    else:
+                        action = controls.get(rest[i])
                         if action is not None:
                             action()
                             plain = screen.plain_ascii()  # (SO and SI switch charsets)
-                    elif kind == "esc_f":
-                        self._dispatch_esc(m.group("esc_i"), m.group("esc_f"))
-                        cursor, plain = screen.cursor, screen.plain_ascii()
-                    elif kind == "osc_t":
-                        self._dispatch_osc(m.group("osc"))
-                    else:  # the start of a sequence the tokenizer's state machine reads
-                        found = scan(text, start)
-                        if found is None:
-                            return
-                        token, pos = found
-                        resume = pos
-                        self._apply(token)
-                        cursor, plain = screen.cursor, screen.plain_ascii()
-                        break  # scan again from there
-                    screen.rep_width = 0  # what follows a control or a sequence joins nothing
-                else:
-                    return
+                    screen.rep_width = 0
+                    i += 1
+                    start = i
+                if introducer >= 0:
+                    found = scan(text, introducer)
+                    if found is None:
+                        return
+                    token, skip = found
+                    resume = skip
+                    self._apply(token)
+                    cursor, plain = screen.cursor, screen.plain_ascii()
+                    continue
+                k += 1
+                base = stop + 1
+                skip = stop
         except Exception:
-            self._resume = max(resume, m.end() if m is not None else 0)
+            self._resume = resume
             raise
 
     def _apply(self, token: Token) -> None:

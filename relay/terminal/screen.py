@@ -98,6 +98,7 @@ class TerminalScreen(CursorMotion):
         self.xtermjs = frozenset(xtermjs)
         #: Rows changed since the renderer last cleared this set.
         self.dirty: set[int] = set()
+        self._every_row: frozenset[int] = frozenset()
         #: Calls of :meth:`draw_run` and the characters they took: the tests check
         #: that the fast path runs, and how often.
         self.runs = self.run_chars = 0
@@ -138,6 +139,8 @@ class TerminalScreen(CursorMotion):
         #: ``precedingJoinState``). The model resets it after every other token.
         self.rep_width = 0
         self._caches: dict[Cell, CellCache] = {}
+        #: Cells the pens' caches keep for whole texts (``CellCache.runs``, bounded).
+        self.run_cells = 0
         self._sgr_cache: dict[tuple[Cell, str], Cell] = {}
 
     def soft_reset(self) -> None:
@@ -380,6 +383,9 @@ class TerminalScreen(CursorMotion):
 
     # ------------------------------------------------------------ drawing
 
+    def pen_caches(self) -> list[CellCache]:
+        return list(self._caches.values())
+
     def pen_cells(self) -> CellCache:
         """The cells the current pen writes, by character."""
         attrs = self.cursor.attrs
@@ -387,6 +393,7 @@ class TerminalScreen(CursorMotion):
         if cache is None:
             if len(self._caches) > 256:
                 self._caches.clear()
+                self.run_cells = 0
             cache = self._caches[attrs] = CellCache(attrs)
         return cache
 
@@ -655,7 +662,12 @@ class TerminalScreen(CursorMotion):
             buf[top : bottom + 1] = buf[top + count : bottom + 1] + blank_rows(
                 count, self.columns, self._erased()
             )
-        self.dirty.update(range(top, bottom + 1))
+        if top == 0 and bottom == self.lines - 1:  # (a set of every row: half the cost)
+            if len(self._every_row) != self.lines:
+                self._every_row = frozenset(range(self.lines))
+            self.dirty |= self._every_row
+        else:
+            self.dirty.update(range(top, bottom + 1))
 
     def _scroll_down(self, top: int, bottom: int, count: int, plain: bool = False) -> None:
         """Scroll the region down; new lines blank in the pen's background (or ``plain``)."""

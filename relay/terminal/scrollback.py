@@ -51,6 +51,7 @@ class Scrollback:
 
     def __init__(self, maxlen: int, dropped: int = 0) -> None:
         self._lines: deque[_Entry] = deque(maxlen=maxlen)
+        self._max = maxlen
         #: Lines that left the front since the screen was made (ever growing).
         self.dropped = dropped
 
@@ -81,8 +82,10 @@ class Scrollback:
 
     def append(self, row: Line) -> None:
         """Keep ``row`` (the caller no longer changes it)."""
-        self._room(1)
-        self._lines.append(row)
+        lines = self._lines
+        if len(lines) >= self._max:  # (once per line feed at the bottom: _room inlined)
+            self.dropped += 1
+        lines.append(row)
 
     def extend(self, rows: list[Line]) -> None:
         self._room(len(rows))

@@ -20,7 +20,16 @@ from hypothesis import strategies as st
 from relay.terminal import TerminalModel, render
 from relay.terminal.cells import is_wide
 from tests.relay.terminal.test_terminal import comparable, rep_reproducible, state
-from tests.terminal_streams import SIZES, chunked, log_streams, shell_streams, streams
+from tests.terminal_streams import (
+    SIZES,
+    chunked,
+    cursor_moves,
+    log_streams,
+    sgr,
+    shell_streams,
+    streams,
+    text,
+)
 
 #: At least 200 examples each (more under ``make fuzz``): few examples reach some paths.
 EXAMPLES = settings(max_examples=max(200, settings.default.max_examples))
@@ -150,3 +159,73 @@ def test_a_snapshot_with_some_history_rebuilds_the_model(
         got, want = mine.pop("history"), theirs.pop("history")
         assert got == want[len(want) - len(got) :]
         assert mine == theirs
+
+
+#: Texts and pens a repaint draws again and again: the fast path keeps the cells of a
+#: text it wrote with a pen (``CellCache.runs``) and copies them the next time.
+_REPEATED = st.sampled_from(["top - 12:00", "  PID USER", "root", "OK", "文字", "e\u0301", "é├─"])
+_PENS = st.sampled_from(["\x1b[m", "\x1b[1m", "\x1b[22m", "\x1b[30;46m", "\x1b[7m", "\x1b[44m"])
+_PLACES = st.tuples(st.integers(1, 6), st.integers(1, 14)).map(lambda t: f"\x1b[{t[0]};{t[1]}H")
+repaints = st.lists(
+    st.one_of(_REPEATED, _PENS, _PLACES, st.sampled_from(["\x1b[K", "\r\n", "\t", "\b"])),
+    min_size=10,
+    max_size=120,
+).map("".join)
+
+
+@EXAMPLES
+@given(st.data(), repaints, st.sampled_from(SIZES))
+def test_texts_written_again_equal_the_reference_path(
+    data: st.DataObject, stream: str, size: tuple[int, int]
+) -> None:
+    """The same texts with the same pens, over each other and over wide characters."""
+    chunks = data.draw(chunked(stream.encode()))
+    assert_fast_equals_reference(chunks + chunks, *size)
+
+
+def test_more_texts_than_the_fast_path_keeps_are_still_drawn_right() -> None:
+    """Past its bound (``RUN_CELLS_MAX`` cells) the fast path forgets the texts it kept."""
+    frames = "".join(
+        f"\x1b[{i % 5 + 1};1H\x1b[{31 + i % 7}m{i:08d} {i * 7919 % 100003:06d}\x1b[m\x1b[K"
+        for i in range(3000)
+    )
+    chunks = [frames.encode()[i : i + 4096] for i in range(0, len(frames), 4096)]
+    assert_fast_equals_reference(chunks + chunks, 40, 6)
+
+
+#: What the fast path reads itself after an ESC, and what it leaves to the tokenizer's
+#: state machine (then picks the text up again where that token ended), side by side.
+_HANDED_OVER = st.sampled_from(
+    [
+        "\x1b]0;title\x1b\\",  # an OSC ended by ESC \: the next piece's first character
+        "\x1b]2;a\x07",
+        "\x1b]0;cut\x1b[1m",  # an OSC ended by another sequence's ESC
+        "\x1bP1$r0m\x1b\\",  # DCS
+        "\x9b1;31m",  # C1 CSI
+        "\x9d0;c1\x9c",
+        "\x1b[1\n2H",  # a C0 control inside a CSI
+        "\x1b[1;2\x18",  # CAN
+        "\x1b[?25l",
+        "\x1b[ q",  # an intermediate
+        "\x1b(0qqq\x1b(B",
+        "\x1b\\",
+        "\x1b",
+        "\x1b\x1b[m",
+        "\x85",
+        "\x1b[38:2::1:2:3m",
+    ]
+)
+handed_over = st.lists(
+    st.one_of(_HANDED_OVER, text, sgr, cursor_moves, st.sampled_from(["\r\n", "\t", "\b", "é中"])),
+    min_size=4,
+    max_size=60,
+).map("".join)
+
+
+@EXAMPLES
+@given(st.data(), handed_over, st.sampled_from(SIZES))
+def test_sequences_handed_to_the_tokenizer_equal_the_reference_path(
+    data: st.DataObject, stream: str, size: tuple[int, int]
+) -> None:
+    chunks = data.draw(chunked(stream.encode()))
+    assert_fast_equals_reference(chunks, *size)
