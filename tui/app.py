@@ -91,8 +91,9 @@ class WarroomApp(PlainApp):
 
     @property
     def driving(self) -> bool:
+        """Whether keys go to the shell: driving, or typing ahead of the first join."""
         screen = self.screen
-        return isinstance(screen, SessionScreen) and screen.room.driving
+        return isinstance(screen, SessionScreen) and (screen.room.driving or screen.room.joining)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action in SHELL_KEYS_WIN and self.driving)

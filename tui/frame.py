@@ -3,9 +3,11 @@
 The frame is where the eyes are when typing, so it answers "where do my keys
 go?": to the shell (DRIVING), nowhere because someone else drives (WATCHING),
 or nowhere because the link is not live (CONNECTING, RECONNECTING, or a relay
-that stopped answering). Keys typed while the link is not live are refused,
-never kept to be sent late (:meth:`tui.session_link.SessionLink.send_input`),
-and the frame says so for as long as it lasts. Pure: built from the room.
+that stopped answering). Keys typed before the window's first join are kept
+and sent once it drives (type-ahead, :mod:`tui.typeahead`); once it has been
+in the session, keys typed while the link is down are refused, never kept to
+be sent late (:meth:`tui.session_link.SessionLink.send_input`), and the frame
+says so for as long as it lasts. Pure: built from the room.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ def frame_title(room: Room) -> str:
         return "ENDED · the shell is closed"
     if room.offline:
         name = OFFLINE[room.link][0] if room.link in OFFLINE else SILENT
+        if room.joining:
+            return f"{name} · what you type is sent once joined, if you drive"
         return f"{name} · keys are not sent, nor kept to be sent later"
     if room.driving:
         return "DRIVING · your keys go to the shell · ctrl+] then a letter for warroom"

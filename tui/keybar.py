@@ -46,4 +46,6 @@ class KeyBar(Static):
         driving = self.room.driving
         labels = {"control": "Release control"} if driving else {}
         width = self.size.width or 1000
-        self.update(render_keys(self.available, driving=driving, width=width, labels=labels))
+        # Before the first join, letters are kept for the shell too: the window's need ctrl+].
+        chord = driving or self.room.joining
+        self.update(render_keys(self.available, driving=chord, width=width, labels=labels))

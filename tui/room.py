@@ -209,13 +209,20 @@ class Room:
 
     @property
     def offline(self) -> bool:
-        """Not (yet, or no longer) joined to a live relay: keys are refused, not kept.
+        """Not (yet, or no longer) joined to a live relay: keys are not sent now.
 
         The link refuses keys in every state but :attr:`Link.LIVE` (a key kept and
         sent late could reach a production shell long after it made sense), so the
-        window says so where the keys go: the terminal's frame.
+        window says so where the keys go: the terminal's frame. Only keys typed
+        before the first join are kept (:attr:`joining`).
         """
         return self.link is not Link.LIVE and not self.ended
+
+    @property
+    def joining(self) -> bool:
+        """Before the first join (the relay has not said who this window is yet): keys
+        typed now are kept for the shell, sent if this window drives (:mod:`tui.typeahead`)."""
+        return self.you is None and not self.ended
 
     @property
     def input_blocked(self) -> bool:

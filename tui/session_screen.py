@@ -10,9 +10,9 @@ relay's answers.
 
 Watching and driving look different at a glance: the terminal's frame is
 green and titled DRIVING, or grey and titled WATCHING with who drives. Until
-the link is live (joining, rejoining, or a relay that stopped answering) it is
-yellow and says that keys are not sent: the link refuses them rather than keep
-them to send late, and typing then says so (again once connected). The
+the first join, keys are kept and sent if this window drives (:mod:`tui.typeahead`);
+when the link is down after that, it is yellow and says that keys are not
+sent: the link refuses them rather than keep them to send late. The
 side panel (people and chat) folds away when the window is too narrow for it
 and an 80-column shell (``s`` toggles it), so a driver in an 80-column
 terminal gets 78 columns of shell, not 44.
@@ -132,7 +132,7 @@ class SessionScreen(Screen[None]):
                 yield PausedBanner(id="paused-banner").data_bind(SessionScreen.room)
                 yield RequestBanner(id="request-banner").data_bind(SessionScreen.room)
                 yield Static(id="ended-banner")
-                yield TerminalView(id="terminal")
+                yield TerminalView(id="terminal", typing_ahead=True)
             with Vertical(id="sidebar"):
                 yield ParticipantsPane(id="participants").data_bind(SessionScreen.room)
                 yield ChatPane(id="chat")
@@ -429,6 +429,7 @@ class SessionScreen(Screen[None]):
         terminal.set_class(room.ended, "-ended")
         terminal.set_class(room.offline, "-offline")
         terminal.border_title = Text(self.frame_title())  # names the driver: not markup
+        terminal.settle_typeahead(room)  # the first roster decides what was typed ahead
         self.refresh_bindings()
 
     # ------------------------------------------------------------ from the panes
@@ -509,7 +510,7 @@ class SessionScreen(Screen[None]):
             return True
         if event.key == "escape" and self.focused is not terminal:
             return self._send_on("escape")  # from the chat or the people
-        if self.focused is not terminal or terminal.scroll_mode or self.room.driving:
+        if self.focused is not terminal or terminal.scroll_mode or terminal.takes_keys:
             return False
         command = commands.BY_KEY.get(event.key)
         if command is None or not self.available(command):

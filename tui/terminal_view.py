@@ -26,7 +26,8 @@ scroll only when it would leave them), a ``▸`` marks rows cut on the right, a
 While this client drives, every key goes to the shell (:mod:`tui.keys`);
 ``ctrl+]`` starts the escape chord whose next key goes to the window instead
 (the session screen decides the chord, in typing order, before keys reach
-this pane).
+this pane). Before the window's first join keys are taken the same way and
+kept here until the screen knows whether this window drives (:mod:`tui.typeahead`).
 
 Scrollback: ``shift+PgUp``/``shift+PgDn`` (never sent to the shell, as in
 xterm) and the wheel scroll back through the model's history; any other key
@@ -61,10 +62,12 @@ from relay.terminal import TerminalModel
 from tui.commands import WINDOW_LETTERS
 from tui.keys import key_to_bytes, paste_to_bytes
 from tui.mouse import Kind, MouseEvent, MouseReporter
+from tui.room import Room
 from tui.scrollback import Drops
 from tui.selection import Pos, Selection
 from tui.strips import highlight, line_strip
 from tui.timers import Later
+from tui.typeahead import TypeAhead
 
 FRAME = 1 / 60  # the shortest interval between two redraws
 FEED_BUDGET = 64 * 1024  # bytes fed to the model per frame (pyte feeds ≈ 1 MB/s)
@@ -97,7 +100,7 @@ class TerminalView(Widget, can_focus=True):
     driving: var[bool] = var(False)
 
     class Input(Message):
-        """Bytes for the shell (only posted while driving)."""
+        """Bytes for the shell (only posted while driving, or once typed ahead)."""
 
         def __init__(self, data: bytes) -> None:
             super().__init__()
@@ -132,9 +135,12 @@ class TerminalView(Widget, can_focus=True):
         cols: int = 80,
         rows: int = 24,
         *,
+        typing_ahead: bool = False,
         id: str | None = None,
     ) -> None:
+        """``typing_ahead``: until :meth:`settle_typeahead`, keys are kept for the shell."""
         super().__init__(id=id)
+        self.typeahead = TypeAhead(typing_ahead, tell=self._tell)
         self.model = TerminalModel(cols, rows)
         self.pending = bytearray()
         # Size changes not applied yet: (the value of ``_taken`` they apply at, cols, rows).
@@ -745,7 +751,10 @@ class TerminalView(Widget, can_focus=True):
             self.go_live()  # any other key: back to live, and it does what it does there
         elif self._back is not None or self.selection is not None:
             self.go_live()  # typing returns to live
-        if not self.driving:
+        if not self.takes_keys:
+            if self.typeahead.typed_ahead(event.time):  # read after a watcher's join
+                event.stop().prevent_default()  # discarded: not the window's letters either
+                return
             if (
                 key not in WINDOW_LETTERS
                 and event.character
@@ -758,17 +767,33 @@ class TerminalView(Widget, can_focus=True):
         event.stop()
         event.prevent_default()
         data = key_to_bytes(key, event.character, self.model.app_cursor_keys)
-        if data:
+        if data and not self.typeahead.keep(data):
             self.send_up(self.Input(data))
 
+    @property
+    def takes_keys(self) -> bool:
+        """Keys go to the shell: this client drives, or types ahead of the first join."""
+        return self.driving or self.typeahead.keeping
+
+    def _tell(self, text: str, title: str) -> None:
+        self.notify(text, title=title, severity="warning", timeout=10)
+
+    def settle_typeahead(self, room: Room) -> None:
+        """The room says who this window is (once): send what was typed ahead, or not."""
+        kept = self.typeahead.settle(room, Message().time)  # the clock keys are stamped with
+        if kept:  # on its way up ahead of any key read from now on
+            self.send_up(self.Input(kept))
+
     def on_paste(self, event: events.Paste) -> None:
-        if not self.driving:
+        if not self.takes_keys:
             self.send_up(self.NotDriving())
             return
         event.stop()
         event.prevent_default()
         self.go_live()
-        self.send_up(self.Input(paste_to_bytes(event.text, self.model.bracketed_paste)))
+        data = paste_to_bytes(event.text, self.model.bracketed_paste)
+        if not self.typeahead.keep(data):
+            self.send_up(self.Input(data))
 
     def watch_driving(self, driving: bool) -> None:
         self.set_class(driving, "-driving")

@@ -1,10 +1,12 @@
-"""Keys typed before the window has joined (or while it rejoins) are refused in plain sight.
+"""Keys typed while the link rejoins are refused in plain sight, and never sent late.
 
-The link never keeps keys to send them late (a blind keystroke must not reach a
-production shell seconds after it made sense: tests/tui/test_link_health.py), so
-the window must say so: the terminal's frame says CONNECTING (or RECONNECTING)
-and that keys are not sent, typing then says they were dropped, and once the
-link is live the window says that what was typed before was not sent.
+Once the window has been in the session, the link never keeps keys to send
+them late (a blind keystroke must not reach a production shell seconds after
+it made sense: tests/tui/test_link_health.py), so the window must say so: the
+terminal's frame says RECONNECTING and that keys are not sent, typing then
+says they were dropped, and once the link is live again the window says that
+what was typed before was not sent. (Before the *first* join, keys are kept
+and sent if the window drives: tests/tui/test_tui_typeahead.py.)
 
 Real parts: the harness relay over real websockets and the TUI under the pilot.
 The connection is held back at the connector (the relay is up, the window waits
@@ -54,37 +56,6 @@ def frame(app: PilotApp) -> str:
 
 def hints(app: PilotApp) -> list[str]:
     return [t.message for t in app.toasts if t.title == "Not connected"]
-
-
-async def test_keys_typed_before_the_join_are_refused_in_plain_sight(harness: Harness) -> None:
-    session = await harness.open()
-    app, connector = held_app(harness, session, "alice")
-    async with app.run_test(size=SIZE) as pilot:
-        screen = screen_of(app)
-        await until(pilot, lambda: screen.terminal.border_title is not None, what="the frame")
-        assert frame(app) == "CONNECTING · keys are not sent, nor kept to be sent later"
-        assert screen.terminal.has_class("-offline")
-
-        # A newcomer types at once: told (once, not per key) that nothing is sent.
-        await type_text(pilot, "echo early-$((6*7))")
-        await pilot.press("enter")
-        await until(pilot, lambda: bool(hints(app)), what="the hint")
-        assert hints(app) == [
-            "keys not sent: the session is not joined yet. "
-            "They are dropped, not kept to be sent later."
-        ]
-        assert screen.room.link is Link.CONNECTING and frame(app).startswith("CONNECTING")
-
-        connector.open.set()  # the relay is reachable now
-        await until(pilot, lambda: screen.room.driving, what="alice to drive", timeout=30)
-        await until(pilot, lambda: frame(app).startswith("DRIVING"), what="the DRIVING frame")
-        assert not screen.terminal.has_class("-offline")
-        assert app.notified("What you typed before was not sent", title="Keys not sent")
-
-        await type_text(pilot, "echo late-$((6*7))")
-        await pilot.press("enter")
-        await until(pilot, lambda: "late-42" in terminal_text(app), what="the shell's answer")
-        assert "early" not in terminal_text(app)
 
 
 async def test_a_driver_typing_while_the_link_rejoins_is_told_and_nothing_is_sent_late(

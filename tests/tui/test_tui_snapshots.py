@@ -135,9 +135,9 @@ def test_session_viewer(snap_compare: Any) -> None:
 
 def test_session_connecting(snap_compare: Any) -> None:
     """Before the relay answers: the terminal's frame is yellow and titled "CONNECTING ·
-    keys are not sent, nor kept to be sent later", the status bar ends with
-    "connecting" in red, and the key typed meanwhile brought a "Not connected" toast
-    saying it was dropped because the session is not joined yet."""
+    what you type is sent once joined, if you drive", the status bar ends with
+    "connecting" in red, the key bar starts with "ctrl+] then" (letters typed now
+    are kept for the shell), and the key typed meanwhile brought no toast (it is kept)."""
 
     async def run_before(pilot: Pilot[None]) -> None:
         screen = pilot.app.screen
