@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.widgets import Input
 
 from relay.core.protocol import SizeChange
 from relay.trust.identity import parse_join_target
@@ -184,7 +185,9 @@ def test_request_control_dialog(snap_compare: Any) -> None:
         while pilot.app.screen.id != "request-control":  # keys typed before it opens are dropped
             await pilot.pause(0.05)
         await pilot.press(*"disk full")
-        await pilot.pause(0.1)
+        reason = pilot.app.screen.query_one(Input)
+        while reason.value != "disk full":  # every key read, however loaded the machine
+            await pilot.pause(0.05)
 
     assert snap_compare(session_app("c2"), terminal_size=SIZE, run_before=run_before)
 
