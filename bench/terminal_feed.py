@@ -23,7 +23,7 @@ mix and on full-screen repaints).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyte
 
@@ -36,14 +36,16 @@ COLS, ROWS = 80, 24
 WRITE = 4096
 
 
-def model_seconds(pieces: list[bytes]) -> float:
+def model_seconds(pieces: list[bytes]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (this process) to feed ``pieces`` and read the screen."""
     model = TerminalModel(COLS, ROWS)
     feed = model.feed
+    cpu = time.process_time()
     start = time.perf_counter()
     for piece in pieces:
         feed(piece)
     model.screen  # noqa: B018  (output the model kept undrawn is drawn on reading: timed too)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def pyte_seconds(pieces: list[bytes]) -> float:
@@ -65,6 +67,11 @@ class Rates:
     xterm: list[float] | None
     pyte: list[float]
     why_no_xterm: str | None = None
+    #: The same runs in MB per CPU-second: of this process for the model, of the node
+    #: process (every thread: V8's collector too) for xterm.js. Less moved by the load
+    #: of a shared machine than the wall clock, which counts the time a process waited.
+    model_cpu: list[float] = field(default_factory=list)
+    xterm_cpu: list[float] = field(default_factory=list)
 
     @property
     def target(self) -> float:
@@ -83,12 +90,20 @@ def rates(size: int, runs: int) -> list[Rates]:
             ours: list[float] = []
             theirs: list[float] | None = None if timer is None else []
             base: list[float] = []
+            ours_cpu: list[float] = []
+            theirs_cpu: list[float] = []
+            mb = len(data) / 1e6
             for _ in range(runs):
-                ours.append(len(data) / model_seconds(pieces) / 1e6)
+                wall, cpu = model_seconds(pieces)
+                ours.append(mb / wall)
+                ours_cpu.append(mb / cpu)
                 if timer is not None and theirs is not None:
-                    theirs.append(len(data) / timer.seconds(data, WRITE, COLS, ROWS) / 1e6)
-                base.append(len(data) / pyte_seconds(pieces) / 1e6)
-            results.append(Rates(name, len(data), ours, theirs, base, missing))
+                    theirs.append(mb / timer.seconds(data, WRITE, COLS, ROWS))
+                    theirs_cpu.append(mb / timer.cpu_seconds)
+                base.append(mb / pyte_seconds(pieces))
+            results.append(
+                Rates(name, len(data), ours, theirs, base, missing, ours_cpu, theirs_cpu)
+            )
     finally:
         if timer is not None:
             timer.close()
@@ -113,5 +128,15 @@ def terminal_model(size: int, runs: int) -> list[Row]:
             xterm, ratio = f"{rate:.2f} MB/s", f"{value / rate:.2f}x"
             gap = r.target - value / rate
             result = "pass" if gap <= 0 else f"GAP {gap:.2f}x"
+            cpu, their_cpu = median(r.model_cpu), median(r.xterm_cpu)
+            note += (
+                f"; CPU time: model {cpu:.2f}, xterm.js {their_cpu:.2f} MB/cpu-s"
+                f" ({cpu / their_cpu:.2f}x); runs wall {_runs(r.model)} vs {_runs(r.xterm)},"
+                f" CPU {_runs(r.model_cpu)} vs {_runs(r.xterm_cpu)}"
+            )
         rows.append(Row("6", name, f"{value:.2f} MB/s", xterm, ratio, target, result, note))
     return rows
+
+
+def _runs(rates: list[float]) -> str:
+    return "[" + ", ".join(f"{r:.1f}" for r in rates) + "]"

@@ -4,7 +4,7 @@ It uses the oracle's pinned packages (``tests/oracle``; ``npm ci`` there) and
 script (``tests/oracle/xterm_screen.js``, its bench mode): a fresh terminal per
 run, fed the same chunks as the model, timed from the first ``write()`` to the
 last one's callback, so node's start-up and the transfer of the bytes are not
-counted.
+counted: wall clock, and the CPU time node used meanwhile (``process.cpuUsage``).
 """
 
 from __future__ import annotations
@@ -60,7 +60,10 @@ class XtermTimer:
         line = self._process.stdout.readline()
         if not line:
             raise RuntimeError(f"the xterm.js process exited ({self._process.poll()})")
-        seconds: list[float] = json.loads(line)["seconds"]
+        answer = json.loads(line)
+        #: CPU seconds (user + system, all of node's threads) of the last run.
+        self.cpu_seconds: float = answer["cpu"][0]
+        seconds: list[float] = answer["seconds"]
         return seconds[0]
 
     def close(self) -> None:

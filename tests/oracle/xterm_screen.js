@@ -14,9 +14,9 @@
 // A cell is [chars, width, fg, bg, flags]; fg/bg are null (default), a palette index,
 // or "#rrggbb"; flags is a string of letters: b bold, d dim, i italic, u underline,
 // k blink, r inverse, h invisible, s strikethrough.
-// With "bench": true (and "chunk", "runs") the answer is only {"seconds": [...]}: how
-// long feeding the data in chunks took, measured by this process around its own writes
-// (the baseline of bench/terminal_feed.py). Chunks end on UTF-8 character boundaries.
+// With "bench": true (and "chunk", "runs") the answer is only {"seconds": [...], "cpu":
+// [...]}: how long feeding the data in chunks took, measured by this process around its
+// own writes, in wall-clock and CPU seconds (the baseline of bench/terminal_feed.py). Chunks end on UTF-8 character boundaries.
 'use strict';
 
 const readline = require('readline');
@@ -82,18 +82,22 @@ function bench(request, done) {
     i = end;
   }
   const seconds = [];
+  const cpu = [];
   const run = () => {
     if (seconds.length === (request.runs || 1)) {
-      done({ seconds });
+      done({ seconds, cpu });
       return;
     }
     const term = new Terminal({ cols: request.cols, rows: request.rows, scrollback: request.scrollback ?? 1000, allowProposedApi: true, logLevel: 'off' });
     term.loadAddon(new Unicode11Addon());
     term.unicode.activeVersion = '11';
     const started = process.hrtime.bigint();
+    const startedCpu = process.cpuUsage();
     for (let i = 0; i < chunks.length - 1; i++) term.write(chunks[i]);
     term.write(chunks[chunks.length - 1], () => {
       seconds.push(Number(process.hrtime.bigint() - started) / 1e9);
+      const used = process.cpuUsage(startedCpu);
+      cpu.push((used.user + used.system) / 1e6);
       term.dispose();
       setImmediate(run);
     });
