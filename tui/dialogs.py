@@ -24,6 +24,7 @@ from typing import Any, ClassVar, TypeVar
 from rich.text import Text
 from textual import events, on
 from textual.app import App, ComposeResult
+from textual.await_complete import AwaitComplete
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -44,6 +45,14 @@ class Dialog(ModalScreen[T]):
         super().__init__(id=id)
         # The clock Textual stamps events with (a message's ``time``).
         self.opened_at = Message().time
+
+    def dismiss(self, result: T | None = None) -> AwaitComplete:
+        """Close once. Textual's ``dismiss`` pops whatever screen is on top and calls
+        back again: the second key of a burst read before the dialog closed (any key
+        closes the help; ``n`` answers a question) once closed the session under it."""
+        if not self.is_current:
+            return AwaitComplete()  # nothing to wait for
+        return super().dismiss(result)
 
     def error(self, text: str) -> None:
         """Say what is wrong, inside the dialog; nothing typed is lost."""

@@ -295,3 +295,22 @@ async def test_the_chord_in_one_burst(harness: Harness) -> None:
         burst(lead, "enter")
         await until(lp, lambda: "\n^]xa=" in terminal_text(lead), what="cat's line")
         assert not dialogs(lead) and lead.focused is screen_of(lead).terminal
+
+
+async def test_two_quick_keys_close_a_dialog_once(harness: Harness) -> None:
+    """Any key closes the help, ``n`` answers a question: the second key of a burst, read
+    before the dialog closed, once closed the session screen under it too (found by the
+    monkey under ``make fuzz``: "Can't pop screen" on the replay screen)."""
+    session = await harness.open()
+    viewer = app_for(harness, session, Role.VIEWER, "bob")
+    async with viewer.run_test(size=SIZE) as vp:
+        vscreen = screen_of(viewer)
+        await until(vp, lambda: vscreen.room.you is not None, what="bob in")
+        for opener, answers in (("question_mark", ("x", "y")), ("d", ("n", "n"))):
+            await vp.press(opener)
+            await until(vp, lambda: bool(dialogs(viewer)), what=f"the dialog of {opener}")
+            burst(viewer, *answers)
+            await until(vp, lambda: not dialogs(viewer), what="the dialog closed")
+            await vp.pause(0.3)
+            assert viewer.screen is vscreen and viewer.is_running, viewer.screen_stack
+            assert vscreen.link.live
