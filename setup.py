@@ -46,6 +46,7 @@ COMPILED = [
     "relay/terminal/parser.py",
     "relay/terminal/screen.py",
     "relay/terminal/scrollback.py",
+    "relay/terminal/skim.py",
     "relay/terminal/snapshot.py",
 ]
 GROUP = "relay.native"

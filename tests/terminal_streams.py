@@ -256,3 +256,53 @@ def chunked(draw: st.DrawFn, data: bytes) -> list[bytes]:
     cuts = sorted(set(draw(st.lists(st.integers(0, len(data)), max_size=8))))
     bounds = [0, *cuts, len(data)]
     return [data[a:b] for a, b in itertools.pairwise(bounds) if b > a]
+
+
+def _prompt(title: str, end: str) -> str:
+    return f"{CSI}?2004h{ESC}]0;{title}{end}{CSI}01;32m~{CSI}00m$ "
+
+
+_short = st.one_of(st.text(alphabet=_LETTERS, max_size=7), unicode_text, st.sampled_from(_WORDS))
+
+#: One line of a shell session, as :mod:`relay.terminal.skim` reads them: prompts with
+#: a title and bracketed paste, commands echoed with corrections, output with tabs,
+#: colours, wide and combining text, progress bars redrawn with CR; now and then a
+#: line that wraps, ends without CR or carries another OSC. Most fit in ten columns.
+_output_line = (
+    st.lists(st.one_of(_short, sgr, st.just("\t"), st.just(f"{CSI}K")), max_size=3)
+    .map("".join)
+    .map(lambda t: t + "\r\n")
+)
+_session_line = st.one_of(
+    _output_line,
+    _output_line,
+    _output_line,
+    st.tuples(
+        st.text(alphabet="abc ~/:@", max_size=12),
+        st.sampled_from(["\x07", f"{ESC}\\"]),
+        st.sampled_from(["ls", "make", "gixx\b\b" + f"{CSI}Kt"]),
+    ).map(lambda t: _prompt(t[0], t[1]) + t[2] + f"\r\n{CSI}?2004l\r"),
+    st.integers(0, 4).map(lambda n: f"\r{n * 25:3d}%{'█' * n}"),
+    st.sampled_from(
+        [
+            "x" * 90 + "\r\n",  # wraps on every size here
+            "no carriage return\n",
+            f"{ESC}]7;file://db/var/log\x07",
+            f"{ESC}]133;A\x07",
+            f"{CSI}31m\b\b{CSI}m\r\n",
+            "\r\n",
+            "中文字\t😀\te\u0301\r\n",
+        ]
+    ),
+)
+
+
+@st.composite
+def session_streams(draw: st.DrawFn) -> str:
+    """Many lines of a shell session (enough to scroll a few screens), and rarely a
+    piece from the whole grammar (a full-screen program's, a mode, a query)."""
+    lines = draw(st.lists(_session_line, min_size=60, max_size=200))
+    others = draw(st.lists(st.tuples(st.integers(0, len(lines)), piece), max_size=1))
+    for at, other in sorted(others, key=lambda o: -o[0]):
+        lines.insert(at, other)
+    return "".join(lines)

@@ -11,30 +11,17 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Collection, Sequence
-from typing import Any, overload
+from collections.abc import Callable, Collection
+from typing import Any
 
 from relay.terminal.cells import Cell, erased_with, num
 from relay.terminal.fastpath import CUP, ONE_CELL, RUN, cells_of, cup, sequence_end
-from relay.terminal.modes import (
-    BRACKETED_PASTE,
-    DECAWM,
-    DECCKM,
-    DECOM,
-    DECSCNM,
-    DECTCEM,
-    FOCUS_EVENTS,
-)
-from relay.terminal.parser import (
-    CONTROL,
-    CSI,
-    ESC,
-    OSC,
-    TEXT,
-    Token,
-    Tokenizer,
-)
+from relay.terminal.modes import BRACKETED_PASTE, DECAWM, DECCKM, DECSCNM, DECTCEM, FOCUS_EVENTS
+from relay.terminal.parser import CONTROL, CSI, ESC, OSC, TEXT, Token, Tokenizer
+from relay.terminal.replies import REPLIES, REPLIES_MAX, cursor_report
 from relay.terminal.screen import TerminalScreen
+from relay.terminal.scrollback import History
+from relay.terminal.skim import MIN_SCREENS, UNFINISHED, ready, shell_run_end, skim, skimmable
 from relay.terminal.snapshot import _fit, render
 
 log = logging.getLogger("relay.terminal")
@@ -46,8 +33,6 @@ log = logging.getLogger("relay.terminal")
 RUN_MIN_LINES = 16
 _OSC_KEEP = 1024  # characters of an OSC body kept (titles); the rest is read and dropped
 _INVALID = re.compile(r"[\udc80-\udcff]")  # bytes that were not UTF-8 (surrogateescape)
-#: The start of an SGR or EL cut by the end of a feed (what the tokenizer holds).
-_UNFINISHED = re.compile(r"\x1b(?:\[[0-9;:]{0,64})?")
 #: C1 controls that start a sequence (CSI, OSC, DCS, SOS, PM, APC): the tokenizer's.
 _C1_STARTS = frozenset({0x90, 0x98, 0x9B, 0x9D, 0x9E, 0x9F})
 _INTERMEDIATES = " !\"#$%&'()*+,-./"  # CSI intermediate bytes (0x20-0x2F)
@@ -56,48 +41,6 @@ _INTERMEDIATES = " !\"#$%&'()*+,-./"  # CSI intermediate bytes (0x20-0x2F)
 #: Characters of plain output :meth:`TerminalModel.feed` may keep undrawn: the relay's
 #: 64 KiB feeds are drawn as they come, 4 KiB writes wait for about 16 of them.
 PENDING_MAX = 65_536
-#: Bytes of device replies kept for :meth:`TerminalModel.take_replies` (a few hundred queries).
-REPLIES_MAX = 4096
-#: Fixed answers to device queries, keyed by (parameters, final byte); CPRs are computed.
-_REPLIES = {
-    ("", "c"): b"\x1b[?1;2c",  # DA1: VT100 with advanced video option, as xterm.js
-    ("0", "c"): b"\x1b[?1;2c",
-    (">", "c"): b"\x1b[>0;276;0c",  # DA2: VT100, patch level 276, as xterm.js
-    (">0", "c"): b"\x1b[>0;276;0c",
-    ("5", "n"): b"\x1b[0n",  # DSR: ready, no malfunction
-}
-
-
-class History(Sequence[list[Cell]]):
-    """A read-only view of a model's scrollback (:attr:`TerminalModel.history`)."""
-
-    __slots__ = ("_model",)
-
-    def __init__(self, model: TerminalModel) -> None:
-        self._model = model  # (its screen is read each time: output fed since is drawn first)
-
-    def __len__(self) -> int:
-        return len(self._model.screen.history)
-
-    @property
-    def dropped(self) -> int:
-        """Lines that left the front (dropped when full, or cleared) since the model started.
-
-        ``dropped + i`` numbers line ``i`` for as long as it is kept, and
-        ``dropped + len(history) + y`` screen row ``y``: a scrolled-back view
-        or a selection stays on its text while output scrolls (see tui/scrollback.py).
-        """
-        return self._model.screen.history.dropped
-
-    @overload
-    def __getitem__(self, index: int) -> list[Cell]: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[list[Cell]]: ...
-    def __getitem__(self, index: int | slice) -> list[Cell] | list[list[Cell]]:
-        lines = self._model.screen.history
-        if isinstance(index, slice):
-            return [lines[i] for i in range(*index.indices(len(lines)))]
-        return lines[index]
 
 
 class TerminalModel:
@@ -131,6 +74,7 @@ class TerminalModel:
         #: Runs of plain output fed but not yet drawn (see :meth:`feed`).
         self._pending: list[str] = []
         self._pending_size = 0
+        self._pending_plain = True  # (else shell output: see relay.terminal.skim)
         self._replies = bytearray()
         self._tokenizer = Tokenizer()
         self._osc = ""  # the start of an OSC handed out in pieces
@@ -291,7 +235,7 @@ class TerminalModel:
         :class:`Cell` without its trailing blanks; :meth:`line` gives it padded
         to the screen's width.
         """
-        return History(self)
+        return History(lambda: self.screen.history)
 
     def line(self, y: int) -> list[Cell]:
         """The ``cols`` cells to render for row ``y`` in ``range(-len(history), rows)``.
@@ -327,15 +271,6 @@ class TerminalModel:
     def _reply(self, data: bytes) -> None:
         if len(self._replies) + len(data) <= REPLIES_MAX:
             self._replies += data
-
-    def _cursor_report(self, private: bool) -> bytes:
-        s = self.screen
-        y, x = s.cursor.y, min(s.cursor.x, self.cols - 1)
-        if "cpr-pending-wrap" in s.xtermjs:
-            x = s.cursor.x  # xterm.js reports the column after the last one
-        if DECOM in s.mode and s.margins is not None and "cpr-origin" not in s.xtermjs:
-            y -= s.margins.top
-        return f"\x1b[{'?' if private else ''}{y + 1};{x + 1}R".encode()
 
     def line_cells(self, y: int) -> list[Cell]:
         """The ``cols`` cells of row ``y``; a wide character's right half has data ``""``."""
@@ -415,11 +350,16 @@ class TerminalModel:
         """
         text = self._tokenizer.decode(data)
         if self.fast:
-            if self._defer(text):
+            taken = self._defer(text)
+            if taken == len(text):
                 return
             if self._pending:
                 self._settle()
-        parse = self._parse if self.fast else self._parse_tokens
+            text = text[taken:] if taken else text
+        self._run(self._parse if self.fast else self._parse_tokens, text)
+
+    def _run(self, parse: Callable[[str, int], None], text: str) -> None:
+        """``parse`` all of ``text``, past anything the screen chokes on (logged)."""
         start, n = 0, len(text)
         while start < n:
             try:
@@ -429,46 +369,106 @@ class TerminalModel:
                 log.exception("terminal model: skipping a sequence it could not apply")
                 start = max(self._resume, start + 1)
 
-    def _defer(self, text: str) -> bool:
-        """Keep ``text`` to draw later if it is one run of plain output, as logs are.
+    def _defer(self, text: str) -> int:
+        """Keep ``text`` to draw later if it is one run of plain or shell output: how
+        much of it was kept (all, none, or the start of a feed that holds a flood).
 
-        A feed of nothing but text, CR, LF, SGR and EL (:data:`RUN`, whole
-        tokens, but for the start of an SGR or EL at its end, which the tokenizer
-        holds for the next feed) changes nothing but cells, cursor and pen, and only the last
+        A feed of nothing but text, CR, LF, SGR and EL (:data:`RUN`, as logs
+        are), or of what a shell prints besides full-screen programs
+        (:data:`relay.terminal.skim.SHELL_RUN`: tabs, backspaces, wide text,
+        titles, bracketed paste), whole tokens but for the start of a sequence
+        at its end (held, as the tokenizer would), asks nothing back and changes
+        only cells, cursor, pen, title and that mode, and only the last
         screenful of a flood is ever seen: such feeds wait in ``_pending`` (at
-        most :data:`PENDING_MAX` characters) and are drawn together, by one
-        :meth:`TerminalScreen.draw_run` that skips what scrolls off, before
-        the next feed that holds anything else or the first read of
-        :attr:`screen` (every accessor reads it).
+        most :data:`PENDING_MAX` characters) and are drawn together, skipping
+        what scrolls off, before the next feed that holds anything else or the
+        first read of :attr:`screen` (every accessor reads it). Screenfuls of
+        shell output before anything else in a feed are kept (the caller draws them).
         """
         if not text or self._tokenizer.in_string or not self._screen.fast_ready():
-            return False
+            return 0
         run = RUN.match(text)  # (greedy, so the longest; fullmatch would backtrack for ever)
-        if run is None:
-            return False
-        if run.end() != len(text):
-            # A write cut inside an SGR or EL (a 4 KiB write of a coloured log, one in
-            # four): the tokenizer would hold that start of a sequence, so hold it here.
-            tail = text[run.end() :]
-            if _UNFINISHED.fullmatch(tail) is None:
-                return False
-            self._tokenizer.hold(tail)
-            text = text[: run.end()]
-        self._pending.append(text)
-        self._pending_size += len(text)
+        kept = 0 if run is None else run.end()
+        plain = kept == len(text) or (kept > 0 and UNFINISHED.fullmatch(text, kept) is not None)
+        if not plain:
+            kept = shell_run_end(text)
+            if not kept:
+                return 0
+        taken = kept
+        if kept != len(text):
+            if UNFINISHED.fullmatch(text, kept) is not None:
+                # A write cut inside a sequence (a 4 KiB write of a coloured log, one in
+                # four): the tokenizer would hold that start of a sequence, so hold it here.
+                self._tokenizer.hold(text[kept:])
+                taken = len(text)
+            elif text.count("\n", 0, kept) < MIN_SCREENS * self._screen.lines:
+                return 0
+        self._pending.append(text[:kept])
+        self._pending_size += kept
+        self._pending_plain = self._pending_plain and plain
         if self._pending_size > PENDING_MAX:
             self._settle()
-        return True
+        return taken
 
     def _settle(self) -> None:
         """Draw the runs :meth:`_defer` kept, as one."""
         text = "".join(self._pending)
+        plain = self._pending_plain
         self._pending.clear()
         self._pending_size = 0
+        self._pending_plain = True
+        if not plain:
+            self._run(self._parse_skimming, text)
+            return
         try:
             self._screen.draw_run(text)
         except Exception:  # as in feed: a run the screen choked on must not stop the model
             log.exception("terminal model: skipping output it could not apply")
+
+    def _parse_skimming(self, text: str, pos: int) -> None:
+        """Shell output (all :data:`SHELL_RUN`): lines that scroll off unseen are skimmed
+        (:mod:`relay.terminal.skim`), the rest parsed as it comes, a line at a time."""
+        screen = self._screen
+        n = len(text)
+        while pos < n:
+            stop = text.find("\n", pos) + 1 or n
+            if stop < n and ready(screen):
+                count, stop = skimmable(text, pos, screen.columns)
+                if count >= MIN_SCREENS * screen.lines:
+                    self._resume = stop  # (lines the screen chokes on are given up)
+                    tail = skim(screen, text, pos, stop, count, self._dispatch_osc, self.scratch)
+                    kept, screen.scrollback = screen.scrollback, 0  # (see skim)
+                    try:
+                        self._parse_part(text, tail, stop)
+                    finally:
+                        screen.scrollback = kept
+                    pos = stop
+                    continue
+                stop = text.find("\n", stop) + 1 or n  # (those lines, and the one that failed)
+                run = RUN.match(text, pos)  # (a flood of long lines: draw_run skips them)
+                if run is not None and text.count("\n", stop, run.end()) >= RUN_MIN_LINES:
+                    stop = run.end()
+            self._parse_part(text, pos, stop)
+            pos = stop
+
+    def _parse_part(self, text: str, start: int, stop: int) -> None:
+        try:
+            self._parse(text[start:stop], 0)
+        except Exception:
+            self._resume += start  # (where in ``text`` to go on)
+            raise
+
+    @staticmethod
+    def scratch(cols: int, rows: int, scrollback: int, pen: Cell, text: str) -> TerminalScreen:
+        """A fresh screen that drew ``text`` from column 0 of its bottom row, blank in
+        ``pen``'s background, with ``pen`` (for :mod:`relay.terminal.skim`)."""
+        model = TerminalModel(cols, rows, scrollback)
+        screen = model._screen
+        screen.cursor.attrs = pen
+        screen.cursor.y = rows - 1
+        screen.buffer[rows - 1] = [erased_with(pen)] * cols
+        model._run(model._parse, text)
+        return screen
 
     def _parse_tokens(self, text: str, pos: int) -> None:
         """The reference path: every token from the tokenizer, applied in turn."""
@@ -752,11 +752,11 @@ class TerminalModel:
     def _dispatch_csi(self, params: str, inter: str, final: str) -> None:
         s = self._screen
         if final in "cn" and not inter:
-            reply = _REPLIES.get((params, final))
+            reply = REPLIES.get((params, final))
             if reply is not None:
                 self._reply(reply)
             elif final == "n" and params in ("6", "?6"):
-                self._reply(self._cursor_report(private=params == "?6"))
+                self._reply(cursor_report(self.screen, private=params == "?6"))
             return
         if inter:
             if inter == " " and final == "q":  # DECSCUSR cursor shape

@@ -99,9 +99,10 @@ class TerminalScreen(CursorMotion):
         #: Rows changed since the renderer last cleared this set.
         self.dirty: set[int] = set()
         self._every_row: frozenset[int] = frozenset()
-        #: Calls of :meth:`draw_run` and the characters they took: the tests check
-        #: that the fast path runs, and how often.
-        self.runs = self.run_chars = 0
+        #: Calls of :meth:`draw_run` and the characters they took, and the lines
+        #: :mod:`relay.terminal.skim` kept undrawn: the tests check that the fast path
+        #: runs, and how often.
+        self.runs = self.run_chars = self.skimmed = 0
         self.reset()
 
     # ------------------------------------------------------------ state

@@ -16,7 +16,8 @@ the screen's row ``dropped + len(scrollback) + y``.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import overload
 
 from relay.terminal.cells import BLANK, Line
 
@@ -106,3 +107,39 @@ class Scrollback:
     def clear(self) -> None:
         self.dropped += len(self._lines)
         self._lines.clear()
+
+
+class History(Sequence[Line]):
+    """A read-only view of a model's scrollback (:attr:`TerminalModel.history`).
+
+    ``source`` gives the scrollback each time it is read: the model's, with
+    the output fed since drawn first.
+    """
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: Callable[[], Scrollback]) -> None:
+        self._source = source
+
+    def __len__(self) -> int:
+        return len(self._source())
+
+    @property
+    def dropped(self) -> int:
+        """Lines that left the front (dropped when full, or cleared) since the model started.
+
+        ``dropped + i`` numbers line ``i`` for as long as it is kept, and
+        ``dropped + len(history) + y`` screen row ``y``: a scrolled-back view
+        or a selection stays on its text while output scrolls (see tui/scrollback.py).
+        """
+        return self._source().dropped
+
+    @overload
+    def __getitem__(self, index: int) -> Line: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Line]: ...
+    def __getitem__(self, index: int | slice) -> Line | list[Line]:
+        lines = self._source()
+        if isinstance(index, slice):
+            return [lines[i] for i in range(*index.indices(len(lines)))]
+        return lines[index]
