@@ -1,4 +1,4 @@
-"""``python -m bench``: every benchmark, one table of medians (5 runs; 3 for row 6).
+"""``python -m bench``: every benchmark, one table of medians (5 runs).
 
 Starts a real OpenSSH sshd on loopback (root needed, as in the tests), relay
 processes built in code (``bench/relay_process.py``; one recording, one not,
@@ -98,7 +98,7 @@ async def _run(args: argparse.Namespace, rig: Rig) -> list[Row]:
         {"6"},
         "terminal model",
         lambda: asyncio.to_thread(
-            terminal_model, (256 if quick else 2048) * 1024, 1 if quick else 3
+            terminal_model, (256 if quick else 2048) * 1024, 1 if quick else 5
         ),
     )
     await step(
