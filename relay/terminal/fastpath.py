@@ -284,7 +284,7 @@ def _skip_lines(
     params: list[str] = []
     cols = screen.columns
     if "\x1b" in stripped:
-        params = _RUN_SGR.findall(stripped)
+        params = _RUN_SGR.findall(middle, reset_at(middle))
         stripped = _RUN_SGR.sub("", stripped)
         if "\x1b" in stripped:  # ELs: nothing to keep, unless one ends a pending wrap
             stripped = stripped.replace("\x1b[0K", "\x1b[K")
@@ -308,24 +308,34 @@ def _skip_lines(
 
         block = Block(drawn)
     sgr = screen.sgr
-    for p in params[_last_reset(params) :]:
+    for p in params:
         sgr(p)
     return end, down, block
 
 
-def _last_reset(params: list[str]) -> int:
-    """Where the SGRs that decide the pen start: at the last that begins with a reset.
+def reset_at(text: str) -> int:
+    """Where the last SGR in ``text`` that sets every attribute starts (0: none does).
 
     ``0``, ``00`` or nothing before the first ``;`` sets every attribute, so the
-    pen after it does not depend on the ones before (a colon form, ``0:1``, is
-    not a reset). Logs reset after each coloured word: most SGRs of a skipped
-    stretch need not be applied.
+    pen after ``text`` follows from the SGRs from there on (a colon form, ``0:1``,
+    is not a reset). Logs reset after each coloured word: most SGRs of a skipped
+    stretch need not be read. ``text`` holds whole CSI sequences only.
     """
-    for i in range(len(params) - 1, -1, -1):
-        first = params[i].partition(";")[0]
-        if not first.strip("0") and len(first) <= 4:
-            return i
-    return 0
+    i = len(text)
+    while True:
+        i = text.rfind("\x1b[", 0, i)
+        if i < 0:
+            return 0
+        j = i + 2
+        while ord(text[j]) in _PARAMETERS:
+            j += 1
+        if text[j] == "m":
+            first = text[i + 2 : j].partition(";")[0]
+            if len(first) <= 4 and not first.strip("0"):
+                return i
+
+
+_PARAMETERS = frozenset(b"0123456789;:")
 
 
 def _replay(pen: Cell, text: str, cols: int, count: int, lnm: bool) -> list[Line]:

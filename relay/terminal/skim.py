@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from relay.terminal.cells import Cell, Line, erased_with, wcwidth
+from relay.terminal.fastpath import reset_at
 from relay.terminal.scrollback import Block
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ def skim(
             return _replay(scratch, pen, head, cols, skipped)
 
         history.extend_block(Block(drawn), 0, skipped)
-    for params in _SGR.findall(head, _last_reset(head)):
+    for params in _SGR.findall(head, reset_at(head)):
         screen.sgr(params)
     for body in _last_titles(head):
         osc(body)
@@ -197,26 +198,6 @@ def skim(
     screen.buffer[rows - 1] = [erased_with(screen.cursor.attrs)] * cols
     screen.dirty.update(range(rows))
     return tail
-
-
-def _last_reset(head: str) -> int:
-    """Where the last SGR that sets every attribute (``0``, ``00``, nothing) starts in
-    ``head``: the pen after ``head`` follows from the SGRs from there (0: all of them)."""
-    i = len(head)
-    while True:
-        i = head.rfind("\x1b[", 0, i)
-        if i < 0:
-            return 0
-        j = i + 2
-        while ord(head[j]) in _PARAMETERS:
-            j += 1
-        if head[j] == "m":
-            first = head[i + 2 : j].partition(";")[0]
-            if len(first) <= 4 and not first.strip("0"):
-                return i
-
-
-_PARAMETERS = frozenset(b"0123456789;:")
 
 
 def _last_titles(head: str) -> list[str]:
