@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from relay.terminal.cells import Cell, CellCache, Line, erased_with, num, wcwidth
+from relay.terminal.cells import Cell, CellCache, Line, erased_with, wcwidth
 from relay.terminal.modes import LNM
 from relay.terminal.scrollback import Block
 
@@ -103,22 +103,36 @@ def sequence_end(piece: str, following: str) -> int:
     return i + 1 if i < m and 0x30 <= ord(piece[i]) <= 0x7E else 0
 
 
-#: CUPs seen before, by their text after the ESC: (line, column). A repaint moves to the
-#: same few places every frame, and reading the parameters (four partitions, two
-#: ``num``) cost more than the move.
-CUP: dict[str, tuple[int, int]] = {}
+def cup(piece: str, end: int) -> tuple[int, int]:
+    """A CUP's parameters as the parser reads them (the first two, no sub-parameters;
+    empty is 0, past four digits 9999), from ``piece[:end]``, its text after the ESC
+    (``[12;1H``). Read by character code: a repaint moves a few dozen times a frame,
+    and slicing and hashing the text to look it up cost more than reading it.
+    """
+    value = digits = 0
+    sub = False
+    for i in range(1, end - 1):
+        code = ord(piece[i])
+        if code == 0x3B:  # ; (the line ends: the column follows)
+            return 9999 if digits > 4 else value, _column(piece, i + 1, end - 1)
+        if code == 0x3A:  # : (a sub-parameter: ignored)
+            sub = True
+        elif not sub:
+            value = value * 10 + code - 0x30
+            digits += 1
+    return (9999 if digits > 4 else value), 0
 
 
-def cup(head: str) -> tuple[int, int]:
-    """A CUP's parameters as the parser reads them (the first two, no sub-parameters),
-    from its text after the ESC (``[12;1H``)."""
-    line, _, column = head[1:-1].partition(";")
-    place = (num(line.partition(":")[0]), num(column.partition(";")[0].partition(":")[0]))
-    if len(head) <= 14:  # (a hostile stream's long ones are not kept)
-        if len(CUP) >= 4096:
-            CUP.clear()
-        CUP[head] = place
-    return place
+def _column(piece: str, start: int, stop: int) -> int:
+    """The digits of ``piece[start:stop]`` up to a ``;`` or ``:``, as :func:`cup` reads."""
+    value = digits = 0
+    for i in range(start, stop):
+        code = ord(piece[i])
+        if code == 0x3B or code == 0x3A:
+            break
+        value = value * 10 + code - 0x30
+        digits += 1
+    return 9999 if digits > 4 else value
 
 
 #: Cells of whole texts a screen's pens keep (``CellCache.runs``): ~128 KiB of references.

@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from relay.terminal.cells import Cell, erased_with, num
-from relay.terminal.fastpath import CUP, ONE_CELL, RUN, cells_of, cup, sequence_end
+from relay.terminal.fastpath import ONE_CELL, RUN, cells_of, cup, sequence_end
 from relay.terminal.modes import BRACKETED_PASTE, DECAWM, DECCKM, DECSCNM, DECTCEM, FOCUS_EVENTS
 from relay.terminal.parser import CONTROL, CSI, ESC, OSC, TEXT, Token, Tokenizer
 from relay.terminal.replies import REPLIES, REPLIES_MAX, cursor_report
@@ -578,11 +578,8 @@ class TerminalModel:
                                 cells = after
                                 cursor.attrs = attrs = cells.attrs
                             elif final == "H":
-                                key = piece[:end]
-                                place = CUP.get(key)
-                                if place is None:
-                                    place = cup(key)
-                                screen.cursor_position(place[0], place[1])
+                                line, column = cup(piece, end)
+                                screen.cursor_position(line, column)
                             elif final == "K" and (end == 2 or (end == 3 and c == 0x30)):
                                 x, y = cursor.x, cursor.y
                                 if x < cols:

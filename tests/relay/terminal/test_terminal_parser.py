@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from relay.terminal import TerminalModel
 from relay.terminal.fastpath import RUN as _RUN
 from relay.terminal.fastpath import sequence_end
 from relay.terminal.parser import MAX_HELD, SIMPLE, STRINGS, TEXT, Token, Tokenizer
@@ -241,3 +242,16 @@ def test_random_bytes_never_raise() -> None:
         fed += chunk
         out += tokenizer.feed(chunk)
     assert b"".join(t.raw for t in out) + tokenizer.pending() == fed
+
+
+@given(st.text(alphabet="0123456789;:", max_size=16), st.sampled_from("Hf"))
+def test_the_fast_path_reads_a_cursor_move_as_the_reference_path(params: str, final: str) -> None:
+    """``fastpath.cup`` reads CUP's parameters by character code (long ones, empty
+    ones, sub-parameters, more than two): the cursor lands where the tokenizer and
+    the screen's dispatch put it."""
+    data = f"{CSI}{params}{final}x".encode()
+    fast, slow = TerminalModel(120, 40), TerminalModel(120, 40, fast=False)
+    fast.feed(data)
+    slow.feed(data)
+    assert fast.cursor == slow.cursor
+    assert fast.line_text(slow.cursor[1]) == slow.line_text(slow.cursor[1])
