@@ -139,35 +139,40 @@ def _column(piece: str, start: int, stop: int) -> int:
 RUN_CELLS_MAX = 16_384
 
 
-def cells_of(screen: TerminalScreen, cells: CellCache, text: str) -> list[Cell]:
-    """The cells ``cells`` writes for ``text`` (one-cell characters), kept for the next time.
+def write_cells(
+    screen: TerminalScreen, cells: CellCache, text: str, row: Line, x: int, ascii: bool
+) -> None:
+    """Write the cells ``cells`` gives ``text`` (one-cell characters, ``ascii`` or not)
+    into ``row`` from column ``x``, and keep them for the next time.
 
     Repaints and prompts write the same texts with the same pens again and again
     (a ``top`` heading, a prompt, ``ls`` names): copying a kept list into a row
     costs a fifth of building it. At most :data:`RUN_CELLS_MAX` cells are kept
     per screen; past that all are forgotten. (The caller looked in
-    ``cells.runs`` first.) ASCII is built from the pen's table by code: a
-    loop over ``ord`` compiles to a few instructions a character, where a dict
-    lookup per character costs ten times that.
+    ``cells.runs`` first.) ASCII goes from the pen's table by code straight into
+    the row (a loop over ``ord`` compiles to a few instructions a character; a
+    dict lookup per character, or a list built and then copied, cost several
+    times that), and what it wrote is copied out to keep.
     """
-    if text.isascii():
+    end = x + len(text)
+    if ascii:
         table = cells.ascii
-        seq: list[Cell] = []
         for i in range(len(text)):
             code = ord(text[i])
             cell = table[code]
             if cell is None:
                 cell = table[code] = cells[chr(code)]
-            seq.append(cell)
+            row[x + i] = cell
+        seq = row[x:end]
     else:
         seq = list(map(cells.__getitem__, text))
+        row[x:end] = seq
     screen.run_cells += len(seq)
     if screen.run_cells > RUN_CELLS_MAX:
         for cache in screen.pen_caches():
             cache.runs.clear()
         screen.run_cells = len(seq)
     cells.runs[text] = seq
-    return seq
 
 
 def _ends_a_wrap(stretch: str, cols: int) -> bool:

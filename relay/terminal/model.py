@@ -15,7 +15,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from relay.terminal.cells import Cell, erased_with, num
-from relay.terminal.fastpath import ONE_CELL, RUN, cells_of, cup, sequence_end
+from relay.terminal.fastpath import ONE_CELL, RUN, cup, sequence_end, write_cells
 from relay.terminal.modes import BRACKETED_PASTE, DECAWM, DECCKM, DECSCNM, DECTCEM, FOCUS_EVENTS
 from relay.terminal.parser import CONTROL, CSI, ESC, OSC, TEXT, Token, Tokenizer
 from relay.terminal.replies import REPLIES, REPLIES_MAX, cursor_report
@@ -619,9 +619,11 @@ class TerminalModel:
                 i = start = 0
                 where = base + at
                 introducer = -1
+                unicode = False  # (whether the text so far is more than ASCII)
                 while i < m:
                     code = ord(rest[i])
                     if 0x20 <= code < 0x7F or code > 0x9F:
+                        unicode = unicode or code > 0x9F
                         i += 1
                         if i < m:
                             continue
@@ -633,7 +635,7 @@ class TerminalModel:
                         if (
                             plain
                             and end <= cols
-                            and (chars.isascii() or ONE_CELL.fullmatch(chars) is not None)
+                            and (not unicode or ONE_CELL.fullmatch(chars) is not None)
                         ):
                             if cursor.attrs is not attrs:
                                 attrs = cursor.attrs
@@ -645,7 +647,10 @@ class TerminalModel:
                             if end < cols and row[end].data == "":  # over its left half
                                 row[end] = cells[" "]
                             seq = cells.runs.get(chars)
-                            row[x:end] = cells_of(screen, cells, chars) if seq is None else seq
+                            if seq is None:
+                                write_cells(screen, cells, chars, row, x, not unicode)
+                            else:
+                                row[x:end] = seq
                             dirty.add(y)
                             cursor.x = end
                             screen.rep_width = 1
@@ -674,6 +679,7 @@ class TerminalModel:
                     screen.rep_width = 0
                     i += 1
                     start = i
+                    unicode = False
                 if introducer >= 0:
                     found = scan(text, introducer)
                     if found is None:
