@@ -88,23 +88,37 @@ def printable(text: str) -> str:
 class CellCache(dict[str, Cell]):
     """The cells one pen produces, keyed by character: drawing becomes a dict lookup."""
 
-    __slots__ = ("after", "ascii", "attrs", "runs")
+    __slots__ = ("attrs",)
 
     def __init__(self, attrs: Cell) -> None:
         super().__init__()
         self.attrs = attrs
-        #: The cells of the pen an SGR (by its parameters) makes of this one: filled
-        #: by the fast path, so that a repeated SGR is one lookup by its text.
-        self.after: dict[str, CellCache] = {}
-        #: The cells of texts this pen wrote before, by text (see
-        #: :meth:`relay.terminal.screen.TerminalScreen.cells_of`).
-        self.runs: dict[str, list[Cell]] = {}
-        #: The cells of ASCII characters by code, filled as they are drawn.
-        self.ascii: list[Cell | None] = [None] * 128
 
     def __missing__(self, char: str) -> Cell:
         cell = self[char] = self.attrs._replace(data=char)
         return cell
+
+
+class PenCells:
+    """What drawing with one pen needs, kept with it: its cells by character, of ASCII
+    by code, of texts it wrote, and the pens its SGRs make of it.
+
+    A compiled class (its fields are read at C speed); the cells by character
+    are a ``dict`` subclass, which cannot be one, so that ``map`` over a text
+    looks each up in C.
+    """
+
+    def __init__(self, attrs: Cell) -> None:
+        self.attrs = attrs
+        self.by_char = CellCache(attrs)
+        #: The cells of the pen an SGR (by its text after the ESC) makes of this one:
+        #: filled by the fast path, so that a repeated SGR is one lookup by its text.
+        self.after: dict[str, PenCells] = {}
+        #: The cells of texts this pen wrote before, by text (see
+        #: :func:`relay.terminal.fastpath.write_cells`).
+        self.runs: dict[str, list[Cell]] = {}
+        #: The cells of ASCII characters by code, filled as they are drawn.
+        self.ascii: list[Cell | None] = [None] * 128
 
 
 # ---------------------------------------------------------------------- SGR

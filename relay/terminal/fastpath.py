@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from relay.terminal.cells import Cell, CellCache, Line, erased_with, wcwidth
+from relay.terminal.cells import Cell, Line, PenCells, erased_with, wcwidth
 from relay.terminal.modes import LNM
 from relay.terminal.scrollback import Block
 
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from relay.terminal.screen import TerminalScreen
 
 #: A run's writes to one row: (column, text, the pen's cells); no text is an EL.
-Writes = list[tuple[int, str, CellCache]]
+Writes = list[tuple[int, str, PenCells]]
 
 
 def _narrow(blocks: tuple[tuple[int, int], ...]) -> str:
@@ -135,12 +135,12 @@ def _column(piece: str, start: int, stop: int) -> int:
     return 9999 if digits > 4 else value
 
 
-#: Cells of whole texts a screen's pens keep (``CellCache.runs``): ~128 KiB of references.
+#: Cells of whole texts a screen's pens keep (``PenCells.runs``): ~128 KiB of references.
 RUN_CELLS_MAX = 16_384
 
 
 def write_cells(
-    screen: TerminalScreen, cells: CellCache, text: str, row: Line, x: int, ascii: bool
+    screen: TerminalScreen, cells: PenCells, text: str, row: Line, x: int, ascii: bool
 ) -> None:
     """Write the cells ``cells`` gives ``text`` (one-cell characters, ``ascii`` or not)
     into ``row`` from column ``x``, and keep them for the next time.
@@ -161,11 +161,11 @@ def write_cells(
             code = ord(text[i])
             cell = table[code]
             if cell is None:
-                cell = table[code] = cells[chr(code)]
+                cell = table[code] = cells.by_char[chr(code)]
             row[x + i] = cell
         seq = row[x:end]
     else:
-        seq = list(map(cells.__getitem__, text))
+        seq = list(map(cells.by_char.__getitem__, text))
         row[x:end] = seq
     screen.run_cells += len(seq)
     if screen.run_cells > RUN_CELLS_MAX:
@@ -433,7 +433,7 @@ def _build_row(blank: Cell, writes: Writes, cols: int) -> Line:
     row = [blank] * cols
     for x0, seg, cells in writes:
         if seg:
-            row[x0 : x0 + len(seg)] = map(cells.__getitem__, seg)
+            row[x0 : x0 + len(seg)] = map(cells.by_char.__getitem__, seg)
         else:  # EL
             row[x0:] = [erased_with(cells.attrs)] * (cols - x0)
     return row
@@ -450,7 +450,7 @@ def _apply_writes(row: Line, cols: int, writes: Writes) -> None:
             continue
         stop = x0 + len(seg)
         if x0 and row[x0].data == "":
-            row[x0 - 1] = cells[" "]
+            row[x0 - 1] = cells.by_char[" "]
         if stop < cols and row[stop].data == "":
-            row[stop] = cells[" "]
-        row[x0:stop] = map(cells.__getitem__, seg)
+            row[stop] = cells.by_char[" "]
+        row[x0:stop] = map(cells.by_char.__getitem__, seg)

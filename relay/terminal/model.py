@@ -587,7 +587,8 @@ class TerminalModel:
                                     row = screen.buffer[y]
                                     if x and row[x].data == "":  # a wide character's right half
                                         row[x - 1] = blank
-                                    row[x:] = [blank] * (cols - x)
+                                    for i in range(x, cols):  # (no list to build)
+                                        row[i] = blank
                                     dirty.add(y)
                                 else:
                                     screen.erase_in_line(0)
@@ -643,9 +644,9 @@ class TerminalModel:
                             y = cursor.y
                             row = screen.buffer[y]
                             if x and row[x].data == "":  # over a wide character's right half
-                                row[x - 1] = cells[" "]
+                                row[x - 1] = cells.by_char[" "]
                             if end < cols and row[end].data == "":  # over its left half
-                                row[end] = cells[" "]
+                                row[end] = cells.by_char[" "]
                             seq = cells.runs.get(chars)
                             if seq is None:
                                 write_cells(screen, cells, chars, row, x, not unicode)

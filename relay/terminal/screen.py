@@ -8,7 +8,7 @@ deliberate deviation towards xterm (:data:`DEVIATIONS`).
 
 A buffer is a list of ``lines`` rows; a row is a list of exactly ``columns``
 :class:`~relay.terminal.cells.Cell` objects, shared between cells written with
-the same pen (see :class:`~relay.terminal.cells.CellCache`). ``buffer`` is the
+the same pen (see :class:`~relay.terminal.cells.PenCells`). ``buffer`` is the
 active buffer, ``inactive`` the other one (the main screen's content while
 ``alternate`` is true). A cursor at ``x == columns`` is in the pending-wrap
 state: the last column was just written, and the next character wraps.
@@ -29,8 +29,8 @@ from pyte import charsets
 from relay.terminal.cells import (
     BLANK,
     Cell,
-    CellCache,
     Line,
+    PenCells,
     apply_sgr,
     erased_with,
     is_wide,
@@ -139,8 +139,8 @@ class TerminalScreen(CursorMotion):
         #: repeats that cell and a zero-width character joins it (xterm.js's
         #: ``precedingJoinState``). The model resets it after every other token.
         self.rep_width = 0
-        self._caches: dict[Cell, CellCache] = {}
-        #: Cells the pens' caches keep for whole texts (``CellCache.runs``, bounded).
+        self._caches: dict[Cell, PenCells] = {}
+        #: Cells the pens' caches keep for whole texts (``PenCells.runs``, bounded).
         self.run_cells = 0
         self._sgr_cache: dict[tuple[Cell, str], Cell] = {}
 
@@ -384,10 +384,10 @@ class TerminalScreen(CursorMotion):
 
     # ------------------------------------------------------------ drawing
 
-    def pen_caches(self) -> list[CellCache]:
+    def pen_caches(self) -> list[PenCells]:
         return list(self._caches.values())
 
-    def pen_cells(self) -> CellCache:
+    def pen_cells(self) -> PenCells:
         """The cells the current pen writes, by character."""
         attrs = self.cursor.attrs
         cache = self._caches.get(attrs)
@@ -395,7 +395,7 @@ class TerminalScreen(CursorMotion):
             if len(self._caches) > 256:
                 self._caches.clear()
                 self.run_cells = 0
-            cache = self._caches[attrs] = CellCache(attrs)
+            cache = self._caches[attrs] = PenCells(attrs)
         return cache
 
     def draw(self, data: str) -> None:
@@ -427,10 +427,10 @@ class TerminalScreen(CursorMotion):
             y = cursor.y
             row = self.buffer[y]
             if x and row[x].data == "":  # writing over the right half of a wide character
-                row[x - 1] = cells[" "]
+                row[x - 1] = cells.by_char[" "]
             if stop < columns and row[stop].data == "":  # its left half is overwritten
-                row[stop] = cells[" "]
-            row[x:stop] = map(cells.__getitem__, data)
+                row[stop] = cells.by_char[" "]
+            row[x:stop] = map(cells.by_char.__getitem__, data)
             self.dirty.add(y)
             cursor.x = stop
             self.rep_width = 1
@@ -449,11 +449,11 @@ class TerminalScreen(CursorMotion):
             take = min(end - pos, columns - x)
             row = self.buffer[cursor.y]
             if row[x].data == "" and x:  # writing over the right half of a wide character
-                row[x - 1] = cells[" "]
+                row[x - 1] = cells.by_char[" "]
             stop = x + take
             if stop < columns and row[stop].data == "":  # its left half is overwritten
-                row[stop] = cells[" "]
-            row[x:stop] = map(cells.__getitem__, data[pos : pos + take])
+                row[stop] = cells.by_char[" "]
+            row[x:stop] = map(cells.by_char.__getitem__, data[pos : pos + take])
             self.dirty.add(cursor.y)
             cursor.x = stop
             pos += take
@@ -491,8 +491,8 @@ class TerminalScreen(CursorMotion):
                 if autowrap:
                     if cursor.x < columns:  # a wide character left the last column: blank
                         row = self.buffer[cursor.y]  # in the pen's colours (xterm.js)
-                        self._split_wide(row, cursor.x, cells[" "])
-                        row[cursor.x :] = [cells[" "]] * (columns - cursor.x)
+                        self._split_wide(row, cursor.x, cells.by_char[" "])
+                        row[cursor.x :] = [cells.by_char[" "]] * (columns - cursor.x)
                     cursor.x = 0
                     self.index()
                 else:
@@ -504,11 +504,11 @@ class TerminalScreen(CursorMotion):
                 self.insert_characters(width)
             x = cursor.x
             row = self.buffer[cursor.y]
-            self._split_wide(row, x, cells[" "])
-            self._split_wide(row, x + width, cells[" "])
-            row[x] = cells[char]
+            self._split_wide(row, x, cells.by_char[" "])
+            self._split_wide(row, x + width, cells.by_char[" "])
+            row[x] = cells.by_char[char]
             if width == 2:
-                row[x + 1] = cells[""]
+                row[x + 1] = cells.by_char[""]
             cursor.x = x + width
             self.rep_width = joins
             self.dirty.add(cursor.y)

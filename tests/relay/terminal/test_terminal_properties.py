@@ -162,7 +162,7 @@ def test_a_snapshot_with_some_history_rebuilds_the_model(
 
 
 #: Texts and pens a repaint draws again and again: the fast path keeps the cells of a
-#: text it wrote with a pen (``CellCache.runs``) and copies them the next time.
+#: text it wrote with a pen (``PenCells.runs``) and copies them the next time.
 _REPEATED = st.sampled_from(["top - 12:00", "  PID USER", "root", "OK", "文字", "e\u0301", "é├─"])
 _PENS = st.sampled_from(["\x1b[m", "\x1b[1m", "\x1b[22m", "\x1b[30;46m", "\x1b[7m", "\x1b[44m"])
 _PLACES = st.tuples(st.integers(1, 6), st.integers(1, 14)).map(lambda t: f"\x1b[{t[0]};{t[1]}H")
