@@ -117,6 +117,8 @@ class PenCells:
         #: The cells of texts this pen wrote before, by text (see
         #: :func:`relay.terminal.fastpath.write_cells`).
         self.runs: dict[str, list[Cell]] = {}
+        #: Texts it wrote once and did not keep (kept the second time).
+        self.seen: set[str] = set()
         #: The cells of ASCII characters by code, filled as they are drawn.
         self.ascii: list[Cell | None] = [None] * 128
 

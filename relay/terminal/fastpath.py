@@ -135,6 +135,8 @@ def _column(piece: str, start: int, stop: int) -> int:
     return 9999 if digits > 4 else value
 
 
+#: Texts a pen remembers having written once (``PenCells.seen``), until the next.
+SEEN_MAX = 1024
 #: Cells of whole texts a screen's pens keep (``PenCells.runs``): ~128 KiB of references.
 RUN_CELLS_MAX = 16_384
 
@@ -143,16 +145,17 @@ def write_cells(
     screen: TerminalScreen, cells: PenCells, text: str, row: Line, x: int, ascii: bool
 ) -> None:
     """Write the cells ``cells`` gives ``text`` (one-cell characters, ``ascii`` or not)
-    into ``row`` from column ``x``, and keep them for the next time.
+    into ``row`` from column ``x``; keep them if the pen wrote that text before.
 
     Repaints and prompts write the same texts with the same pens again and again
-    (a ``top`` heading, a prompt, ``ls`` names): copying a kept list into a row
-    costs a fifth of building it. At most :data:`RUN_CELLS_MAX` cells are kept
-    per screen; past that all are forgotten. (The caller looked in
-    ``cells.runs`` first.) ASCII goes from the pen's table by code straight into
-    the row (a loop over ``ord`` compiles to a few instructions a character; a
-    dict lookup per character, or a list built and then copied, cost several
-    times that), and what it wrote is copied out to keep.
+    (a ``top`` heading, a prompt, ``ls`` names): copying kept cells into a row
+    costs a fifth of building them. Texts seen once (a clock, a PID, a counter:
+    most of a repaint's new texts never come again) are only remembered, not
+    kept. At most :data:`RUN_CELLS_MAX` cells are kept per screen; past that all
+    are forgotten. (The caller looked in ``cells.runs`` first.) ASCII goes from
+    the pen's table by code straight into the row: a loop over ``ord`` compiles
+    to a few instructions a character, where a dict lookup per character, or a
+    list built and then copied, costs several times that.
     """
     end = x + len(text)
     if ascii:
@@ -163,10 +166,15 @@ def write_cells(
             if cell is None:
                 cell = table[code] = cells.by_char[chr(code)]
             row[x + i] = cell
-        seq = row[x:end]
     else:
-        seq = list(map(cells.by_char.__getitem__, text))
-        row[x:end] = seq
+        row[x:end] = map(cells.by_char.__getitem__, text)
+    seen = cells.seen
+    if text not in seen:  # (its hash is computed already: the caller looked it up)
+        if len(seen) >= SEEN_MAX:
+            seen.clear()
+        seen.add(text)
+        return
+    seq = row[x:end]
     screen.run_cells += len(seq)
     if screen.run_cells > RUN_CELLS_MAX:
         for cache in screen.pen_caches():
