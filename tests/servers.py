@@ -164,8 +164,11 @@ class ServerProcess:
 
 ROOT = Path(__file__).resolve().parent.parent
 SIGNALS = (signal.SIGTERM, signal.SIGKILL, signal.SIGINT)  # kill, kill -9, ^C
+#: (^C as a terminal sends it: a run started in the background by a shell without job
+#: control inherits SIGINT ignored, and its children would never see the test's ^C.)
 IN_A_CHILD = """
-import sys, time
+import signal, sys, time
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.path.insert(0, {root!r})
 {setup}
 with server:
