@@ -8,6 +8,7 @@ command palette) from eating the shell's keys while this client drives.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -55,6 +56,20 @@ class WarroomApp(PlainApp):
 
     def on_mount(self) -> None:
         self.push_screen(self.first_screen())
+        terminal = sys.__stdin__
+        if terminal is not None and terminal.isatty():
+            self.set_interval(1.0, lambda: self.leave_if_hung_up(terminal.fileno()))
+
+    def leave_if_hung_up(self, fd: int) -> None:
+        """Exit when the terminal went away (its window closed): its tty is no tty then.
+
+        The kernel's SIGHUP reaches only the terminal's first process: under one that
+        waits for its child (``make demo``), this window would stay on a dead tty,
+        Textual reading end-of-file from it for ever (most of a core), the demo's relay
+        and sandbox up with it.
+        """
+        if not os.isatty(fd):
+            self.exit(return_code=129)  # (128 + SIGHUP, as a shell reports a hang-up)
 
     def first_screen(self) -> Screen[None]:
         """Reviewers' recordings; else the session given on the command line, or the lobby.
