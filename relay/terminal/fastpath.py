@@ -61,7 +61,8 @@ RUN = re.compile(rf"(?:[{_TEXT_1}\r\n]+|\x1b\[[0-9;:]*m|\x1b\[0?K)+")
 _RUN_TOKEN = re.compile(
     rf"(?P<text>[{_TEXT_1}]+)|(?P<cr>\r)|\x1b\[(?P<sgr>[0-9;:]*)m|(?P<el>\x1b\[0?K)"
 )
-_RUN_SGR = re.compile(r"\x1b\[([0-9;:]*)m")
+#: An SGR, its parameters the group (runs and shell output: :mod:`relay.terminal.skim`).
+SGR_PARAMS = re.compile(r"\x1b\[([0-9;:]*)m")
 #: One-cell text, as :func:`draw_run` and the model's fast path draw it.
 ONE_CELL = re.compile(f"[{_TEXT_1}]+")
 #: Where an OSC's body stops: its terminator (BEL, C1 ST) or a control that is not.
@@ -311,8 +312,8 @@ def _skip_lines(
     params: list[str] = []
     cols = screen.columns
     if "\x1b" in stripped:
-        params = _RUN_SGR.findall(middle, reset_at(middle))
-        stripped = _RUN_SGR.sub("", stripped)
+        params = SGR_PARAMS.findall(middle, reset_at(middle))
+        stripped = SGR_PARAMS.sub("", stripped)
         if "\x1b" in stripped:  # ELs: nothing to keep, unless one ends a pending wrap
             stripped = stripped.replace("\x1b[0K", "\x1b[K")
             for stretch in stripped.replace("\r", "\n").split("\n"):

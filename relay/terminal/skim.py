@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from relay.terminal.cells import Cell, Line, erased_with, wcwidth
-from relay.terminal.fastpath import reset_at
+from relay.terminal.fastpath import SGR_PARAMS, reset_at
 from relay.terminal.scrollback import Block
 
 if TYPE_CHECKING:
@@ -54,8 +54,6 @@ def shell_run_end(text: str) -> int:
 UNFINISHED = re.compile(
     r"\x1b(?:\[[0-9;:]{0,64}|\[\?[0-9]{0,4}|\][0-9]{0,4}(?:;[^\x00-\x1f\x7f-\x9f]{0,256}\x1b?)?)?"
 )
-#: The SGRs of a shell run, with their parameters.
-_SGR = re.compile(r"\x1b\[([0-9;:]*)m")
 _PASTE = 2004
 
 #: Lines in a row a skim needs, in screenfuls: fewer are drawn as they come (a
@@ -186,7 +184,7 @@ def skim(
             return _replay(scratch, pen, head, cols, skipped)
 
         history.extend_block(Block(drawn), 0, skipped)
-    for params in _SGR.findall(head, reset_at(head)):
+    for params in SGR_PARAMS.findall(head, reset_at(head)):
         screen.sgr(params)
     for body in _last_titles(head):
         osc(body)
